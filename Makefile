@@ -1,0 +1,27 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each sets up what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: demo test venv clean
+
+venv: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(INSTALLED)
+
+demo: $(INSTALLED)
+	@bash deploy/system-deps.sh coturn
+	$(PY) -m deploy.demo
+
+test: $(INSTALLED)
+	@bash deploy/system-deps.sh coturn chromium
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .demo test-artifacts

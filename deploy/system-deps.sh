@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the local stack needs (coturn, chromium) when they are missing.
+# As root it uses apt-get; otherwise it names the packages and stops, since nothing can work without them.
+set -euo pipefail
+declare -A binary_of=([coturn]=/usr/bin/turnserver [chromium]=/usr/bin/chromium)
+missing=()
+for package in "$@"; do
+  [[ -x "${binary_of[$package]}" ]] || missing+=("$package")
+done
+((${#missing[@]})) || exit 0
+if [[ $(id -u) -ne 0 ]]; then
+  echo "Missing Debian packages: ${missing[*]}. Install them with: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "Installing Debian packages: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts coturn as a system service on install; the stack runs its own, bound to loopback.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now coturn >/dev/null 2>&1 || true; fi
