@@ -1,0 +1,65 @@
+"""`stream-app`: run the control server and the streaming server until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from stream_app.app_state import StreamAppState
+from stream_app.config import ConfigError, StreamAppConfig, load_config
+from stream_app.control import make_control_app
+from stream_app.streaming import make_streaming_app
+from stream_app.test_pattern import TestPatternTrack
+
+logger = logging.getLogger("stream_app")
+
+
+async def serve(config: StreamAppConfig) -> None:
+    """Start both servers, then wait for SIGINT/SIGTERM and shut them down."""
+    state = StreamAppState(config)
+    control = web.AppRunner(make_control_app(state), access_log=None)
+    streaming = web.AppRunner(
+        make_streaming_app(state, lambda: TestPatternTrack(config.width, config.height, config.fps)),
+        access_log=None,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await control.setup()
+    await streaming.setup()
+    try:
+        await web.TCPSite(control, config.host, config.control_port).start()
+        await web.TCPSite(streaming, config.host, config.streaming_port).start()
+        logger.info(
+            "control server on %s:%d, streaming server on %s:%d%s, media ports %s, ICE addresses %s",
+            config.host, config.control_port, config.host, config.streaming_port,
+            config.start_endpoint, config.port_range, ",".join(config.ice_addresses) or "all",
+        )
+        await stop.wait()
+        logger.info("stopping")
+    finally:
+        await streaming.cleanup()
+        await control.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `stream-app` console script."""
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        config = load_config(argv, os.environ)
+    except ConfigError as exc:
+        print(f"stream-app: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(config))
+    except OSError as exc:
+        print(f"stream-app: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,179 @@
+"""ICE gathering confined to NVCF's media port range, on the addresses we choose.
+
+aioice binds every host candidate to an OS-chosen port and skips loopback; NVCF only forwards
+UDP ports 47998-48020 to the container, and our tests run on loopback. `RangeBoundConnection`
+replaces aioice's gathering for one connection: host sockets and the TURN client socket are bound
+inside the range (see `ports.bind_udp`), on the configured addresses. Nothing else changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from typing import cast
+
+import aioice
+from aioice import turn
+from aioice.candidate import Candidate, candidate_foundation, candidate_priority
+from aioice.ice import StunProtocol, TransportPolicy, server_reflexive_candidate
+from aiortc import RTCPeerConnection
+from aiortc.rtcicetransport import RTCIceGatherer
+
+from stream_app.ports import PortRange, bind_udp
+
+logger = logging.getLogger(__name__)
+
+_GATHER_TIMEOUT = 5.0
+
+
+class RangeBoundConnection(aioice.Connection):
+    """An aioice `Connection` whose every UDP socket is bound inside a port range."""
+
+    _port_range: PortRange
+    _host_addresses: tuple[str, ...]
+
+    @classmethod
+    def adopt(
+        cls, connection: aioice.Connection, port_range: PortRange, host_addresses: tuple[str, ...]
+    ) -> RangeBoundConnection:
+        """Turn an existing, not yet gathering connection into a range-bound one.
+
+        aiortc creates the connection itself and keeps references to it, so it is changed in
+        place rather than replaced.
+        """
+        if isinstance(connection, RangeBoundConnection):
+            return connection
+        if connection._local_candidates_start:
+            raise RuntimeError("candidate gathering has already started on this connection")
+        connection.__class__ = cls
+        adopted = cast(RangeBoundConnection, connection)
+        adopted._port_range = port_range
+        adopted._host_addresses = host_addresses
+        return adopted
+
+    async def get_component_candidates(
+        self, component: int, addresses: list[str], timeout: int = 5
+    ) -> list[Candidate]:
+        """Gather host, server-reflexive and relayed candidates, binding only inside the range."""
+        # With the relay policy aioice passes no addresses, and host candidates must not be used.
+        if self._transport_policy == TransportPolicy.ALL and self._host_addresses:
+            addresses = list(self._host_addresses)
+        loop = asyncio.get_running_loop()
+        candidates: list[Candidate] = []
+        host_protocols: list[StunProtocol] = []
+        try:
+            for address in addresses:
+                sock = bind_udp(address, self._port_range)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, turn.UDP_SOCKET_BUFFER_SIZE)
+                _, protocol = await loop.create_datagram_endpoint(lambda: StunProtocol(self), sock=sock)
+                host, port = protocol.transport.get_extra_info("sockname")[:2]
+                protocol.local_candidate = Candidate(
+                    foundation=candidate_foundation("host", "udp", host),
+                    component=component,
+                    transport="udp",
+                    priority=candidate_priority(component, "host"),
+                    host=host,
+                    port=port,
+                    type="host",
+                )
+                host_protocols.append(protocol)
+                candidates.append(protocol.local_candidate)
+        except OSError:
+            for protocol in host_protocols:
+                protocol.transport.close()
+            raise
+        self._protocols += host_protocols
+
+        tasks: list[asyncio.Task[tuple[Candidate, StunProtocol | None]]] = []
+        if self.stun_server:
+            for protocol in host_protocols:
+                if ipaddress.ip_address(protocol.local_candidate.host).version == 4:
+                    tasks.append(asyncio.create_task(server_reflexive_candidate(protocol, self.stun_server)))
+        if self.turn_server:
+            tasks.append(asyncio.create_task(self._relayed_candidate(component)))
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=min(timeout, _GATHER_TIMEOUT))
+            for task in pending:
+                task.cancel()
+            for task in done:
+                if task.exception() is not None:
+                    logger.warning("candidate gathering failed: %s", task.exception())
+                    continue
+                candidate, relay_protocol = task.result()
+                candidates.append(candidate)
+                if relay_protocol is not None:
+                    self._protocols.append(relay_protocol)
+        return candidates
+
+    async def _relayed_candidate(self, component: int) -> tuple[Candidate, StunProtocol | None]:
+        """Allocate a TURN relay through a client socket bound inside the range."""
+        assert self.turn_server is not None
+        loop = asyncio.get_running_loop()
+        server_ip = (await loop.getaddrinfo(self.turn_server[0], self.turn_server[1], type=socket.SOCK_DGRAM))[0][4][0]
+        server_addr = (server_ip, self.turn_server[1])
+        local_ip = "0.0.0.0" if ipaddress.ip_address(server_ip).version == 4 else "::"
+        sock = bind_udp(local_ip, self._port_range)
+        try:
+            sock.connect(server_addr)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, turn.UDP_SOCKET_BUFFER_SIZE)
+            inner_transport, inner_protocol = await loop.create_datagram_endpoint(
+                lambda: turn.TurnClientUdpProtocol(
+                    server_addr,
+                    username=self.turn_username,
+                    password=self.turn_password,
+                    lifetime=turn.DEFAULT_ALLOCATION_LIFETIME,
+                    channel_refresh_time=turn.DEFAULT_CHANNEL_REFRESH_TIME,
+                ),
+                sock=sock,
+            )
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            protocol = StunProtocol(self)
+            await turn.TurnTransport(inner_protocol)._connect(protocol)
+        except BaseException:
+            inner_transport.close()
+            raise
+        relay_host, relay_port = protocol.transport.get_extra_info("sockname")[:2]
+        related = protocol.transport.get_extra_info("related_address")
+        if self._transport_policy == TransportPolicy.RELAY:
+            # Do not reveal the host address through the related address (RFC 9429 3.5.3).
+            related = ("0.0.0.0", 9) if ipaddress.ip_address(relay_host).version == 4 else ("::", 9)
+        protocol.local_candidate = Candidate(
+            foundation=candidate_foundation("relay", "udp", relay_host),
+            component=component,
+            transport="udp",
+            priority=candidate_priority(component, "relay"),
+            host=relay_host,
+            port=relay_port,
+            type="relay",
+            related_address=related[0],
+            related_port=related[1],
+        )
+        return protocol.local_candidate, protocol
+
+
+def ice_gatherers(pc: RTCPeerConnection) -> list[RTCIceGatherer]:
+    """Every ICE gatherer the peer connection has created so far (one with max-bundle)."""
+    gatherers: list[RTCIceGatherer] = []
+    transports = [t.receiver.transport for t in pc.getTransceivers()]
+    if pc.sctp is not None:
+        transports.append(pc.sctp.transport)
+    for dtls in transports:
+        gatherer = dtls.transport.iceGatherer
+        if all(gatherer is not seen for seen in gatherers):
+            gatherers.append(gatherer)
+    return gatherers
+
+
+def confine_to_range(pc: RTCPeerConnection, port_range: PortRange, host_addresses: tuple[str, ...]) -> None:
+    """Make every ICE gatherer of `pc` bind inside `port_range`, on `host_addresses` if given.
+
+    Call after `setRemoteDescription` (which creates the gatherers) and before
+    `setLocalDescription` (which starts gathering).
+    """
+    for gatherer in ice_gatherers(pc):
+        RangeBoundConnection.adopt(gatherer._connection, port_range, host_addresses)

@@ -1,0 +1,113 @@
+"""A scripted WebRTC client speaking the signaling protocol, standing in for the browser in tests.
+
+It is aiortc on the client side, connecting over real UDP on loopback; it reads the stamp of each
+frame it decodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCIceTransportPolicy,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+
+from stream_app import stamp
+
+
+@dataclass
+class ScriptedSession:
+    """An open session: the WebSocket, the peer connection, and what arrived on them."""
+
+    ws: aiohttp.ClientWebSocketResponse
+    pc: RTCPeerConnection
+    hello: dict[str, Any]
+    answer_sdp: str
+    track: asyncio.Future[MediaStreamTrack] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+    async def latencies(self, frames: int, timeout: float = 20.0) -> list[float]:
+        """Receive `frames` frames and return now minus each frame's stamp, in milliseconds."""
+        track = await asyncio.wait_for(asyncio.shield(self.track), timeout)
+
+        async def read() -> list[float]:
+            out = []
+            for _ in range(frames):
+                frame = await track.recv()
+                out.append(time.time() * 1000 - stamp.read(frame.to_ndarray(format="gray")))
+            return out
+
+        return await asyncio.wait_for(read(), timeout)
+
+    async def next_json(self, timeout: float = 10.0) -> dict[str, Any]:
+        msg = await self.ws.receive(timeout=timeout)
+        assert msg.type is aiohttp.WSMsgType.TEXT, f"expected a text message, got {msg.type} {msg.data!r} {msg.extra!r}"
+        return json.loads(msg.data)  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        await self.pc.close()
+        await self.ws.close()
+
+
+async def sign_in(
+    http: aiohttp.ClientSession, url: str, *, headers: dict[str, str] | None = None, protocols: tuple[str, ...] = ("nvcf-stream-v1",)
+) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
+    """Open the sign-in WebSocket and read the server's `hello`."""
+    ws = await http.ws_connect(url, protocols=protocols, headers=headers)
+    msg = await ws.receive(timeout=10)
+    assert msg.type is aiohttp.WSMsgType.TEXT, f"expected hello, got {msg.type} {msg.data!r} {msg.extra!r}"
+    hello = json.loads(msg.data)
+    assert hello["type"] == "hello", hello
+    return ws, hello
+
+
+async def negotiate(
+    ws: aiohttp.ClientWebSocketResponse, hello: dict[str, Any], *, relay_only: bool = False
+) -> ScriptedSession:
+    """Offer to receive video and apply the answer; media starts flowing after this."""
+    servers = [
+        RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+        for s in hello["iceServers"]
+    ]
+    pc = RTCPeerConnection(
+        RTCConfiguration(
+            iceServers=servers,
+            iceTransportPolicy=RTCIceTransportPolicy.RELAY if relay_only else RTCIceTransportPolicy.ALL,
+        )
+    )
+    pc.addTransceiver("video", direction="recvonly")
+    session_track: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
+    pc.on("track", lambda track: session_track.done() or session_track.set_result(track))
+    await pc.setLocalDescription(await pc.createOffer())
+    await ws.send_str(json.dumps({"v": 1, "type": "offer", "sdp": pc.localDescription.sdp}))
+    answer = json.loads((await ws.receive(timeout=10)).data)
+    assert answer["type"] == "answer", answer
+    await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+    return ScriptedSession(ws=ws, pc=pc, hello=hello, answer_sdp=answer["sdp"], track=session_track)
+
+
+async def open_session(
+    http: aiohttp.ClientSession, url: str, *, relay_only: bool = False, headers: dict[str, str] | None = None
+) -> ScriptedSession:
+    """Sign in and negotiate in one step."""
+    ws, hello = await sign_in(http, url, headers=headers)
+    return await negotiate(ws, hello, relay_only=relay_only)
+
+
+def candidate_ports(sdp: str) -> list[tuple[str, int, str]]:
+    """(address, port, type) of every candidate line in an SDP."""
+    out = []
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            parts = line.split()
+            out.append((parts[4], int(parts[5]), parts[7]))
+    return out

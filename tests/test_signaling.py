@@ -1,0 +1,56 @@
+"""The signaling protocol's pure parser and serializer (docs/protocol.md section 3)."""
+
+import json
+
+import pytest
+
+from stream_app import signaling
+
+
+def test_parses_an_offer() -> None:
+    assert signaling.parse_client_message('{"v":1,"type":"offer","sdp":"v=0"}') == signaling.Offer("v=0")
+
+
+def test_parses_a_trickled_candidate() -> None:
+    text = json.dumps({"v": 1, "type": "candidate", "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 5 typ host", "sdpMid": "0", "sdpMLineIndex": 0}})
+    assert signaling.parse_client_message(text) == signaling.IceCandidate("candidate:1 1 udp 1 127.0.0.1 5 typ host", "0", 0)
+
+
+def test_null_candidate_is_end_of_candidates() -> None:
+    assert signaling.parse_client_message('{"v":1,"type":"candidate","candidate":null}') == signaling.EndOfCandidates()
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("not json", "bad-json"),
+        ("[1]", "bad-message"),
+        ('{"type":"offer","sdp":""}', "bad-message"),
+        ('{"v":"1","type":"offer","sdp":""}', "bad-message"),
+        ('{"v":2,"type":"offer","sdp":""}', "unsupported-version"),
+        ('{"v":1,"type":"dance"}', "unknown-type"),
+        ('{"v":1}', "bad-message"),
+        ('{"v":1,"type":"offer"}', "bad-message"),
+        ('{"v":1,"type":"offer","sdp":5}', "bad-message"),
+        ('{"v":1,"type":"candidate"}', "bad-message"),
+        ('{"v":1,"type":"candidate","candidate":"x"}', "bad-message"),
+        ('{"v":1,"type":"candidate","candidate":{"sdpMid":"0"}}', "bad-message"),
+        ('{"v":1,"type":"candidate","candidate":{"candidate":"c","sdpMLineIndex":-1}}', "bad-message"),
+        ('{"v":1,"type":"candidate","candidate":{"candidate":"c","sdpMLineIndex":true}}', "bad-message"),
+        ('{"v":1,"type":"offer","sdp":"' + "x" * 70_000 + '"}', "too-large"),
+    ],
+)
+def test_bad_messages_are_refused_with_their_code(text: str, code: str) -> None:
+    with pytest.raises(signaling.SignalingError) as info:
+        signaling.parse_client_message(text)
+    assert info.value.code == code and info.value.reason
+
+
+def test_serializes_hello_with_version_and_ice_servers() -> None:
+    text = signaling.serialize(signaling.Hello("abc", [{"urls": ["stun:127.0.0.1:3478"]}]))
+    assert json.loads(text) == {"v": 1, "type": "hello", "sessionId": "abc", "iceServers": [{"urls": ["stun:127.0.0.1:3478"]}]}
+
+
+def test_serializes_answer_and_error() -> None:
+    assert json.loads(signaling.serialize(signaling.Answer("v=0"))) == {"v": 1, "type": "answer", "sdp": "v=0"}
+    assert json.loads(signaling.serialize(signaling.Error("bad-json", "why"))) == {"v": 1, "type": "error", "code": "bad-json", "reason": "why"}
