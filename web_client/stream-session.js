@@ -88,6 +88,7 @@ export class StreamSession extends EventTarget {
     if ('jitterBufferTarget' in transceiver.receiver) transceiver.receiver.jitterBufferTarget = 0;
     this.pc.addEventListener('track', (event) => {
       this.video.srcObject = event.streams[0] ?? new MediaStream([event.track]);
+      this.whenFirstFramePresented(() => this.setState('streaming', 'Streaming'));
     });
     this.pc.addEventListener('icecandidate', (event) => {
       this.send({ type: 'candidate', candidate: event.candidate ? event.candidate.toJSON() : null });
@@ -97,10 +98,16 @@ export class StreamSession extends EventTarget {
     this.send({ type: 'offer', sdp: this.pc.localDescription.sdp });
   }
 
+  // "Streaming" means a frame is on screen, not merely that the transport is up.
+  whenFirstFramePresented(callback) {
+    if ('requestVideoFrameCallback' in this.video) this.video.requestVideoFrameCallback(() => callback());
+    else this.video.addEventListener('playing', callback, { once: true });
+  }
+
   onConnectionState() {
-    const state = this.pc.connectionState;
-    if (state === 'connected') this.setState('streaming', 'Streaming');
-    else if (state === 'failed') this.setState('failed', 'The media connection failed (ICE could not connect).');
+    if (this.pc.connectionState === 'failed') {
+      this.setState('failed', 'The media connection failed (ICE could not connect).');
+    }
   }
 
   onClose(event) {
