@@ -10,15 +10,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 import aiohttp
 from aiohttp import WSMsgType
 
 logger = logging.getLogger(__name__)
 
-# Close codes that may not be sent on the wire (RFC 6455 7.4.1); replaced by 1011 / 1000.
-_RESERVED_CLOSE_CODES = frozenset({1005, 1006, 1015})
+# Codes a peer may put in a close frame (RFC 6455 7.4.1, 7.4.2); 1004-1006 and 1015 are reserved
+# for local use and must never be sent.
+_SENDABLE_RFC_CODES: Final = frozenset(
+    {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
+)
+_NO_STATUS: Final = 1005  # The peer's close frame had no code (aiohttp reports it as 0).
+_ABNORMAL: Final = 1006  # The connection ended without a close frame, or failed.
+_MAX_REASON_BYTES: Final = 123  # A control frame payload is at most 125 bytes, 2 are the code.
+# How long to wait, after forwarding to one side failed, for that side's own close code.
+_SINK_GRACE_SECONDS: Final = 1.0
 
 
 class WebSocketEnd(Protocol):
@@ -41,37 +49,87 @@ class WebSocketEnd(Protocol):
 
 @dataclass(frozen=True)
 class BridgeResult:
-    """How a bridged session ended: who closed first, with which code and reason."""
+    """How a bridged session ended: who closed first, with which code and reason.
+
+    `code` is what that side did: 1005 when its close frame had no code, 1006 when its connection
+    was lost or failed. The code sent to the other side is always one that may be sent on the wire.
+    """
 
     closed_by: str
     code: int
     reason: str
 
 
+class _SinkFailed(Exception):
+    """Forwarding failed because the receiving side is gone (not the side we read from)."""
+
+
 async def _pump(source: WebSocketEnd, sink: WebSocketEnd) -> tuple[int, str]:
     """Forward messages from source to sink; return the close code and reason of source."""
     while True:
         msg = await source.receive()
-        if msg.type is WSMsgType.TEXT:
-            await sink.send_str(msg.data)
-        elif msg.type is WSMsgType.BINARY:
-            await sink.send_bytes(msg.data)
-        elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
-            code = source.close_code if source.close_code is not None else 1000
+        if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+            try:
+                if msg.type is WSMsgType.TEXT:
+                    await sink.send_str(msg.data)
+                else:
+                    await sink.send_bytes(msg.data)
+            except Exception as exc:
+                raise _SinkFailed(str(exc) or type(exc).__name__) from exc
+        elif msg.type is WSMsgType.CLOSE:
             reason = msg.extra if isinstance(msg.extra, str) else ""
-            return code, reason
+            return (msg.data or _NO_STATUS), reason
+        elif msg.type is WSMsgType.CLOSING:
+            # Someone else started closing source; aiohttp has recorded the code it used.
+            return (source.close_code or _NO_STATUS), ""
+        elif msg.type is WSMsgType.CLOSED:
+            # Closed without a close frame from the peer: the TCP connection simply ended.
+            return _ABNORMAL, "connection lost"
         elif msg.type is WSMsgType.ERROR:
-            return 1011, f"connection error: {msg.data}"
+            # A protocol violation by source carries its own code (1002, 1007, 1009), which aiohttp
+            # also sent to source; pass that on rather than a generic error.
+            if isinstance(msg.data, aiohttp.WebSocketError):
+                return msg.data.code, f"connection error: {msg.data}"
+            return (source.close_code or _ABNORMAL), f"connection error: {msg.data}"
 
 
 def _sendable(code: int) -> int:
-    if code in _RESERVED_CLOSE_CODES:
-        return 1011 if code == 1006 else 1000
-    return code
+    """A code that may go on the wire in place of `code` (1006 becomes 1011, others 1000)."""
+    if code in _SENDABLE_RFC_CODES or 3000 <= code <= 4999:
+        return code
+    return 1011 if code == _ABNORMAL else 1000
+
+
+def _reason_bytes(reason: str) -> bytes:
+    """The reason as at most 123 bytes of valid UTF-8 (a cut inside a character would make the
+    receiver fail the connection with 1007)."""
+    return reason.encode()[:_MAX_REASON_BYTES].decode("utf-8", "ignore").encode()
+
+
+async def _close_quietly(end: WebSocketEnd, code: int, reason: str = "") -> None:
+    try:
+        await end.close(code=code, message=_reason_bytes(reason))
+    except Exception:  # The side is already broken; nothing more can be done for it.
+        logger.debug("closing a bridged side failed", exc_info=True)
+
+
+async def _abort(
+    left: WebSocketEnd, right: WebSocketEnd, *pumps: asyncio.Task[tuple[int, str]]
+) -> None:
+    """Stop both pumps and close both sides with 1001 (the bridge was cancelled)."""
+    for task in pumps:
+        task.cancel()
+    await asyncio.gather(*pumps, return_exceptions=True)
+    await _close_quietly(left, 1001, "going away")
+    await _close_quietly(right, 1001, "going away")
 
 
 async def bridge(
-    left: WebSocketEnd, right: WebSocketEnd, *, left_name: str = "client", right_name: str = "upstream"
+    left: WebSocketEnd,
+    right: WebSocketEnd,
+    *,
+    left_name: str = "client",
+    right_name: str = "upstream",
 ) -> BridgeResult:
     """Pump both directions until one side closes, then close the other with the same code.
 
@@ -79,27 +137,44 @@ async def bridge(
     """
     to_right = asyncio.create_task(_pump(left, right), name=f"{left_name}->{right_name}")
     to_left = asyncio.create_task(_pump(right, left), name=f"{right_name}->{left_name}")
+    # For each pump: the side it reads from and the side it writes to.
+    ends = {
+        to_right: (left, left_name, right, right_name),
+        to_left: (right, right_name, left, left_name),
+    }
     try:
         done, _ = await asyncio.wait({to_right, to_left}, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
-        to_right.cancel()
-        to_left.cancel()
-        await asyncio.gather(to_right, to_left, return_exceptions=True)
-        await left.close(code=1001, message=b"going away")
-        await right.close(code=1001, message=b"going away")
+        await _abort(left, right, to_right, to_left)
         raise
     first = to_right if to_right in done else to_left
-    closed_by, other = (left_name, right) if first is to_right else (right_name, left)
+    second = to_left if first is to_right else to_right
+    source, source_name, sink, sink_name = ends[first]
+    closer, closed_by, other = source, source_name, sink
     try:
         code, reason = first.result()
-    except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
-        # Sending to the other side failed: that side is gone.
-        code, reason = 1011, f"forwarding failed: {exc}"
+    except _SinkFailed as exc:
+        # The sink went away while we were writing to it; its own pump usually reports how it
+        # closed a moment later, and that code is the one to pass on.
+        closer, closed_by, other = sink, sink_name, source
+        code, reason = _ABNORMAL, f"forwarding failed: {exc}"
+        try:
+            finished, _ = await asyncio.wait({second}, timeout=_SINK_GRACE_SECONDS)
+        except asyncio.CancelledError:
+            await _abort(left, right, to_right, to_left)
+            raise
+        if second in finished and not second.cancelled() and second.exception() is None:
+            code, reason = second.result()
+    except Exception as exc:
+        logger.warning("bridge %s->%s failed", source_name, sink_name, exc_info=True)
+        code, reason = _ABNORMAL, f"bridge error: {type(exc).__name__}"
     for task in (to_right, to_left):
         task.cancel()
     await asyncio.gather(to_right, to_left, return_exceptions=True)
-    await other.close(code=_sendable(code), message=reason.encode()[:123])
-    # The side that closed first may still be half-open (e.g. it sent an error frame).
-    await (left if other is right else right).close(code=_sendable(code))
+    try:
+        await _close_quietly(other, _sendable(code), reason)
+    finally:
+        # The side that closed first may still be half-open (e.g. it sent an error frame).
+        await _close_quietly(closer, _sendable(code))
     logger.debug("bridge ended: %s closed with %s %r", closed_by, code, reason)
     return BridgeResult(closed_by=closed_by, code=code, reason=reason)
