@@ -1,0 +1,3 @@
+from deploy.nvcf_local.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,225 @@
+"""The sign-in relay: NVCF's WebSocket front door for a streaming function (docs/protocol.md, section 2).
+
+A sign-in names its API key and function as headers (``Authorization: Bearer <key>``,
+``Function-ID``, ``Function-Version-ID``) or, for clients that cannot set headers, as
+``Sec-WebSocket-Protocol`` items ``key.value`` with the key in any case. The relay refuses before
+the upgrade, with an HTTP status and a plain-text reason, when the key is wrong (401), the function
+id is missing (400), the function or version is unknown (404), the instance cannot take a session
+(503) or cannot be reached (502). Otherwise it opens the WebSocket to the instance first, then
+accepts the client and moves messages both ways with `proxy.bridge.bridge`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import uuid
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from deploy.nvcf_local.config import NvcfLocalConfig
+from deploy.nvcf_local.instance import (
+    FunctionInstance,
+    InstanceUnavailable,
+    Unavailability,
+)
+from proxy.bridge import bridge
+
+logger = logging.getLogger(__name__)
+
+AUTHORIZATION = "authorization"
+FUNCTION_ID = "function-id"
+FUNCTION_VERSION_ID = "function-version-id"
+REQUEST_ID = "nvcf-reqid"
+RELAY_ITEM_KEYS = frozenset({AUTHORIZATION, FUNCTION_ID, FUNCTION_VERSION_ID, REQUEST_ID})
+# Relay items that are not secret, so may be echoed to a client that offered no protocol of its
+# own (a browser fails the handshake when it offered protocols and none comes back).
+_ECHOABLE_ITEM_KEYS = (FUNCTION_ID, FUNCTION_VERSION_ID)
+_UPSTREAM_CONNECT_TIMEOUT = 10.0
+_MAX_MESSAGE = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """What a sign-in handshake says, read from its headers and subprotocol items."""
+
+    api_key: str | None
+    function_id: str | None
+    version_id: str | None
+    request_id: str | None
+    app_protocols: tuple[str, ...]
+    echoable_items: tuple[str, ...]
+    authorization_problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A sign-in the relay refuses before the upgrade: the HTTP status and a reason to show."""
+
+    status: int
+    reason: str
+
+
+def _protocol_items(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> list[str]:
+    values = headers.getall("Sec-WebSocket-Protocol", [])
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def parse_sign_in(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> SignIn:
+    """Read a sign-in's credentials; headers win over subprotocol items of the same key.
+
+    `headers` is aiohttp's ``request.headers``: names match in any case, a name may repeat.
+    """
+    items: dict[str, str] = {}
+    app_protocols: list[str] = []
+    echoable: list[str] = []
+    for item in _protocol_items(headers):
+        key, dot, value = item.partition(".")
+        if dot and key.lower() in RELAY_ITEM_KEYS:
+            items.setdefault(key.lower(), value)
+            if key.lower() in _ECHOABLE_ITEM_KEYS:
+                echoable.append(item)
+        else:
+            app_protocols.append(item)
+    api_key = items.get(AUTHORIZATION) or None
+    problem = None
+    header = headers.get("Authorization")
+    if header is not None:
+        scheme, _, credentials = header.strip().partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            api_key = credentials.strip()
+        else:
+            api_key, problem = None, "the Authorization header must be 'Bearer <API key>'"
+    return SignIn(
+        api_key=api_key,
+        function_id=(headers.get("Function-ID") or items.get(FUNCTION_ID) or "").strip() or None,
+        version_id=(headers.get("Function-Version-ID") or items.get(FUNCTION_VERSION_ID) or "").strip() or None,
+        request_id=(headers.get("NVCF-REQID") or items.get(REQUEST_ID) or "").strip() or None,
+        app_protocols=tuple(app_protocols),
+        echoable_items=tuple(echoable),
+        authorization_problem=problem,
+    )
+
+
+def _same_id(given: str, expected: str) -> bool:
+    return given.lower() == expected.lower()
+
+
+def authorize(sign_in: SignIn, config: NvcfLocalConfig) -> Refusal | None:
+    """The refusal NVCF's relay would answer for these credentials, or None if they are good."""
+    if sign_in.authorization_problem is not None:
+        return Refusal(401, sign_in.authorization_problem)
+    if sign_in.api_key is None:
+        return Refusal(
+            401, "API key missing: send 'Authorization: Bearer <key>' or the subprotocol item 'authorization.<key>'"
+        )
+    if not hmac.compare_digest(sign_in.api_key.encode(), config.api_key.encode()):
+        return Refusal(401, "API key invalid")
+    if sign_in.function_id is None:
+        return Refusal(400, "function id missing: send the Function-ID header or the subprotocol item 'function-id.<id>'")
+    if not _same_id(sign_in.function_id, config.function_id):
+        return Refusal(404, f"function {sign_in.function_id} not found")
+    if sign_in.version_id is not None and not _same_id(sign_in.version_id, config.version_id):
+        return Refusal(404, f"version {sign_in.version_id} of function {sign_in.function_id} not found")
+    return None
+
+
+def unavailable_refusal(unavailable: InstanceUnavailable) -> Refusal:
+    """Map why the instance cannot take a session to the status the relay answers."""
+    status = 502 if unavailable.kind is Unavailability.UNREACHABLE else 503
+    return Refusal(status, unavailable.reason)
+
+
+def choose_protocol(sign_in: SignIn, upstream_choice: str | None) -> str | None:
+    """The one subprotocol to echo: the instance's choice, else the client's own, never a secret."""
+    if upstream_choice and upstream_choice in sign_in.app_protocols:
+        return upstream_choice
+    if sign_in.app_protocols:
+        return sign_in.app_protocols[0]
+    return sign_in.echoable_items[0] if sign_in.echoable_items else None
+
+
+def _refuse(refusal: Refusal, request: web.Request) -> web.Response:
+    logger.info("sign-in from %s refused: %d %s", request.remote, refusal.status, refusal.reason)
+    return web.Response(status=refusal.status, text=refusal.reason + "\n")
+
+
+async def _connect_instance(
+    http: aiohttp.ClientSession, instance: FunctionInstance, protocols: tuple[str, ...]
+) -> aiohttp.ClientWebSocketResponse | Refusal:
+    try:
+        return await asyncio.wait_for(
+            http.ws_connect(instance.inference_url, protocols=protocols, max_msg_size=_MAX_MESSAGE),
+            _UPSTREAM_CONNECT_TIMEOUT,
+        )
+    except aiohttp.WSServerHandshakeError as exc:
+        return Refusal(502, f"function instance refused the WebSocket: HTTP {exc.status}")
+    except TimeoutError:
+        return Refusal(502, f"function instance unreachable: no WebSocket within {_UPSTREAM_CONNECT_TIMEOUT:g} s")
+    except (aiohttp.ClientError, OSError) as exc:
+        return Refusal(502, f"function instance unreachable: {exc}")
+
+
+async def relay_sign_in(
+    request: web.Request,
+    *,
+    config: NvcfLocalConfig,
+    instance: FunctionInstance,
+    http: aiohttp.ClientSession,
+    sessions: set[asyncio.Task[object]],
+) -> web.StreamResponse:
+    """Handle one sign-in: refuse it, or connect it to the instance and bridge until either side closes."""
+    sign_in = parse_sign_in(request.headers)
+    refusal = authorize(sign_in, config)
+    if refusal is not None:
+        return _refuse(refusal, request)
+    if not web.WebSocketResponse().can_prepare(request).ok:
+        return _refuse(Refusal(400, "sign-in must be a WebSocket upgrade request"), request)
+    unavailable = await instance.check_ready()
+    if unavailable is not None:
+        return _refuse(unavailable_refusal(unavailable), request)
+    upstream = await _connect_instance(http, instance, sign_in.app_protocols)
+    if isinstance(upstream, Refusal):
+        return _refuse(upstream, request)
+    # A resumable session id; resuming is not implemented, so every sign-in gets a fresh one.
+    request_id = str(uuid.uuid4())
+    protocol = choose_protocol(sign_in, upstream.protocol)
+    client = web.WebSocketResponse(protocols=(protocol,) if protocol else (), max_msg_size=_MAX_MESSAGE)
+    client.headers["NVCF-REQID"] = request_id
+    try:
+        await client.prepare(request)
+    except web.HTTPException as exc:
+        await upstream.close()
+        return _refuse(Refusal(exc.status, exc.text or exc.reason), request)
+    except BaseException:
+        # The client went away during the upgrade: the instance's connection must not linger.
+        await upstream.close()
+        raise
+    logger.info(
+        "session %s: %s connected to instance %s (protocol %s)",
+        request_id, request.remote, instance.instance_id, protocol or "none",
+    )
+    session = asyncio.create_task(bridge(client, upstream, left_name="client", right_name="instance"))
+    sessions.add(session)
+    try:
+        await asyncio.wait({session})
+    except asyncio.CancelledError:
+        session.cancel()
+        await asyncio.gather(session, return_exceptions=True)
+        raise
+    finally:
+        sessions.discard(session)
+        await upstream.close()
+    if session.cancelled():
+        logger.info("session %s: closed by shutdown", request_id)
+    elif (error := session.exception()) is not None:
+        logger.warning("session %s: ended by an error: %r", request_id, error)
+        await client.close(code=1011)
+    else:
+        result = session.result()
+        logger.info("session %s: %s closed it with %d %s", request_id, result.closed_by, result.code, result.reason)
+    return client

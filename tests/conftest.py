@@ -1,0 +1,354 @@
+"""Shared test fixtures: free loopback ports, a real coturn, a real nvcf-local running the stream app.
+
+Everything here runs real processes bound to 127.0.0.1 and cleans up after itself. Plain helpers
+(`free_port`, `free_udp_port_range`, `alive`) can be imported by test modules with
+``from conftest import free_port`` (pytest puts this directory on ``sys.path``).
+
+Fixtures:
+
+- `coturn`: a running coturn with random long-term credentials (`deploy.coturn.RunningCoturn`:
+  ``host``, ``port``, ``user``, ``password``, ``realm``, ``pid``).
+- `definition_factory`: writes a copy of the test-pattern function definition with free control
+  and streaming ports (so tests never collide with a running ``make demo``), optionally edited.
+- `nvcf_local_factory` / `nvcf_local`: nvcf-local as a real process (``python -m deploy.nvcf_local``)
+  running the real stream app, pushing `coturn`'s credentials; `nvcf_local` is already ACTIVE.
+
+For fixtures of a wider scope, `running_coturn`, `write_definition` and `running_nvcf_local` are
+the same things as async context managers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import os
+import random
+import secrets
+import socket
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+import pytest
+
+from deploy.children import Child, start_child
+from deploy.coturn import CoturnConfig, RunningCoturn, start_coturn
+from deploy.nvcf_local.config import DEFAULT_DEFINITION
+
+LOOPBACK = "127.0.0.1"
+# Ports for fixed ranges are picked below Linux's ephemeral range (32768-60999), where the OS
+# hands out ports to `bind(0)` and outgoing connections, and away from the demo's defaults.
+_RANGE_LOW, _RANGE_HIGH = 20000, 32000
+
+
+def _bindable(port: int, kind: socket.SocketKind) -> bool:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that is free right now for both TCP and UDP."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((LOOPBACK, 0))
+            port = int(sock.getsockname()[1])
+        if _bindable(port, socket.SOCK_DGRAM):
+            return port
+
+
+def free_udp_port_range(count: int) -> tuple[int, int]:
+    """`count` consecutive UDP ports on 127.0.0.1, all free right now; returns (first, last)."""
+    for _ in range(200):
+        first = random.randint(_RANGE_LOW, _RANGE_HIGH - count)
+        if all(_bindable(port, socket.SOCK_DGRAM) for port in range(first, first + count)):
+            return first, first + count - 1
+    raise RuntimeError(f"no {count} consecutive free UDP ports in {_RANGE_LOW}-{_RANGE_HIGH}")
+
+
+def alive(process: psutil.Process) -> bool:
+    """Whether `process` (the very one, not a reuse of its pid) still runs; zombies count as gone."""
+    try:
+        return bool(process.is_running() and process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
+async def wait_until_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait up to `timeout` seconds for every process to end; return those still alive."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [p for p in processes if alive(p)]
+        if not left or time.monotonic() > deadline:
+            return left
+        await asyncio.sleep(0.05)
+
+
+class LineRecorder(logging.Handler):
+    """Keeps the messages logged to one logger, so a test can read a child's output lines."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def recording_logger(name: str) -> tuple[logging.Logger, LineRecorder]:
+    """A fresh logger that records every line at INFO and above (and still propagates to pytest)."""
+    log = logging.getLogger(f"tests.{name}.{uuid.uuid4().hex[:8]}")
+    log.setLevel(logging.INFO)
+    recorder = LineRecorder()
+    log.addHandler(recorder)
+    return log, recorder
+
+
+@asynccontextmanager
+async def running_coturn() -> AsyncIterator[RunningCoturn]:
+    """A coturn on 127.0.0.1 (free port, 11 relay ports, random credentials), stopped on exit."""
+    first, last = free_udp_port_range(11)
+    running = await start_coturn(
+        CoturnConfig.with_random_credentials(port=free_port(), min_port=first, max_port=last)
+    )
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def coturn() -> AsyncIterator[RunningCoturn]:
+    """A running coturn for one test: ``host``, ``port``, ``user``, ``password``, ``realm``, ``pid``."""
+    async with running_coturn() as running:
+        yield running
+
+
+@dataclass(frozen=True)
+class LocalDefinition:
+    """A function definition file written for one test, and the ports it gives the stream app."""
+
+    path: Path
+    control_port: int
+    streaming_port: int
+    data: dict[str, Any]
+
+
+def write_definition(
+    directory: Path, edit: Callable[[dict[str, Any]], None] | None = None, name: str = "function.json"
+) -> LocalDefinition:
+    """Write the test-pattern definition with free control and streaming ports, then ``edit(data)``."""
+    data = json.loads(DEFAULT_DEFINITION.read_text(encoding="utf-8"))
+    control, streaming = free_port(), free_port()
+    data["health"]["port"] = control
+    data["inferencePort"] = streaming
+    ports = {"CONTROL_SERVER_PORT": str(control), "STREAMING_SERVER_PORT": str(streaming)}
+    for entry in data["containerEnvironment"]:
+        entry["value"] = ports.get(entry["key"], entry["value"])
+    if edit is not None:
+        edit(data)
+    path = directory / name
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return LocalDefinition(path=path, control_port=control, streaming_port=streaming, data=data)
+
+
+DefinitionFactory = Callable[..., LocalDefinition]
+
+
+@pytest.fixture
+def definition_factory(tmp_path: Path) -> DefinitionFactory:
+    """``make(edit=None, name="function.json")``: `write_definition` into the test's tmp_path."""
+    return functools.partial(write_definition, tmp_path)
+
+
+@dataclass
+class RunningNvcfLocal:
+    """An nvcf-local process started by `running_nvcf_local`."""
+
+    child: Child
+    port: int
+    api_key: str
+    function_id: str
+    version_id: str
+    definition: LocalDefinition
+    turn: RunningCoturn
+    recorder: LineRecorder = field(repr=False)
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def sign_in_url(self) -> str:
+        """The relay's WebSocket URL."""
+        return f"ws://{LOOPBACK}:{self.port}/sign_in"
+
+    @property
+    def status_url(self) -> str:
+        """NVCF's version-status URL for this function."""
+        return f"{self.base_url}/v2/nvcf/functions/{self.function_id}/versions"
+
+    @property
+    def control_url(self) -> str:
+        """The instance's control server (``/v1/streaming/ready``, ``/v1/streaming/creds``)."""
+        return f"http://{LOOPBACK}:{self.definition.control_port}"
+
+    @property
+    def output(self) -> list[str]:
+        """nvcf-local's output lines so far (the instance's lines included)."""
+        return self.recorder.lines
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """Headers a proxy sends on the sign-in: the API key and the function id."""
+        return {"Authorization": f"Bearer {self.api_key}", "Function-ID": self.function_id}
+
+    @property
+    def process(self) -> psutil.Process:
+        """nvcf-local's own process."""
+        return psutil.Process(self.child.pid)
+
+    def instances(self) -> list[psutil.Process]:
+        """The instance processes nvcf-local runs right now (its live children)."""
+        try:
+            return [p for p in self.process.children() if alive(p)]
+        except psutil.NoSuchProcess:
+            return []
+
+    async def status(self) -> str | None:
+        """The function version's status from NVCF's status API, or None if it does not answer."""
+        try:
+            async with aiohttp.ClientSession() as http:
+                async with http.get(self.status_url, headers={"Authorization": f"Bearer {self.api_key}"}) as response:
+                    if response.status != 200:
+                        return None
+                    body = await response.json()
+                    return str(body["functions"][0]["status"])
+        except aiohttp.ClientError:
+            return None
+
+    async def wait_for_status(self, expected: str, timeout: float = 20.0) -> None:
+        """Poll the status API until it says `expected`; fail with nvcf-local's output otherwise."""
+        deadline = time.monotonic() + timeout
+        status = None
+        while time.monotonic() < deadline:
+            status = await self.status()
+            if status == expected:
+                return
+            if self.child.returncode is not None:
+                break
+            await asyncio.sleep(0.1)
+        output = "\n".join(self.output[-40:])
+        raise AssertionError(f"status {status!r}, not {expected!r} (exit {self.child.returncode}); output:\n{output}")
+
+    async def wait_until_idle(self, timeout: float = 10.0) -> None:
+        """Wait until the instance's ``/v1/streaming/ready`` answers 200 (its last session is over)."""
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                async with http.get(f"{self.control_url}/v1/streaming/ready") as response:
+                    if response.status == 200:
+                        return
+                await asyncio.sleep(0.05)
+        raise AssertionError("the instance stayed busy")
+
+
+@asynccontextmanager
+async def running_nvcf_local(
+    turn: RunningCoturn,
+    definition: LocalDefinition,
+    extra_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> AsyncIterator[RunningNvcfLocal]:
+    """nvcf-local as a real process running `definition` and pushing `turn`'s credentials.
+
+    The stream app is bound to 127.0.0.1. Entered once nvcf-local answers its status API (the
+    function may still be DEPLOYING); nvcf-local is stopped on exit.
+    """
+    port = free_port()
+    api_key = secrets.token_urlsafe(24)
+    function_id, version_id = str(uuid.uuid4()), str(uuid.uuid4())
+    log, recorder = recording_logger("nvcf_local")
+    child = await start_child(
+        "nvcf-local",
+        [
+            sys.executable, "-m", "deploy.nvcf_local",
+            "--port", str(port),
+            "--definition", str(definition.path),
+            "--function-id", function_id,
+            "--version-id", version_id,
+            "--turn", f"{turn.host}:{turn.port}",
+            "--turn-user", turn.user,
+            "--health-poll-interval", "0.1",
+            *extra_args,
+        ],
+        env={
+            **os.environ,
+            "NVCF_LOCAL_API_KEY": api_key,
+            "NVCF_LOCAL_TURN_PASSWORD": turn.password,
+            "STREAM_APP_HOST": LOOPBACK,
+            **(env or {}),
+        },
+        logger=log,
+    )
+    running = RunningNvcfLocal(
+        child=child, port=port, api_key=api_key, function_id=function_id, version_id=version_id,
+        definition=definition, turn=turn, recorder=recorder,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while await running.status() is None:
+            if child.returncode is not None or time.monotonic() > deadline:
+                raise AssertionError("nvcf-local did not start:\n" + "\n".join(running.output))
+            await asyncio.sleep(0.05)
+        yield running
+    finally:
+        await child.stop()
+
+
+NvcfLocalFactory = Callable[..., Awaitable[RunningNvcfLocal]]
+
+
+@pytest.fixture
+async def nvcf_local_factory(
+    coturn: RunningCoturn, definition_factory: DefinitionFactory
+) -> AsyncIterator[NvcfLocalFactory]:
+    """``await start(definition=None, extra_args=(), env=None)``: `running_nvcf_local` for one test.
+
+    Uses `coturn` and, by default, a fresh definition with free ports; everything started is
+    stopped after the test.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(
+            definition: LocalDefinition | None = None,
+            extra_args: tuple[str, ...] = (),
+            env: dict[str, str] | None = None,
+        ) -> RunningNvcfLocal:
+            return await stack.enter_async_context(
+                running_nvcf_local(coturn, definition or definition_factory(), extra_args, env)
+            )
+
+        yield start
+
+
+@pytest.fixture
+async def nvcf_local(nvcf_local_factory: NvcfLocalFactory) -> RunningNvcfLocal:
+    """nvcf-local running the stream app, already ACTIVE (healthy, credentials pushed)."""
+    running = await nvcf_local_factory()
+    await running.wait_for_status("ACTIVE")
+    return running
