@@ -373,6 +373,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if not os.environ.get("DEMO_VERBOSE"):
+        # coturn prints some forty lines of start-up detail that bury the URL; a coturn that
+        # fails still says why through CoturnError. DEMO_VERBOSE=1 shows everything.
+        logging.getLogger("deploy.coturn").setLevel(logging.WARNING)
     try:
         return asyncio.run(run_demo(load_demo_config(os.environ)))
     except (DemoError, CoturnError, ChildError) as exc:

@@ -10,6 +10,7 @@ import pytest
 from playwright.async_api import Page
 
 from browser import chromium
+from conftest import RunningNvcfLocal
 from deploy.coturn import RunningCoturn
 from local_stack import LocalStack, local_stack
 from stream_app.ports import PortRange
@@ -66,8 +67,8 @@ async def frames_decoded(page: Page) -> int:
 
 
 @pytest.fixture
-async def stack(coturn: RunningCoturn, tmp_path: Path) -> AsyncIterator[LocalStack]:
-    async with local_stack(coturn, tmp_path) as running:
+async def stack(nvcf_local: RunningNvcfLocal, tmp_path: Path) -> AsyncIterator[LocalStack]:
+    async with local_stack(nvcf_local, tmp_path) as running:
         yield running
 
 
