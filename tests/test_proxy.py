@@ -126,9 +126,7 @@ class Upstream:
             elif msg.type is WSMsgType.BINARY:
                 await ws.send_bytes(b"echo:" + msg.data)
             else:
-                reason = (
-                    msg.extra if msg.type is WSMsgType.CLOSE and isinstance(msg.extra, str) else ""
-                )
+                reason = msg.extra if msg.type is WSMsgType.CLOSE and isinstance(msg.extra, str) else ""
                 self.closes.put_nowait((ws.close_code, reason))
                 return ws
 
@@ -212,9 +210,7 @@ async def open_session(
     browser: aiohttp.ClientSession, proxy: TestServer, token: str | None = None, **kwargs: Any
 ) -> aiohttp.ClientWebSocketResponse:
     protocols = [APP_PROTOCOL] + ([f"token.{token}"] if token is not None else [])
-    ws: aiohttp.ClientWebSocketResponse = await browser.ws_connect(
-        sign_in_url(proxy), protocols=protocols, **kwargs
-    )
+    ws: aiohttp.ClientWebSocketResponse = await browser.ws_connect(sign_in_url(proxy), protocols=protocols, **kwargs)
     return ws
 
 
@@ -318,20 +314,20 @@ async def test_upstream_sets_no_cookie_for_later_sessions(
 
 
 @pytest.mark.parametrize(
-    ("token", "reason"),
+    ("make", "reason"),
     [
-        (None, "token missing"),
+        (lambda: None, "token missing"),
         (
-            make_token(key=b"wrong-secret-0123456789abcdef-0123456789abcdef"),
+            lambda: make_token(key=b"wrong-secret-0123456789abcdef-0123456789abcdef"),
             "token invalid: bad signature",
         ),
-        (make_token(exp=int(time.time()) - 60), "token invalid: expired"),
-        (make_token(exp=None), "token invalid: missing exp claim"),
-        (make_token(iss="evil-issuer"), "token invalid: wrong issuer"),
-        (make_token(aud="another-service"), "token invalid: wrong audience"),
-        (unsigned_token(), "token invalid: algorithm not allowed"),
-        (make_token(algorithm="HS512"), "token invalid: algorithm not allowed"),
-        ("garbage", "token invalid: malformed"),
+        (lambda: make_token(exp=int(time.time()) - 60), "token invalid: expired"),
+        (lambda: make_token(exp=None), "token invalid: missing exp claim"),
+        (lambda: make_token(iss="evil-issuer"), "token invalid: wrong issuer"),
+        (lambda: make_token(aud="another-service"), "token invalid: wrong audience"),
+        (lambda: unsigned_token(), "token invalid: algorithm not allowed"),
+        (lambda: make_token(algorithm="HS512"), "token invalid: algorithm not allowed"),
+        (lambda: "garbage", "token invalid: malformed"),
     ],
     ids=[
         "missing",
@@ -349,9 +345,11 @@ async def test_bad_token_closes_4401_without_upstream(
     proxy: TestServer,
     browser: aiohttp.ClientSession,
     upstream: Upstream,
-    token: str | None,
+    make: Callable[[], str | None],
     reason: str,
 ) -> None:
+    # Minted here, not at collection: a token made then could expire before the test runs.
+    token = make()
     ws = await open_session(browser, proxy, token)
     assert ws.protocol == APP_PROTOCOL  # The handshake completes so the page can read the code.
     code, text = await expect_close(ws)
@@ -362,9 +360,7 @@ async def test_bad_token_closes_4401_without_upstream(
     assert upstream.handshakes == []
 
 
-async def test_two_tokens_close_4401(
-    proxy: TestServer, browser: aiohttp.ClientSession, upstream: Upstream
-) -> None:
+async def test_two_tokens_close_4401(proxy: TestServer, browser: aiohttp.ClientSession, upstream: Upstream) -> None:
     ws = await browser.ws_connect(
         sign_in_url(proxy),
         protocols=[APP_PROTOCOL, f"token.{make_token()}", f"token.{make_token()}"],
@@ -410,9 +406,7 @@ async def test_offer_split_over_two_headers_is_refused_and_not_logged(
     assert token not in caplog.text
 
 
-async def test_plain_get_on_sign_in_is_400(
-    proxy: TestServer, browser: aiohttp.ClientSession
-) -> None:
+async def test_plain_get_on_sign_in_is_400(proxy: TestServer, browser: aiohttp.ClientSession) -> None:
     async with browser.get(proxy.make_url("/sign_in")) as response:
         assert response.status == 400
 
@@ -443,9 +437,7 @@ async def test_upstream_refusal_maps_to_close_code(
     assert len(upstream.handshakes) == 1
 
 
-async def test_unreachable_upstream_closes_4502(
-    start_proxy: StartProxy, browser: aiohttp.ClientSession
-) -> None:
+async def test_unreachable_upstream_closes_4502(start_proxy: StartProxy, browser: aiohttp.ClientSession) -> None:
     proxy = await start_proxy(nvcf_server=f"ws://127.0.0.1:{free_port()}")
     ws = await open_session(browser, proxy, make_token())
     assert await expect_close(ws) == (4502, "upstream unreachable")
@@ -478,9 +470,7 @@ async def test_silent_upstream_closes_4504_after_the_timeout(
 # --- close codes ----------------------------------------------------------------------------
 
 
-async def test_upstream_close_code_reaches_browser(
-    proxy: TestServer, browser: aiohttp.ClientSession
-) -> None:
+async def test_upstream_close_code_reaches_browser(proxy: TestServer, browser: aiohttp.ClientSession) -> None:
     ws = await open_session(browser, proxy, make_token())
     await ws.send_str("please-close 4000 game over")
     assert await expect_close(ws) == (4000, "game over")
@@ -511,9 +501,7 @@ async def test_shutdown_ends_sessions_with_1001(
     assert await asyncio.wait_for(upstream.closes.get(), 5) == (1001, "going away")
 
 
-async def test_close_without_code_reaches_upstream_as_normal_closure(
-    proxy: TestServer, upstream: Upstream
-) -> None:
+async def test_close_without_code_reaches_upstream_as_normal_closure(proxy: TestServer, upstream: Upstream) -> None:
     # A close frame may carry no code (the receiver sees 1005). 1005 may not be sent on, so the
     # proxy sends 1000 rather than an invalid code 0.
     protocol = ClientProtocol(
@@ -554,15 +542,11 @@ async def test_oversized_message_ends_only_its_own_session(
     await steady.close()
 
 
-async def test_garbage_request_does_not_disturb_a_session(
-    proxy: TestServer, browser: aiohttp.ClientSession
-) -> None:
+async def test_garbage_request_does_not_disturb_a_session(proxy: TestServer, browser: aiohttp.ClientSession) -> None:
     ws = await open_session(browser, proxy, make_token())
     reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
     writer.write(b"\x16\x03\x01 not http at all\r\n\r\n")
-    assert (
-        (await asyncio.wait_for(reader.read(), 5)).split(b"\r\n")[0].endswith(b" 400 Bad Request")
-    )
+    assert (await asyncio.wait_for(reader.read(), 5)).split(b"\r\n")[0].endswith(b" 400 Bad Request")
     writer.close()
     await ws.send_str("ping")
     assert await ws.receive_str(timeout=5) == "echo:ping"
@@ -691,9 +675,7 @@ def test_flags_override_env_and_files_override_env_values(tmp_path: Path, web_di
     key_file = tmp_path / "key"
     key_file.write_text("nvapi-from-file\n")
     env = {**BASE_ENV, "PROXY_PORT": "9000", "PROXY_WEB_CLIENT_DIR": str(web_dir)}
-    config = load_config(
-        env, {"PROXY_PORT": "9100", "NVCF_API_KEY_FILE": str(key_file), "PROXY_HOST": None}
-    )
+    config = load_config(env, {"PROXY_PORT": "9100", "NVCF_API_KEY_FILE": str(key_file), "PROXY_HOST": None})
     assert config.port == 9100
     assert config.nvcf_api_key == "nvapi-from-file"  # Stripped of the file's newline.
 
@@ -759,9 +741,7 @@ def test_docs_list_every_setting() -> None:
 
 
 def test_missing_secret_exits_2_with_one_line(tmp_path: Path) -> None:
-    result = run_cli(
-        "-m", "proxy", env={"NVCF_API_KEY": API_KEY, "STREAMING_FUNCTION_ID": FUNCTION_ID}
-    )
+    result = run_cli("-m", "proxy", env={"NVCF_API_KEY": API_KEY, "STREAMING_FUNCTION_ID": FUNCTION_ID})
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "PROXY_JWT_SECRET" in result.stderr
@@ -830,9 +810,7 @@ async def test_cli_serves_a_devtoken_session_and_logs_no_secret(
                             break
                 except aiohttp.ClientConnectionError:
                     await asyncio.sleep(0.05)
-            ws = await session.ws_connect(
-                f"ws://127.0.0.1:{port}/sign_in", protocols=[APP_PROTOCOL, f"token.{token}"]
-            )
+            ws = await session.ws_connect(f"ws://127.0.0.1:{port}/sign_in", protocols=[APP_PROTOCOL, f"token.{token}"])
             await ws.send_str("hi")
             assert await ws.receive_str(timeout=5) == "echo:hi"
             await ws.close()
@@ -851,9 +829,7 @@ async def test_devtoken_without_secret_exits_2() -> None:
     assert "--secret-file" in result.stderr
 
 
-async def test_minted_token_opens_a_session(
-    proxy: TestServer, browser: aiohttp.ClientSession
-) -> None:
+async def test_minted_token_opens_a_session(proxy: TestServer, browser: aiohttp.ClientSession) -> None:
     token = mint_dev_token(SECRET, issuer=ISSUER, audience=AUDIENCE, subject="erin", ttl_seconds=30)
     ws = await open_session(browser, proxy, token)
     await ws.send_str("x")
