@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test venv clean
+.PHONY: demo test lint venv clean
 
 venv: $(INSTALLED)
 
@@ -22,6 +22,11 @@ demo: $(INSTALLED)
 test: $(INSTALLED)
 	@bash deploy/system-deps.sh coturn chromium
 	$(PY) -m pytest
+
+lint: $(INSTALLED)
+	$(PY) -m pip install --quiet -e '.[lint]'
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .demo test-artifacts

@@ -156,9 +156,7 @@ async def stun_binding(host: str, port: int, *, timeout: float = 0.5) -> bool:
     """Send one STUN Binding request over UDP; True if a success answer arrives within `timeout`."""
     loop = asyncio.get_running_loop()
     request = binding_request()
-    transport, probe = await loop.create_datagram_endpoint(
-        lambda: _StunProbe(request), remote_addr=(host, port)
-    )
+    transport, probe = await loop.create_datagram_endpoint(lambda: _StunProbe(request), remote_addr=(host, port))
     try:
         transport.sendto(bytes(request))
         await asyncio.wait_for(asyncio.shield(probe.answered), timeout)
@@ -254,9 +252,7 @@ async def start_coturn(
     workdir = Path(tempfile.mkdtemp(prefix="coturn-", dir=state_parent))  # mode 0700
     try:
         write_credentials(config, workdir)
-        child = await start_child(
-            "coturn", turnserver_argv(binary, config, workdir), cwd=workdir, logger=log or logger
-        )
+        child = await start_child("coturn", turnserver_argv(binary, config, workdir), cwd=workdir, logger=log or logger)
     except (ChildError, OSError) as exc:
         shutil.rmtree(workdir, ignore_errors=True)
         raise CoturnError(str(exc)) from None
@@ -276,6 +272,11 @@ async def start_coturn(
             raise CoturnError(f"coturn did not answer STUN on {config.host}:{config.port} within {start_timeout:g} s")
     (log or logger).info(
         "coturn listening on %s:%d (relay ports %d-%d, realm %s, pid %d)",
-        config.host, config.port, config.min_port, config.max_port, config.realm, child.pid,
+        config.host,
+        config.port,
+        config.min_port,
+        config.max_port,
+        config.realm,
+        child.pid,
     )
     return running

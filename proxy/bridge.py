@@ -19,9 +19,7 @@ logger = logging.getLogger(__name__)
 
 # Codes a peer may put in a close frame (RFC 6455 7.4.1, 7.4.2); 1004-1006 and 1015 are reserved
 # for local use and must never be sent.
-_SENDABLE_RFC_CODES: Final = frozenset(
-    {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
-)
+_SENDABLE_RFC_CODES: Final = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
 _NO_STATUS: Final = 1005  # The peer's close frame had no code (aiohttp reports it as 0).
 _ABNORMAL: Final = 1006  # The connection ended without a close frame, or failed.
 _MAX_REASON_BYTES: Final = 123  # A control frame payload is at most 125 bytes, 2 are the code.
@@ -113,9 +111,7 @@ async def _close_quietly(end: WebSocketEnd, code: int, reason: str = "") -> None
         logger.debug("closing a bridged side failed", exc_info=True)
 
 
-async def _abort(
-    left: WebSocketEnd, right: WebSocketEnd, *pumps: asyncio.Task[tuple[int, str]]
-) -> None:
+async def _abort(left: WebSocketEnd, right: WebSocketEnd, *pumps: asyncio.Task[tuple[int, str]]) -> None:
     """Stop both pumps and close both sides with 1001 (the bridge was cancelled)."""
     for task in pumps:
         task.cancel()

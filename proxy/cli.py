@@ -21,9 +21,7 @@ _PROG = "stream-proxy"
 
 def _flag_help(setting: Setting) -> str:
     # `%` is argparse's format character; double it so help texts may contain one.
-    return f"{setting.help} [env {setting.env}; default: {setting.shown_default}]".replace(
-        "%", "%%"
-    )
+    return f"{setting.help} [env {setting.env}; default: {setting.shown_default}]".replace("%", "%%")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,8 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
             "environment variable named in its help."
         ),
         epilog=textwrap.fill(
-            "environment only (secret values are never taken from the command line, which "
-            "other users can see):"
+            "environment only (secret values are never taken from the command line, which other users can see):"
         )
         + "\n"
         + env_only,
@@ -76,9 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # One line and status 2, like argparse's own usage errors; no traceback for a bad setting.
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logger.info(
         "listening on http://%s:%d, upstream %s, function %s, web client %s",
         config.host,

@@ -76,13 +76,10 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "PROXY_JWT_SECRET",
         None,
         None,
-        f"HS256 secret of user tokens, at least {MIN_SECRET_BYTES} bytes; "
-        "required unless PROXY_JWT_SECRET_FILE",
+        f"HS256 secret of user tokens, at least {MIN_SECRET_BYTES} bytes; required unless PROXY_JWT_SECRET_FILE",
     ),
     Setting("PROXY_JWT_SECRET_FILE", "--jwt-secret-file", None, "file holding PROXY_JWT_SECRET"),
-    Setting(
-        "PROXY_JWT_ISSUER", "--jwt-issuer", DEFAULT_JWT_ISSUER, "required 'iss' of user tokens"
-    ),
+    Setting("PROXY_JWT_ISSUER", "--jwt-issuer", DEFAULT_JWT_ISSUER, "required 'iss' of user tokens"),
     Setting(
         "PROXY_JWT_AUDIENCE",
         "--jwt-audience",
@@ -163,8 +160,7 @@ class ProxyConfig:
             raise ConfigError("STREAMING_FUNCTION_VERSION_ID must be visible ASCII without spaces")
         if len(self.jwt_secret) < MIN_SECRET_BYTES:
             raise ConfigError(
-                f"PROXY_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes "
-                f"(it has {len(self.jwt_secret)})"
+                f"PROXY_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (it has {len(self.jwt_secret)})"
             )
         if not self.host:
             raise ConfigError("PROXY_HOST must not be empty")
@@ -172,15 +168,11 @@ class ProxyConfig:
             raise ConfigError(f"PROXY_PORT must be 0-65535, got {self.port}")
         url = URL(self.nvcf_server)
         if url.scheme not in ("ws", "wss") or not url.host:
-            raise ConfigError(
-                f"NVCF_SERVER must be a ws:// or wss:// URL, got {self.nvcf_server!r}"
-            )
+            raise ConfigError(f"NVCF_SERVER must be a ws:// or wss:// URL, got {self.nvcf_server!r}")
         if url.user or url.password or url.query_string or url.fragment:
             raise ConfigError("NVCF_SERVER must not carry credentials, a query or a fragment")
         if not self.upstream_path.startswith("/") or not _header_safe(self.upstream_path):
-            raise ConfigError(
-                f"PROXY_UPSTREAM_PATH must start with '/', got {self.upstream_path!r}"
-            )
+            raise ConfigError(f"PROXY_UPSTREAM_PATH must start with '/', got {self.upstream_path!r}")
         if not self.jwt_issuer or not self.jwt_audience:
             raise ConfigError("PROXY_JWT_ISSUER and PROXY_JWT_AUDIENCE must not be empty")
         if not 0 <= self.jwt_leeway <= MAX_LEEWAY_SECONDS:
@@ -240,9 +232,7 @@ def _number(raw: Mapping[str, str], env: str) -> float:
     return value
 
 
-def load_config(
-    env: Mapping[str, str], overrides: Mapping[str, str | None] | None = None
-) -> ProxyConfig:
+def load_config(env: Mapping[str, str], overrides: Mapping[str, str | None] | None = None) -> ProxyConfig:
     """Build the config from environment variables, then CLI values keyed by environment name.
 
     Empty values count as unset (as `FOO=` in a compose file means). Raises `ConfigError` with

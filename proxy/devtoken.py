@@ -23,9 +23,7 @@ MAX_TTL_SECONDS: Final = 7 * 24 * 3600
 """A week: long enough for a development session, short enough not to become a credential."""
 
 
-def mint_dev_token(
-    secret: bytes, *, issuer: str, audience: str, subject: str, ttl_seconds: int
-) -> str:
+def mint_dev_token(secret: bytes, *, issuer: str, audience: str, subject: str, ttl_seconds: int) -> str:
     """Return an HS256 token for `subject`, valid from now for `ttl_seconds`."""
     if len(secret) < MIN_SECRET_BYTES:
         raise ValueError(f"the secret must be at least {MIN_SECRET_BYTES} bytes")
@@ -54,9 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "else env PROXY_JWT_SECRET]",
     )
     parser.add_argument("--subject", default="dev", help="the user's name, 'sub' [default: dev]")
-    parser.add_argument(
-        "--ttl", type=int, default=3600, metavar="SECONDS", help="lifetime [default: 3600]"
-    )
+    parser.add_argument("--ttl", type=int, default=3600, metavar="SECONDS", help="lifetime [default: 3600]")
     parser.add_argument(
         "--issuer",
         default=os.environ.get("PROXY_JWT_ISSUER") or DEFAULT_JWT_ISSUER,

@@ -188,9 +188,7 @@ async def _sign_in(request: web.Request) -> web.StreamResponse:
             raise TokenRejected(offer.token_error)
         user = validate_token(offer.token, request.app[TOKEN_POLICY])
     except TokenRejected as rejected:
-        _log_refused(
-            session_id, request, None, "token-rejected", CloseCode.TOKEN_INVALID, rejected.reason
-        )
+        _log_refused(session_id, request, None, "token-rejected", CloseCode.TOKEN_INVALID, rejected.reason)
         await ws.prepare(request)
         await ws.close(code=CloseCode.TOKEN_INVALID, message=rejected.reason.encode())
         return ws
@@ -265,9 +263,7 @@ async def _relay(
         _log_end(session_id, user, bridging, time.monotonic() - started)
 
 
-def _log_end(
-    session_id: str, user: UserToken, bridging: asyncio.Task[BridgeResult], duration: float
-) -> None:
+def _log_end(session_id: str, user: UserToken, bridging: asyncio.Task[BridgeResult], duration: float) -> None:
     if bridging.cancelled():
         outcome, code, reason = "ended-by-proxy", 1001, "going away"
     elif bridging.exception() is not None:

@@ -153,13 +153,6 @@ def validate_token(token: str | None, policy: TokenPolicy) -> UserToken:
         raise TokenRejected(_reason_for(exc)) from None
     subject = claims["sub"]
     # The subject is written into log lines: keep it short and free of control characters.
-    if (
-        not isinstance(subject, str)
-        or not subject
-        or len(subject) > MAX_SUBJECT_CHARS
-        or not subject.isprintable()
-    ):
+    if not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT_CHARS or not subject.isprintable():
         raise TokenRejected("token invalid: bad sub claim")
-    return UserToken(
-        subject=subject, expires_at=int(claims["exp"]), claims=MappingProxyType(claims)
-    )
+    return UserToken(subject=subject, expires_at=int(claims["exp"]), claims=MappingProxyType(claims))

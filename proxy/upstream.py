@@ -46,28 +46,18 @@ def failure_for(exc: BaseException) -> UpstreamFailure:
     """Map an exception of the upstream handshake to the close code the browser receives."""
     if isinstance(exc, aiohttp.WSServerHandshakeError):
         if exc.status == 503:
-            return UpstreamFailure(
-                CloseCode.UPSTREAM_BUSY, "upstream busy: HTTP 503", "upstream-busy"
-            )
+            return UpstreamFailure(CloseCode.UPSTREAM_BUSY, "upstream busy: HTTP 503", "upstream-busy")
         if exc.status == 101:
             # Status 101 but a wrong Upgrade/Connection/Accept header: not a WebSocket server.
-            return UpstreamFailure(
-                CloseCode.UPSTREAM_REFUSED, "upstream refused: bad handshake", "upstream-refused"
-            )
-        return UpstreamFailure(
-            CloseCode.UPSTREAM_REFUSED, f"upstream refused: HTTP {exc.status}", "upstream-refused"
-        )
+            return UpstreamFailure(CloseCode.UPSTREAM_REFUSED, "upstream refused: bad handshake", "upstream-refused")
+        return UpstreamFailure(CloseCode.UPSTREAM_REFUSED, f"upstream refused: HTTP {exc.status}", "upstream-refused")
     # Checked before OSError: aiohttp's connect timeouts are both TimeoutError and OSError.
     if isinstance(exc, TimeoutError):
         return UpstreamFailure(CloseCode.UPSTREAM_TIMEOUT, "upstream timed out", "upstream-timeout")
-    return UpstreamFailure(
-        CloseCode.UPSTREAM_REFUSED, "upstream unreachable", "upstream-unreachable"
-    )
+    return UpstreamFailure(CloseCode.UPSTREAM_REFUSED, "upstream unreachable", "upstream-unreachable")
 
 
-async def connect_upstream(
-    session: aiohttp.ClientSession, config: ProxyConfig
-) -> aiohttp.ClientWebSocketResponse:
+async def connect_upstream(session: aiohttp.ClientSession, config: ProxyConfig) -> aiohttp.ClientWebSocketResponse:
     """Open the upstream WebSocket within `config.upstream_timeout`, or raise `UpstreamFailure`.
 
     The timeout covers everything (DNS, TCP, TLS, the HTTP upgrade), so a relay that accepts the

@@ -39,8 +39,13 @@ async def serve(config: StreamAppConfig) -> None:
         await web.TCPSite(streaming, config.host, config.streaming_port).start()
         logger.info(
             "control server on %s:%d, streaming server on %s:%d%s, media ports %s, ICE addresses %s",
-            config.host, config.control_port, config.host, config.streaming_port,
-            config.start_endpoint, config.port_range, ",".join(config.ice_addresses) or "all",
+            config.host,
+            config.control_port,
+            config.host,
+            config.streaming_port,
+            config.start_endpoint,
+            config.port_range,
+            ",".join(config.ice_addresses) or "all",
         )
         await stop.wait()
         logger.info("stopping")
@@ -51,7 +56,9 @@ async def serve(config: StreamAppConfig) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `stream-app` console script."""
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
     try:
         config = load_config(argv, os.environ)
     except ConfigError as exc:

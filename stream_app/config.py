@@ -75,7 +75,8 @@ _SETTINGS = (
         "ice_addresses",
         "ICE_HOST_ADDRESSES",
         _addresses,
-        "comma-separated addresses to gather ICE host candidates on (default: NVCF_WORKER_NODE_IP if set, else every non-loopback address)",
+        "comma-separated addresses to gather ICE host candidates on "
+        "(default: NVCF_WORKER_NODE_IP if set, else every non-loopback address)",
     ),
     _Setting("width", "VIDEO_WIDTH", _positive, "test pattern width in pixels"),
     _Setting("height", "VIDEO_HEIGHT", _positive, "test pattern height in pixels"),
@@ -101,7 +102,8 @@ def load_config(argv: Sequence[str] | None, env: Mapping[str, str]) -> StreamApp
             values[setting.field] = _parse(setting, env[setting.env], setting.env)
     parser = argparse.ArgumentParser(
         prog="stream-app",
-        description="NVCF streaming function: control server and WebRTC streaming server, serving a stamped test pattern.",
+        description="NVCF streaming function: control server and WebRTC streaming server, "
+        "serving a stamped test pattern.",
     )
     for setting in _SETTINGS:
         default = values[setting.field]

@@ -9,7 +9,9 @@ from typing import Any
 
 from aiortc import RTCIceServer
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 _MAX_SECRET_LENGTH = 1024
 
 
@@ -27,7 +29,9 @@ class Creds:
     password: str
 
     def __repr__(self) -> str:
-        return f"Creds(stun_ip={self.stun_ip!r}, stun_port={self.stun_port}, username={self.username!r}, password='***')"
+        return (
+            f"Creds(stun_ip={self.stun_ip!r}, stun_port={self.stun_port}, username={self.username!r}, password='***')"
+        )
 
     @property
     def _host(self) -> str:
@@ -49,7 +53,10 @@ class Creds:
 
     def rtc_ice_servers(self) -> list[RTCIceServer]:
         """The same servers for aiortc."""
-        return [RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential")) for s in self.ice_servers()]
+        return [
+            RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+            for s in self.ice_servers()
+        ]
 
 
 def _string(body: dict[str, Any], field: str) -> str:
@@ -80,4 +87,6 @@ def parse_creds(body: object) -> Creds:
         raise CredsError(f"field 'stunPort' must be an integer, not {type(port).__name__}")
     if not 1 <= port <= 65535:
         raise CredsError(f"field 'stunPort' must be 1-65535, not {port}")
-    return Creds(stun_ip=stun_ip, stun_port=port, username=_string(body, "username"), password=_string(body, "password"))
+    return Creds(
+        stun_ip=stun_ip, stun_port=port, username=_string(body, "username"), password=_string(body, "password")
+    )

@@ -53,9 +53,7 @@ class RangeBoundConnection(aioice.Connection):
         adopted._host_addresses = host_addresses
         return adopted
 
-    async def get_component_candidates(
-        self, component: int, addresses: list[str], timeout: int = 5
-    ) -> list[Candidate]:
+    async def get_component_candidates(self, component: int, addresses: list[str], timeout: int = 5) -> list[Candidate]:
         """Gather host, server-reflexive and relayed candidates, binding only inside the range."""
         # With the relay policy aioice passes no addresses, and host candidates must not be used.
         if self._transport_policy == TransportPolicy.ALL and self._host_addresses:
@@ -111,7 +109,8 @@ class RangeBoundConnection(aioice.Connection):
         """Allocate a TURN relay through a client socket bound inside the range."""
         assert self.turn_server is not None
         loop = asyncio.get_running_loop()
-        server_ip = (await loop.getaddrinfo(self.turn_server[0], self.turn_server[1], type=socket.SOCK_DGRAM))[0][4][0]
+        addresses = await loop.getaddrinfo(self.turn_server[0], self.turn_server[1], type=socket.SOCK_DGRAM)
+        server_ip = str(addresses[0][4][0])
         server_addr = (server_ip, self.turn_server[1])
         local_ip = "0.0.0.0" if ipaddress.ip_address(server_ip).version == 4 else "::"
         sock = bind_udp(local_ip, self._port_range)

@@ -68,6 +68,4 @@ def bind_udp(address: str, ports: PortRange) -> socket.socket:
             raise
         sock.setblocking(False)
         return sock
-    raise PortRangeExhausted(
-        errno.EADDRINUSE, f"no free UDP port in {ports} on {address}; {in_use} in use"
-    )
+    raise PortRangeExhausted(errno.EADDRINUSE, f"no free UDP port in {ports} on {address}; {in_use} in use")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -67,8 +67,8 @@ class Error:
     reason: str
 
 
-ClientMessage = Union[Offer, IceCandidate, EndOfCandidates]
-ServerMessage = Union[Hello, Answer, Error]
+ClientMessage = Offer | IceCandidate | EndOfCandidates
+ServerMessage = Hello | Answer | Error
 
 
 def _field(obj: dict[str, Any], name: str, kind: type, *, optional: bool = False) -> Any:
@@ -94,7 +94,9 @@ def parse_client_message(text: str) -> ClientMessage:
         raise SignalingError("bad-message", "message must be a JSON object")
     version = _field(obj, "v", int)
     if version != VERSION:
-        raise SignalingError("unsupported-version", f"protocol version {version} is not supported; this server speaks {VERSION}")
+        raise SignalingError(
+            "unsupported-version", f"protocol version {version} is not supported; this server speaks {VERSION}"
+        )
     kind = _field(obj, "type", str)
     if kind == "offer":
         return Offer(sdp=_field(obj, "sdp", str))

@@ -14,7 +14,7 @@ from stream_app.session import CLOSE_BUSY, StreamingSession
 logger = logging.getLogger(__name__)
 
 SUBPROTOCOL = "nvcf-stream-v1"
-TRACK_FACTORY = web.AppKey("track_factory", Callable[[], MediaStreamTrack])
+TRACK_FACTORY: web.AppKey[Callable[[], MediaStreamTrack]] = web.AppKey("track_factory")
 
 # Larger than any valid signaling message, so an oversized one is answered with an error
 # message (see signaling.MAX_MESSAGE_BYTES) rather than by aiohttp closing the session.

@@ -30,7 +30,9 @@ class TestPatternTrack(MediaStreamTrack):
     def __init__(self, width: int = 1280, height: int = 720, fps: int = 60) -> None:
         super().__init__()
         if width % 2 or height % 2 or width < stamp.STAMP_WIDTH or height < 2 * stamp.CELL:
-            raise ValueError(f"test pattern size {width}x{height} must be even and at least {stamp.STAMP_WIDTH}x{2 * stamp.CELL}")
+            raise ValueError(
+                f"test pattern size {width}x{height} must be even and at least {stamp.STAMP_WIDTH}x{2 * stamp.CELL}"
+            )
         if not 1 <= fps <= 240:
             raise ValueError(f"frame rate {fps} must be 1-240")
         self.width, self.height, self.fps = width, height, fps

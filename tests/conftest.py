@@ -121,9 +121,7 @@ def recording_logger(name: str) -> tuple[logging.Logger, LineRecorder]:
 async def running_coturn() -> AsyncIterator[RunningCoturn]:
     """A coturn on 127.0.0.1 (free port, 11 relay ports, random credentials), stopped on exit."""
     first, last = free_udp_port_range(11)
-    running = await start_coturn(
-        CoturnConfig.with_random_credentials(port=free_port(), min_port=first, max_port=last)
-    )
+    running = await start_coturn(CoturnConfig.with_random_credentials(port=free_port(), min_port=first, max_port=last))
     try:
         yield running
     finally:
@@ -286,14 +284,23 @@ async def running_nvcf_local(
     child = await start_child(
         "nvcf-local",
         [
-            sys.executable, "-m", "deploy.nvcf_local",
-            "--port", str(port),
-            "--definition", str(definition.path),
-            "--function-id", function_id,
-            "--version-id", version_id,
-            "--turn", f"{turn.host}:{turn.port}",
-            "--turn-user", turn.user,
-            "--health-poll-interval", "0.1",
+            sys.executable,
+            "-m",
+            "deploy.nvcf_local",
+            "--port",
+            str(port),
+            "--definition",
+            str(definition.path),
+            "--function-id",
+            function_id,
+            "--version-id",
+            version_id,
+            "--turn",
+            f"{turn.host}:{turn.port}",
+            "--turn-user",
+            turn.user,
+            "--health-poll-interval",
+            "0.1",
             *extra_args,
         ],
         env={
@@ -306,8 +313,14 @@ async def running_nvcf_local(
         logger=log,
     )
     running = RunningNvcfLocal(
-        child=child, port=port, api_key=api_key, function_id=function_id, version_id=version_id,
-        definition=definition, turn=turn, recorder=recorder,
+        child=child,
+        port=port,
+        api_key=api_key,
+        function_id=function_id,
+        version_id=version_id,
+        definition=definition,
+        turn=turn,
+        recorder=recorder,
     )
     try:
         deadline = time.monotonic() + 15

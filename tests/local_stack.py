@@ -17,8 +17,8 @@ from pathlib import Path
 
 import aiohttp
 import psutil
-
 from conftest import RunningNvcfLocal, free_port
+
 from deploy.children import Child, start_child
 from proxy.devtoken import mint_dev_token
 
@@ -35,7 +35,9 @@ class LocalStack:
     proxy: Child
 
     def token(self, subject: str = "tester", ttl_seconds: int = 600) -> str:
-        return mint_dev_token(self.jwt_secret, issuer=ISSUER, audience=AUDIENCE, subject=subject, ttl_seconds=ttl_seconds)
+        return mint_dev_token(
+            self.jwt_secret, issuer=ISSUER, audience=AUDIENCE, subject=subject, ttl_seconds=ttl_seconds
+        )
 
     def stream_app_processes(self) -> list[psutil.Process]:
         """The stream app instances nvcf-local is running now."""

@@ -59,7 +59,11 @@ class ScriptedSession:
 
 
 async def sign_in(
-    http: aiohttp.ClientSession, url: str, *, headers: dict[str, str] | None = None, protocols: tuple[str, ...] = ("nvcf-stream-v1",)
+    http: aiohttp.ClientSession,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    protocols: tuple[str, ...] = ("nvcf-stream-v1",),
 ) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
     """Open the sign-in WebSocket and read the server's `hello`."""
     ws = await http.ws_connect(url, protocols=protocols, headers=headers)

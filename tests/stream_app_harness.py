@@ -15,6 +15,8 @@ from stream_app.ports import PortRange
 from stream_app.streaming import make_streaming_app
 from stream_app.test_pattern import TestPatternTrack
 
+NVCF_RANGE = PortRange(47998, 48020)
+
 
 @dataclass
 class RunningStreamApp:
@@ -29,12 +31,18 @@ def _bound_port(runner: web.AppRunner) -> int:
 
 @asynccontextmanager
 async def running_stream_app(
-    port_range: PortRange = PortRange(47998, 48020), *, width: int = 960, height: int = 540, fps: int = 30
+    port_range: PortRange = NVCF_RANGE, *, width: int = 960, height: int = 540, fps: int = 30
 ) -> AsyncIterator[RunningStreamApp]:
     """Both servers on OS-chosen loopback ports, gathering ICE on 127.0.0.1 inside `port_range`."""
     config = StreamAppConfig(
-        host="127.0.0.1", control_port=0, streaming_port=0, port_range=port_range,
-        ice_addresses=("127.0.0.1",), width=width, height=height, fps=fps,
+        host="127.0.0.1",
+        control_port=0,
+        streaming_port=0,
+        port_range=port_range,
+        ice_addresses=("127.0.0.1",),
+        width=width,
+        height=height,
+        fps=fps,
     )
     state = StreamAppState(config)
     control = web.AppRunner(make_control_app(state))

@@ -36,7 +36,10 @@ async def _wait_for_line(lines: list[str], fragment: str, timeout: float = 5.0) 
 async def test_output_lines_are_logged_with_the_prefix() -> None:
     log, recorder = recording_logger("children")
     child = await start_child(
-        "talker", _script("import sys; print('out line'); print('err line', file=sys.stderr)"), logger=log, prefix="[talk]"
+        "talker",
+        _script("import sys; print('out line'); print('err line', file=sys.stderr)"),
+        logger=log,
+        prefix="[talk]",
     )
     assert await child.wait() == 0
     assert sorted(recorder.lines) == ["[talk] err line", "[talk] out line"]
@@ -89,7 +92,8 @@ async def test_stop_kills_the_whole_group_when_sigterm_is_ignored() -> None:
             """
             import signal, subprocess, sys, time
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            grandchild = subprocess.Popen([sys.executable, '-c', 'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(30)'])
+            ignore_term = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(30)"
+            grandchild = subprocess.Popen([sys.executable, '-c', ignore_term])
             print('grandchild', grandchild.pid, flush=True)
             time.sleep(30)
             """

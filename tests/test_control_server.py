@@ -4,9 +4,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from stream_app_harness import RunningStreamApp, running_stream_app
 
 from stream_app.creds import Creds
-from stream_app_harness import RunningStreamApp, running_stream_app
 
 GOOD = {"stunIp": "127.0.0.1", "stunPort": 3478, "username": "user", "password": "secret"}
 
@@ -41,7 +41,10 @@ async def test_creds_are_cached(app: RunningStreamApp, http: aiohttp.ClientSessi
         (b"", "body is not JSON"),
         (b'"a string"', "body must be a JSON object"),
         (b'{"stunIp": "127.0.0.1", "stunPort": 3478, "username": "u"}', "field 'password' is missing"),
-        (b'{"stunIp": "127.0.0.1", "stunPort": "3478", "username": "u", "password": "p"}', "field 'stunPort' must be an integer"),
+        (
+            b'{"stunIp": "127.0.0.1", "stunPort": "3478", "username": "u", "password": "p"}',
+            "field 'stunPort' must be an integer",
+        ),
     ],
 )
 async def test_bad_creds_get_400_with_a_reason_and_change_nothing(

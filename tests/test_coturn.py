@@ -80,9 +80,17 @@ def test_the_command_line_keeps_coturn_on_loopback_and_in_its_directory() -> Non
     argv = turnserver_argv("turnserver", CoturnConfig(user="u", password="p", port=3478), workdir)
     assert argv[:3] == ["turnserver", "-c", "/tmp/coturn-x/turnserver.conf"]
     for option in (
-        "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", "--listening-port=3478", "--lt-cred-mech",
-        "--allow-loopback-peers", "--no-tls", "--no-dtls", "--no-cli", "--userdb=/tmp/coturn-x/turndb",
-        "--pidfile=/tmp/coturn-x/turnserver.pid", "--log-file=stdout",
+        "--listening-ip=127.0.0.1",
+        "--relay-ip=127.0.0.1",
+        "--listening-port=3478",
+        "--lt-cred-mech",
+        "--allow-loopback-peers",
+        "--no-tls",
+        "--no-dtls",
+        "--no-cli",
+        "--userdb=/tmp/coturn-x/turndb",
+        "--pidfile=/tmp/coturn-x/turnserver.pid",
+        "--log-file=stdout",
     ):
         assert option in argv
 

@@ -90,8 +90,13 @@ async def _start_demo(env: dict[str, str], tmp_path: Path) -> DemoRun:
     stderr_path = tmp_path / "demo.stderr"
     with stderr_path.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "deploy.demo",
-            env=env, stdout=asyncio.subprocess.PIPE, stderr=stderr, stdin=asyncio.subprocess.DEVNULL,
+            sys.executable,
+            "-m",
+            "deploy.demo",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            stdin=asyncio.subprocess.DEVNULL,
             # Its own session, like a terminal job: signals in this test reach the demo only.
             start_new_session=True,
         )

@@ -6,13 +6,14 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-import pytest
-from playwright.async_api import Page
 
+import pytest
 from browser import chromium
 from conftest import RunningNvcfLocal
-from deploy.coturn import RunningCoturn
 from local_stack import LocalStack, local_stack
+from playwright.async_api import Page
+
+from deploy.coturn import RunningCoturn
 from stream_app.ports import PortRange
 
 pytestmark = pytest.mark.browser
@@ -51,7 +52,6 @@ MEASURE = """async (samples) => {
 }"""
 
 
-
 async def frames_decoded(page: Page) -> int:
     """Video frames the page's peer connection has decoded so far."""
     return int(
@@ -59,7 +59,9 @@ async def frames_decoded(page: Page) -> int:
             """async () => {
               const pc = window.streamSession && window.streamSession.pc;
               let frames = 0;
-              if (pc) (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') frames = r.framesDecoded; });
+              if (pc) (await pc.getStats()).forEach((r) => {
+                if (r.type === 'inbound-rtp' && r.kind === 'video') frames = r.framesDecoded;
+              });
               return frames;
             }"""
         )
@@ -72,7 +74,9 @@ async def stack(nvcf_local: RunningNvcfLocal, tmp_path: Path) -> AsyncIterator[L
         yield running
 
 
-async def test_chromium_plays_the_stamped_stream_relayed_through_coturn(stack: LocalStack, coturn: RunningCoturn) -> None:
+async def test_chromium_plays_the_stamped_stream_relayed_through_coturn(
+    stack: LocalStack, coturn: RunningCoturn
+) -> None:
     async with chromium() as browser:
         page = await browser.new_page()
         console: list[str] = []
@@ -85,9 +89,7 @@ async def test_chromium_plays_the_stamped_stream_relayed_through_coturn(stack: L
         assert decoded >= 30, f"{decoded} frames decoded in 15 s; console: {console}"
         assert await page.locator("#status").get_attribute("data-state") == "streaming", console
         result = await page.evaluate(MEASURE, 60)
-        bound = [
-            conn.laddr.port for proc in stack.stream_app_processes() for conn in proc.net_connections(kind="udp")
-        ]
+        bound = [conn.laddr.port for proc in stack.stream_app_processes() for conn in proc.net_connections(kind="udp")]
 
     assert result["framesDecoded"] >= 30 and result["width"] == 1280
     # Relay-only: the browser's side of the selected pair is its TURN allocation on coturn.

@@ -53,7 +53,11 @@ def test_the_shipped_test_pattern_definition_is_a_streaming_create_function_body
     assert SHIPPED["apiBodyFormat"] == "CUSTOM"
     assert (definition.inference_url, definition.inference_port) == ("/sign_in", 49100)
     assert SHIPPED["health"] == {
-        "protocol": "HTTP", "uri": "/v1/streaming/ready", "port": 8011, "timeout": "PT10S", "expectedStatusCode": 200,
+        "protocol": "HTTP",
+        "uri": "/v1/streaming/ready",
+        "port": 8011,
+        "timeout": "PT10S",
+        "expectedStatusCode": 200,
     }
     assert definition.environment == {
         "CONTROL_SERVER_PORT": "8011",
@@ -100,7 +104,10 @@ def _env(index: int, entry: object) -> Callable[[dict[str, Any]], None]:
 
 
 BAD_DEFINITIONS = [
-    (_set("functionType", "DEFAULT"), 'functionType must be "STREAMING" (nvcf-local runs streaming functions only), got "DEFAULT"'),
+    (
+        _set("functionType", "DEFAULT"),
+        'functionType must be "STREAMING" (nvcf-local runs streaming functions only), got "DEFAULT"',
+    ),
     (_delete("functionType"), "functionType is missing"),
     (_delete("inferenceUrl"), "inferenceUrl is missing"),
     (_set("inferenceUrl", "sign_in"), "inferenceUrl must be a URL path starting with '/', got \"sign_in\""),
@@ -119,32 +126,58 @@ BAD_DEFINITIONS = [
     (_set("health.timeout", "10s"), 'health.timeout must be an ISO 8601 duration such as "PT10S", got "10s"'),
     (_set("health.timeout", 10), "health.timeout must be a string, got 10"),
     (_set("health.timeout", "PT0S"), 'health.timeout must be longer than zero, got "PT0S"'),
-    (_set("health.expectedStatusCode", "200"), 'health.expectedStatusCode must be an integer HTTP status 100-599, got "200"'),
+    (
+        _set("health.expectedStatusCode", "200"),
+        'health.expectedStatusCode must be an integer HTTP status 100-599, got "200"',
+    ),
     (_set("health.expectedStatusCode", 42), "health.expectedStatusCode must be an integer HTTP status 100-599, got 42"),
     (_delete("health.expectedStatusCode"), "health.expectedStatusCode is missing"),
-    (_set("name", "-leading-dash"), 'name "-leading-dash" must match ^[a-zA-Z0-9][a-zA-Z0-9\\-_]*$ and be at most 128 characters'),
-    (_set("name", "a" * 129), f'name "{"a" * 129}" must match ^[a-zA-Z0-9][a-zA-Z0-9\\-_]*$ and be at most 128 characters'),
+    (
+        _set("name", "-leading-dash"),
+        'name "-leading-dash" must match ^[a-zA-Z0-9][a-zA-Z0-9\\-_]*$ and be at most 128 characters',
+    ),
+    (
+        _set("name", "a" * 129),
+        f'name "{"a" * 129}" must match ^[a-zA-Z0-9][a-zA-Z0-9\\-_]*$ and be at most 128 characters',
+    ),
     (_delete("name"), "name is missing"),
     (_delete("containerImage"), "containerImage is missing (NVCF needs containerImage or helmChart)"),
     (_set("apiBodyFormat", "PREDICT_V2"), 'apiBodyFormat must be "CUSTOM" for a STREAMING function, got "PREDICT_V2"'),
-    (_set("containerEnvironment", {"A": "1"}), "containerEnvironment must be a list of {key, value} objects, got an object"),
-    (_env(1, "STREAMING_SERVER_PORT=49100"), 'containerEnvironment[1] must be an object {key, value}, got "STREAMING_SERVER_PORT=49100"'),
-    (_env(2, {"key": "BAD-NAME", "value": "x"}), 'containerEnvironment[2].key "BAD-NAME" is not an environment variable name'),
-    (_env(0, {"key": "CONTROL_SERVER_PORT", "value": 8011}), "containerEnvironment[0].value must be a string, got 8011"),
+    (
+        _set("containerEnvironment", {"A": "1"}),
+        "containerEnvironment must be a list of {key, value} objects, got an object",
+    ),
+    (
+        _env(1, "STREAMING_SERVER_PORT=49100"),
+        'containerEnvironment[1] must be an object {key, value}, got "STREAMING_SERVER_PORT=49100"',
+    ),
+    (
+        _env(2, {"key": "BAD-NAME", "value": "x"}),
+        'containerEnvironment[2].key "BAD-NAME" is not an environment variable name',
+    ),
+    (
+        _env(0, {"key": "CONTROL_SERVER_PORT", "value": 8011}),
+        "containerEnvironment[0].value must be a string, got 8011",
+    ),
     (_env(3, {"key": "STREAMING_PORT_BINDING_RANGE"}), "containerEnvironment[3].value is missing"),
-    (_env(3, {"key": "CONTROL_SERVER_PORT", "value": "8011"}), 'containerEnvironment[3].key "CONTROL_SERVER_PORT" appears more than once'),
+    (
+        _env(3, {"key": "CONTROL_SERVER_PORT", "value": "8011"}),
+        'containerEnvironment[3].key "CONTROL_SERVER_PORT" appears more than once',
+    ),
 ]
 
 
 @pytest.mark.parametrize(("edit", "message"), BAD_DEFINITIONS, ids=[m[:60] for _, m in BAD_DEFINITIONS])
-def test_a_bad_definition_is_refused_with_a_precise_message(edit: Callable[[dict[str, Any]], None], message: str) -> None:
+def test_a_bad_definition_is_refused_with_a_precise_message(
+    edit: Callable[[dict[str, Any]], None], message: str
+) -> None:
     with pytest.raises(DefinitionError) as raised:
         parse_definition(_edited(edit))
     assert str(raised.value) == message
 
 
 def test_a_definition_that_is_not_an_object_is_refused() -> None:
-    with pytest.raises(DefinitionError, match="^the definition must be a JSON object, got a list$"):
+    with pytest.raises(DefinitionError, match=r"^the definition must be a JSON object, got a list$"):
         parse_definition([SHIPPED])
 
 
@@ -153,7 +186,10 @@ def test_a_file_that_is_not_json_is_refused_naming_file_and_position(tmp_path: P
     path.write_text('{"name": "x",\n  functionType: 1}')
     with pytest.raises(DefinitionError) as raised:
         load_definition(path)
-    assert str(raised.value) == f"{path}: not valid JSON: Expecting property name enclosed in double quotes at line 2 column 3"
+    assert (
+        str(raised.value)
+        == f"{path}: not valid JSON: Expecting property name enclosed in double quotes at line 2 column 3"
+    )
 
 
 def test_a_missing_file_is_refused_naming_it(tmp_path: Path) -> None:
@@ -199,12 +235,14 @@ TURN_ENV = {"NVCF_LOCAL_TURN": "127.0.0.1:3478", "NVCF_LOCAL_TURN_USER": "u", "N
 
 
 def test_the_api_key_is_required() -> None:
-    with pytest.raises(ConfigError, match="^an API key is required: set NVCF_LOCAL_API_KEY or pass --api-key-file PATH$"):
+    with pytest.raises(
+        ConfigError, match=r"^an API key is required: set NVCF_LOCAL_API_KEY or pass --api-key-file PATH$"
+    ):
         load_config([], TURN_ENV)
 
 
 def test_the_turn_server_is_required() -> None:
-    with pytest.raises(ConfigError, match="^a STUN/TURN server is required"):
+    with pytest.raises(ConfigError, match=r"^a STUN/TURN server is required"):
         load_config([], {"NVCF_LOCAL_API_KEY": "k"})
 
 
@@ -229,12 +267,14 @@ def test_defaults_follow_the_brief() -> None:
 
 
 def test_a_function_id_must_be_a_uuid() -> None:
-    with pytest.raises(ConfigError, match="^--function-id: badly formed hexadecimal UUID string$"):
+    with pytest.raises(ConfigError, match=r"^--function-id: badly formed hexadecimal UUID string$"):
         load_config(["--function-id", "not-a-uuid"], {**TURN_ENV, "NVCF_LOCAL_API_KEY": "k"})
 
 
 def test_the_api_key_is_not_in_the_config_repr() -> None:
-    config = load_config([], {**TURN_ENV, "NVCF_LOCAL_API_KEY": "very-secret-key", "NVCF_LOCAL_TURN_PASSWORD": "turn-secret"})
+    config = load_config(
+        [], {**TURN_ENV, "NVCF_LOCAL_API_KEY": "very-secret-key", "NVCF_LOCAL_TURN_PASSWORD": "turn-secret"}
+    )
     assert "very-secret-key" not in repr(config) and "turn-secret" not in repr(config)
 
 
@@ -244,12 +284,19 @@ def test_help_lists_every_setting_with_its_variable() -> None:
     )
     text = " ".join(result.stdout.split())
     for flag, env in [
-        ("--definition", "NVCF_LOCAL_DEFINITION"), ("--host", "NVCF_LOCAL_HOST"), ("--port", "NVCF_LOCAL_PORT"),
-        ("--function-id", "NVCF_LOCAL_FUNCTION_ID"), ("--version-id", "NVCF_LOCAL_VERSION_ID"),
-        ("--instance-command", "NVCF_LOCAL_INSTANCE_COMMAND"), ("--health-poll-interval", "NVCF_LOCAL_HEALTH_POLL_INTERVAL"),
-        ("--start-timeout", "NVCF_LOCAL_START_TIMEOUT"), ("--log-level", "NVCF_LOCAL_LOG_LEVEL"),
-        ("--turn", "NVCF_LOCAL_TURN"), ("--turn-user", "NVCF_LOCAL_TURN_USER"),
-        ("--turn-password", "NVCF_LOCAL_TURN_PASSWORD"), ("--api-key-file", "NVCF_LOCAL_API_KEY_FILE"),
+        ("--definition", "NVCF_LOCAL_DEFINITION"),
+        ("--host", "NVCF_LOCAL_HOST"),
+        ("--port", "NVCF_LOCAL_PORT"),
+        ("--function-id", "NVCF_LOCAL_FUNCTION_ID"),
+        ("--version-id", "NVCF_LOCAL_VERSION_ID"),
+        ("--instance-command", "NVCF_LOCAL_INSTANCE_COMMAND"),
+        ("--health-poll-interval", "NVCF_LOCAL_HEALTH_POLL_INTERVAL"),
+        ("--start-timeout", "NVCF_LOCAL_START_TIMEOUT"),
+        ("--log-level", "NVCF_LOCAL_LOG_LEVEL"),
+        ("--turn", "NVCF_LOCAL_TURN"),
+        ("--turn-user", "NVCF_LOCAL_TURN_USER"),
+        ("--turn-password", "NVCF_LOCAL_TURN_PASSWORD"),
+        ("--api-key-file", "NVCF_LOCAL_API_KEY_FILE"),
     ]:
         assert flag in text and env in text, flag
     assert "NVCF_LOCAL_API_KEY" in text
@@ -260,18 +307,35 @@ def test_an_invalid_definition_stops_it_with_status_2(tmp_path: Path) -> None:
     path.write_text(json.dumps(_edited(_delete("health"))))
     result = subprocess.run(
         [sys.executable, "-m", "deploy.nvcf_local", "--definition", str(path)],
-        env={**os.environ, **TURN_ENV, "NVCF_LOCAL_API_KEY": "k"}, capture_output=True, text=True, timeout=30,
+        env={**os.environ, **TURN_ENV, "NVCF_LOCAL_API_KEY": "k"},
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == f"nvcf-local: invalid function definition: {path}: health is missing: a STREAMING function needs a health check on its control server"
+    assert (
+        result.stderr.strip() == f"nvcf-local: invalid function definition: {path}: health is missing: "
+        "a STREAMING function needs a health check on its control server"
+    )
 
 
 def test_a_taken_port_stops_it_with_status_1_before_any_instance_starts() -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "deploy.nvcf_local", "--port", str(port), "--instance-command", "/nonexistent/instance"],
-            env={**os.environ, **TURN_ENV, "NVCF_LOCAL_API_KEY": "k"}, capture_output=True, text=True, timeout=30,
+            [
+                sys.executable,
+                "-m",
+                "deploy.nvcf_local",
+                "--port",
+                str(port),
+                "--instance-command",
+                "/nonexistent/instance",
+            ],
+            env={**os.environ, **TURN_ENV, "NVCF_LOCAL_API_KEY": "k"},
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     assert result.returncode == 1
     assert f"nvcf-local: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
@@ -292,7 +356,9 @@ def test_credentials_are_read_from_headers() -> None:
 
 def test_credentials_are_read_from_subprotocol_items_in_any_case() -> None:
     sign_in = parse_sign_in(
-        _headers(("Sec-WebSocket-Protocol", "nvcf-stream-v1, Authorization.K"), ("Sec-WebSocket-Protocol", "FUNCTION-ID.F"))
+        _headers(
+            ("Sec-WebSocket-Protocol", "nvcf-stream-v1, Authorization.K"), ("Sec-WebSocket-Protocol", "FUNCTION-ID.F")
+        )
     )
     assert (sign_in.api_key, sign_in.function_id, sign_in.version_id) == ("K", "F", None)
     assert sign_in.app_protocols == ("nvcf-stream-v1",)
@@ -300,7 +366,11 @@ def test_credentials_are_read_from_subprotocol_items_in_any_case() -> None:
 
 def test_headers_win_over_subprotocol_items() -> None:
     sign_in = parse_sign_in(
-        _headers(("Authorization", "Bearer H"), ("Function-ID", "HF"), ("Sec-WebSocket-Protocol", "authorization.P, function-id.PF"))
+        _headers(
+            ("Authorization", "Bearer H"),
+            ("Function-ID", "HF"),
+            ("Sec-WebSocket-Protocol", "authorization.P, function-id.PF"),
+        )
     )
     assert (sign_in.api_key, sign_in.function_id) == ("H", "HF")
 
@@ -443,7 +513,9 @@ async def test_header_credentials_open_a_session_carrying_the_pushed_turn_creden
 
 
 @on_shared
-async def test_subprotocol_credentials_open_a_session_and_only_the_app_protocol_is_echoed(shared: RunningNvcfLocal) -> None:
+async def test_subprotocol_credentials_open_a_session_and_only_the_app_protocol_is_echoed(
+    shared: RunningNvcfLocal,
+) -> None:
     protocols = ["nvcf-stream-v1", f"Authorization.{shared.api_key}", f"function-id.{shared.function_id}"]
     async with _client(shared) as http, http.ws_connect(shared.sign_in_url, protocols=protocols) as ws:
         assert ws.protocol == "nvcf-stream-v1"
@@ -466,7 +538,8 @@ async def test_a_second_sign_in_while_a_session_runs_is_refused_with_503(shared:
     async with _client(shared) as http, http.ws_connect(shared.sign_in_url, headers=shared.auth_headers) as ws:
         await _hello(ws)
         assert await _attempt(shared.sign_in_url, shared.auth_headers) == (
-            503, "function instance busy: /v1/streaming/ready answered 500",
+            503,
+            "function instance busy: /v1/streaming/ready answered 500",
         )
 
 
@@ -474,7 +547,10 @@ async def test_a_second_sign_in_while_a_session_runs_is_refused_with_503(shared:
 async def test_a_plain_get_with_good_credentials_is_refused_with_400(shared: RunningNvcfLocal) -> None:
     async with _client(shared) as http:
         async with http.get(shared.sign_in_url.replace("ws://", "http://"), headers=shared.auth_headers) as response:
-            assert (response.status, (await response.text()).strip()) == (400, "sign-in must be a WebSocket upgrade request")
+            assert (response.status, (await response.text()).strip()) == (
+                400,
+                "sign-in must be a WebSocket upgrade request",
+            )
 
 
 class _InstanceTap:
@@ -519,8 +595,16 @@ async def test_refusals_come_before_any_connection_to_the_instance(
             (await _attempt(url, {"Authorization": "Bearer wrong", "Function-ID": fid}), 401),
             (await _attempt(url, protocols=f"authorization.wrong, function-id.{fid}"), 401),
             (await _attempt(url, {"Authorization": f"Bearer {key}"}), 400),
-            (await _attempt(url, {"Authorization": f"Bearer {key}", "Function-ID": "00000000-0000-4000-8000-000000000000"}), 404),
-            (await _attempt(url, {"Authorization": f"Bearer {key}", "Function-ID": fid, "Function-Version-ID": fid}), 404),
+            (
+                await _attempt(
+                    url, {"Authorization": f"Bearer {key}", "Function-ID": "00000000-0000-4000-8000-000000000000"}
+                ),
+                404,
+            ),
+            (
+                await _attempt(url, {"Authorization": f"Bearer {key}", "Function-ID": fid, "Function-Version-ID": fid}),
+                404,
+            ),
         ]
         assert [(answer[0], expected) for answer, expected in refusals] == [(e, e) for _, e in refusals]
         assert [answer[1] for answer, _ in refusals] == [
@@ -550,18 +634,28 @@ async def test_an_instance_that_cannot_be_reached_gives_502(
     assert reason.startswith("function instance unreachable:"), reason
 
 
-async def test_an_instance_that_is_not_healthy_yet_gives_503_and_deploying(nvcf_local_factory: NvcfLocalFactory) -> None:
+async def test_an_instance_that_is_not_healthy_yet_gives_503_and_deploying(
+    nvcf_local_factory: NvcfLocalFactory,
+) -> None:
     never_healthy = f"{sys.executable} -c 'import time; time.sleep(60)'"
     running = await nvcf_local_factory(extra_args=("--instance-command", never_healthy))
     assert await running.status() == "DEPLOYING"
-    assert await _attempt(running.sign_in_url, running.auth_headers) == (503, "function instance not ready: status DEPLOYING")
+    assert await _attempt(running.sign_in_url, running.auth_headers) == (
+        503,
+        "function instance not ready: status DEPLOYING",
+    )
 
 
-async def test_an_instance_that_keeps_failing_to_start_turns_the_status_to_error(nvcf_local_factory: NvcfLocalFactory) -> None:
+async def test_an_instance_that_keeps_failing_to_start_turns_the_status_to_error(
+    nvcf_local_factory: NvcfLocalFactory,
+) -> None:
     running = await nvcf_local_factory(extra_args=("--instance-command", f"{sys.executable} -c 'raise SystemExit(3)'"))
     await running.wait_for_status("ERROR", timeout=15)
     assert any("exited with status 3 before it could become healthy" in line for line in running.output)
-    assert await _attempt(running.sign_in_url, running.auth_headers) == (503, "function instance not ready: status ERROR")
+    assert await _attempt(running.sign_in_url, running.auth_headers) == (
+        503,
+        "function instance not ready: status ERROR",
+    )
 
 
 async def test_an_instance_is_not_started_where_another_process_already_listens(
@@ -599,7 +693,9 @@ async def test_a_signal_stops_it_and_its_instance(nvcf_local: RunningNvcfLocal, 
     assert await wait_until_gone(processes, timeout=3) == []
 
 
-async def test_shutdown_closes_open_sessions_with_going_away(nvcf_local: RunningNvcfLocal, http: aiohttp.ClientSession) -> None:
+async def test_shutdown_closes_open_sessions_with_going_away(
+    nvcf_local: RunningNvcfLocal, http: aiohttp.ClientSession
+) -> None:
     instance = nvcf_local.instances()
     async with http.ws_connect(nvcf_local.sign_in_url, headers=nvcf_local.auth_headers) as ws:
         await _hello(ws)

@@ -12,8 +12,16 @@ def test_parses_an_offer() -> None:
 
 
 def test_parses_a_trickled_candidate() -> None:
-    text = json.dumps({"v": 1, "type": "candidate", "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 5 typ host", "sdpMid": "0", "sdpMLineIndex": 0}})
-    assert signaling.parse_client_message(text) == signaling.IceCandidate("candidate:1 1 udp 1 127.0.0.1 5 typ host", "0", 0)
+    text = json.dumps(
+        {
+            "v": 1,
+            "type": "candidate",
+            "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 5 typ host", "sdpMid": "0", "sdpMLineIndex": 0},
+        }
+    )
+    assert signaling.parse_client_message(text) == signaling.IceCandidate(
+        "candidate:1 1 udp 1 127.0.0.1 5 typ host", "0", 0
+    )
 
 
 def test_null_candidate_is_end_of_candidates() -> None:
@@ -48,9 +56,19 @@ def test_bad_messages_are_refused_with_their_code(text: str, code: str) -> None:
 
 def test_serializes_hello_with_version_and_ice_servers() -> None:
     text = signaling.serialize(signaling.Hello("abc", [{"urls": ["stun:127.0.0.1:3478"]}]))
-    assert json.loads(text) == {"v": 1, "type": "hello", "sessionId": "abc", "iceServers": [{"urls": ["stun:127.0.0.1:3478"]}]}
+    assert json.loads(text) == {
+        "v": 1,
+        "type": "hello",
+        "sessionId": "abc",
+        "iceServers": [{"urls": ["stun:127.0.0.1:3478"]}],
+    }
 
 
 def test_serializes_answer_and_error() -> None:
     assert json.loads(signaling.serialize(signaling.Answer("v=0"))) == {"v": 1, "type": "answer", "sdp": "v=0"}
-    assert json.loads(signaling.serialize(signaling.Error("bad-json", "why"))) == {"v": 1, "type": "error", "code": "bad-json", "reason": "why"}
+    assert json.loads(signaling.serialize(signaling.Error("bad-json", "why"))) == {
+        "v": 1,
+        "type": "error",
+        "code": "bad-json",
+        "reason": "why",
+    }

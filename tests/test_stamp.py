@@ -40,7 +40,11 @@ def test_stamp_survives_a_low_bitrate_encode_and_decode(codec: str) -> None:
     encoder.width, encoder.height, encoder.pix_fmt = 1280, 720, "yuv420p"
     encoder.time_base = fractions.Fraction(1, 60)
     encoder.bit_rate = 300_000  # far below what 720p wants: blocky, yet the stamp must read back
-    encoder.options = {"deadline": "realtime", "cpu-used": "8"} if codec == "libvpx" else {"preset": "ultrafast", "tune": "zerolatency"}
+    encoder.options = (
+        {"deadline": "realtime", "cpu-used": "8"}
+        if codec == "libvpx"
+        else {"preset": "ultrafast", "tune": "zerolatency"}
+    )
     decoder = av.CodecContext.create("vp8" if codec == "libvpx" else "h264", "r")
     times = [1_700_000_000_000 + 17 * i for i in range(10)]
     decoded = []

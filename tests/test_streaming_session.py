@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-
 from scripted_client import candidate_ports, negotiate, open_session, sign_in
+from stream_app_harness import RunningStreamApp, running_stream_app
+
 from stream_app.creds import Creds
 from stream_app.ports import PortRange
-from stream_app_harness import RunningStreamApp, running_stream_app
 
 NVCF_RANGE = PortRange(47998, 48020)
 
@@ -41,7 +41,9 @@ async def _wait_ready(http: aiohttp.ClientSession, app: RunningStreamApp, status
     raise AssertionError(f"ready never answered {status}")
 
 
-async def test_session_delivers_stamped_frames_with_sub_second_latency(app: RunningStreamApp, http: aiohttp.ClientSession) -> None:
+async def test_session_delivers_stamped_frames_with_sub_second_latency(
+    app: RunningStreamApp, http: aiohttp.ClientSession
+) -> None:
     session = await open_session(http, app.sign_in_url)
     try:
         latencies = await session.latencies(30)
@@ -51,7 +53,9 @@ async def test_session_delivers_stamped_frames_with_sub_second_latency(app: Runn
     assert all(0 < latency < 1000 for latency in latencies), latencies
 
 
-async def test_every_candidate_lies_in_the_port_range_on_the_configured_address(app: RunningStreamApp, http: aiohttp.ClientSession) -> None:
+async def test_every_candidate_lies_in_the_port_range_on_the_configured_address(
+    app: RunningStreamApp, http: aiohttp.ClientSession
+) -> None:
     session = await open_session(http, app.sign_in_url)
     try:
         candidates = candidate_ports(session.answer_sdp)
@@ -61,20 +65,29 @@ async def test_every_candidate_lies_in_the_port_range_on_the_configured_address(
     assert all(host == "127.0.0.1" and port in NVCF_RANGE for host, port, _ in candidates), candidates
 
 
-async def test_hello_lists_no_ice_servers_before_creds_arrive(app: RunningStreamApp, http: aiohttp.ClientSession) -> None:
+async def test_hello_lists_no_ice_servers_before_creds_arrive(
+    app: RunningStreamApp, http: aiohttp.ClientSession
+) -> None:
     ws, hello = await sign_in(http, app.sign_in_url)
     await ws.close()
     assert hello["iceServers"] == [] and hello["v"] == 1 and hello["sessionId"]
 
 
-async def test_hello_lists_stun_and_turn_from_the_pushed_creds(app: RunningStreamApp, http: aiohttp.ClientSession) -> None:
-    await http.post(f"{app.control_url}/v1/streaming/creds", json={"stunIp": "127.0.0.1", "stunPort": 9, "username": "u", "password": "p"})
+async def test_hello_lists_stun_and_turn_from_the_pushed_creds(
+    app: RunningStreamApp, http: aiohttp.ClientSession
+) -> None:
+    await http.post(
+        f"{app.control_url}/v1/streaming/creds",
+        json={"stunIp": "127.0.0.1", "stunPort": 9, "username": "u", "password": "p"},
+    )
     ws, hello = await sign_in(http, app.sign_in_url)
     await ws.close()
     assert hello["iceServers"] == Creds("127.0.0.1", 9, "u", "p").ice_servers()
 
 
-async def test_ready_answers_500_during_a_session_and_200_after(app: RunningStreamApp, http: aiohttp.ClientSession) -> None:
+async def test_ready_answers_500_during_a_session_and_200_after(
+    app: RunningStreamApp, http: aiohttp.ClientSession
+) -> None:
     assert await _ready_status(http, app) == 200
     ws, _ = await sign_in(http, app.sign_in_url)
     assert await _ready_status(http, app) == 500
@@ -82,7 +95,9 @@ async def test_ready_answers_500_during_a_session_and_200_after(app: RunningStre
     await _wait_ready(http, app, 200)
 
 
-async def test_second_sign_in_is_refused_with_1013_while_a_session_runs(app: RunningStreamApp, http: aiohttp.ClientSession) -> None:
+async def test_second_sign_in_is_refused_with_1013_while_a_session_runs(
+    app: RunningStreamApp, http: aiohttp.ClientSession
+) -> None:
     first, _ = await sign_in(http, app.sign_in_url)
     second = await http.ws_connect(app.sign_in_url)
     msg = await second.receive(timeout=5)
@@ -91,13 +106,28 @@ async def test_second_sign_in_is_refused_with_1013_while_a_session_runs(app: Run
     await first.close()
 
 
-async def test_bad_messages_get_errors_and_the_session_goes_on(app: RunningStreamApp, http: aiohttp.ClientSession) -> None:
+async def test_bad_messages_get_errors_and_the_session_goes_on(
+    app: RunningStreamApp, http: aiohttp.ClientSession
+) -> None:
     ws, hello = await sign_in(http, app.sign_in_url)
     bad = [
         ("not json", "bad-json"),
         (json.dumps({"v": 7, "type": "offer", "sdp": ""}), "unsupported-version"),
         (json.dumps({"v": 1, "type": "launch"}), "unknown-type"),
-        (json.dumps({"v": 1, "type": "candidate", "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0", "sdpMLineIndex": 0}}), "bad-state"),
+        (
+            json.dumps(
+                {
+                    "v": 1,
+                    "type": "candidate",
+                    "candidate": {
+                        "candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host",
+                        "sdpMid": "0",
+                        "sdpMLineIndex": 0,
+                    },
+                }
+            ),
+            "bad-state",
+        ),
         (json.dumps({"v": 1, "type": "offer", "sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"}), "bad-sdp"),
         (json.dumps({"v": 1, "type": "offer", "sdp": "m=video garbage"}), "bad-sdp"),
     ]

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 from aiohttp import web
-
 from browser import chromium
+
 from proxy.config import ProxyConfig
 from proxy.server import make_app
 from stream_app import stamp

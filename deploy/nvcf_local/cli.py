@@ -45,7 +45,10 @@ async def serve(config: NvcfLocalConfig, definition: FunctionDefinition) -> None
         await web.SockSite(runner, sock).start()
         base = f"{config.host}:{config.port}"
         logger.info(
-            "relay on ws://%s/sign_in, status on http://%s/v2/nvcf/functions/%s/versions", base, base, config.function_id
+            "relay on ws://%s/sign_in, status on http://%s/v2/nvcf/functions/%s/versions",
+            base,
+            base,
+            config.function_id,
         )
         await stop.wait()
         logger.info("stopping")

@@ -128,10 +128,16 @@ _SETTINGS = (
     ),
     _Setting("log_level", "NVCF_LOCAL_LOG_LEVEL", _log_level, "DEBUG, INFO, WARNING or ERROR", "LEVEL"),
 )
-_TURN = _Setting("turn", "NVCF_LOCAL_TURN", _host_port, "STUN/TURN server pushed to the instance (required)", "HOST:PORT")
+_TURN = _Setting(
+    "turn", "NVCF_LOCAL_TURN", _host_port, "STUN/TURN server pushed to the instance (required)", "HOST:PORT"
+)
 _TURN_USER = _Setting("turn_user", "NVCF_LOCAL_TURN_USER", str, "its long-term user name (required)", "USER")
 _TURN_PASSWORD = _Setting(
-    "turn_password", "NVCF_LOCAL_TURN_PASSWORD", str, "its long-term password (required; prefer the variable)", "PASSWORD"
+    "turn_password",
+    "NVCF_LOCAL_TURN_PASSWORD",
+    str,
+    "its long-term password (required; prefer the variable)",
+    "PASSWORD",
 )
 
 

@@ -188,7 +188,8 @@ def parse_definition(data: object) -> FunctionDefinition:
     function_type = _require(data, "functionType", "")
     if function_type != "STREAMING":
         raise DefinitionError(
-            f'functionType must be "STREAMING" (nvcf-local runs streaming functions only), got {_describe(function_type)}'
+            'functionType must be "STREAMING" (nvcf-local runs streaming functions only), '
+            f"got {_describe(function_type)}"
         )
     inference_url = _path(_require(data, "inferenceUrl", ""), "inferenceUrl")
     inference_port = _port(_require(data, "inferencePort", ""), "inferencePort")

@@ -130,7 +130,9 @@ class FunctionInstance:
                     else:
                         failed_starts += 1
                     self._status = (
-                        InstanceStatus.ERROR if failed_starts >= _FAILED_STARTS_BEFORE_ERROR else InstanceStatus.DEPLOYING
+                        InstanceStatus.ERROR
+                        if failed_starts >= _FAILED_STARTS_BEFORE_ERROR
+                        else InstanceStatus.DEPLOYING
                     )
                     # Back off so a command that fails at once does not spin.
                     await asyncio.sleep(min(0.5 * 2**failed_starts, _MAX_RESTART_DELAY) if failed_starts else 0.2)
@@ -200,9 +202,7 @@ class FunctionInstance:
                 self._log(logging.ERROR, "exited with status %s before it could %s", child.returncode, step)
                 return False
             if time.monotonic() > deadline:
-                self._log(
-                    logging.ERROR, "did not %s within %g s; stopping it", step, self._config.start_timeout
-                )
+                self._log(logging.ERROR, "did not %s within %g s; stopping it", step, self._config.start_timeout)
                 return False
             if step == "become healthy" and await self._healthy():
                 self._log(logging.INFO, "healthy")

@@ -120,7 +120,9 @@ def authorize(sign_in: SignIn, config: NvcfLocalConfig) -> Refusal | None:
     if not hmac.compare_digest(sign_in.api_key.encode(), config.api_key.encode()):
         return Refusal(401, "API key invalid")
     if sign_in.function_id is None:
-        return Refusal(400, "function id missing: send the Function-ID header or the subprotocol item 'function-id.<id>'")
+        return Refusal(
+            400, "function id missing: send the Function-ID header or the subprotocol item 'function-id.<id>'"
+        )
     if not _same_id(sign_in.function_id, config.function_id):
         return Refusal(404, f"function {sign_in.function_id} not found")
     if sign_in.version_id is not None and not _same_id(sign_in.version_id, config.version_id):
@@ -201,7 +203,10 @@ async def relay_sign_in(
         raise
     logger.info(
         "session %s: %s connected to instance %s (protocol %s)",
-        request_id, request.remote, instance.instance_id, protocol or "none",
+        request_id,
+        request.remote,
+        instance.instance_id,
+        protocol or "none",
     )
     session = asyncio.create_task(bridge(client, upstream, left_name="client", right_name="instance"))
     sessions.add(session)
