@@ -26,6 +26,40 @@ from stream_app.ports import PortRange, bind_udp
 logger = logging.getLogger(__name__)
 
 _GATHER_TIMEOUT = 5.0
+# aioice retries a TURN deallocation for about half a minute; a session's ports and the app's
+# readiness must not wait that long on a TURN server that has gone away.
+TURN_DELETE_TIMEOUT = 2.0
+
+
+class _PromptTurnClientProtocol(turn.TurnClientUdpProtocol):
+    """aioice's TURN client, giving up deallocation after `TURN_DELETE_TIMEOUT`.
+
+    Safe to cut short: aioice closes the socket even when the deletion is cancelled, and the
+    server frees an allocation that is not refreshed once it expires.
+    """
+
+    async def delete(self) -> None:
+        try:
+            await asyncio.wait_for(super().delete(), TURN_DELETE_TIMEOUT)
+        except TimeoutError:
+            logger.info("TURN allocation not confirmed deleted within %.0f s; socket closed", TURN_DELETE_TIMEOUT)
+
+
+def _udp_candidate(
+    kind: str, component: int, address: tuple[str, int], related: tuple[str, int] | None = None
+) -> Candidate:
+    """A UDP candidate of `kind` ("host" or "relay") at `address`, built as aioice builds its own."""
+    return Candidate(
+        foundation=candidate_foundation(kind, "udp", address[0]),
+        component=component,
+        transport="udp",
+        priority=candidate_priority(component, kind),
+        host=address[0],
+        port=address[1],
+        type=kind,
+        related_address=related[0] if related else None,
+        related_port=related[1] if related else None,
+    )
 
 
 class RangeBoundConnection(aioice.Connection):
@@ -66,15 +100,8 @@ class RangeBoundConnection(aioice.Connection):
                 sock = bind_udp(address, self._port_range)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, turn.UDP_SOCKET_BUFFER_SIZE)
                 _, protocol = await loop.create_datagram_endpoint(lambda: StunProtocol(self), sock=sock)
-                host, port = protocol.transport.get_extra_info("sockname")[:2]
-                protocol.local_candidate = Candidate(
-                    foundation=candidate_foundation("host", "udp", host),
-                    component=component,
-                    transport="udp",
-                    priority=candidate_priority(component, "host"),
-                    host=host,
-                    port=port,
-                    type="host",
+                protocol.local_candidate = _udp_candidate(
+                    "host", component, protocol.transport.get_extra_info("sockname")
                 )
                 host_protocols.append(protocol)
                 candidates.append(protocol.local_candidate)
@@ -118,7 +145,7 @@ class RangeBoundConnection(aioice.Connection):
             sock.connect(server_addr)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, turn.UDP_SOCKET_BUFFER_SIZE)
             inner_transport, inner_protocol = await loop.create_datagram_endpoint(
-                lambda: turn.TurnClientUdpProtocol(
+                lambda: _PromptTurnClientProtocol(
                     server_addr,
                     username=self.turn_username,
                     password=self.turn_password,
@@ -136,22 +163,12 @@ class RangeBoundConnection(aioice.Connection):
         except BaseException:
             inner_transport.close()
             raise
-        relay_host, relay_port = protocol.transport.get_extra_info("sockname")[:2]
+        relayed = protocol.transport.get_extra_info("sockname")
         related = protocol.transport.get_extra_info("related_address")
         if self._transport_policy == TransportPolicy.RELAY:
             # Do not reveal the host address through the related address (RFC 9429 3.5.3).
-            related = ("0.0.0.0", 9) if ipaddress.ip_address(relay_host).version == 4 else ("::", 9)
-        protocol.local_candidate = Candidate(
-            foundation=candidate_foundation("relay", "udp", relay_host),
-            component=component,
-            transport="udp",
-            priority=candidate_priority(component, "relay"),
-            host=relay_host,
-            port=relay_port,
-            type="relay",
-            related_address=related[0],
-            related_port=related[1],
-        )
+            related = ("0.0.0.0", 9) if ipaddress.ip_address(relayed[0]).version == 4 else ("::", 9)
+        protocol.local_candidate = _udp_candidate("relay", component, relayed, related)
         return protocol.local_candidate, protocol
 
 

@@ -75,12 +75,19 @@ async def sign_in(
 
 
 async def negotiate(
-    ws: aiohttp.ClientWebSocketResponse, hello: dict[str, Any], *, relay_only: bool = False
+    ws: aiohttp.ClientWebSocketResponse,
+    hello: dict[str, Any],
+    *,
+    relay_only: bool = False,
+    use_ice_servers: bool = True,
 ) -> ScriptedSession:
-    """Offer to receive video and apply the answer; media starts flowing after this."""
+    """Offer to receive video and apply the answer; media starts flowing after this.
+
+    With `use_ice_servers` False the client ignores the servers in `hello` (host candidates only).
+    """
     servers = [
         RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
-        for s in hello["iceServers"]
+        for s in (hello["iceServers"] if use_ice_servers else [])
     ]
     pc = RTCPeerConnection(
         RTCConfiguration(

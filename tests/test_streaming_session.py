@@ -3,29 +3,19 @@
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
+import time
 
 import aiohttp
 import pytest
 from scripted_client import candidate_ports, negotiate, open_session, sign_in
 from stream_app_harness import RunningStreamApp, running_stream_app
 
+from deploy.coturn import RunningCoturn
 from stream_app.creds import Creds
+from stream_app.ice import TURN_DELETE_TIMEOUT
 from stream_app.ports import PortRange
 
 NVCF_RANGE = PortRange(47998, 48020)
-
-
-@pytest.fixture
-async def app() -> AsyncIterator[RunningStreamApp]:
-    async with running_stream_app() as running:
-        yield running
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def _ready_status(http: aiohttp.ClientSession, app: RunningStreamApp) -> int:
@@ -33,8 +23,9 @@ async def _ready_status(http: aiohttp.ClientSession, app: RunningStreamApp) -> i
         return response.status
 
 
-async def _wait_ready(http: aiohttp.ClientSession, app: RunningStreamApp, status: int) -> None:
-    for _ in range(100):
+async def _wait_ready(http: aiohttp.ClientSession, app: RunningStreamApp, status: int, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if await _ready_status(http, app) == status:
             return
         await asyncio.sleep(0.05)
@@ -203,3 +194,38 @@ def _free_block(size: int) -> PortRange:
             for s in socks:
                 s.close()
     raise RuntimeError("no free UDP block")
+
+
+async def test_relay_only_client_streams_through_coturn_and_the_turn_socket_is_in_range(
+    coturn: RunningCoturn, app: RunningStreamApp, http: aiohttp.ClientSession
+) -> None:
+    creds = {"stunIp": coturn.host, "stunPort": coturn.port, "username": coturn.user, "password": coturn.password}
+    await http.post(f"{app.control_url}/v1/streaming/creds", json=creds)
+    session = await open_session(http, app.sign_in_url, relay_only=True)
+    try:
+        latencies = await session.latencies(10)
+        relay_lines = [line for line in session.answer_sdp.splitlines() if " typ relay " in line]
+    finally:
+        await session.close()
+    assert all(0 < latency < 1000 for latency in latencies)
+    # The server allocated its own relay; "rport" is the TURN client socket it bound.
+    assert len(relay_lines) == 1, session.answer_sdp
+    turn_client_port = int(relay_lines[0].split(" rport ")[1].split()[0])
+    assert turn_client_port in NVCF_RANGE
+
+
+async def test_a_vanished_turn_server_does_not_hold_up_the_end_of_a_session(
+    coturn: RunningCoturn, app: RunningStreamApp, http: aiohttp.ClientSession
+) -> None:
+    creds = {"stunIp": coturn.host, "stunPort": coturn.port, "username": coturn.user, "password": coturn.password}
+    await http.post(f"{app.control_url}/v1/streaming/creds", json=creds)
+    ws, hello = await sign_in(http, app.sign_in_url)
+    # The client skips TURN: only the stream app's own allocation is under test.
+    session = await negotiate(ws, hello, use_ice_servers=False)
+    await session.latencies(3)
+    await coturn.stop()
+    closed = time.monotonic()
+    await session.close()
+    await _wait_ready(http, app, 200, timeout=10)
+    # aioice alone would retry the TURN deallocation for about 30 s.
+    assert time.monotonic() - closed < TURN_DELETE_TIMEOUT + 2
