@@ -22,6 +22,7 @@ from pathlib import Path
 from aioice import stun
 
 from deploy.children import Child, ChildError, start_child
+from deploy.port_check import is_port_free
 
 logger = logging.getLogger(__name__)
 
@@ -167,18 +168,6 @@ async def stun_binding(host: str, port: int, *, timeout: float = 0.5) -> bool:
         transport.close()
 
 
-def _port_is_free(host: str, port: int) -> bool:
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        with socket.socket(socket.AF_INET, kind) as sock:
-            if kind == socket.SOCK_STREAM:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((host, port))
-            except OSError:
-                return False
-    return True
-
-
 @dataclass
 class RunningCoturn:
     """A coturn started by `start_coturn`: its address, credentials and process."""
@@ -246,7 +235,7 @@ async def start_coturn(
             f"{config.binary!r} not found on PATH: install coturn (Debian: apt-get install coturn, "
             "or `bash deploy/system-deps.sh coturn`)"
         )
-    if not _port_is_free(config.host, config.port):
+    if not all(is_port_free(config.host, config.port, kind) for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM)):
         # Checked first because a STUN answer from whatever holds the port would look like success.
         raise CoturnError(f"cannot start coturn: port {config.port} on {config.host} is already in use")
     workdir = Path(tempfile.mkdtemp(prefix="coturn-", dir=state_parent))  # mode 0700

@@ -31,6 +31,7 @@ import aiohttp
 from deploy.children import Child, ChildError, start_child
 from deploy.coturn import CoturnConfig, CoturnError, RunningCoturn, start_coturn
 from deploy.nvcf_local.config import DEFAULT_DEFINITION
+from deploy.port_check import is_port_free
 
 logger = logging.getLogger("deploy.demo")
 
@@ -122,17 +123,6 @@ def load_demo_config(env: Mapping[str, str]) -> DemoConfig:
     return DemoConfig(**values)  # type: ignore[arg-type]
 
 
-def _port_in_use(port: int, kind: socket.SocketKind) -> bool:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        if kind == socket.SOCK_STREAM:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((_HOST, port))
-        except OSError:
-            return True
-    return False
-
-
 def check_ports(config: DemoConfig) -> None:
     """Raise `DemoError` naming the first port that is taken or used twice, and its variable."""
     wanted = [
@@ -150,7 +140,7 @@ def check_ports(config: DemoConfig) -> None:
         if low <= port <= high:
             raise DemoError(f"{env} {port} lies in DEMO_TURN_RELAY_PORTS {low}-{high}; move one of them")
         seen[port] = env
-        if any(_port_in_use(port, kind) for kind in kinds):
+        if not all(is_port_free(_HOST, port, kind) for kind in kinds):
             raise DemoError(
                 f"port {port} on {_HOST} is already in use ({env}); stop what uses it "
                 f"(another demo?) or set {env} to a free port"

@@ -10,6 +10,8 @@ Fixtures:
   ``host``, ``port``, ``user``, ``password``, ``realm``, ``pid``).
 - `definition_factory`: writes a copy of the test-pattern function definition with free control
   and streaming ports (so tests never collide with a running ``make demo``), optionally edited.
+- `http`: an aiohttp client session; `app`: a stream app running in the test's event loop
+  (`stream_app_harness.running_stream_app`).
 - `nvcf_local_factory` / `nvcf_local`: nvcf-local as a real process (``python -m deploy.nvcf_local``)
   running the real stream app, pushing `coturn`'s credentials; `nvcf_local` is already ACTIVE.
 
@@ -40,6 +42,7 @@ from typing import Any
 import aiohttp
 import psutil
 import pytest
+from stream_app_harness import RunningStreamApp, running_stream_app
 
 from deploy.children import Child, start_child
 from deploy.coturn import CoturnConfig, RunningCoturn, start_coturn
@@ -365,3 +368,17 @@ async def nvcf_local(nvcf_local_factory: NvcfLocalFactory) -> RunningNvcfLocal:
     running = await nvcf_local_factory()
     await running.wait_for_status("ACTIVE")
     return running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP/WebSocket client for one test."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def app() -> AsyncIterator[RunningStreamApp]:
+    """A stream app (control and streaming servers) running in the test's event loop on loopback."""
+    async with running_stream_app() as running:
+        yield running

@@ -1,26 +1,12 @@
 """The control server NVCF talks to: readiness and credentials."""
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
-from stream_app_harness import RunningStreamApp, running_stream_app
+from stream_app_harness import RunningStreamApp
 
 from stream_app.creds import Creds
 
 GOOD = {"stunIp": "127.0.0.1", "stunPort": 3478, "username": "user", "password": "secret"}
-
-
-@pytest.fixture
-async def app() -> AsyncIterator[RunningStreamApp]:
-    async with running_stream_app() as running:
-        yield running
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def test_ready_is_200_when_idle(app: RunningStreamApp, http: aiohttp.ClientSession) -> None:
