@@ -26,10 +26,14 @@ CHROMIUM_ARGS = [
 
 
 @asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
-    """A headless Chromium for one test."""
+async def chromium(*, loopback_ice: bool = True) -> AsyncIterator[Browser]:
+    """A headless Chromium for one test.
+
+    With `loopback_ice` False it gathers ICE candidates as an ordinary desktop browser does.
+    """
+    args = CHROMIUM_ARGS if loopback_ice else [a for a in CHROMIUM_ARGS if a != "--allow-loopback-in-peer-connection"]
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
         try:
             yield browser
         finally:

@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 import psutil
 import pytest
+from browser import chromium
 from conftest import free_port, free_udp_port_range, wait_until_gone
 from yarl import URL
 
@@ -148,6 +149,23 @@ async def test_the_token_opens_a_session_through_proxy_and_nvcf_local_to_the_str
             assert hello["type"] == "hello"
             turn_port = demo.env["DEMO_TURN_PORT"]
             assert any(f"turn:127.0.0.1:{turn_port}" in url for server in hello["iceServers"] for url in server["urls"])
+
+
+@pytest.mark.browser
+async def test_the_printed_url_shows_the_stamped_stream_in_chromium_within_5_seconds(demo: DemoRun) -> None:
+    [line] = [line for line in demo.stdout_lines if line.startswith("Open ")]
+    async with chromium(loopback_ice=False) as browser:
+        page = await browser.new_page()
+        opened = time.monotonic()
+        await page.goto(line.removeprefix("Open "))
+        await page.locator("#status[data-state='streaming']").wait_for(timeout=5_000)
+        shown_after = time.monotonic() - opened
+        stamp = await page.evaluate(
+            "async () => new (await import('/stamp.js')).StampReader(document.getElementById('stream')).read()"
+        )
+    assert shown_after < 5
+    # The frame on screen carries a capture time from the last few seconds.
+    assert stamp is not None and 0 < time.time() * 1000 - stamp < 5_000
 
 
 async def test_the_secret_file_is_private(demo: DemoRun) -> None:
