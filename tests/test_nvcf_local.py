@@ -427,13 +427,6 @@ async def shared(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Runn
             yield running
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """An HTTP client for one test."""
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 on_shared = pytest.mark.asyncio(loop_scope="module")
 
 
