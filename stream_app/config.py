@@ -84,9 +84,9 @@ _SETTINGS = (
 )
 
 
-def _parse(setting: _Setting, text: str, source: str) -> Any:
+def _parse(parse: Callable[[str], Any], text: str, source: str) -> Any:
     try:
-        return setting.parse(text)
+        return parse(text)
     except (ValueError, PortRangeError) as exc:
         raise ConfigError(f"{source}: {exc}") from None
 
@@ -96,10 +96,10 @@ def load_config(argv: Sequence[str] | None, env: Mapping[str, str]) -> StreamApp
     defaults = StreamAppConfig()
     values: dict[str, Any] = {f.name: getattr(defaults, f.name) for f in fields(StreamAppConfig)}
     if env.get("NVCF_WORKER_NODE_IP"):
-        values["ice_addresses"] = _parse(_SETTINGS[5], env["NVCF_WORKER_NODE_IP"], "NVCF_WORKER_NODE_IP")
+        values["ice_addresses"] = _parse(_addresses, env["NVCF_WORKER_NODE_IP"], "NVCF_WORKER_NODE_IP")
     for setting in _SETTINGS:
         if env.get(setting.env):
-            values[setting.field] = _parse(setting, env[setting.env], setting.env)
+            values[setting.field] = _parse(setting.parse, env[setting.env], setting.env)
     parser = argparse.ArgumentParser(
         prog="stream-app",
         description="NVCF streaming function: control server and WebRTC streaming server, "
@@ -118,7 +118,7 @@ def load_config(argv: Sequence[str] | None, env: Mapping[str, str]) -> StreamApp
     for setting in _SETTINGS:
         flag = getattr(args, setting.field)
         if flag is not None:
-            values[setting.field] = _parse(setting, flag, "--" + setting.field.replace("_", "-"))
+            values[setting.field] = _parse(setting.parse, flag, "--" + setting.field.replace("_", "-"))
     config = StreamAppConfig(**values)
     if config.width % 2 or config.height % 2:
         raise ConfigError(f"video size {config.width}x{config.height} must be even")

@@ -82,10 +82,6 @@ class StreamingSession:
         pc.on("connectionstatechange", self._on_connection_state)
         return pc
 
-    @property
-    def peer_connection(self) -> RTCPeerConnection:
-        return self._pc
-
     async def run(self) -> None:
         """Talk to the client until the WebSocket closes, then tear everything down."""
         ice_servers = self._creds.ice_servers() if self._creds else []

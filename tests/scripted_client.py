@@ -48,11 +48,6 @@ class ScriptedSession:
 
         return await asyncio.wait_for(read(), timeout)
 
-    async def next_json(self, timeout: float = 10.0) -> dict[str, Any]:
-        msg = await self.ws.receive(timeout=timeout)
-        assert msg.type is aiohttp.WSMsgType.TEXT, f"expected a text message, got {msg.type} {msg.data!r} {msg.extra!r}"
-        return json.loads(msg.data)  # type: ignore[no-any-return]
-
     async def close(self) -> None:
         await self.pc.close()
         await self.ws.close()
