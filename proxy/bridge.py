@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -62,11 +63,24 @@ class _SinkFailed(Exception):
     """Forwarding failed because the receiving side is gone (not the side we read from)."""
 
 
-async def _pump(source: WebSocketEnd, sink: WebSocketEnd) -> tuple[int, str]:
-    """Forward messages from source to sink; return the close code and reason of source."""
+MessageCounter = Callable[[str, int], None]
+"""Called with (direction, payload bytes) for each message moved; direction is `a->b`."""
+
+
+async def _pump(
+    source: WebSocketEnd, sink: WebSocketEnd, direction: str = "", on_message: MessageCounter | None = None
+) -> tuple[int, str]:
+    """Forward messages from source to sink; return the close code and reason of source.
+
+    Each message is sent (and the sink's buffer drained) before the next one is read, so a slow
+    sink slows its source down instead of making the proxy buffer without bound.
+    """
     while True:
         msg = await source.receive()
         if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+            if on_message is not None:
+                size = len(msg.data.encode()) if msg.type is WSMsgType.TEXT else len(msg.data)
+                on_message(direction, size)
             try:
                 if msg.type is WSMsgType.TEXT:
                     await sink.send_str(msg.data)
@@ -126,23 +140,38 @@ async def bridge(
     *,
     left_name: str = "client",
     right_name: str = "upstream",
+    on_message: MessageCounter | None = None,
+    stop: asyncio.Future[tuple[int, str]] | None = None,
 ) -> BridgeResult:
     """Pump both directions until one side closes, then close the other with the same code.
 
     Returns which side closed first and how. Cancelling the bridge closes both sides with 1001.
+    `on_message`, when given, is told the direction and size of every message moved. When `stop`
+    gets a result (code, reason) first, both sides are closed with it (`closed_by` is "bridge").
     """
-    to_right = asyncio.create_task(_pump(left, right), name=f"{left_name}->{right_name}")
-    to_left = asyncio.create_task(_pump(right, left), name=f"{right_name}->{left_name}")
+    rightward, leftward = f"{left_name}->{right_name}", f"{right_name}->{left_name}"
+    to_right = asyncio.create_task(_pump(left, right, rightward, on_message), name=rightward)
+    to_left = asyncio.create_task(_pump(right, left, leftward, on_message), name=leftward)
     # For each pump: the side it reads from and the side it writes to.
     ends = {
         to_right: (left, left_name, right, right_name),
         to_left: (right, right_name, left, left_name),
     }
     try:
-        done, _ = await asyncio.wait({to_right, to_left}, return_when=asyncio.FIRST_COMPLETED)
+        waiting: set[asyncio.Future[tuple[int, str]]] = {to_right, to_left}
+        if stop is not None:
+            waiting.add(stop)
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
         await _abort(left, right, to_right, to_left)
         raise
+    if stop is not None and stop in done and not (to_right in done or to_left in done):
+        code, reason = stop.result()
+        for task in (to_right, to_left):
+            task.cancel()
+        await asyncio.gather(to_right, to_left, return_exceptions=True)
+        await asyncio.gather(_close_quietly(left, code, reason), _close_quietly(right, code, reason))
+        return BridgeResult(closed_by="bridge", code=code, reason=reason)
     first = to_right if to_right in done else to_left
     second = to_left if first is to_right else to_right
     source, source_name, sink, sink_name = ends[first]

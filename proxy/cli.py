@@ -1,10 +1,17 @@
-"""`stream-proxy`: run the proxy with settings from the environment, overridden by flags."""
+"""`stream-proxy`: run the proxy with settings from a file, the environment and flags.
+
+On SIGTERM (or SIGINT) the proxy drains: `/readyz` fails and new sign-ins are closed with 1001
+at once, open sessions may go on for `PROXY_DRAIN_SECONDS`, then they are closed with 1001 and
+the process exits.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
+import signal
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -13,6 +20,8 @@ from aiohttp import web
 
 from proxy.config import SETTINGS, ConfigError, ProxyConfig, Setting, load_config
 from proxy.server import ProxyAccessLogger, make_app
+from proxy.signin import end_all_sessions
+from proxy.state import STATE
 
 logger = logging.getLogger("proxy")
 
@@ -24,19 +33,29 @@ def _flag_help(setting: Setting) -> str:
     return f"{setting.help} [env {setting.env}; default: {setting.shown_default}]".replace("%", "%%")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser; every setting of `proxy.config.SETTINGS` appears in its help."""
+def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser; every setting of `proxy.config.SETTINGS` appears in its help.
+
+    Secret settings are shown only as set or unset in `env`, never with their value.
+    """
+    env = os.environ if env is None else env
     env_only = "\n".join(
-        textwrap.fill(f"{s.env}: {s.help}", initial_indent="  ", subsequent_indent="    ")
+        textwrap.fill(
+            f"{s.env}: {s.help} [now: {'set' if env.get(s.env) else 'unset'}]",
+            initial_indent="  ",
+            subsequent_indent="    ",
+        )
         for s in SETTINGS
         if s.flag is None
     )
     parser = argparse.ArgumentParser(
         prog=_PROG,
         description=textwrap.fill(
-            "Check browser tokens and forward the /sign_in WebSocket to NVCF's streaming relay, "
-            "adding the NVCF API key and the streaming function id. Each flag overrides the "
-            "environment variable named in its help."
+            "Check browser tokens, authorize users for streaming functions and forward the "
+            "/sign_in WebSocket to NVCF's streaming relay, adding the NVCF API key and the function "
+            "id. Each flag overrides the environment variable named in its help, which overrides "
+            "the config file (PROXY_CONFIG_FILE). SIGTERM drains: readiness fails, sessions get "
+            "PROXY_DRAIN_SECONDS, then close with 1001."
         ),
         epilog=textwrap.fill(
             "environment only (secret values are never taken from the command line, which other users can see):"
@@ -60,9 +79,51 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_config(argv: Sequence[str] | None, env: Mapping[str, str]) -> ProxyConfig:
     """Parse flags and environment into a config; raises `ConfigError` (argparse exits itself)."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(env).parse_args(argv)
     overrides: dict[str, str | None] = vars(args)
     return load_config(env, overrides)
+
+
+async def serve(config: ProxyConfig) -> None:
+    """Run the proxy until SIGTERM/SIGINT, then drain and stop."""
+    app = make_app(config)
+    runner = web.AppRunner(
+        app,
+        access_log_class=ProxyAccessLogger,
+        # Cancel a session's handler when its browser disconnects; the bridge then closes the
+        # upstream side with 1001 instead of waiting to notice.
+        handler_cancellation=True,
+        shutdown_timeout=5.0,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host=config.host, port=config.port)
+    await site.start()
+    state = app[STATE]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    logger.info(
+        "listening on http://%s:%d, upstream %s, functions %s, web client %s",
+        config.host,
+        config.port,
+        config.upstream_url,
+        ", ".join(config.access_policy.functions),
+        config.web_client_dir,
+    )
+    try:
+        await stop.wait()
+        state.draining.set()
+        logger.info(
+            "draining: %d session(s) open, closing them in at most %gs", len(state.sessions), config.drain_seconds
+        )
+        deadline = loop.time() + config.drain_seconds
+        while state.sessions and loop.time() < deadline:
+            await asyncio.sleep(min(0.1, deadline - loop.time()))
+        await end_all_sessions(state, 1001, "proxy shutting down")
+    finally:
+        await runner.cleanup()
+    logger.info("stopped")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,24 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logger.info(
-        "listening on http://%s:%d, upstream %s, function %s, web client %s",
-        config.host,
-        config.port,
-        config.upstream_url,
-        config.function_id,
-        config.web_client_dir,
-    )
-    web.run_app(
-        make_app(config),
-        host=config.host,
-        port=config.port,
-        access_log_class=ProxyAccessLogger,
-        # Cancel a session's handler when its browser disconnects; the bridge then closes the
-        # upstream side with 1001 instead of waiting to notice.
-        handler_cancellation=True,
-        print=None,
-    )
+    asyncio.run(serve(config))
     return 0
 
 

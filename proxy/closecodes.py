@@ -1,4 +1,4 @@
-"""WebSocket close codes the proxy sends when it refuses a session (docs/protocol.md section 1).
+"""WebSocket close codes the proxy sends when it refuses or ends a session (docs/protocol.md 1).
 
 The proxy completes the browser's handshake before refusing, because a page cannot read the HTTP
 status of a failed WebSocket handshake but can read a close code and reason.
@@ -12,17 +12,41 @@ from enum import IntEnum
 class CloseCode(IntEnum):
     """Close codes of the 4000-4999 private range, named after the HTTP status they mirror."""
 
+    BAD_REQUEST = 4400
+    """Malformed request, e.g. a bad `function` parameter."""
+
     TOKEN_INVALID = 4401
     """The token is missing or invalid; no upstream connection was opened."""
 
     FORBIDDEN = 4403
-    """The token is valid but the user may not use this streaming function (not used yet)."""
+    """The token is valid but the user may not open this streaming function."""
+
+    UNKNOWN_FUNCTION = 4404
+    """No streaming function of that name."""
+
+    SESSION_TIMEOUT = 4408
+    """The token expired, the session time limit was reached, or the session sat idle too long."""
+
+    TOO_MANY_SESSIONS = 4409
+    """The user already has as many sessions open as the policy allows."""
+
+    SESSION_GONE = 4410
+    """A resume was asked for but the upstream no longer has that session."""
+
+    RATE_LIMITED = 4429
+    """Too many sign-ins by this user (when the token came in a first message, after the upgrade)."""
 
     UPSTREAM_REFUSED = 4502
     """The upstream refused the handshake, or could not be reached at all."""
 
     UPSTREAM_BUSY = 4503
-    """The upstream answered 503: no instance can take a session now."""
+    """The upstream answered 503 (no instance free), or the proxy cannot check tokens right now."""
 
     UPSTREAM_TIMEOUT = 4504
     """The upstream did not complete the handshake in time."""
+
+    GOING_AWAY = 1001
+    """The proxy is shutting down."""
+
+    MESSAGE_TOO_BIG = 1009
+    """A message over the proxy's size limit."""

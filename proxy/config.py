@@ -1,23 +1,35 @@
-"""The proxy's settings: one frozen `ProxyConfig`, read from the environment and CLI flags.
+"""The proxy's settings: one frozen `ProxyConfig`, from a config file, the environment and flags.
 
 `SETTINGS` lists every setting once (environment name, flag, default, help); `load_config` and
 the CLI both read it, so `stream-proxy --help` and docs/proxy.md cannot drift from what is parsed.
-Secret values (the NVCF API key, the token secret) come from the environment or from a file,
-never from a flag, because a command line is visible to every user of the machine.
+Precedence, lowest first: defaults, the TOML config file (`PROXY_CONFIG_FILE`, keys are the
+environment names), the environment, flags. Secret values (the NVCF API key, the token secret)
+come from the environment or from a file, never from a flag or the config file, because a
+command line is visible to every user of the machine and config files get copied around.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from yarl import URL
 
-from proxy.tokens import MAX_LEEWAY_SECONDS, MIN_SECRET_BYTES
+from proxy.policy import FUNCTION_NAME, AccessPolicy, PolicyError, load_policy, single_function_policy
+from proxy.signing_keys import KeyConfigError, PublicKey, SecretKey
+from proxy.tokens import (
+    DEFAULT_MAX_TOKEN_BYTES,
+    MAX_LEEWAY_SECONDS,
+    MAX_TOKEN_BYTES_LIMIT,
+    MIN_SECRET_BYTES,
+    SUPPORTED_ALGORITHMS,
+    TokenPolicy,
+)
 
 
 class ConfigError(Exception):
@@ -36,6 +48,8 @@ class Setting:
     help: str
     default_text: str | None = None
     """How to describe a computed default in --help."""
+    secret: bool = False
+    """A secret value: --help says only whether it is set."""
 
     @property
     def shown_default(self) -> str:
@@ -47,8 +61,10 @@ DEFAULT_NVCF_SERVER: Final = "wss://grpc.nvcf.nvidia.com"
 DEFAULT_JWT_ISSUER: Final = "nvcf-stream-kit"
 DEFAULT_JWT_AUDIENCE: Final = "stream-proxy"
 MAX_UPSTREAM_TIMEOUT: Final = 300.0
+MAX_MESSAGE_BYTES_LIMIT: Final = 64 * 1024 * 1024
 
 SETTINGS: Final[tuple[Setting, ...]] = (
+    Setting("PROXY_CONFIG_FILE", "--config", None, "TOML file of settings, keys named like these variables"),
     Setting("PROXY_HOST", "--host", "127.0.0.1", "address to listen on"),
     Setting("PROXY_PORT", "--port", "8080", "TCP port to listen on"),
     Setting(
@@ -63,34 +79,148 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         None,
         None,
         "NVCF API key, sent upstream as 'Authorization: Bearer'; required unless NVCF_API_KEY_FILE",
+        secret=True,
     ),
     Setting("NVCF_API_KEY_FILE", "--nvcf-api-key-file", None, "file holding the NVCF API key"),
-    Setting("STREAMING_FUNCTION_ID", "--function-id", None, "the streaming function id (required)"),
+    Setting(
+        "STREAMING_FUNCTION_ID",
+        "--function-id",
+        None,
+        "the streaming function id of the default function (required unless PROXY_POLICY_FILE)",
+    ),
     Setting(
         "STREAMING_FUNCTION_VERSION_ID",
         "--function-version-id",
         None,
         "the function version id (optional; NVCF picks one when unset)",
     ),
+    Setting("PROXY_FUNCTION_NAME", "--function-name", "default", "name of the STREAMING_FUNCTION_ID function"),
+    Setting(
+        "PROXY_POLICY_FILE",
+        "--policy-file",
+        None,
+        "TOML access policy: functions, and which users and groups may open them (replaces STREAMING_FUNCTION_ID)",
+    ),
+    Setting(
+        "PROXY_MAX_SESSIONS_PER_USER",
+        "--max-sessions-per-user",
+        "0",
+        "concurrent sessions per user without a policy file, or the policy's default; 0 = no limit",
+    ),
     Setting(
         "PROXY_JWT_SECRET",
         None,
         None,
-        f"HS256 secret of user tokens, at least {MIN_SECRET_BYTES} bytes; required unless PROXY_JWT_SECRET_FILE",
+        f"HMAC secret of user tokens, at least {MIN_SECRET_BYTES} bytes (simple setups)",
+        secret=True,
     ),
     Setting("PROXY_JWT_SECRET_FILE", "--jwt-secret-file", None, "file holding PROXY_JWT_SECRET"),
-    Setting("PROXY_JWT_ISSUER", "--jwt-issuer", DEFAULT_JWT_ISSUER, "required 'iss' of user tokens"),
     Setting(
-        "PROXY_JWT_AUDIENCE",
-        "--jwt-audience",
-        DEFAULT_JWT_AUDIENCE,
-        "required 'aud' of user tokens",
+        "PROXY_JWT_PUBLIC_KEY_FILE",
+        "--jwt-public-key-file",
+        None,
+        "PEM public key (RSA, EC or Ed25519) that signs user tokens",
     ),
+    Setting(
+        "PROXY_JWKS_URL",
+        "--jwks-url",
+        None,
+        "URL of the identity provider's JWKS; exactly one of this, a public key file or a secret",
+    ),
+    Setting(
+        "PROXY_JWT_ALGORITHMS",
+        "--jwt-algorithms",
+        None,
+        "comma-separated allowed token algorithms",
+        default_text="HS256 with a secret, else RS256,ES256",
+    ),
+    Setting("PROXY_JWT_ISSUER", "--jwt-issuer", DEFAULT_JWT_ISSUER, "required 'iss' of user tokens (exact)"),
+    Setting("PROXY_JWT_AUDIENCE", "--jwt-audience", DEFAULT_JWT_AUDIENCE, "required 'aud' of user tokens (exact)"),
     Setting(
         "PROXY_JWT_LEEWAY",
         "--jwt-leeway",
         "0",
         f"seconds of clock skew allowed on exp/nbf/iat, 0-{MAX_LEEWAY_SECONDS:g}",
+    ),
+    Setting(
+        "PROXY_JWT_MAX_BYTES",
+        "--jwt-max-bytes",
+        str(DEFAULT_MAX_TOKEN_BYTES),
+        f"longest token accepted, 64-{MAX_TOKEN_BYTES_LIMIT}",
+    ),
+    Setting("PROXY_USER_CLAIM", "--user-claim", "sub", "token claim naming the user"),
+    Setting("PROXY_GROUPS_CLAIM", "--groups-claim", "groups", "token claim listing the user's groups"),
+    Setting("PROXY_JWKS_TTL", "--jwks-ttl", "300", "seconds a fetched JWKS is used before refetching"),
+    Setting(
+        "PROXY_JWKS_COOLDOWN",
+        "--jwks-cooldown",
+        "30",
+        "at most one JWKS fetch per this many seconds (unknown kid, failures)",
+    ),
+    Setting(
+        "PROXY_JWKS_MAX_STALE",
+        "--jwks-max-stale",
+        "3600",
+        "seconds the last good JWKS is still used while the key server is down",
+    ),
+    Setting("PROXY_JWKS_TIMEOUT", "--jwks-timeout", "5", "seconds a JWKS fetch may take"),
+    Setting(
+        "PROXY_TOKEN_FIRST_MESSAGE",
+        "--token-first-message",
+        "true",
+        'accept the token as the first WebSocket message {"token": "<JWT>"} when no token item is offered',
+    ),
+    Setting(
+        "PROXY_TOKEN_QUERY",
+        "--token-query",
+        "false",
+        "also accept ?token=<JWT> on /sign_in (ends up in browser history; off unless needed)",
+    ),
+    Setting("PROXY_AUTH_TIMEOUT", "--auth-timeout", "10", "seconds to wait for a first-message token"),
+    Setting(
+        "PROXY_MAX_SESSION_SECONDS",
+        "--max-session-seconds",
+        "0",
+        "close sessions (4408) after this long; 0 = only when the token expires",
+    ),
+    Setting(
+        "PROXY_ALLOWED_ORIGINS",
+        "--allowed-origins",
+        None,
+        "comma-separated Origins allowed to open /sign_in; '*' allows any",
+        default_text="the proxy's own origin only",
+    ),
+    Setting(
+        "PROXY_RATE_PER_ADDRESS",
+        "--rate-per-address",
+        "120",
+        "handshakes (/sign_in, /functions) per minute per client address; 0 = no limit",
+    ),
+    Setting("PROXY_RATE_PER_USER", "--rate-per-user", "30", "sign-ins per minute per user; 0 = no limit"),
+    Setting(
+        "PROXY_MAX_MESSAGE_BYTES",
+        "--max-message-bytes",
+        str(1024 * 1024),
+        "largest WebSocket message relayed; a larger one closes the session with 1009",
+    ),
+    Setting("PROXY_HEARTBEAT_SECONDS", "--heartbeat", "20", "ping interval on both legs; 0 = off"),
+    Setting(
+        "PROXY_IDLE_TIMEOUT",
+        "--idle-timeout",
+        "0",
+        "close a session (4408) after this many seconds without a message either way; 0 = off",
+    ),
+    Setting(
+        "PROXY_RESUME_WINDOW",
+        "--resume-window",
+        "300",
+        "seconds after a session ends during which its page may resume it",
+    ),
+    Setting(
+        "PROXY_DRAIN_SECONDS",
+        "--drain-seconds",
+        "30",
+        "on SIGTERM: how long open sessions may go on before they are closed with 1001",
     ),
     Setting(
         "PROXY_UPSTREAM_TIMEOUT",
@@ -118,6 +248,8 @@ _SECRET_PAIRS: Final = (
 )
 _SECRET_FIELDS: Final = frozenset({"nvcf_api_key", "jwt_secret"})
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off"})
 
 
 def default_web_client_dir() -> Path:
@@ -132,14 +264,34 @@ def _header_safe(value: str) -> bool:
     return bool(value) and all(0x21 <= ord(ch) <= 0x7E for ch in value)
 
 
+def _origin(text: str) -> str:
+    """An Origin as browsers send it: scheme://host[:port], lower case, no path."""
+    url = URL(text.strip())
+    if text.strip() == "*":
+        return "*"
+    if url.scheme not in ("http", "https") or not url.host or url.path not in ("", "/") or url.query_string:
+        raise ConfigError(f"PROXY_ALLOWED_ORIGINS: {text!r} is not an origin like https://example.com")
+    default_port = {"http": 80, "https": 443}[url.scheme]
+    port = "" if url.port in (None, default_port) else f":{url.port}"
+    return f"{url.scheme}://{url.host.lower()}{port}"
+
+
 @dataclass(frozen=True, repr=False)
 class ProxyConfig:
     """Everything the proxy needs; validated on construction (raises `ConfigError`)."""
 
     nvcf_api_key: str
-    function_id: str
-    jwt_secret: bytes
+    function_id: str | None = None
+    jwt_secret: bytes | None = None
     function_version_id: str | None = None
+    function_name: str = "default"
+    policy_file: Path | None = None
+    max_sessions_per_user: int = 0
+    jwt_public_key: bytes | None = None
+    """PEM text of the public key (read from PROXY_JWT_PUBLIC_KEY_FILE)."""
+    jwks_url: str | None = None
+    jwt_algorithms: tuple[str, ...] = ()
+    """Empty: HS256 with a secret, else RS256 and ES256."""
     host: str = "127.0.0.1"
     port: int = 8080
     nvcf_server: str = DEFAULT_NVCF_SERVER
@@ -147,21 +299,62 @@ class ProxyConfig:
     jwt_issuer: str = DEFAULT_JWT_ISSUER
     jwt_audience: str = DEFAULT_JWT_AUDIENCE
     jwt_leeway: float = 0.0
+    jwt_max_bytes: int = DEFAULT_MAX_TOKEN_BYTES
+    user_claim: str = "sub"
+    groups_claim: str = "groups"
+    jwks_ttl: float = 300.0
+    jwks_cooldown: float = 30.0
+    jwks_max_stale: float = 3600.0
+    jwks_timeout: float = 5.0
+    token_first_message: bool = True
+    token_query: bool = False
+    auth_timeout: float = 10.0
+    max_session_seconds: float = 0.0
+    allowed_origins: tuple[str, ...] = ()
+    rate_per_address: float = 120.0
+    rate_per_user: float = 30.0
+    max_message_bytes: int = 1024 * 1024
+    heartbeat_seconds: float = 20.0
+    idle_timeout: float = 0.0
+    resume_window: float = 300.0
+    drain_seconds: float = 30.0
     upstream_timeout: float = 10.0
     web_client_dir: Path = dataclasses.field(default_factory=default_web_client_dir)
     log_level: str = "INFO"
+    access_policy: AccessPolicy = dataclasses.field(init=False, compare=False)
+    """The policy file's content, or the single default function (computed)."""
+    token_policy: TokenPolicy = dataclasses.field(init=False, compare=False)
+    """What user tokens must satisfy (computed)."""
 
     def __post_init__(self) -> None:
         if not _header_safe(self.nvcf_api_key):
             raise ConfigError("NVCF_API_KEY must be visible ASCII without spaces")
-        if not _header_safe(self.function_id):
-            raise ConfigError("STREAMING_FUNCTION_ID must be visible ASCII without spaces")
-        if self.function_version_id is not None and not _header_safe(self.function_version_id):
-            raise ConfigError("STREAMING_FUNCTION_VERSION_ID must be visible ASCII without spaces")
-        if len(self.jwt_secret) < MIN_SECRET_BYTES:
-            raise ConfigError(
-                f"PROXY_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (it has {len(self.jwt_secret)})"
+        for name, value in (
+            ("STREAMING_FUNCTION_ID", self.function_id),
+            ("STREAMING_FUNCTION_VERSION_ID", self.function_version_id),
+        ):
+            if value is not None and not _header_safe(value):
+                raise ConfigError(f"{name} must be visible ASCII without spaces")
+        if not FUNCTION_NAME.fullmatch(self.function_name):
+            raise ConfigError("PROXY_FUNCTION_NAME must be letters, digits, '-' and '_'")
+        if self.max_sessions_per_user < 0:
+            raise ConfigError("PROXY_MAX_SESSIONS_PER_USER must be >= 0")
+        limit = self.max_sessions_per_user or None
+        if self.policy_file is not None:
+            try:
+                policy = load_policy(self.policy_file)
+            except PolicyError as exc:
+                raise ConfigError(f"PROXY_POLICY_FILE: {exc}") from None
+            if policy.default_max_sessions is None and limit is not None:
+                policy = dataclasses.replace(policy, default_max_sessions=limit)
+        elif self.function_id is not None:
+            policy = single_function_policy(
+                self.function_id, self.function_version_id, name=self.function_name, max_sessions=limit
             )
+        else:
+            raise ConfigError("missing required setting(s): STREAMING_FUNCTION_ID (or PROXY_POLICY_FILE)")
+        object.__setattr__(self, "access_policy", policy)
+        self._check_keys()
         if not self.host:
             raise ConfigError("PROXY_HOST must not be empty")
         if not 0 <= self.port <= 65535:
@@ -173,16 +366,83 @@ class ProxyConfig:
             raise ConfigError("NVCF_SERVER must not carry credentials, a query or a fragment")
         if not self.upstream_path.startswith("/") or not _header_safe(self.upstream_path):
             raise ConfigError(f"PROXY_UPSTREAM_PATH must start with '/', got {self.upstream_path!r}")
-        if not self.jwt_issuer or not self.jwt_audience:
-            raise ConfigError("PROXY_JWT_ISSUER and PROXY_JWT_AUDIENCE must not be empty")
-        if not 0 <= self.jwt_leeway <= MAX_LEEWAY_SECONDS:
-            raise ConfigError(f"PROXY_JWT_LEEWAY must be 0-{MAX_LEEWAY_SECONDS:g}")
         if not 0 < self.upstream_timeout <= MAX_UPSTREAM_TIMEOUT:
             raise ConfigError(f"PROXY_UPSTREAM_TIMEOUT must be in (0, {MAX_UPSTREAM_TIMEOUT:g}]")
+        positive: dict[str, float] = {
+            "PROXY_JWKS_TTL": self.jwks_ttl,
+            "PROXY_JWKS_TIMEOUT": self.jwks_timeout,
+            "PROXY_AUTH_TIMEOUT": self.auth_timeout,
+        }
+        for name, number in positive.items():
+            if not number > 0:
+                raise ConfigError(f"{name} must be > 0")
+        non_negative: dict[str, float] = {
+            "PROXY_JWKS_COOLDOWN": self.jwks_cooldown,
+            "PROXY_JWKS_MAX_STALE": self.jwks_max_stale,
+            "PROXY_MAX_SESSION_SECONDS": self.max_session_seconds,
+            "PROXY_RATE_PER_ADDRESS": self.rate_per_address,
+            "PROXY_RATE_PER_USER": self.rate_per_user,
+            "PROXY_HEARTBEAT_SECONDS": self.heartbeat_seconds,
+            "PROXY_IDLE_TIMEOUT": self.idle_timeout,
+            "PROXY_RESUME_WINDOW": self.resume_window,
+            "PROXY_DRAIN_SECONDS": self.drain_seconds,
+        }
+        for name, number in non_negative.items():
+            if not number >= 0:
+                raise ConfigError(f"{name} must be >= 0")
+        if not 1024 <= self.max_message_bytes <= MAX_MESSAGE_BYTES_LIMIT:
+            raise ConfigError(f"PROXY_MAX_MESSAGE_BYTES must be 1024-{MAX_MESSAGE_BYTES_LIMIT}")
+        for origin in self.allowed_origins:
+            if origin != _origin(origin):
+                raise ConfigError(f"PROXY_ALLOWED_ORIGINS: write {origin!r} as {_origin(origin)!r}")
         if not self.web_client_dir.is_dir():
             raise ConfigError(f"PROXY_WEB_CLIENT_DIR is not a directory: {self.web_client_dir}")
         if self.log_level not in _LOG_LEVELS:
             raise ConfigError(f"PROXY_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
+
+    def _check_keys(self) -> None:
+        if not 0 <= self.jwt_leeway <= MAX_LEEWAY_SECONDS:
+            raise ConfigError(f"PROXY_JWT_LEEWAY must be 0-{MAX_LEEWAY_SECONDS:g}")
+        if not 64 <= self.jwt_max_bytes <= MAX_TOKEN_BYTES_LIMIT:
+            raise ConfigError(f"PROXY_JWT_MAX_BYTES must be 64-{MAX_TOKEN_BYTES_LIMIT}")
+        sources = [s for s in (self.jwt_secret, self.jwt_public_key, self.jwks_url) if s is not None]
+        if len(sources) != 1:
+            raise ConfigError(
+                "set exactly one token key source: PROXY_JWT_SECRET (or PROXY_JWT_SECRET_FILE), "
+                "PROXY_JWT_PUBLIC_KEY_FILE or PROXY_JWKS_URL"
+            )
+        algorithms = self.jwt_algorithms or (("HS256",) if self.jwt_secret is not None else ("RS256", "ES256"))
+        unknown = sorted(set(algorithms) - SUPPORTED_ALGORITHMS)
+        if unknown:
+            raise ConfigError(f"PROXY_JWT_ALGORITHMS: unsupported {', '.join(unknown)} (never 'none')")
+        try:
+            object.__setattr__(
+                self,
+                "token_policy",
+                TokenPolicy(
+                    issuer=self.jwt_issuer,
+                    audience=self.jwt_audience,
+                    algorithms=frozenset(algorithms),
+                    leeway_seconds=self.jwt_leeway,
+                    max_token_bytes=self.jwt_max_bytes,
+                    user_claim=self.user_claim,
+                    groups_claim=self.groups_claim,
+                ),
+            )
+        except ValueError as exc:
+            raise ConfigError(f"token settings (PROXY_JWT_*): {exc}") from None
+        try:
+            if self.jwt_secret is not None:
+                SecretKey(self.jwt_secret, self.token_policy.algorithms)
+            elif self.jwt_public_key is not None:
+                PublicKey(self.jwt_public_key, self.token_policy.algorithms)
+        except KeyConfigError as exc:
+            name = "PROXY_JWT_SECRET" if self.jwt_secret is not None else "PROXY_JWT_PUBLIC_KEY_FILE"
+            raise ConfigError(f"{name}: {exc}") from None
+        if self.jwks_url is not None:
+            url = URL(self.jwks_url)
+            if url.scheme not in ("http", "https") or not url.host:
+                raise ConfigError("PROXY_JWKS_URL must be an http:// or https:// URL")
 
     @property
     def upstream_url(self) -> str:
@@ -193,6 +453,8 @@ class ProxyConfig:
         # Secrets are masked so that logging or printing a config never leaks them.
         parts = []
         for f in dataclasses.fields(self):
+            if f.name in ("access_policy", "token_policy"):
+                continue
             value = "'***'" if f.name in _SECRET_FIELDS else repr(getattr(self, f.name))
             parts.append(f"{f.name}={value}")
         return f"ProxyConfig({', '.join(parts)})"
@@ -232,19 +494,73 @@ def _number(raw: Mapping[str, str], env: str) -> float:
     return value
 
 
-def load_config(env: Mapping[str, str], overrides: Mapping[str, str | None] | None = None) -> ProxyConfig:
-    """Build the config from environment variables, then CLI values keyed by environment name.
+def _integer(raw: Mapping[str, str], env: str) -> int:
+    text = raw[env].strip()
+    if not text.isdigit():
+        raise ConfigError(f"{env} must be a non-negative integer, got {text!r}")
+    return int(text)
 
-    Empty values count as unset (as `FOO=` in a compose file means). Raises `ConfigError` with
-    one line naming what is missing or wrong; secret values never appear in it.
+
+def _flag(raw: Mapping[str, str], env: str) -> bool:
+    text = raw[env].strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"{env} must be true or false, got {raw[env]!r}")
+
+
+def _items(text: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (text or "").split(",") if item.strip())
+
+
+def read_config_file(path: str | Path) -> dict[str, str]:
+    """Settings from a TOML file whose keys are the environment names; values become text."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"PROXY_CONFIG_FILE: cannot read {path}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"PROXY_CONFIG_FILE: {path} is not valid TOML: {exc}") from None
+    known = {s.env: s for s in SETTINGS}
+    settings: dict[str, str] = {}
+    for name, value in data.items():
+        setting = known.get(name)
+        if setting is None or name == "PROXY_CONFIG_FILE":
+            raise ConfigError(f"PROXY_CONFIG_FILE: unknown setting {name!r} in {path}")
+        if setting.secret:
+            raise ConfigError(f"PROXY_CONFIG_FILE: put {name} in a file and set {name}_FILE instead")
+        settings[name] = _as_text(name, value)
+    return settings
+
+
+def _as_text(name: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ",".join(value)
+    raise ConfigError(f"PROXY_CONFIG_FILE: {name} must be text, a number, true/false or a list of text")
+
+
+def load_config(env: Mapping[str, str], overrides: Mapping[str, str | None] | None = None) -> ProxyConfig:
+    """Build the config from the config file, environment variables, then CLI values.
+
+    CLI values are keyed by environment name. Empty values count as unset (as `FOO=` in a compose
+    file means). Raises `ConfigError` with one line naming what is missing or wrong; secret values
+    never appear in it.
     """
     known = {s.env for s in SETTINGS}
     raw = {name: value for name, value in env.items() if name in known and value != ""}
-    for name, value in (overrides or {}).items():
+    given = {name: value for name, value in (overrides or {}).items() if value is not None and value != ""}
+    for name in overrides or {}:
         if name not in known:
             raise ValueError(f"unknown setting {name}")
-        if value is None or value == "":
-            continue
+    config_file = given.get("PROXY_CONFIG_FILE") or raw.get("PROXY_CONFIG_FILE")
+    from_file = read_config_file(config_file) if config_file else {}
+    raw = {**from_file, **raw}
+    for name, value in given.items():
         raw[name] = value
         for value_env, file_env in _SECRET_PAIRS:
             if name == file_env:
@@ -253,16 +569,18 @@ def load_config(env: Mapping[str, str], overrides: Mapping[str, str | None] | No
 
     api_key = _secret(raw, "NVCF_API_KEY", "NVCF_API_KEY_FILE")
     jwt_secret = _secret(raw, "PROXY_JWT_SECRET", "PROXY_JWT_SECRET_FILE")
+    public_key_file = raw.get("PROXY_JWT_PUBLIC_KEY_FILE")
+    public_key = read_secret_file(public_key_file, "PROXY_JWT_PUBLIC_KEY_FILE") if public_key_file else None
     missing = []
     if api_key is None:
         missing.append("NVCF_API_KEY (or NVCF_API_KEY_FILE)")
-    if "STREAMING_FUNCTION_ID" not in raw:
-        missing.append("STREAMING_FUNCTION_ID")
-    if jwt_secret is None:
-        missing.append("PROXY_JWT_SECRET (or PROXY_JWT_SECRET_FILE)")
+    if "STREAMING_FUNCTION_ID" not in raw and "PROXY_POLICY_FILE" not in raw:
+        missing.append("STREAMING_FUNCTION_ID (or PROXY_POLICY_FILE)")
+    if jwt_secret is None and public_key is None and "PROXY_JWKS_URL" not in raw:
+        missing.append("PROXY_JWT_SECRET (or PROXY_JWT_SECRET_FILE, PROXY_JWT_PUBLIC_KEY_FILE, PROXY_JWKS_URL)")
     if missing:
         raise ConfigError(f"missing required setting(s): {', '.join(missing)}")
-    assert api_key is not None and jwt_secret is not None
+    assert api_key is not None
     try:
         api_key_text = api_key.decode("ascii")
     except UnicodeDecodeError:
@@ -272,11 +590,18 @@ def load_config(env: Mapping[str, str], overrides: Mapping[str, str | None] | No
     if not port_text.isdigit():
         raise ConfigError(f"PROXY_PORT must be an integer 0-65535, got {port_text!r}")
     web_dir = raw.get("PROXY_WEB_CLIENT_DIR")
+    policy_file = raw.get("PROXY_POLICY_FILE")
     return ProxyConfig(
         nvcf_api_key=api_key_text,
-        function_id=raw["STREAMING_FUNCTION_ID"],
+        function_id=raw.get("STREAMING_FUNCTION_ID"),
         function_version_id=raw.get("STREAMING_FUNCTION_VERSION_ID"),
+        function_name=raw["PROXY_FUNCTION_NAME"],
+        policy_file=Path(policy_file) if policy_file else None,
+        max_sessions_per_user=_integer(raw, "PROXY_MAX_SESSIONS_PER_USER"),
         jwt_secret=jwt_secret,
+        jwt_public_key=public_key,
+        jwks_url=raw.get("PROXY_JWKS_URL"),
+        jwt_algorithms=_items(raw.get("PROXY_JWT_ALGORITHMS")),
         host=raw["PROXY_HOST"],
         port=int(port_text),
         nvcf_server=raw["NVCF_SERVER"],
@@ -284,6 +609,25 @@ def load_config(env: Mapping[str, str], overrides: Mapping[str, str | None] | No
         jwt_issuer=raw["PROXY_JWT_ISSUER"],
         jwt_audience=raw["PROXY_JWT_AUDIENCE"],
         jwt_leeway=_number(raw, "PROXY_JWT_LEEWAY"),
+        jwt_max_bytes=_integer(raw, "PROXY_JWT_MAX_BYTES"),
+        user_claim=raw["PROXY_USER_CLAIM"],
+        groups_claim=raw["PROXY_GROUPS_CLAIM"],
+        jwks_ttl=_number(raw, "PROXY_JWKS_TTL"),
+        jwks_cooldown=_number(raw, "PROXY_JWKS_COOLDOWN"),
+        jwks_max_stale=_number(raw, "PROXY_JWKS_MAX_STALE"),
+        jwks_timeout=_number(raw, "PROXY_JWKS_TIMEOUT"),
+        token_first_message=_flag(raw, "PROXY_TOKEN_FIRST_MESSAGE"),
+        token_query=_flag(raw, "PROXY_TOKEN_QUERY"),
+        auth_timeout=_number(raw, "PROXY_AUTH_TIMEOUT"),
+        max_session_seconds=_number(raw, "PROXY_MAX_SESSION_SECONDS"),
+        allowed_origins=tuple(_origin(o) for o in _items(raw.get("PROXY_ALLOWED_ORIGINS"))),
+        rate_per_address=_number(raw, "PROXY_RATE_PER_ADDRESS"),
+        rate_per_user=_number(raw, "PROXY_RATE_PER_USER"),
+        max_message_bytes=_integer(raw, "PROXY_MAX_MESSAGE_BYTES"),
+        heartbeat_seconds=_number(raw, "PROXY_HEARTBEAT_SECONDS"),
+        idle_timeout=_number(raw, "PROXY_IDLE_TIMEOUT"),
+        resume_window=_number(raw, "PROXY_RESUME_WINDOW"),
+        drain_seconds=_number(raw, "PROXY_DRAIN_SECONDS"),
         upstream_timeout=_number(raw, "PROXY_UPSTREAM_TIMEOUT"),
         web_client_dir=Path(web_dir) if web_dir is not None else default_web_client_dir(),
         log_level=raw["PROXY_LOG_LEVEL"].upper(),

@@ -1,8 +1,9 @@
 """Mint a user token for development: `python -m proxy.devtoken --secret-file F`.
 
 In production an identity service issues the tokens; this stands in for it on a developer's
-machine and in tests. The token is what `proxy.tokens.validate_token` accepts: HS256 with `iss`,
-`aud`, `sub`, `iat`, `nbf` and `exp`.
+machine and in tests. The token is what `proxy.tokens.validate_token` accepts: HS256 (or, with
+`--key-file` holding a PEM private key, RS256/ES256/...) with `iss`, `aud`, `sub`, `iat`, `nbf`,
+`exp` and optionally `groups`.
 """
 
 from __future__ import annotations
@@ -17,22 +18,38 @@ from typing import Final
 import jwt
 
 from proxy.config import DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER, ConfigError, read_secret_file
-from proxy.tokens import ALGORITHM, MAX_SUBJECT_CHARS, MIN_SECRET_BYTES
+from proxy.tokens import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, MAX_SUBJECT_CHARS, MIN_SECRET_BYTES
 
 MAX_TTL_SECONDS: Final = 7 * 24 * 3600
 """A week: long enough for a development session, short enough not to become a credential."""
 
 
-def mint_dev_token(secret: bytes, *, issuer: str, audience: str, subject: str, ttl_seconds: int) -> str:
-    """Return an HS256 token for `subject`, valid from now for `ttl_seconds`."""
-    if len(secret) < MIN_SECRET_BYTES:
-        raise ValueError(f"the secret must be at least {MIN_SECRET_BYTES} bytes")
+def mint_dev_token(
+    secret: bytes,
+    *,
+    issuer: str,
+    audience: str,
+    subject: str,
+    ttl_seconds: int,
+    algorithm: str = "HS256",
+    groups: Sequence[str] = (),
+    kid: str | None = None,
+) -> str:
+    """Return a token for `subject`, valid from now for `ttl_seconds`.
+
+    `secret` is the HMAC secret for HS* algorithms, else a PEM private key.
+    """
+    if algorithm in HMAC_ALGORITHMS:
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ValueError(f"the secret must be at least {MIN_SECRET_BYTES} bytes")
+    elif algorithm not in ASYMMETRIC_ALGORITHMS:
+        raise ValueError(f"unsupported algorithm {algorithm!r}")
     if not 0 < ttl_seconds <= MAX_TTL_SECONDS:
         raise ValueError(f"ttl_seconds must be 1-{MAX_TTL_SECONDS}")
     if not subject or len(subject) > MAX_SUBJECT_CHARS or not subject.isprintable():
         raise ValueError(f"the subject must be 1-{MAX_SUBJECT_CHARS} printable characters")
     now = int(time.time())
-    claims = {
+    claims: dict[str, object] = {
         "iss": issuer,
         "aud": audience,
         "sub": subject,
@@ -40,7 +57,13 @@ def mint_dev_token(secret: bytes, *, issuer: str, audience: str, subject: str, t
         "nbf": now,
         "exp": now + ttl_seconds,
     }
-    return jwt.encode(claims, secret, algorithm=ALGORITHM, headers={"typ": "JWT"})
+    if groups:
+        claims["groups"] = list(groups)
+    headers = {"typ": "JWT"} if kid is None else {"typ": "JWT", "kid": kid}
+    try:
+        return jwt.encode(claims, secret, algorithm=algorithm, headers=headers)
+    except (jwt.InvalidKeyError, ValueError, TypeError) as exc:
+        raise ValueError(f"the key cannot sign {algorithm} tokens ({type(exc).__name__})") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,6 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="file holding the proxy's PROXY_JWT_SECRET [default: env PROXY_JWT_SECRET_FILE, "
         "else env PROXY_JWT_SECRET]",
     )
+    parser.add_argument("--key-file", help="PEM private key for --algorithm RS256/ES256/... (instead of a secret)")
+    parser.add_argument("--algorithm", default="HS256", help="signing algorithm [default: HS256]")
+    parser.add_argument("--kid", help="key id header (to match a JWKS entry)")
+    parser.add_argument("--group", action="append", default=[], help="a group for the 'groups' claim (repeatable)")
     parser.add_argument("--subject", default="dev", help="the user's name, 'sub' [default: dev]")
     parser.add_argument("--ttl", type=int, default=3600, metavar="SECONDS", help="lifetime [default: 3600]")
     parser.add_argument(
@@ -66,7 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         secret_file = args.secret_file or os.environ.get("PROXY_JWT_SECRET_FILE")
-        if secret_file:
+        if args.key_file:
+            secret = read_secret_file(args.key_file, "--key-file")
+        elif secret_file:
             secret = read_secret_file(secret_file, "--secret-file")
         elif os.environ.get("PROXY_JWT_SECRET"):
             secret = os.environ["PROXY_JWT_SECRET"].strip().encode()
@@ -78,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             audience=args.audience,
             subject=args.subject,
             ttl_seconds=args.ttl,
+            algorithm=args.algorithm,
+            groups=args.group,
+            kid=args.kid,
         )
     except (ConfigError, ValueError) as exc:
         print(f"devtoken: error: {exc}", file=sys.stderr)

@@ -1,7 +1,7 @@
-"""The proxy's HTTP server: the web client's files, a health check, and the `/sign_in` WebSocket.
+"""The proxy's HTTP server: the web client's files, health, metrics, `/functions`, `/sign_in`.
 
-`make_app(config)` builds everything; the app holds its state under typed `AppKey`s and opens and
-closes its upstream HTTP client with the app (`cleanup_ctx`).
+`make_app(config)` builds everything; the app holds its state under a typed `AppKey` and opens
+and closes its HTTP client and key source with the app (`cleanup_ctx`).
 """
 
 from __future__ import annotations
@@ -9,30 +9,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Final
 
 import aiohttp
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractAccessLogger
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from yarl import URL
 
-from proxy.bridge import BridgeResult, bridge
-from proxy.closecodes import CloseCode
 from proxy.config import ProxyConfig
-from proxy.subprotocols import APP_PROTOCOL, parse_offer
-from proxy.tokens import TokenPolicy, TokenRejected, UserToken, validate_token
-from proxy.upstream import HEARTBEAT_SECONDS, UpstreamFailure, connect_upstream
+from proxy.metrics import ProxyMetrics
+from proxy.origin import origin_allowed
+from proxy.ratelimit import RateLimiter
+from proxy.signin import end_all_sessions, sign_in
+from proxy.signing_keys import JwksKeys, JwksSettings, PublicKey, SecretKey
+from proxy.state import STATE, Keys, ProxyState
+from proxy.tokens import TokenRejected, validate_token
 
-logger = logging.getLogger("proxy.session")
-
-CONFIG: Final = web.AppKey("config", ProxyConfig)
-TOKEN_POLICY: Final = web.AppKey("token_policy", TokenPolicy)
-UPSTREAM_SESSION: Final = web.AppKey("upstream_session", aiohttp.ClientSession)
-SESSIONS: Final = web.AppKey("sessions", set[asyncio.Task[BridgeResult]])
-"""The bridges of the sessions in progress."""
+logger = logging.getLogger("proxy")
 
 # Only the kinds of file the web client ships (pyproject's package-data); `.js` must be
 # text/javascript or browsers refuse to run it as an ES module.
@@ -41,8 +38,19 @@ CONTENT_TYPES: Final = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
 }
-CLOSE_GRACE_SECONDS: Final = 2.0
-"""After the browser's connection is gone, how long the bridge may take to pass its close on."""
+
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; media-src 'self' blob:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+SECURITY_HEADERS: Final = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+"""Sent with every HTTP answer (static files, health, errors); the page needs nothing more."""
 
 # One path segment, no leading dot (no `..`, no hidden files), no separators.
 _FILE_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -51,8 +59,8 @@ _FILE_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 class ProxyAccessLogger(AbstractAccessLogger):
     """Access log lines without the query string or any header.
 
-    aiohttp's default format prints the whole request line, query included; a client that put a
-    token in the URL despite docs/protocol.md would have it written to the log.
+    aiohttp's default format prints the whole request line, query included; a token in the URL
+    (`PROXY_TOKEN_QUERY`) would be written to the log.
     """
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
@@ -77,53 +85,151 @@ class ProxyAccessLogger(AbstractAccessLogger):
 def make_app(config: ProxyConfig) -> web.Application:
     """Build the proxy's application from its config."""
     app = web.Application()
-    app[CONFIG] = config
-    app[TOKEN_POLICY] = TokenPolicy(
-        secret=config.jwt_secret,
-        issuer=config.jwt_issuer,
-        audience=config.jwt_audience,
-        leeway_seconds=config.jwt_leeway,
-    )
-    app[SESSIONS] = set()
-    app.cleanup_ctx.append(_upstream_session)
+    app.cleanup_ctx.append(_running_state(config))
+    app.on_response_prepare.append(_add_security_headers)
     app.on_shutdown.append(_end_sessions)
     # Fixed routes first: the dispatcher tries routes in order and `/{name}` would match them.
     app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/sign_in", _sign_in)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/functions", _functions)
+    app.router.add_get("/sign_in", sign_in)
     app.router.add_get("/", _index)
     app.router.add_get("/{name}", _static_file)
     return app
 
 
-async def _upstream_session(app: web.Application) -> AsyncIterator[None]:
-    # One client for all sessions, shared for its DNS cache and TLS context. No cookie jar: the
-    # relay sets a session cookie (`nvcf-request-id`), and a shared jar would send one user's
-    # session id upstream with another user's connection. No connection limit: each upstream
-    # WebSocket holds its connection for the whole session, and aiohttp's default limit (100)
-    # would make session 101 wait for a free slot and then time out.
-    session = aiohttp.ClientSession(
-        cookie_jar=aiohttp.DummyCookieJar(),
-        connector=aiohttp.TCPConnector(limit=0),
-        timeout=aiohttp.ClientTimeout(total=None),  # connect_upstream bounds the handshake itself.
-    )
-    app[UPSTREAM_SESSION] = session
-    yield
-    await session.close()
+def _running_state(config: ProxyConfig) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def open_state(app: web.Application) -> AsyncIterator[None]:
+        # One client for all sessions, shared for its DNS cache and TLS context. No cookie jar:
+        # the relay sets a session cookie (`nvcf-request-id`), and a shared jar would send one
+        # user's session id upstream with another user's connection. No connection limit: each
+        # upstream WebSocket holds its connection for the whole session, and aiohttp's default
+        # limit (100) would make session 101 wait for a free slot and then time out.
+        http = aiohttp.ClientSession(
+            cookie_jar=aiohttp.DummyCookieJar(),
+            connector=aiohttp.TCPConnector(limit=0),
+            timeout=aiohttp.ClientTimeout(total=None),  # Each use bounds its own time.
+        )
+        metrics = ProxyMetrics()
+        keys: Keys
+        algorithms = config.token_policy.algorithms
+        if config.jwt_secret is not None:
+            keys = SecretKey(config.jwt_secret, algorithms)
+        elif config.jwt_public_key is not None:
+            keys = PublicKey(config.jwt_public_key, algorithms)
+        else:
+            assert config.jwks_url is not None
+            keys = JwksKeys(
+                JwksSettings(
+                    url=config.jwks_url,
+                    ttl=config.jwks_ttl,
+                    cooldown=config.jwks_cooldown,
+                    max_stale=config.jwks_max_stale,
+                    timeout=config.jwks_timeout,
+                ),
+                http,
+                on_fetch=lambda result: metrics.key_fetches.labels(result).inc(),
+            )
+            await keys.refresh()  # Not fatal when it fails: /readyz says so, and it is retried.
+        app[STATE] = ProxyState(
+            config=config,
+            metrics=metrics,
+            keys=keys,
+            http=http,
+            per_address=RateLimiter(config.rate_per_address),
+            per_user=RateLimiter(config.rate_per_user),
+        )
+        yield
+        await http.close()
+
+    return open_state
+
+
+async def _add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    if response.status == 101:
+        return  # A WebSocket upgrade: the headers mean nothing there.
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
 
 
 async def _end_sessions(app: web.Application) -> None:
     # Without this, shutdown would wait for every open session to end by itself (aiohttp waits
-    # up to its shutdown timeout before cancelling handlers). A cancelled bridge closes both
-    # sides with 1001 (going away), which tells the page it may reconnect.
-    sessions = app[SESSIONS]
-    bridges = list(sessions)
-    for task in bridges:
-        task.cancel()
-    await asyncio.gather(*bridges, return_exceptions=True)
+    # up to its shutdown timeout before cancelling handlers). 1001 tells the page to reconnect.
+    state = app[STATE]
+    state.draining.set()
+    await end_all_sessions(state, 1001, "proxy shutting down")
 
 
 async def _healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok")
+
+
+async def _upstream_reachable(state: ProxyState) -> bool:
+    """A TCP connection to the upstream's host and port opens (cached for a few seconds)."""
+    if state.upstream_recently_ok():
+        return True
+    url = URL(state.config.nvcf_server)
+    assert url.host is not None and url.port is not None
+    try:
+        async with asyncio.timeout(min(2.0, state.config.upstream_timeout)):
+            _, writer = await asyncio.open_connection(url.host, url.port)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    await asyncio.gather(writer.wait_closed(), return_exceptions=True)
+    state.upstream_ok_at = time.monotonic()
+    return True
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    keys_ready = state.keys.ready
+    if not keys_ready and isinstance(state.keys, JwksKeys):
+        await state.keys.refresh()  # Bounded by the cooldown, so probes cannot hammer the key server.
+        keys_ready = state.keys.ready
+    draining = state.draining.is_set()
+    upstream = False if draining else await _upstream_reachable(state)
+    ready = keys_ready and upstream and not draining
+    return web.json_response(
+        {"ready": ready, "keys": keys_ready, "upstream": upstream, "draining": draining},
+        status=200 if ready else 503,
+    )
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[STATE].metrics.registry)
+    return web.Response(body=body, headers={hdrs.CONTENT_TYPE: CONTENT_TYPE_LATEST})
+
+
+async def _functions(request: web.Request) -> web.Response:
+    """`GET /functions` with a Bearer token: the functions this user may open."""
+    state = request.app[STATE]
+    if not origin_allowed(request, state.config.allowed_origins):
+        return web.json_response({"error": "origin not allowed"}, status=403)
+    if not state.per_address.allow(request.remote or "unknown"):
+        return web.json_response({"error": "too many requests, try again later"}, status=429)
+    authorization = request.headers.get(hdrs.AUTHORIZATION, "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return web.json_response(
+            {"error": "token missing"}, status=401, headers={hdrs.WWW_AUTHENTICATE: 'Bearer realm="stream-proxy"'}
+        )
+    try:
+        user = await validate_token(token.strip(), state.config.token_policy, state.keys)
+    except TokenRejected as rejected:
+        status = 503 if rejected.keys_unavailable else 401
+        return web.json_response({"error": rejected.reason}, status=status)
+    policy = state.config.access_policy
+    allowed = policy.allowed_functions(user)
+    default = policy.default_function if any(f.name == policy.default_function for f in allowed) else None
+    return web.json_response(
+        {
+            "functions": [{"name": f.name, "title": f.display_title} for f in allowed],
+            "default": default,
+        },
+        headers={hdrs.CACHE_CONTROL: "no-store"},
+    )
 
 
 def _file_response(path: Path) -> web.StreamResponse:
@@ -133,13 +239,12 @@ def _file_response(path: Path) -> web.StreamResponse:
             hdrs.CONTENT_TYPE: CONTENT_TYPES[path.suffix],
             # The client is small and changes with each deploy; revalidate instead of caching.
             hdrs.CACHE_CONTROL: "no-cache",
-            "X-Content-Type-Options": "nosniff",
         },
     )
 
 
 async def _index(request: web.Request) -> web.StreamResponse:
-    path = request.app[CONFIG].web_client_dir / "index.html"
+    path = request.app[STATE].config.web_client_dir / "index.html"
     if not path.is_file():
         raise web.HTTPNotFound(text="web client not installed")
     return _file_response(path)
@@ -147,7 +252,7 @@ async def _index(request: web.Request) -> web.StreamResponse:
 
 async def _static_file(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
-    root = request.app[CONFIG].web_client_dir.resolve()
+    root = request.app[STATE].config.web_client_dir.resolve()
     if not _FILE_NAME.fullmatch(name) or Path(name).suffix not in CONTENT_TYPES:
         raise web.HTTPNotFound()
     path = (root / name).resolve()
@@ -155,147 +260,3 @@ async def _static_file(request: web.Request) -> web.StreamResponse:
     if path.parent != root or not path.is_file():
         raise web.HTTPNotFound()
     return _file_response(path)
-
-
-def _refuse_upgrade(text: str) -> web.Response:
-    return web.Response(status=400, text=text)
-
-
-async def _sign_in(request: web.Request) -> web.StreamResponse:
-    """Check the token, open the upstream, then bridge the browser to it (docs/protocol.md 1-2)."""
-    session_id = secrets.token_hex(4)
-    if request.headers.get(hdrs.UPGRADE, "").strip().lower() != "websocket":
-        return _refuse_upgrade("expected a WebSocket upgrade")
-    offers = request.headers.getall(hdrs.SEC_WEBSOCKET_PROTOCOL, [])
-    # Refused before aiohttp sees the offer: when no offered item matches, aiohttp logs the whole
-    # offer, token included, and it reads only the first of several headers.
-    if len(offers) != 1:
-        return _refuse_upgrade(f"send one Sec-WebSocket-Protocol header offering {APP_PROTOCOL}")
-    offer = parse_offer(offers[0])
-    if not offer.app_protocol_offered:
-        return _refuse_upgrade(f"Sec-WebSocket-Protocol must offer {APP_PROTOCOL}")
-
-    ws = web.WebSocketResponse(
-        protocols=(APP_PROTOCOL,),
-        compress=False,  # Small signaling messages: deflate would add latency, not save time.
-        heartbeat=HEARTBEAT_SECONDS,
-    )
-    if not ws.can_prepare(request).ok:
-        return _refuse_upgrade("invalid WebSocket handshake")
-
-    try:
-        if offer.token_error is not None:
-            raise TokenRejected(offer.token_error)
-        user = validate_token(offer.token, request.app[TOKEN_POLICY])
-    except TokenRejected as rejected:
-        _log_refused(session_id, request, None, "token-rejected", CloseCode.TOKEN_INVALID, rejected.reason)
-        await ws.prepare(request)
-        await ws.close(code=CloseCode.TOKEN_INVALID, message=rejected.reason.encode())
-        return ws
-
-    config = request.app[CONFIG]
-    # Upstream first: if NVCF cannot take the session the browser learns why from the close code.
-    try:
-        upstream = await connect_upstream(request.app[UPSTREAM_SESSION], config)
-    except UpstreamFailure as failure:
-        _log_refused(session_id, request, user, failure.outcome, failure.code, failure.reason)
-        await ws.prepare(request)
-        await ws.close(code=failure.code, message=failure.reason.encode())
-        return ws
-
-    try:
-        await ws.prepare(request)
-    except (ConnectionError, RuntimeError):
-        # The browser left while we were connecting upstream.
-        _log_refused(session_id, request, user, "client-gone", 1001, "client went away")
-        await upstream.close(code=1001, message=b"client went away")
-        raise
-    except BaseException:
-        await upstream.close(code=1001, message=b"going away")
-        raise
-    await _relay(request, ws, upstream, user, session_id)
-    return ws
-
-
-async def _relay(
-    request: web.Request,
-    ws: web.WebSocketResponse,
-    upstream: aiohttp.ClientWebSocketResponse,
-    user: UserToken,
-    session_id: str,
-) -> None:
-    """Bridge an accepted browser to its upstream until one of them closes."""
-    logger.info(
-        "session %s start: sub=%r peer=%s upstream=%s",
-        session_id,
-        user.subject,
-        request.remote,
-        request.app[CONFIG].upstream_url,
-    )
-    started = time.monotonic()
-    # The bridge runs in its own task, tracked by the app so that shutdown can end it.
-    bridging = asyncio.create_task(
-        bridge(ws, upstream, left_name="client", right_name="upstream"),
-        name=f"session {session_id}",
-    )
-    sessions = request.app[SESSIONS]
-    sessions.add(bridging)
-    bridging.add_done_callback(sessions.discard)
-    try:
-        await asyncio.shield(bridging)
-    except asyncio.CancelledError:
-        handler = asyncio.current_task()
-        if handler is not None and handler.cancelling():
-            # aiohttp cancels the handler as soon as the browser's connection is gone, which
-            # includes right after a clean close handshake, before the bridge has passed the
-            # browser's close code upstream. Let the bridge finish on its own for a moment;
-            # only then cancel it (it then closes both sides with 1001).
-            try:
-                await asyncio.wait({bridging}, timeout=CLOSE_GRACE_SECONDS)
-            finally:
-                bridging.cancel()
-            raise
-        # Otherwise the bridge itself was cancelled (server shutdown) and closed both sides.
-    finally:
-        await asyncio.gather(bridging, return_exceptions=True)
-        if not upstream.closed:  # Never leave an upstream session open, whatever happened.
-            await upstream.close(code=1001, message=b"going away")
-        _log_end(session_id, user, bridging, time.monotonic() - started)
-
-
-def _log_end(session_id: str, user: UserToken, bridging: asyncio.Task[BridgeResult], duration: float) -> None:
-    if bridging.cancelled():
-        outcome, code, reason = "ended-by-proxy", 1001, "going away"
-    elif bridging.exception() is not None:
-        outcome, code, reason = "bridge-error", 1011, type(bridging.exception()).__name__
-    else:
-        result = bridging.result()
-        outcome, code, reason = f"closed-by-{result.closed_by}", result.code, result.reason
-    logger.info(
-        "session %s end: sub=%r outcome=%s code=%d reason=%r duration=%.1fs",
-        session_id,
-        user.subject,
-        outcome,
-        code,
-        reason,
-        duration,
-    )
-
-
-def _log_refused(
-    session_id: str,
-    request: web.Request,
-    user: UserToken | None,
-    outcome: str,
-    code: int,
-    reason: str,
-) -> None:
-    logger.info(
-        "session %s refused: sub=%r peer=%s outcome=%s code=%d reason=%r",
-        session_id,
-        user.subject if user is not None else None,
-        request.remote,
-        outcome,
-        code,
-        reason,
-    )

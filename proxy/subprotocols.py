@@ -15,6 +15,9 @@ APP_PROTOCOL = "nvcf-stream-v1"
 TOKEN_PREFIX = "token."
 """Items starting with this carry the user's token."""
 
+RESUME_ITEM = "resume"
+"""Offered by a page that reconnects and wants its previous session back."""
+
 
 @dataclass(frozen=True)
 class SubprotocolOffer:
@@ -27,6 +30,7 @@ class SubprotocolOffer:
     app_protocol_offered: bool
     token: str | None = field(default=None, repr=False)
     token_error: str | None = None
+    resume: bool = False
 
 
 def parse_offer(header: str | None) -> SubprotocolOffer:
@@ -40,9 +44,10 @@ def parse_offer(header: str | None) -> SubprotocolOffer:
     items = [item.strip() for item in header.split(",")]
     tokens = [item[len(TOKEN_PREFIX) :] for item in items if item.startswith(TOKEN_PREFIX)]
     offered = APP_PROTOCOL in items
+    resume = RESUME_ITEM in items
     if len(tokens) > 1:
         # Choosing one would be a guess; a well-behaved client never sends two.
-        return SubprotocolOffer(offered, token_error="token invalid: more than one token offered")
+        return SubprotocolOffer(offered, token_error="token invalid: more than one token offered", resume=resume)
     if tokens and not tokens[0]:
-        return SubprotocolOffer(offered, token_error="token invalid: empty")
-    return SubprotocolOffer(offered, token=tokens[0] if tokens else None)
+        return SubprotocolOffer(offered, token_error="token invalid: empty", resume=resume)
+    return SubprotocolOffer(offered, token=tokens[0] if tokens else None, resume=resume)

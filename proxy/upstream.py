@@ -1,27 +1,26 @@
 """Opens the upstream WebSocket to NVCF's relay and names its failures.
 
-The upstream handshake carries only what docs/protocol.md section 2 lists (the API key as bearer
-authorization, the function id, the optional version id): nothing from the browser's request.
+The upstream handshake is built from an allow-list (docs/protocol.md section 2): the API key as
+bearer authorization, the function id, the optional version id and, when resuming, the session id
+(`nvcf-reqid`). Nothing from the browser's request is ever copied into it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Final
+from dataclasses import dataclass, field
 
 import aiohttp
 
 from proxy.closecodes import CloseCode
-from proxy.config import ProxyConfig
-
-HEARTBEAT_SECONDS: Final = 20.0
-"""Ping interval on both legs, so a peer that vanished without a FIN ends the session."""
+from proxy.policy import StreamingFunction
+from proxy.resume import SESSION_ID
 
 
 class UpstreamFailure(Exception):
     """The upstream handshake did not succeed; `code` and `reason` go to the browser.
 
-    `outcome` is a short word for the session log line.
+    `outcome` is a short word for the session log line and the handshake metric.
     """
 
     def __init__(self, code: CloseCode, reason: str, outcome: str) -> None:
@@ -31,20 +30,41 @@ class UpstreamFailure(Exception):
         self.outcome = outcome
 
 
-def upstream_headers(config: ProxyConfig) -> dict[str, str]:
-    """The headers added to the upstream handshake (docs/protocol.md section 2)."""
+@dataclass(frozen=True)
+class UpstreamRequest:
+    """What goes into one upstream handshake."""
+
+    url: str
+    api_key: str = field(repr=False)
+    function: StreamingFunction
+    resume_id: str | None = None
+    timeout: float = 10.0
+    heartbeat: float | None = 20.0
+    max_message_bytes: int = 1024 * 1024
+
+
+def upstream_headers(request: UpstreamRequest) -> dict[str, str]:
+    """The headers added to the upstream handshake (docs/protocol.md section 2), and no others."""
     headers = {
-        "Authorization": f"Bearer {config.nvcf_api_key}",
-        "Function-ID": config.function_id,
+        "Authorization": f"Bearer {request.api_key}",
+        "Function-ID": request.function.function_id,
     }
-    if config.function_version_id is not None:
-        headers["Function-Version-ID"] = config.function_version_id
+    if request.function.version_id is not None:
+        headers["Function-Version-ID"] = request.function.version_id
+    if request.resume_id is not None:
+        headers["nvcf-reqid"] = request.resume_id
     return headers
 
 
-def failure_for(exc: BaseException) -> UpstreamFailure:
+def failure_for(exc: BaseException, *, resuming: bool = False) -> UpstreamFailure:
     """Map an exception of the upstream handshake to the close code the browser receives."""
     if isinstance(exc, aiohttp.WSServerHandshakeError):
+        if resuming and exc.status == 404:
+            return UpstreamFailure(CloseCode.SESSION_GONE, "session expired", "session-gone")
+        if resuming and exc.status == 409:
+            return UpstreamFailure(
+                CloseCode.UPSTREAM_REFUSED, "upstream refused: session already connected", "upstream-refused"
+            )
         if exc.status == 503:
             return UpstreamFailure(CloseCode.UPSTREAM_BUSY, "upstream busy: HTTP 503", "upstream-busy")
         if exc.status == 101:
@@ -57,21 +77,32 @@ def failure_for(exc: BaseException) -> UpstreamFailure:
     return UpstreamFailure(CloseCode.UPSTREAM_REFUSED, "upstream unreachable", "upstream-unreachable")
 
 
-async def connect_upstream(session: aiohttp.ClientSession, config: ProxyConfig) -> aiohttp.ClientWebSocketResponse:
-    """Open the upstream WebSocket within `config.upstream_timeout`, or raise `UpstreamFailure`.
+def session_id_of(ws: aiohttp.ClientWebSocketResponse) -> str | None:
+    """The `nvcf-reqid` the upstream answered with, when it is a well-formed id."""
+    # aiohttp keeps the handshake response on the WebSocket object but does not expose it
+    # publicly; without it the relay's session id would be lost.
+    response = getattr(ws, "_response", None)
+    headers = getattr(response, "headers", None)
+    value = headers.get("nvcf-reqid") if headers is not None else None
+    return value if isinstance(value, str) and SESSION_ID.fullmatch(value) else None
+
+
+async def connect_upstream(session: aiohttp.ClientSession, request: UpstreamRequest) -> aiohttp.ClientWebSocketResponse:
+    """Open the upstream WebSocket within `request.timeout`, or raise `UpstreamFailure`.
 
     The timeout covers everything (DNS, TCP, TLS, the HTTP upgrade), so a relay that accepts the
     connection but never answers cannot hold the browser beyond it.
     """
     try:
-        async with asyncio.timeout(config.upstream_timeout):
+        async with asyncio.timeout(request.timeout):
             return await session.ws_connect(
-                config.upstream_url,
-                headers=upstream_headers(config),
+                request.url,
+                headers=upstream_headers(request),
                 compress=0,  # No permessage-deflate: the payloads are small and latency matters.
-                heartbeat=HEARTBEAT_SECONDS,
+                heartbeat=request.heartbeat,
                 autoclose=True,
                 autoping=True,
+                max_msg_size=request.max_message_bytes,
             )
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        raise failure_for(exc) from exc
+        raise failure_for(exc, resuming=request.resume_id is not None) from exc

@@ -168,6 +168,8 @@ def base_config(upstream: Upstream, web_dir: Path) -> ProxyConfig:
         jwt_audience=AUDIENCE,
         upstream_timeout=2.0,
         web_client_dir=web_dir,
+        allowed_origins=("https://example.test",),
+        auth_timeout=1.0,
     )
 
 
@@ -265,7 +267,12 @@ async def test_upstream_gets_exactly_the_allowed_headers(
             "Authorization": "Bearer browser-credential",
             "Cookie": "nvcf-request-id=someone-elses-session",
             "X-Forwarded-For": "203.0.113.7",
+            "x_forwarded_host": "evil.test",
             "nvcf-reqid": "browser-chosen-session",
+            "NVCF_REQID": "browser-chosen-session-2",
+            "Function-Id": "fn-chosen-by-browser",
+            "function_version_id": "ver-chosen-by-browser",
+            "NVCF-API-KEY": "browser-credential",
         },
         origin="https://example.test",
     )
@@ -282,6 +289,8 @@ async def test_upstream_gets_exactly_the_allowed_headers(
     for value in seen.values():
         assert token not in value
         assert "browser-credential" not in value
+        assert "chosen" not in value
+        assert "evil" not in value
 
 
 async def test_version_header_is_left_out_when_unset(
@@ -497,8 +506,8 @@ async def test_shutdown_ends_sessions_with_1001(
     started = time.monotonic()
     await asyncio.wait_for(proxy.close(), 10)
     assert time.monotonic() - started < 3  # Not aiohttp's 60 s wait for handlers to finish.
-    assert await browser_close == (1001, "going away")
-    assert await asyncio.wait_for(upstream.closes.get(), 5) == (1001, "going away")
+    assert await browser_close == (1001, "proxy shutting down")
+    assert await asyncio.wait_for(upstream.closes.get(), 5) == (1001, "proxy shutting down")
 
 
 async def test_close_without_code_reaches_upstream_as_normal_closure(proxy: TestServer, upstream: Upstream) -> None:
@@ -690,7 +699,7 @@ def test_config_repr_masks_secrets(web_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"PROXY_JWT_SECRET": ""}, "PROXY_JWT_SECRET (or PROXY_JWT_SECRET_FILE)"),
+        ({"PROXY_JWT_SECRET": ""}, "PROXY_JWT_SECRET (or PROXY_JWT_SECRET_FILE"),
         ({"PROXY_JWT_SECRET": "short"}, "at least 32 bytes"),
         (
             {"NVCF_API_KEY_FILE": "/nonexistent/key"},

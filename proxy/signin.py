@@ -1,0 +1,404 @@
+"""The `/sign_in` WebSocket: check, authorize, open the upstream, then bridge (docs/protocol.md 1-2).
+
+Order of checks, cheapest and least revealing first: Origin (HTTP 403), rate per client address
+(HTTP 429), the upgrade itself (HTTP 400), drain (1001), the token (4401), rate per user (HTTP 429,
+or 4429 after a first-message token), the function (4400/4404), the policy (4403), the user's
+session limit (4409). Only then is the upstream opened, before the browser is accepted, so an
+upstream failure reaches the page as a close code (4502/4503/4504, or 4410 for a lost session).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Final
+
+import aiohttp
+from aiohttp import hdrs, web
+
+from proxy.bridge import BridgeResult, bridge
+from proxy.closecodes import CloseCode
+from proxy.origin import origin_allowed
+from proxy.policy import FUNCTION_NAME, StreamingFunction
+from proxy.state import STATE, ProxyState, Session
+from proxy.subprotocols import APP_PROTOCOL, parse_offer
+from proxy.tokens import TokenRejected, UserToken, validate_token
+from proxy.upstream import UpstreamFailure, UpstreamRequest, connect_upstream, session_id_of
+
+logger = logging.getLogger("proxy.session")
+
+RESUME_COOKIE: Final = "nvcf-request-id"
+CLOSE_GRACE_SECONDS: Final = 2.0
+"""After the browser's connection is gone, how long the bridge may take to pass its close on."""
+
+
+@dataclass
+class Refusal(Exception):
+    """A sign-in the proxy will not serve: the close code (or HTTP status) and a safe reason."""
+
+    code: int
+    reason: str
+    outcome: str
+    http_status: int | None = None
+    """Set when the refusal is answered before the upgrade."""
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A user allowed to open a function; holds one of the user's session slots."""
+
+    user: UserToken
+    function: StreamingFunction
+
+
+def _client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+async def _admit(state: ProxyState, token: str | None, function_name: str | None, *, before_upgrade: bool) -> Admission:
+    """Validate the token and apply the policy; raises `Refusal`. Takes a session slot."""
+    config = state.config
+    try:
+        user = await validate_token(token, config.token_policy, state.keys)
+    except TokenRejected as rejected:
+        if rejected.keys_unavailable:
+            raise Refusal(CloseCode.UPSTREAM_BUSY, rejected.reason, "keys-unavailable") from None
+        raise Refusal(CloseCode.TOKEN_INVALID, rejected.reason, "token-rejected") from None
+    if not state.per_user.allow(user.subject):
+        raise Refusal(
+            CloseCode.RATE_LIMITED,
+            "too many sign-ins, try again later",
+            "rate-limited",
+            http_status=429 if before_upgrade else None,
+        )
+    policy = config.access_policy
+    name = function_name if function_name is not None else policy.default_function
+    if name is None:
+        raise Refusal(CloseCode.BAD_REQUEST, "no function given and no default function", "bad-request")
+    if not FUNCTION_NAME.fullmatch(name):
+        raise Refusal(CloseCode.BAD_REQUEST, "bad function name", "bad-request")
+    function = policy.functions.get(name)
+    if function is None:
+        raise Refusal(CloseCode.UNKNOWN_FUNCTION, f"unknown function: {name}", "unknown-function")
+    if not policy.may_open(user, name):
+        raise Refusal(CloseCode.FORBIDDEN, f"forbidden: user {user.subject} may not open {name}", "forbidden")
+    limit = policy.max_sessions(user)
+    if not state.counts.try_take(user.subject, limit):
+        raise Refusal(
+            CloseCode.TOO_MANY_SESSIONS, f"too many sessions for {user.subject} (limit {limit})", "too-many-sessions"
+        )
+    return Admission(user, function)
+
+
+def _upstream_request(state: ProxyState, function: StreamingFunction, resume_id: str | None) -> UpstreamRequest:
+    config = state.config
+    return UpstreamRequest(
+        url=config.upstream_url,
+        api_key=config.nvcf_api_key,
+        function=function,
+        resume_id=resume_id,
+        timeout=config.upstream_timeout,
+        heartbeat=config.heartbeat_seconds or None,
+        max_message_bytes=config.max_message_bytes,
+    )
+
+
+async def _open_upstream(
+    state: ProxyState, admission: Admission, resume_id: str | None
+) -> aiohttp.ClientWebSocketResponse:
+    started = time.monotonic()
+    try:
+        upstream = await connect_upstream(state.http, _upstream_request(state, admission.function, resume_id))
+    except UpstreamFailure as failure:
+        if failure.code == CloseCode.SESSION_GONE and resume_id is not None:
+            state.resume.forget(resume_id)
+        raise Refusal(failure.code, failure.reason, failure.outcome) from None
+    state.metrics.upstream_connect_seconds.observe(time.monotonic() - started)
+    return upstream
+
+
+def _session_bound(state: ProxyState, user: UserToken) -> tuple[float, str]:
+    """Seconds from now until the session must end, and the reason it will be given."""
+    until_expiry = user.expires_at - time.time()
+    limit = state.config.max_session_seconds
+    if limit and limit < until_expiry:
+        return limit, "session time limit reached"
+    return max(until_expiry, 0.0), "token expired"
+
+
+def _new_ws(state: ProxyState) -> web.WebSocketResponse:
+    config = state.config
+    return web.WebSocketResponse(
+        protocols=(APP_PROTOCOL,),
+        compress=False,  # Small signaling messages: deflate would add latency, not save time.
+        heartbeat=config.heartbeat_seconds or None,
+        max_msg_size=config.max_message_bytes,
+    )
+
+
+async def _refuse_after_upgrade(
+    request: web.Request, ws: web.WebSocketResponse, refusal: Refusal, session_id: str
+) -> web.WebSocketResponse:
+    _log_refused(session_id, request, refusal)
+    request.app[STATE].metrics.handshakes.labels(refusal.outcome).inc()
+    if not ws.prepared:
+        await ws.prepare(request)
+    await ws.close(code=refusal.code, message=refusal.reason.encode()[:123])
+    return ws
+
+
+async def sign_in(request: web.Request) -> web.StreamResponse:
+    """Handle one `/sign_in` handshake and, if it is admitted, the whole session."""
+    state = request.app[STATE]
+    config = state.config
+    session_id = secrets.token_hex(4)
+
+    def refuse_http(status: int, text: str, outcome: str) -> web.Response:
+        state.metrics.handshakes.labels(outcome).inc()
+        _log_refused(session_id, request, Refusal(status, text, outcome, status))
+        return web.Response(status=status, text=text)
+
+    if not origin_allowed(request, config.allowed_origins):
+        return refuse_http(403, "origin not allowed", "origin-forbidden")
+    if not state.per_address.allow(_client_address(request)):
+        return refuse_http(429, "too many connection attempts, try again later", "rate-limited")
+    if request.headers.get(hdrs.UPGRADE, "").strip().lower() != "websocket":
+        return refuse_http(400, "expected a WebSocket upgrade", "bad-request")
+    offers = request.headers.getall(hdrs.SEC_WEBSOCKET_PROTOCOL, [])
+    # Refused before aiohttp sees the offer: when no offered item matches, aiohttp logs the whole
+    # offer, token included, and it reads only the first of several headers.
+    if len(offers) != 1:
+        return refuse_http(400, f"send one Sec-WebSocket-Protocol header offering {APP_PROTOCOL}", "bad-request")
+    offer = parse_offer(offers[0])
+    if not offer.app_protocol_offered:
+        return refuse_http(400, f"Sec-WebSocket-Protocol must offer {APP_PROTOCOL}", "bad-request")
+    ws = _new_ws(state)
+    if not ws.can_prepare(request).ok:
+        return refuse_http(400, "invalid WebSocket handshake", "bad-request")
+    if state.draining.is_set():
+        return await _refuse_after_upgrade(
+            request, ws, Refusal(CloseCode.GOING_AWAY, "proxy shutting down", "draining"), session_id
+        )
+
+    function_name = request.query.get("function")
+    token = offer.token
+    if token is None and config.token_query:
+        token = request.query.get("token")
+    if offer.token_error is not None:
+        return await _refuse_after_upgrade(
+            request, ws, Refusal(CloseCode.TOKEN_INVALID, offer.token_error, "token-rejected"), session_id
+        )
+    if token is None and config.token_first_message:
+        return await _sign_in_by_first_message(request, ws, function_name, session_id)
+
+    try:
+        admission = await _admit(state, token, function_name, before_upgrade=True)
+    except Refusal as refusal:
+        if refusal.http_status is not None:
+            return refuse_http(refusal.http_status, refusal.reason, refusal.outcome)
+        return await _refuse_after_upgrade(request, ws, refusal, session_id)
+    try:
+        resume_id = _resume_id(request, state, admission, offer.resume)
+        try:
+            upstream = await _open_upstream(state, admission, resume_id)
+        except Refusal as refusal:
+            return await _refuse_after_upgrade(request, ws, refusal, session_id)
+        upstream_session_id = session_id_of(upstream)
+        bound, _ = _session_bound(state, admission.user)
+        if upstream_session_id is not None:
+            # The cookie outlives the session by the resume window; the session itself can last
+            # at most `bound` (token expiry or time limit).
+            valid_for = bound + config.resume_window
+            state.resume.remember(upstream_session_id, admission.user.subject, admission.function.name, valid_for)
+            ws.set_cookie(
+                RESUME_COOKIE,
+                upstream_session_id,
+                path="/sign_in",
+                httponly=True,
+                samesite="Strict",
+                max_age=str(int(valid_for)),
+                secure=request.secure or None,
+            )
+        try:
+            await ws.prepare(request)
+        except BaseException:
+            # The browser left while we were connecting upstream (or the handler was cancelled).
+            await upstream.close(code=1001, message=b"client went away")
+            state.metrics.handshakes.labels("client-gone").inc()
+            raise
+        state.metrics.handshakes.labels("accepted").inc()
+        await _relay(request, ws, upstream, admission, session_id, upstream_session_id)
+        return ws
+    finally:
+        state.counts.give_back(admission.user.subject)
+
+
+def _resume_id(request: web.Request, state: ProxyState, admission: Admission, wants_resume: bool) -> str | None:
+    """The session id to resume: only when asked for, and only the user's own for this function."""
+    if not wants_resume:
+        return None  # A second tab never takes over the first one's session.
+    cookie = request.cookies.get(RESUME_COOKIE)
+    if cookie is None or not state.resume.may_resume(cookie, admission.user.subject, admission.function.name):
+        return None
+    return cookie
+
+
+async def _sign_in_by_first_message(
+    request: web.Request, ws: web.WebSocketResponse, function_name: str | None, session_id: str
+) -> web.StreamResponse:
+    """Accept first, read `{"token": "<JWT>"}`, then admit and open the upstream."""
+    state = request.app[STATE]
+    await ws.prepare(request)
+    try:
+        msg = await ws.receive(timeout=state.config.auth_timeout)
+    except TimeoutError:
+        return await _refuse_after_upgrade(
+            request, ws, Refusal(CloseCode.TOKEN_INVALID, "token missing", "token-rejected"), session_id
+        )
+    token: str | None = None
+    if msg.type is aiohttp.WSMsgType.TEXT:
+        try:
+            data = json.loads(msg.data)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("token"), str):
+            token = data["token"]
+    elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+        state.metrics.handshakes.labels("client-gone").inc()
+        return ws
+    try:
+        admission = await _admit(state, token, function_name, before_upgrade=False)
+    except Refusal as refusal:
+        return await _refuse_after_upgrade(request, ws, refusal, session_id)
+    try:
+        try:
+            upstream = await _open_upstream(state, admission, None)
+        except Refusal as refusal:
+            return await _refuse_after_upgrade(request, ws, refusal, session_id)
+        state.metrics.handshakes.labels("accepted").inc()
+        await _relay(request, ws, upstream, admission, session_id, session_id_of(upstream))
+        return ws
+    finally:
+        state.counts.give_back(admission.user.subject)
+
+
+async def _relay(
+    request: web.Request,
+    ws: web.WebSocketResponse,
+    upstream: aiohttp.ClientWebSocketResponse,
+    admission: Admission,
+    session_id: str,
+    upstream_session_id: str | None,
+) -> None:
+    """Bridge an accepted browser to its upstream until one of them closes or time runs out."""
+    state = request.app[STATE]
+    config = state.config
+    user = admission.user
+    logger.info(
+        "session %s start: sub=%r function=%s peer=%s",
+        session_id,
+        user.subject,
+        admission.function.name,
+        request.remote,
+    )
+    started = time.monotonic()
+    last_message = [started]
+
+    def on_message(direction: str, size: int) -> None:
+        last_message[0] = time.monotonic()
+        state.metrics.count_message(direction, size)
+
+    # The bridge runs in its own task, tracked by the app so that drain and shutdown can end it.
+    stop: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
+    bridging = asyncio.create_task(
+        bridge(ws, upstream, left_name="client", right_name="upstream", on_message=on_message, stop=stop),
+        name=f"session {session_id}",
+    )
+    session = Session(ws, bridging, stop)
+    state.sessions.add(session)
+    state.metrics.active_sessions.inc()
+    bound, bound_reason = _session_bound(state, user)
+    deadline = started + bound
+    try:
+        while not bridging.done():
+            now = time.monotonic()
+            wait = deadline - now
+            if config.idle_timeout:
+                wait = min(wait, last_message[0] + config.idle_timeout - now)
+            if wait <= 0:
+                reason = bound_reason if now >= deadline else "idle timeout"
+                session.end(CloseCode.SESSION_TIMEOUT, reason)
+                await asyncio.wait({bridging}, timeout=CLOSE_GRACE_SECONDS)
+                break
+            await asyncio.wait({bridging}, timeout=wait)  # Waiting does not cancel it.
+    except asyncio.CancelledError:
+        handler = asyncio.current_task()
+        if handler is not None and handler.cancelling():
+            # aiohttp cancels the handler as soon as the browser's connection is gone, which
+            # includes right after a clean close handshake, before the bridge has passed the
+            # browser's close code upstream. Let the bridge finish on its own for a moment;
+            # only then cancel it (it then closes both sides with 1001).
+            try:
+                await asyncio.wait({bridging}, timeout=CLOSE_GRACE_SECONDS)
+            finally:
+                bridging.cancel()
+            raise
+    finally:
+        if not bridging.done():
+            bridging.cancel()
+        await asyncio.gather(bridging, return_exceptions=True)
+        state.sessions.discard(session)
+        state.metrics.active_sessions.dec()
+        if not upstream.closed:  # Never leave an upstream session open, whatever happened.
+            await upstream.close(code=1001, message=b"going away")
+        if upstream_session_id is not None:
+            # From now on the page has the resume window to come back.
+            state.resume.remember(upstream_session_id, user.subject, admission.function.name, config.resume_window)
+        _log_end(session_id, user, bridging, time.monotonic() - started)
+
+
+def _log_end(session_id: str, user: UserToken, bridging: asyncio.Task[BridgeResult], duration: float) -> None:
+    if bridging.cancelled():
+        outcome, code, reason = "ended-by-proxy", 1001, "going away"
+    elif bridging.exception() is not None:
+        outcome, code, reason = "bridge-error", 1011, type(bridging.exception()).__name__
+    else:
+        result = bridging.result()
+        outcome, code, reason = f"closed-by-{result.closed_by}", result.code, result.reason
+    logger.info(
+        "session %s end: sub=%r outcome=%s code=%d reason=%r duration=%.1fs",
+        session_id,
+        user.subject,
+        outcome,
+        code,
+        reason,
+        duration,
+    )
+
+
+def _log_refused(session_id: str, request: web.Request, refusal: Refusal) -> None:
+    logger.info(
+        "session %s refused: peer=%s outcome=%s code=%d reason=%r",
+        session_id,
+        request.remote,
+        refusal.outcome,
+        refusal.code,
+        refusal.reason,
+    )
+
+
+async def end_all_sessions(state: ProxyState, code: int, reason: str) -> None:
+    """Close every open session with `code` (the bridge passes it upstream), then wait for them."""
+    sessions = list(state.sessions)
+    for session in sessions:
+        session.end(code, reason)
+    bridges = [s.bridging for s in sessions]
+    if bridges:
+        _, pending = await asyncio.wait(bridges, timeout=CLOSE_GRACE_SECONDS)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*bridges, return_exceptions=True)

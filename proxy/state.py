@@ -1,0 +1,98 @@
+"""What one proxy app holds while it runs: keys, limits, sessions, metrics, drain state.
+
+Kept in the app under `STATE` (a typed `web.AppKey`); nothing lives in module globals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+import aiohttp
+from aiohttp import web
+
+from proxy.bridge import BridgeResult
+from proxy.config import ProxyConfig
+from proxy.metrics import ProxyMetrics
+from proxy.ratelimit import RateLimiter
+from proxy.resume import ResumeBook
+from proxy.tokens import TokenHeader
+
+
+class Keys(Protocol):
+    """A key source that can also say whether it is ready (`proxy.signing_keys`)."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    async def key_for(self, header: TokenHeader) -> Any: ...
+
+
+@dataclass(eq=False)  # Kept in a set: identity is what matters.
+class Session:
+    """One bridged session: the browser's WebSocket and the bridge task moving its messages."""
+
+    ws: web.WebSocketResponse
+    bridging: asyncio.Task[BridgeResult]
+    stop: asyncio.Future[tuple[int, str]]
+    """Given a (code, reason), the bridge closes both sides with it."""
+
+    def end(self, code: int, reason: str) -> None:
+        """Ask the bridge to close both sides with `code` and `reason`."""
+        if not self.stop.done():
+            self.stop.set_result((code, reason))
+
+
+class SessionCounts:
+    """Open sessions per user, for the per-user limit; taken before the upstream is opened."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+
+    def try_take(self, subject: str, limit: int | None) -> bool:
+        """Count one more session for `subject` unless that would exceed `limit`."""
+        if limit is not None and self._counts[subject] >= limit:
+            return False
+        self._counts[subject] += 1
+        return True
+
+    def give_back(self, subject: str) -> None:
+        """A session of `subject` has ended (or never started)."""
+        self._counts[subject] -= 1
+        if self._counts[subject] <= 0:
+            del self._counts[subject]
+
+    def of(self, subject: str) -> int:
+        """How many sessions `subject` has open."""
+        return self._counts[subject]
+
+
+UPSTREAM_CHECK_SECONDS: Final = 5.0
+"""How long a readiness probe's view of the upstream is reused (probes come often)."""
+
+
+@dataclass
+class ProxyState:
+    """The running proxy's state; built by `make_app`, the keys and HTTP client at start-up."""
+
+    config: ProxyConfig
+    metrics: ProxyMetrics
+    keys: Keys
+    http: aiohttp.ClientSession
+    per_address: RateLimiter
+    per_user: RateLimiter
+    counts: SessionCounts = field(default_factory=SessionCounts)
+    resume: ResumeBook = field(default_factory=ResumeBook)
+    sessions: set[Session] = field(default_factory=set)
+    draining: asyncio.Event = field(default_factory=asyncio.Event)
+    upstream_ok_at: float | None = None
+
+    def upstream_recently_ok(self) -> bool:
+        """True when a readiness probe reached the upstream within the last few seconds."""
+        return self.upstream_ok_at is not None and time.monotonic() - self.upstream_ok_at < UPSTREAM_CHECK_SECONDS
+
+
+STATE: Final = web.AppKey("state", ProxyState)
