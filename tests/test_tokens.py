@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -10,13 +11,24 @@ from typing import Any
 
 import jwt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proxy.devtoken import mint_dev_token
 from proxy.subprotocols import APP_PROTOCOL, parse_offer
-from proxy.tokens import TokenPolicy, TokenRejected, validate_token
+from proxy.signing_keys import SecretKey
+from proxy.tokens import TokenPolicy, TokenRejected, UserToken, read_header
+from proxy.tokens import validate_token as validate_async
 
 SECRET = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-POLICY = TokenPolicy(secret=SECRET, issuer="nvcf-stream-kit", audience="stream-proxy")
+POLICY = TokenPolicy(issuer="nvcf-stream-kit", audience="stream-proxy")
+KEYS = SecretKey(SECRET, POLICY.algorithms)
+
+
+def validate_token(token: str | None, policy: TokenPolicy) -> UserToken:
+    """The real validator, driven synchronously (a secret key source never waits)."""
+    return asyncio.run(validate_async(token, policy, KEYS))
+
 
 _UNSET = object()
 
@@ -95,6 +107,13 @@ def test_valid_token_gives_subject_and_expiry() -> None:
         (lambda: "a.b.c", "token invalid: malformed"),
         (lambda: "", "token invalid: malformed"),
         (lambda: "x" * 5000, "token invalid: too long"),
+        (lambda: "a.b", "token invalid: malformed"),
+        (lambda: "a.b.c.d", "token invalid: malformed"),
+        (lambda: "a.b.c.d.e", "token invalid: encrypted tokens (JWE) are not accepted"),
+        (lambda: b64url({"alg": "NoNe"}) + "." + b64url({"sub": "x"}) + ".", "token invalid: algorithm not allowed"),
+        (lambda: b64url([1, 2]) + ".e30.c2ln", "token invalid: malformed"),  # type: ignore[arg-type]
+        (lambda: "eyJhbGciOiJIUzI1NiJ9.!!!.c2ln", "token invalid: malformed"),
+        (lambda: make_token(groups=[1, 2]), "token invalid: bad groups claim"),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )
@@ -110,7 +129,7 @@ def test_invalid_token_is_rejected_with_a_reason(make: Callable[[], str | None],
 
 def test_leeway_accepts_a_token_expired_within_it() -> None:
     token = make_token(exp=int(time.time()) - 5)
-    lenient = TokenPolicy(secret=SECRET, issuer="nvcf-stream-kit", audience="stream-proxy", leeway_seconds=30)
+    lenient = TokenPolicy(issuer="nvcf-stream-kit", audience="stream-proxy", leeway_seconds=30)
     assert validate_token(token, lenient).subject == "alice"
     with pytest.raises(TokenRejected):
         validate_token(token, POLICY)
@@ -124,7 +143,10 @@ def test_nbf_and_iat_in_the_past_are_accepted() -> None:
 @pytest.mark.parametrize(
     "changes",
     [
-        {"secret": b"too-short"},
+        {"algorithms": frozenset({"none"})},
+        {"algorithms": frozenset({"HS256", "RS256"})},
+        {"algorithms": frozenset()},
+        {"max_token_bytes": 10**6},
         {"leeway_seconds": 61},
         {"leeway_seconds": -1},
         {"issuer": ""},
@@ -132,13 +154,44 @@ def test_nbf_and_iat_in_the_past_are_accepted() -> None:
     ],
 )
 def test_policy_refuses_unsafe_settings(changes: dict[str, Any]) -> None:
-    settings: dict[str, Any] = {"secret": SECRET, "issuer": "i", "audience": "a"} | changes
+    arguments: dict[str, Any] = {"issuer": "i", "audience": "a"} | changes
     with pytest.raises(ValueError):
-        TokenPolicy(**settings)
+        TokenPolicy(**arguments)
 
 
-def test_policy_repr_hides_the_secret() -> None:
-    assert SECRET.decode() not in repr(POLICY)
+def test_secret_key_repr_hides_the_secret() -> None:
+    assert SECRET.decode() not in repr(KEYS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(st.text(max_size=600), st.lists(st.text(alphabet="abcXYZ-_=+/0", max_size=80), max_size=6).map(".".join))
+)
+def test_arbitrary_strings_never_crash_the_validator(token: str) -> None:
+    # Only TokenRejected may come out, with one of our own reasons.
+    with pytest.raises(TokenRejected) as caught:
+        validate_token(token, POLICY)
+    assert caught.value.reason.startswith("token")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(max_size=8),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+            lambda c: st.lists(c, max_size=3),
+            max_leaves=5,
+        ),
+        max_size=5,
+    )
+)
+def test_arbitrary_headers_never_crash_the_header_check(header: dict[str, Any]) -> None:
+    token = f"{b64url(header)}.{b64url({'sub': 'x'})}.c2ln"
+    try:
+        read_header(token, POLICY)
+    except TokenRejected as rejected:
+        assert rejected.reason.startswith("token")
 
 
 # --- the devtoken minter --------------------------------------------------------------------
