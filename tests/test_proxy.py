@@ -97,6 +97,10 @@ class Upstream:
         self.refuse_status: int | None = None
         # When set, sent as `Set-Cookie: nvcf-request-id=...`, as NVCF's relay does.
         self.session_cookie: str | None = None
+        # When set, answered as the `nvcf-reqid` header (the relay's session id).
+        self.reqid: str | None = None
+        # The status answered to a handshake that asks to resume (carries `nvcf-reqid`).
+        self.resume_refusal: int | None = None
         self.closes: asyncio.Queue[tuple[int | None, str]] = asyncio.Queue()
         app = web.Application()
         app.router.add_get("/sign_in", self._sign_in)
@@ -110,7 +114,11 @@ class Upstream:
         self.handshakes.append(CIMultiDict(request.headers))
         if self.refuse_status is not None:
             return web.Response(status=self.refuse_status, text="refused by test upstream")
+        if self.resume_refusal is not None and "nvcf-reqid" in request.headers:
+            return web.Response(status=self.resume_refusal, text="no existing session")
         ws = web.WebSocketResponse()
+        if self.reqid is not None:
+            ws.headers["nvcf-reqid"] = self.reqid
         if self.session_cookie is not None:
             ws.set_cookie("nvcf-request-id", self.session_cookie)
         await ws.prepare(request)
