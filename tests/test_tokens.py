@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy.devtoken import mint_dev_token
-from proxy.subprotocols import APP_PROTOCOL, parse_offer
 from proxy.signing_keys import SecretKey
+from proxy.subprotocols import APP_PROTOCOL, parse_offer
 from proxy.tokens import TokenPolicy, TokenRejected, UserToken, read_header
 from proxy.tokens import validate_token as validate_async
 
