@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import fractions
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 from aiortc import MediaStreamTrack
 from av import VideoFrame
 
 from stream_app import stamp
-from stream_app.media.video_source import FrameSource
+
+if TYPE_CHECKING:
+    from stream_app.media.video_source import FrameSource
 
 VIDEO_CLOCK_RATE = 90_000
 _BAR_PERIOD = 160
@@ -65,6 +68,9 @@ class TestPattern:
 def test_pattern_source(width: int = 1280, height: int = 720, fps: float = 60) -> FrameSource:
     """The stamped test pattern as a pull-mode `FrameSource`: frames are drawn when the encoder
     is ready for one, so each carries the time it was really made."""
+    # Imported here: stream_app.media re-exports this function, so a top-level import would be circular.
+    from stream_app.media.video_source import FrameSource
+
     return FrameSource(fps, render=TestPattern(width, height, fps).render)
 
 

@@ -134,9 +134,7 @@ class MediaSetting:
 
 MEDIA_SETTINGS = (
     MediaSetting("codecs", "MEDIA_CODECS", _codecs, "video codecs allowed, our preference first (H264,VP8)"),
-    MediaSetting(
-        "codec_order", "MEDIA_CODEC_ORDER", str, "whose codec order wins: client (browser's offer) or server"
-    ),
+    MediaSetting("codec_order", "MEDIA_CODEC_ORDER", str, "whose codec order wins: client (browser's offer) or server"),
     MediaSetting("bitrate_min", "MEDIA_BITRATE_MIN", parse_bitrate, "lowest video bitrate, bps (or 1M, 500k)"),
     MediaSetting("bitrate_start", "MEDIA_BITRATE_START", parse_bitrate, "video bitrate before receiver feedback"),
     MediaSetting("bitrate_max", "MEDIA_BITRATE_MAX", parse_bitrate, "highest video bitrate, bps"),

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import av
+import numpy as np
 from aiortc.codecs.base import Encoder
 from aiortc.codecs.h264 import H264Encoder as _AiortcH264
 from aiortc.codecs.vpx import Vp8Encoder as _AiortcVp8
@@ -106,19 +107,17 @@ class _VideoEncoder(Encoder):
         self._last_pts = pts
         frame.pts = pts
         frame.time_base = VIDEO_TIME_BASE
-        if self._context is not None and (
-            frame.width != self._context.width or frame.height != self._context.height
-        ):
+        if self._context is not None and (frame.width != self._context.width or frame.height != self._context.height):
             self._context = None  # a new size needs a new encoder, which starts with a keyframe
+        opened = self._context is None
         if self._context is None:
-            self._context = self._open(frame.width, frame.height)
+            self._context = self._open(frame.width, frame.height, pts)
             self.stats.reopens += 1
             self.stats.width, self.stats.height = frame.width, frame.height
-        else:
-            self._follow_target_bitrate()
+        self._follow_target_bitrate()
         now = time.monotonic()
         with self._lock:
-            force = self._keyframe_wanted and now - self._last_keyframe >= KEYFRAME_MIN_INTERVAL
+            force = opened or (self._keyframe_wanted and now - self._last_keyframe >= KEYFRAME_MIN_INTERVAL)
             if force:
                 self._keyframe_wanted = False
         frame.pict_type = av.video.frame.PictureType.I if force else av.video.frame.PictureType.NONE
@@ -136,7 +135,7 @@ class _VideoEncoder(Encoder):
         self.stats.total_encode_ms += elapsed
         return payloads, pts
 
-    def _open(self, width: int, height: int) -> av.VideoCodecContext:
+    def _open(self, width: int, height: int, pts: int) -> av.VideoCodecContext:
         raise NotImplementedError
 
     def _follow_target_bitrate(self) -> None:
@@ -165,20 +164,33 @@ class LowLatencyH264Encoder(_VideoEncoder):
 
     codec_name = "H264"
 
-    def _open(self, width: int, height: int) -> av.VideoCodecContext:
+    def _open(self, width: int, height: int, pts: int) -> av.VideoCodecContext:
         context = self._base_context("libx264", width, height)
         context.profile = "Baseline"  # the profile browsers negotiate (42e01f / 42001f)
+        ceiling = self.config.bitrate_max
+        # libx264 follows a new bit_rate on an open encoder only in CBR mode (opened with
+        # bit_rate == maxrate), and only below that maxrate: so open at our ceiling.
+        context.bit_rate = ceiling
         keyint = str(self.config.gop) if self.config.gop else "infinite"
         context.options = {
             "preset": self.config.x264_preset,
             "tune": "zerolatency",
             "forced-idr": "1",  # a requested keyframe is an IDR a receiver can start from
-            # VBV on (maxrate = our ceiling) is what lets libx264 change bitrate while open.
-            "maxrate": str(self.config.bitrate_max),
-            "bufsize": str(self.config.bitrate_max // 4),
+            "maxrate": str(ceiling),
+            # At most two frames' worth of the ceiling in one frame: keyframes stay sendable.
+            "bufsize": str(int(ceiling * 2 / self.fps)),
             # scenecut=0: no extra keyframes at scene changes, they would only spike the bitrate.
             "x264-params": f"keyint={keyint}:min-keyint={self.config.gop or 1}:scenecut=0:bframes=0:cabac=0",
         }
+        # A bit_rate change before the first encoded frame leaves libx264 deaf to all later ones
+        # (measured with FFmpeg 8 / PyAV 18), and the first frame would be sized for the ceiling.
+        # So prime the encoder with one black frame (output discarded); the caller then sets the
+        # real target and forces the first real frame to be an IDR.
+        black = np.zeros((height * 3 // 2, width), dtype=np.uint8)
+        black[height:] = 128
+        primer = av.VideoFrame.from_ndarray(black, format="yuv420p")
+        primer.pts, primer.time_base = pts - 1, VIDEO_TIME_BASE
+        context.encode(primer)
         return context
 
     def _follow_target_bitrate(self) -> None:
@@ -210,7 +222,7 @@ class LowLatencyVp8Encoder(_VideoEncoder):
         self._picture_id = 0
         self._opened_at = -1e9
 
-    def _open(self, width: int, height: int) -> av.VideoCodecContext:
+    def _open(self, width: int, height: int, pts: int) -> av.VideoCodecContext:
         context = self._base_context("libvpx", width, height)
         context.gop_size = self.config.gop or (1 << 30)
         context.qmin, context.qmax = 2, 56
@@ -218,7 +230,7 @@ class LowLatencyVp8Encoder(_VideoEncoder):
         rate = str(self.target_bitrate)
         context.options = {
             "deadline": "realtime",
-            "cpu-used": "8",
+            "cpu-used": "16",
             "lag-in-frames": "0",
             "error-resilient": "1",
             "auto-alt-ref": "0",
@@ -239,7 +251,7 @@ class LowLatencyVp8Encoder(_VideoEncoder):
         current = self._context.bit_rate or self.target_bitrate
         change = abs(self.target_bitrate - current) / current
         if change > VP8_REOPEN_MIN_CHANGE and time.monotonic() - self._opened_at >= VP8_REOPEN_MIN_INTERVAL:
-            self._context = self._open(self._context.width, self._context.height)
+            self._context = self._open(self._context.width, self._context.height, 0)
             self.stats.reopens += 1
 
     def _packetize(self, data: bytes) -> list[bytes]:

@@ -169,7 +169,5 @@ class _FrameTrack(MediaStreamTrack):
         self._arrived.set()
 
 
-
-
 def _copy(frame: av.VideoFrame) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(frame.to_ndarray(), format=frame.format.name)
