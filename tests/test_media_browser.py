@@ -129,11 +129,19 @@ async def test_chromium_decodes_our_video_and_audio(media_site: tuple[str, list[
         await page.wait_for_function("window.ready === true", timeout=15_000)
         inbound = await wait_for_decoded(page, 30)
         age = await page.evaluate("window.stampAge()")
+        # Chromium's receive-side estimate (REMB) reaches the encoder: the target leaves its start.
+        (session,) = sessions
+        start = session.stats().target_bitrate
+        for _ in range(100):
+            if session.stats().target_bitrate != start:
+                break
+            await asyncio.sleep(0.1)
     video = inbound["video"]
     assert video["mimeType"] == f"video/{codec}"
     assert (video["frameWidth"], video["frameHeight"]) == (1280, 720)
     assert inbound["audio"]["mimeType"] == "audio/opus" and inbound["audio"]["packetsReceived"] > 0
     # The stamp survives into the picture Chromium shows, and it is recent.
     assert 0 <= age < 3000, age
-    (session,) = sessions
     assert session.codec == codec and session.stats().frames_encoded >= 30
+    assert start == 8_000_000 and session.stats().target_bitrate != start
+    assert 1_000_000 <= session.stats().target_bitrate <= 50_000_000
