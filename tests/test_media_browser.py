@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from aiortc import RTCSessionDescription
 from browser import chromium
 from conftest import free_udp_port_range
 from media_peers import loopback_pc
@@ -84,8 +85,6 @@ async def media_site(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str,
         body = await request.json()
         pc = loopback_pc()
         peers.append(pc)
-        from aiortc import RTCSessionDescription
-
         await pc.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type="offer"))
         confine_to_range(pc, PortRange(*free_udp_port_range(3)), ("127.0.0.1",))
         sessions.append(attach_media(pc, test_pattern_source(1280, 720, 30), AudioSource(), config))
