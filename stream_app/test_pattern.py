@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 from aiortc import MediaStreamTrack
@@ -12,32 +13,28 @@ from av import VideoFrame
 
 from stream_app import stamp
 
+if TYPE_CHECKING:
+    from stream_app.media.video_source import FrameSource
+
 VIDEO_CLOCK_RATE = 90_000
 _BAR_PERIOD = 160
 _BOX = 96
 
 
-class TestPatternTrack(MediaStreamTrack):
-    """Scrolling bars and a bouncing box at a fixed frame rate, each frame stamped (see `stamp`).
+class TestPattern:
+    """Scrolling bars and a bouncing box, each frame stamped with its capture time (see `stamp`)."""
 
-    Frames are made on demand: when the consumer is late the track skips to the current frame
-    slot instead of catching up, so a slow encoder never sees a queue of stale frames.
-    """
-
-    kind = "video"
     __test__ = False  # not a pytest test class, despite its name
 
-    def __init__(self, width: int = 1280, height: int = 720, fps: int = 60) -> None:
-        super().__init__()
-        if width % 2 or height % 2 or width < stamp.STAMP_WIDTH or height < 2 * stamp.CELL:
+    def __init__(self, width: int = 1280, height: int = 720, fps: float = 60) -> None:
+        if width % 2 or height % 2 or width < stamp.STAMP_WIDTH or height < 2 * stamp.CELL + _BOX:
             raise ValueError(
-                f"test pattern size {width}x{height} must be even and at least {stamp.STAMP_WIDTH}x{2 * stamp.CELL}"
+                f"test pattern size {width}x{height} must be even and at least "
+                f"{stamp.STAMP_WIDTH}x{2 * stamp.CELL + _BOX}"
             )
         if not 1 <= fps <= 240:
             raise ValueError(f"frame rate {fps} must be 1-240")
         self.width, self.height, self.fps = width, height, fps
-        self._index = 0
-        self._start: float | None = None
         ramp = (np.arange(width + _BAR_PERIOD) % _BAR_PERIOD) * (180 / _BAR_PERIOD) + 40
         self._bars = ramp.astype(np.uint8)
         self._buffer = np.empty((height * 3 // 2, width), dtype=np.uint8)
@@ -51,7 +48,8 @@ class TestPatternTrack(MediaStreamTrack):
         self._buffer[height : height + quarter] = u.reshape(quarter, width)
         self._buffer[height + quarter :] = v.reshape(quarter, width)
 
-    def _draw(self, index: int, capture_ms: int) -> VideoFrame:
+    def draw(self, index: int, capture_ms: int) -> VideoFrame:
+        """Frame number `index` of the animation, stamped with `capture_ms` (a new frame each call)."""
         luma = self._buffer[: self.height]
         offset = (index * 4) % _BAR_PERIOD
         luma[:] = self._bars[offset : offset + self.width]
@@ -61,6 +59,43 @@ class TestPatternTrack(MediaStreamTrack):
         luma[y : y + _BOX, x : x + _BOX] = 235
         stamp.paint(luma, capture_ms)
         return VideoFrame.from_ndarray(self._buffer, format="yuv420p")
+
+    def render(self, capture_time: float) -> VideoFrame:
+        """The frame for `capture_time` (seconds since the epoch): motion follows the clock."""
+        return self.draw(int(capture_time * self.fps), int(capture_time * 1000))
+
+
+def test_pattern_source(width: int = 1280, height: int = 720, fps: float = 60) -> FrameSource:
+    """The stamped test pattern as a pull-mode `FrameSource`: frames are drawn when the encoder
+    is ready for one, so each carries the time it was really made."""
+    # Imported here: stream_app.media re-exports this function, so a top-level import would be circular.
+    from stream_app.media.video_source import FrameSource
+
+    return FrameSource(fps, render=TestPattern(width, height, fps).render)
+
+
+test_pattern_source.__test__ = False  # type: ignore[attr-defined]  # a factory, not a pytest test
+
+
+class TestPatternTrack(MediaStreamTrack):
+    """The test pattern as a plain aiortc track at a fixed frame rate (aiortc's own encoders).
+
+    Frames are made on demand: when the consumer is late the track skips to the current frame
+    slot instead of catching up, so a slow encoder never sees a queue of stale frames.
+    """
+
+    kind = "video"
+    __test__ = False  # not a pytest test class, despite its name
+
+    def __init__(self, width: int = 1280, height: int = 720, fps: int = 60) -> None:
+        super().__init__()
+        self._pattern = TestPattern(width, height, fps)
+        self.width, self.height, self.fps = width, height, fps
+        self._index = 0
+        self._start: float | None = None
+
+    def _draw(self, index: int, capture_ms: int) -> VideoFrame:
+        return self._pattern.draw(index, capture_ms)
 
     async def recv(self) -> VideoFrame:
         """Wait for the next frame slot and return that frame, stamped with the time it was made."""

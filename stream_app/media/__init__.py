@@ -1,0 +1,33 @@
+"""The latency-tuned media pipeline: app video and audio in, our encoders, RTP to the browser.
+
+See docs/media.md. The session calls `attach_media` between applying the client's offer and
+creating the answer.
+"""
+
+from stream_app.media.attach import MediaNegotiationError, MediaSession, MediaStats, attach_media
+from stream_app.media.audio_source import AudioSource
+from stream_app.media.config import MEDIA_SETTINGS, MediaConfig, MediaConfigError, MediaSetting
+from stream_app.media.encoded_source import EncodedSource
+from stream_app.media.encoders import EncoderStats, h264_nvenc_available
+from stream_app.media.frames import PIXEL_FORMATS, to_video_frame
+from stream_app.media.video_source import FrameSource
+from stream_app.test_pattern import test_pattern_source
+
+__all__ = [
+    "MEDIA_SETTINGS",
+    "PIXEL_FORMATS",
+    "AudioSource",
+    "EncodedSource",
+    "EncoderStats",
+    "FrameSource",
+    "MediaConfig",
+    "MediaConfigError",
+    "MediaNegotiationError",
+    "MediaSession",
+    "MediaSetting",
+    "MediaStats",
+    "attach_media",
+    "h264_nvenc_available",
+    "test_pattern_source",
+    "to_video_frame",
+]

@@ -1,0 +1,150 @@
+"""The media pipeline's settings: one frozen dataclass, read from `MEDIA_*` environment variables.
+
+`MEDIA_SETTINGS` lists every field with its env var, parser and help text, so the stream app's
+command line can offer a flag for each (`--help` shows them) without repeating this table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+SUPPORTED_CODECS = ("H264", "VP8")
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+CodecOrder = Literal["client", "server"]
+
+_BITRATE_FLOOR = 100_000
+_BITRATE_CEILING = 500_000_000
+
+
+class MediaConfigError(ValueError):
+    """A media setting with a value the pipeline cannot use; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    """How video is encoded and which codecs are negotiated (docs/media.md explains every field).
+
+    - `codecs`: video codecs we allow, in our order of preference (`H264`, `VP8`).
+    - `codec_order`: `client` (default) sends the first allowed codec in the browser's offer order,
+      so a browser that calls `setCodecPreferences` gets its choice; `server` uses `codecs`' order.
+    - `bitrate_min` / `bitrate_start` / `bitrate_max`: bits per second; the encoder starts at
+      `bitrate_start` and follows the receiver's REMB estimate, clamped to [min, max].
+    - `gop`: frames between periodic keyframes; 0 means keyframes only at start and when the
+      receiver asks (PLI/FIR), which keeps the bitrate smooth (no periodic keyframe spikes).
+    - `x264_preset`: libx264 speed preset; `tune=zerolatency` is always on.
+    - `max_fps`: the highest source frame rate accepted.
+    - `encoder_threads`: encoder threads per stream; 0 picks: 1 on a machine with 2 CPUs or
+      fewer (threads there stall behind other work: measured p95 10x worse), more on larger ones.
+    """
+
+    codecs: tuple[str, ...] = SUPPORTED_CODECS
+    codec_order: CodecOrder = "client"
+    bitrate_min: int = 1_000_000
+    bitrate_start: int = 8_000_000
+    bitrate_max: int = 50_000_000
+    gop: int = 0
+    x264_preset: str = "ultrafast"
+    max_fps: int = 120
+    encoder_threads: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.codecs:
+            raise MediaConfigError("codecs: allow at least one of H264, VP8")
+        unknown = [c for c in self.codecs if c not in SUPPORTED_CODECS]
+        if unknown:
+            raise MediaConfigError(f"codecs: {', '.join(unknown)} not supported; use H264 and/or VP8")
+        if len(set(self.codecs)) != len(self.codecs):
+            raise MediaConfigError(f"codecs: {','.join(self.codecs)} names a codec twice")
+        if self.codec_order not in ("client", "server"):
+            raise MediaConfigError(f"codec_order: {self.codec_order!r} must be 'client' or 'server'")
+        for name in ("bitrate_min", "bitrate_start", "bitrate_max"):
+            value = getattr(self, name)
+            if not _BITRATE_FLOOR <= value <= _BITRATE_CEILING:
+                raise MediaConfigError(f"{name}: {value} bps is outside {_BITRATE_FLOOR}-{_BITRATE_CEILING} bps")
+        if not self.bitrate_min <= self.bitrate_start <= self.bitrate_max:
+            raise MediaConfigError(
+                f"bitrates must satisfy min <= start <= max, got {self.bitrate_min} <= "
+                f"{self.bitrate_start} <= {self.bitrate_max}"
+            )
+        if not 0 <= self.gop <= 100_000:
+            raise MediaConfigError(f"gop: {self.gop} must be 0 (keyframes on request only) or a frame count")
+        if self.x264_preset not in X264_PRESETS:
+            raise MediaConfigError(f"x264_preset: {self.x264_preset!r} is not one of {', '.join(X264_PRESETS)}")
+        if not 1 <= self.max_fps <= 240:
+            raise MediaConfigError(f"max_fps: {self.max_fps} must be 1-240")
+        if not 0 <= self.encoder_threads <= 64:
+            raise MediaConfigError(f"encoder_threads: {self.encoder_threads} must be 0 (automatic) to 64")
+
+    def clamp_bitrate(self, bitrate: int) -> int:
+        """`bitrate` limited to [bitrate_min, bitrate_max]."""
+        return max(self.bitrate_min, min(int(bitrate), self.bitrate_max))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> MediaConfig:
+        """Defaults overridden by every `MEDIA_*` variable that is set and not empty."""
+        config = cls()
+        for setting in MEDIA_SETTINGS:
+            text = env.get(setting.env, "")
+            if text:
+                config = config.with_setting(setting.field, text, source=setting.env)
+        return config
+
+    def with_setting(self, field: str, text: str, *, source: str | None = None) -> MediaConfig:
+        """A copy with one field parsed from text (an env var or a CLI flag named by `source`)."""
+        setting = next((s for s in MEDIA_SETTINGS if s.field == field), None)
+        if setting is None:
+            raise MediaConfigError(f"{field!r} is not a media setting")
+        try:
+            value = setting.parse(text)
+        except ValueError as exc:
+            raise MediaConfigError(f"{source or setting.env}: {exc}") from None
+        try:
+            return replace(self, **{field: value})
+        except MediaConfigError as exc:
+            raise MediaConfigError(f"{source or setting.env}: {exc}") from None
+
+
+def parse_bitrate(text: str) -> int:
+    """Bits per second from `8000000`, `8M`, `8m`, `2.5M` or `500k`."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*", text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a bitrate (e.g. 8000000, 8M, 500k)")
+    scale = {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()]
+    return int(float(match.group(1)) * scale)
+
+
+def _codecs(text: str) -> tuple[str, ...]:
+    return tuple(item.strip().upper() for item in text.split(",") if item.strip())
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+
+
+@dataclass(frozen=True)
+class MediaSetting:
+    """One `MediaConfig` field as the outside world sets it."""
+
+    field: str
+    env: str
+    parse: Callable[[str], Any]
+    help: str
+
+
+MEDIA_SETTINGS = (
+    MediaSetting("codecs", "MEDIA_CODECS", _codecs, "video codecs allowed, our preference first (H264,VP8)"),
+    MediaSetting("codec_order", "MEDIA_CODEC_ORDER", str, "whose codec order wins: client (browser's offer) or server"),
+    MediaSetting("bitrate_min", "MEDIA_BITRATE_MIN", parse_bitrate, "lowest video bitrate, bps (or 1M, 500k)"),
+    MediaSetting("bitrate_start", "MEDIA_BITRATE_START", parse_bitrate, "video bitrate before receiver feedback"),
+    MediaSetting("bitrate_max", "MEDIA_BITRATE_MAX", parse_bitrate, "highest video bitrate, bps"),
+    MediaSetting("gop", "MEDIA_GOP", _int, "frames between keyframes; 0 = only when the receiver asks"),
+    MediaSetting("x264_preset", "MEDIA_X264_PRESET", str, "libx264 preset (tune=zerolatency always)"),
+    MediaSetting("max_fps", "MEDIA_MAX_FPS", _int, "highest source frame rate accepted"),
+    MediaSetting("encoder_threads", "MEDIA_ENCODER_THREADS", _int, "encoder threads per stream; 0 = automatic"),
+)
