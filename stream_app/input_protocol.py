@@ -155,6 +155,7 @@ class Resize:
 
 InputEvent = KeyEvent | MouseMove | MouseMotion | MouseButton | Wheel | Touch | Gamepad | Clipboard | Resize
 
+
 def _get(obj: dict[str, Any], name: str) -> Any:
     if name not in obj:
         raise InputError(f"field {name!r} is missing")
@@ -168,7 +169,7 @@ def _int(obj: dict[str, Any], name: str, low: int, high: int | None = None) -> i
     if value < low or (high is not None and value > high):
         span = f"{low}-{high}" if high is not None else f">= {low}"
         raise InputError(f"field {name!r} must be {span}, not {value}")
-    return value
+    return int(value)
 
 
 def _number(obj: dict[str, Any], name: str, low: float, high: float) -> float:
@@ -272,7 +273,9 @@ def _event(kind: str, obj: dict[str, Any], seq: int, t: float) -> InputEvent:
             mods=_int(obj, "mods", 0, 15),
         )
     if kind == "touch":
-        return Touch(seq, t, phase=_choice(obj, "phase", ("start", "move", "end", "cancel")), touches=_touch_points(obj))
+        return Touch(
+            seq, t, phase=_choice(obj, "phase", ("start", "move", "end", "cancel")), touches=_touch_points(obj)
+        )
     if kind == "gamepad":
         return Gamepad(
             seq,
