@@ -113,8 +113,10 @@ _field_values = st.none() | st.booleans() | st.integers() | st.floats() | st.tex
     ),
     fields=st.dictionaries(
         st.sampled_from(
-            ["action", "code", "key", "mods", "repeat", "x", "y", "dx", "dy", "buttons", "button", "phase", "touches"]
-            + ["index", "connected", "id", "axes", "text", "width", "height", "seq", "t"]
+            [
+                *("action", "code", "key", "mods", "repeat", "x", "y", "dx", "dy", "buttons", "button", "phase"),
+                *("touches", "index", "connected", "id", "axes", "text", "width", "height", "seq", "t"),
+            ]
         ),
         _field_values,
     ),
