@@ -71,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
+    # As `python -m` does, let `--app` name modules in the current directory (e.g. `examples.paint`).
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         config = load_config(argv, os.environ)
         factory = load_factory(config.app)
