@@ -102,9 +102,7 @@ def test_resize_changes_the_frame_size_within_limits() -> None:
     assert paint.render().shape == (432, 768, 3)
 
 
-async def _frame_where(
-    session: ScriptedSession, check: Callable[[Image], bool], timeout: float = 10.0
-) -> Image:
+async def _frame_where(session: ScriptedSession, check: Callable[[Image], bool], timeout: float = 10.0) -> Image:
     track = await asyncio.wait_for(asyncio.shield(session.track), timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
