@@ -160,7 +160,12 @@ _SETTINGS = (
         _bool,
         "use only TURN relay candidates (the client is told to do the same)",
     ),
-    _Setting("input_rate", "STREAM_APP_INPUT_RATE", _positive_float, "input messages a second allowed (both input channels together)"),
+    _Setting(
+        "input_rate",
+        "STREAM_APP_INPUT_RATE",
+        _positive_float,
+        "input messages a second allowed (both input channels together)",
+    ),
     _Setting("input_burst", "STREAM_APP_INPUT_BURST", _positive, "input messages allowed in a burst"),
 )
 

@@ -111,17 +111,18 @@ class AppSession:
         if end_reason is not None:
             await self.end(end_reason)
             return
-        await connection.close()  # ports are released before the app hears of the loss
-        if self.ended:  # ended (e.g. by endsession) while the connection closed
-            return
         self.connection = None
         if self.config.resume_window <= 0:
+            await connection.close()
             await self.end(REASON_RESUME_EXPIRED)
             return
+        # Waiting from now on, so a client that comes back while the old peer connection is still
+        # closing (a TURN deallocation may take a moment) resumes instead of being refused.
         self.phase = Phase.WAITING
         logger.info("session %s: client lost; waiting %.0f s for it to resume", self.id, self.config.resume_window)
         self._deliver("on_client_lost", SessionInfo(self.id, resumed=False))
         self._resume_timer = asyncio.create_task(self._expire_resume_window())
+        await connection.close()
 
     async def end(self, reason: str) -> None:
         """End the session for good: close the client with 1000 `reason`, tell the app, release all."""
