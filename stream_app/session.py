@@ -4,6 +4,7 @@ outlives it when the client comes back within the resume window."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import WSMsgType, web
@@ -91,9 +92,12 @@ class StreamingSession:
     async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         """Close the WebSocket with `code` and `reason`, the peer connection and the media; idempotent."""
         self._closed = True
-        if not self._ws.closed:
-            await self._ws.close(code=code, message=reason.encode())
-        await self._pc.close()
+        # The close frame goes out first; waiting for the client's reply to it (up to the
+        # WebSocket's close timeout) does not hold up releasing the ports.
+        if self._ws.closed:
+            await self._pc.close()
+        else:
+            await asyncio.gather(self._ws.close(code=code, message=reason.encode()), self._pc.close())
         if self._media is not None:
             self._media.close()
 

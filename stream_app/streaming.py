@@ -14,6 +14,8 @@ logger = logging.getLogger(__name__)
 
 SUBPROTOCOL = "nvcf-stream-v1"
 
+# How long closing waits for the client to answer the close frame (aiohttp's default is 10 s).
+_CLOSE_TIMEOUT = 2.0
 # Larger than any valid signaling message, so an oversized one is answered with an error
 # message (see signaling.MAX_MESSAGE_BYTES) rather than by aiohttp closing the session.
 _MAX_WS_MESSAGE = 1024 * 1024
@@ -22,7 +24,9 @@ _MAX_WS_MESSAGE = 1024 * 1024
 async def sign_in(request: web.Request) -> web.WebSocketResponse:
     """Accept the sign-in WebSocket: start a session, resume the waiting one, or close with 1013."""
     state = request.app[STATE]
-    ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,), max_msg_size=_MAX_WS_MESSAGE, heartbeat=20)
+    ws = web.WebSocketResponse(
+        protocols=(SUBPROTOCOL,), max_msg_size=_MAX_WS_MESSAGE, heartbeat=20, timeout=_CLOSE_TIMEOUT
+    )
     await ws.prepare(request)
     # No await from here until the session is attached, so two sign-ins cannot both take the slot.
     session = state.slot.current
