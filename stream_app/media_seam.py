@@ -56,6 +56,8 @@ class _FrameTrack(MediaStreamTrack):
             # Late: skip to the current slot rather than catching up with stale frames.
             self._index = int((now - self._start) * self._source.fps)
         frame = self._source.next_frame()
+        # The same frame object may come back when nothing new was pushed; setting its pts is
+        # safe because aiortc's sender encodes a frame before it asks for the next one.
         frame.pts = int(self._index * VIDEO_CLOCK_RATE / self._source.fps)
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK_RATE)
         self._index += 1

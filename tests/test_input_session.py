@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
+import pytest
 from recording_app import RecordingApp
 from scripted_client import ScriptedSession, open_session
 from stream_app_harness import RunningStreamApp, running_stream_app
@@ -60,7 +62,10 @@ async def test_every_input_type_reaches_the_app_as_its_typed_event(http: aiohttp
     assert ("resize", ip.Resize(6, recorder.inputs()[6].t, 1024, 576)) in recorder.events
 
 
-async def test_bad_input_messages_are_dropped_and_the_session_goes_on(http: aiohttp.ClientSession) -> None:
+async def test_bad_input_messages_are_dropped_and_the_session_goes_on(
+    http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="stream_app.input_receiver")
     async with session_with_input(http) as (app, recorder, session):
         bad: list[tuple[str, str | bytes]] = [
             ("input", "not json"),
@@ -81,6 +86,9 @@ async def test_bad_input_messages_are_dropped_and_the_session_goes_on(http: aioh
         assert current.input_counters.accepted == 1
     [event] = recorder.inputs()
     assert isinstance(event, ip.KeyEvent) and event.code == "KeyB"
+    # Logged with the reason, but not once per message: one line a second per kind.
+    drops = [r.getMessage() for r in caplog.records if "dropped an input message" in r.getMessage()]
+    assert drops and "message is not UTF-8 JSON" in drops[0] and len(drops) < len(bad)
 
 
 async def test_stale_motion_is_dropped(http: aiohttp.ClientSession) -> None:
