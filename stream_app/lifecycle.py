@@ -153,7 +153,7 @@ class AppSession:
             )
 
     async def _drain(self) -> None:
-        self._events.put_nowait(("", ()))  # the dispatcher stops at this marker
+        self._put(("", ()))  # the dispatcher stops at this marker
         try:
             await asyncio.wait_for(asyncio.shield(self._dispatcher), _DRAIN_TIMEOUT)
         except TimeoutError:
@@ -165,15 +165,21 @@ class AppSession:
     def _deliver(self, handler: str, *args: Any, force: bool = False) -> None:
         if self.phase is Phase.ENDED and not force:
             return
+        if force:
+            self._put((handler, args))
+            return
         try:
             self._events.put_nowait((handler, args))
         except asyncio.QueueFull:
-            if force:
-                # Make room: the end matters more than a stale input event.
-                self._events.get_nowait()
-                self._events.put_nowait((handler, args))
             self.input_counters.dropped[DROP_APP_BUSY] += 1
             self._errors_log.info("busy", "session %s: the app is not keeping up; dropped an event", self.id)
+
+    def _put(self, item: tuple[str, tuple[Any, ...]]) -> None:
+        """Queue `item` even when the queue is full: the end matters more than a stale input event."""
+        if self._events.full():
+            self._events.get_nowait()
+            self.input_counters.dropped[DROP_APP_BUSY] += 1
+        self._events.put_nowait(item)
 
     async def _dispatch(self) -> None:
         while True:

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from aiortc import MediaStreamTrack, RTCPeerConnection
 from av import AudioFrame, VideoFrame
 
+from stream_app.config import StreamAppConfig
 from stream_app.test_pattern import TestPatternTrack
 
 VIDEO_CLOCK_RATE = 90_000
@@ -213,11 +214,18 @@ class MediaHandle:
             track.stop()
 
 
-def attach(pc: RTCPeerConnection, video: VideoSource, audio: AudioSource | None, offer_sdp: str) -> MediaHandle:
+def attach(
+    pc: RTCPeerConnection,
+    video: VideoSource,
+    audio: AudioSource | None,
+    offer_sdp: str,
+    config: StreamAppConfig,
+) -> MediaHandle:
     """Add the app's tracks to `pc`: after `setRemoteDescription(offer)`, before `createAnswer`.
 
     Audio is added only when the offer has an audio section. This is the function that becomes
-    `stream_app.media.attach_media(pc, video, audio, config)` once the media pipeline lands.
+    `stream_app.media.attach_media(pc, video, audio, MediaConfig(...from config...))` once the
+    media pipeline lands (`config` is unused until then).
     """
     handle = MediaHandle()
     handle.tracks.append(video.track())

@@ -139,7 +139,7 @@ class StreamingSession:
         )
         try:
             app = self._session.app
-            self._media = media_seam.attach(self._pc, app.video(), app.audio(), offer.sdp)
+            self._media = media_seam.attach(self._pc, app.video(), app.audio(), offer.sdp, self._config)
         except Exception:
             logger.exception("session %s: the app could not provide its media", self.id)
             await self._reply_error("media-failed", "the app could not provide its media")
