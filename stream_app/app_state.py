@@ -1,4 +1,4 @@
-"""What the control server and the streaming server share: credentials and the session slot."""
+"""What the control server and the streaming server share: the app, credentials and the session slot."""
 
 from __future__ import annotations
 
@@ -6,18 +6,21 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from stream_app.app import StreamApp
 from stream_app.config import StreamAppConfig
 from stream_app.creds import Creds
-from stream_app.session import SessionSlot
+from stream_app.lifecycle import SessionSlot
 
 
 @dataclass
 class StreamAppState:
-    """State of one running stream app; built once, handed to both app factories."""
+    """State of one running stream app; built once (inside the event loop), handed to both app factories."""
 
     config: StreamAppConfig
+    app: StreamApp
     slot: SessionSlot = field(default_factory=SessionSlot)
     creds: Creds | None = None
+    started: bool = False
 
 
 STATE = web.AppKey("state", StreamAppState)

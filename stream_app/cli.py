@@ -1,4 +1,5 @@
-"""`stream-app`: run the control server and the streaming server until SIGINT or SIGTERM."""
+"""`stream-app`: run the control server and the streaming server until SIGINT or SIGTERM
+(or, with `--exit-after-session`, until the first session ends)."""
 
 from __future__ import annotations
 
@@ -11,23 +12,22 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from stream_app.app import AppFactory, load_factory
 from stream_app.app_state import StreamAppState
 from stream_app.config import ConfigError, StreamAppConfig, load_config
 from stream_app.control import make_control_app
+from stream_app.lifecycle import REASON_SHUTDOWN
 from stream_app.streaming import make_streaming_app
-from stream_app.test_pattern import TestPatternTrack
 
 logger = logging.getLogger("stream_app")
 
 
-async def serve(config: StreamAppConfig) -> None:
-    """Start both servers, then wait for SIGINT/SIGTERM and shut them down."""
-    state = StreamAppState(config)
+async def serve(config: StreamAppConfig, factory: AppFactory) -> None:
+    """Start both servers, then wait for SIGINT/SIGTERM (or the session's end with
+    `exit_after_session`), end the session politely and shut down."""
+    state = StreamAppState(config, factory(config))
     control = web.AppRunner(make_control_app(state), access_log=None)
-    streaming = web.AppRunner(
-        make_streaming_app(state, lambda: TestPatternTrack(config.width, config.height, config.fps)),
-        access_log=None,
-    )
+    streaming = web.AppRunner(make_streaming_app(state), access_log=None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -47,8 +47,20 @@ async def serve(config: StreamAppConfig) -> None:
             config.port_range,
             ",".join(config.ice_addresses) or "all",
         )
-        await stop.wait()
-        logger.info("stopping")
+        state.started = True
+        waits = [asyncio.create_task(stop.wait())]
+        if config.exit_after_session:
+            waits.append(asyncio.create_task(state.slot.session_over.wait()))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+        if stop.is_set():
+            logger.info("stopping: signal received")
+            await state.slot.end_current(REASON_SHUTDOWN)
+        else:
+            logger.info("stopping: the session is over (--exit-after-session)")
     finally:
         await streaming.cleanup()
         await control.cleanup()
@@ -59,13 +71,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
+    # As `python -m` does, let `--app` name modules in the current directory (e.g. `examples.paint`).
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         config = load_config(argv, os.environ)
+        factory = load_factory(config.app)
     except ConfigError as exc:
         print(f"stream-app: {exc}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, factory))
     except OSError as exc:
         print(f"stream-app: {exc}", file=sys.stderr)
         return 1

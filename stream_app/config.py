@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from stream_app.ports import PortRange, PortRangeError
@@ -28,6 +30,13 @@ class StreamAppConfig:
     width: int = 1280
     height: int = 720
     fps: int = 60
+    app: str = ""
+    resume_window: float = 30.0
+    idle_timeout: float = 600.0
+    exit_after_session: bool = False
+    relay_only: bool = False
+    input_rate: float = 2000.0
+    input_burst: int = 4000
 
 
 def _port(text: str) -> int:
@@ -57,6 +66,44 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{text} must be a number of seconds >= 0")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{text} must be a positive number")
+    return value
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _bool(text: str) -> bool:
+    if text.strip().lower() in _TRUE:
+        return True
+    if text.strip().lower() in _FALSE:
+        return False
+    raise ValueError(f"{text!r} is not one of {'/'.join(_TRUE + _FALSE)}")
+
+
+def _app_spec(text: str) -> str:
+    module, sep, attribute = text.partition(":")
+    if text and (not sep or not module or not attribute):
+        raise ValueError(f"{text!r} must be of the form module:factory")
+    return text
+
+
+def in_container(env: Mapping[str, str], dockerenv: Path = Path("/.dockerenv")) -> bool:
+    """Whether we seem to run in a container (Docker, Kubernetes, or on NVCF)."""
+    return dockerenv.exists() or bool(env.get("KUBERNETES_SERVICE_HOST")) or bool(env.get("NVCF_FUNCTION_ID"))
+
+
 @dataclass(frozen=True)
 class _Setting:
     field: str
@@ -78,9 +125,48 @@ _SETTINGS = (
         "comma-separated addresses to gather ICE host candidates on "
         "(default: NVCF_WORKER_NODE_IP if set, else every non-loopback address)",
     ),
-    _Setting("width", "VIDEO_WIDTH", _positive, "test pattern width in pixels"),
-    _Setting("height", "VIDEO_HEIGHT", _positive, "test pattern height in pixels"),
-    _Setting("fps", "VIDEO_FPS", _positive, "test pattern frames per second"),
+    _Setting("width", "VIDEO_WIDTH", _positive, "video width in pixels (the app may change it)"),
+    _Setting("height", "VIDEO_HEIGHT", _positive, "video height in pixels (the app may change it)"),
+    _Setting("fps", "VIDEO_FPS", _positive, "video frames per second"),
+    _Setting(
+        "app",
+        "STREAM_APP_FACTORY",
+        _app_spec,
+        "the app to serve, module:factory (factory(config) returns a stream_app.StreamApp); "
+        "empty: the built-in test pattern",
+    ),
+    _Setting(
+        "resume_window",
+        "STREAM_APP_RESUME_WINDOW",
+        _seconds,
+        "seconds a session waits for its client to come back after losing it (0: end at once)",
+    ),
+    _Setting(
+        "idle_timeout",
+        "STREAM_APP_IDLE_TIMEOUT",
+        _seconds,
+        "end the session after this many seconds without an input message from the client (0: never)",
+    ),
+    _Setting(
+        "exit_after_session",
+        "STREAM_APP_EXIT_AFTER_SESSION",
+        _bool,
+        "exit with status 0 when a session ends instead of becoming ready again "
+        "(default: on in a container: /.dockerenv, KUBERNETES_SERVICE_HOST or NVCF_FUNCTION_ID)",
+    ),
+    _Setting(
+        "relay_only",
+        "STREAM_APP_RELAY_ONLY",
+        _bool,
+        "use only TURN relay candidates (the client is told to do the same)",
+    ),
+    _Setting(
+        "input_rate",
+        "STREAM_APP_INPUT_RATE",
+        _positive_float,
+        "input messages a second allowed (both input channels together)",
+    ),
+    _Setting("input_burst", "STREAM_APP_INPUT_BURST", _positive, "input messages allowed in a burst"),
 )
 
 
@@ -91,10 +177,13 @@ def _parse(parse: Callable[[str], Any], text: str, source: str) -> Any:
         raise ConfigError(f"{source}: {exc}") from None
 
 
-def load_config(argv: Sequence[str] | None, env: Mapping[str, str]) -> StreamAppConfig:
+def load_config(
+    argv: Sequence[str] | None, env: Mapping[str, str], dockerenv: Path = Path("/.dockerenv")
+) -> StreamAppConfig:
     """Build the config from defaults, then the environment, then command-line flags."""
     defaults = StreamAppConfig()
     values: dict[str, Any] = {f.name: getattr(defaults, f.name) for f in fields(StreamAppConfig)}
+    values["exit_after_session"] = in_container(env, dockerenv)
     if env.get("NVCF_WORKER_NODE_IP"):
         values["ice_addresses"] = _parse(_addresses, env["NVCF_WORKER_NODE_IP"], "NVCF_WORKER_NODE_IP")
     for setting in _SETTINGS:
@@ -103,11 +192,20 @@ def load_config(argv: Sequence[str] | None, env: Mapping[str, str]) -> StreamApp
     parser = argparse.ArgumentParser(
         prog="stream-app",
         description="NVCF streaming function: control server and WebRTC streaming server, "
-        "serving a stamped test pattern.",
+        "serving your app (--app) or a stamped test pattern.",
     )
     for setting in _SETTINGS:
         default = values[setting.field]
         shown = ",".join(default) if isinstance(default, tuple) else str(default)
+        if setting.parse is _bool:
+            # --x / --no-x, since "--x false" reads badly.
+            parser.add_argument(
+                "--" + setting.field.replace("_", "-"),
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"{setting.help} [env {setting.env}; now: {shown}]",
+            )
+            continue
         parser.add_argument(
             "--" + setting.field.replace("_", "-"),
             metavar=setting.env,
@@ -117,7 +215,9 @@ def load_config(argv: Sequence[str] | None, env: Mapping[str, str]) -> StreamApp
     args = parser.parse_args(argv)
     for setting in _SETTINGS:
         flag = getattr(args, setting.field)
-        if flag is not None:
+        if isinstance(flag, bool):
+            values[setting.field] = flag
+        elif flag is not None:
             values[setting.field] = _parse(setting.parse, flag, "--" + setting.field.replace("_", "-"))
     config = StreamAppConfig(**values)
     if config.width % 2 or config.height % 2:

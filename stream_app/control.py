@@ -9,6 +9,7 @@ from aiohttp import web
 
 from stream_app.app_state import STATE, StreamAppState
 from stream_app.creds import CredsError, parse_creds
+from stream_app.lifecycle import REASON_ENDSESSION
 
 logger = logging.getLogger(__name__)
 
@@ -18,9 +19,26 @@ _MAX_BODY = 16 * 1024
 async def ready(request: web.Request) -> web.Response:
     """200 when a session can start now, 500 while one runs (NVCF routes on this)."""
     state = request.app[STATE]
-    if state.slot.busy:
-        return web.json_response({"ready": False, "reason": "a streaming session is running"}, status=500)
+    session = state.slot.current
+    if session is not None:
+        reason = "a streaming session is waiting to resume" if session.waiting else "a streaming session is running"
+        return web.json_response({"ready": False, "reason": reason}, status=500)
     return web.json_response({"ready": True})
+
+
+async def startup(request: web.Request) -> web.Response:
+    """200 once the servers listen and the app has been made, 503 before."""
+    if request.app[STATE].started:
+        return web.json_response({"started": True})
+    return web.json_response({"started": False, "reason": "the stream app is starting"}, status=503)
+
+
+async def endsession(request: web.Request) -> web.Response:
+    """End the running (or resume-waiting) session: 200 with its id, 404 when there is none."""
+    session = await request.app[STATE].slot.end_current(REASON_ENDSESSION)
+    if session is None:
+        return web.json_response({"error": "no streaming session is running"}, status=404)
+    return web.json_response({"ended": session.id, "reason": session.end_reason})
 
 
 async def creds(request: web.Request) -> web.Response:
@@ -39,9 +57,12 @@ async def creds(request: web.Request) -> web.Response:
 
 
 def make_control_app(state: StreamAppState) -> web.Application:
-    """The control server: `GET /v1/streaming/ready`, `POST /v1/streaming/creds`."""
+    """The control server: `GET /v1/streaming/ready`, `GET /v1/streaming/startup`,
+    `POST /v1/streaming/creds`, `POST /v1/streaming/endsession`."""
     app = web.Application(client_max_size=_MAX_BODY)
     app[STATE] = state
     app.router.add_get("/v1/streaming/ready", ready)
     app.router.add_post("/v1/streaming/creds", creds)
+    app.router.add_get("/v1/streaming/startup", startup)
+    app.router.add_post("/v1/streaming/endsession", endsession)
     return app

@@ -41,21 +41,35 @@ class Creds:
             return self.stun_ip
 
     def ice_servers(self) -> list[dict[str, Any]]:
-        """The ICE servers in the browser's `RTCIceServer` shape (sent in the `hello` message)."""
+        """The ICE servers in the browser's `RTCIceServer` shape (sent in the `hello` message).
+
+        TURN is offered over UDP and over TCP, for networks that block UDP to the TURN server.
+        """
         return [
             {"urls": [f"stun:{self._host}:{self.stun_port}"]},
             {
-                "urls": [f"turn:{self._host}:{self.stun_port}?transport=udp"],
+                "urls": [
+                    f"turn:{self._host}:{self.stun_port}?transport=udp",
+                    f"turn:{self._host}:{self.stun_port}?transport=tcp",
+                ],
                 "username": self.username,
                 "credential": self.password,
             },
         ]
 
     def rtc_ice_servers(self) -> list[RTCIceServer]:
-        """The same servers for aiortc."""
+        """The servers for aiortc: STUN and TURN over UDP only.
+
+        aiortc uses one TURN URL, and the stream app binds its TURN client socket (UDP) inside the
+        media port range (`ice.py`); the server side needs no TCP fallback.
+        """
         return [
-            RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
-            for s in self.ice_servers()
+            RTCIceServer(urls=[f"stun:{self._host}:{self.stun_port}"]),
+            RTCIceServer(
+                urls=[f"turn:{self._host}:{self.stun_port}?transport=udp"],
+                username=self.username,
+                credential=self.password,
+            ),
         ]
 
 

@@ -185,11 +185,17 @@ def ice_gatherers(pc: RTCPeerConnection) -> list[RTCIceGatherer]:
     return gatherers
 
 
-def confine_to_range(pc: RTCPeerConnection, port_range: PortRange, host_addresses: tuple[str, ...]) -> None:
+def confine_to_range(
+    pc: RTCPeerConnection, port_range: PortRange, host_addresses: tuple[str, ...], *, relay_only: bool = False
+) -> None:
     """Make every ICE gatherer of `pc` bind inside `port_range`, on `host_addresses` if given.
 
+    With `relay_only` no host or server-reflexive candidates are gathered: only the TURN relay
+    (aiortc has no `iceTransportPolicy`; aioice's connection has the policy, so it is set there).
     Call after `setRemoteDescription` (which creates the gatherers) and before
     `setLocalDescription` (which starts gathering).
     """
     for gatherer in ice_gatherers(pc):
-        RangeBoundConnection.adopt(gatherer._connection, port_range, host_addresses)
+        connection = RangeBoundConnection.adopt(gatherer._connection, port_range, host_addresses)
+        if relay_only:
+            connection._transport_policy = TransportPolicy.RELAY

@@ -1,75 +1,52 @@
-"""One streaming session: the signaling conversation over the sign-in WebSocket and its peer connection."""
+"""One client connection of a session: the signaling over the sign-in WebSocket, its peer
+connection, and the input data channels. The session it belongs to (`lifecycle.AppSession`)
+outlives it when the client comes back within the resume window."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import uuid
-from collections.abc import Callable
 
 from aiohttp import WSMsgType, web
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.sdp import candidate_from_sdp
 
-from stream_app import signaling
-from stream_app.config import StreamAppConfig
+from stream_app import input_protocol, media_seam, signaling
 from stream_app.creds import Creds
 from stream_app.ice import confine_to_range
+from stream_app.input_receiver import InputReceiver
+from stream_app.lifecycle import CLOSE_NORMAL, REASON_CLIENT, AppSession
 from stream_app.ports import PortRangeExhausted
 
 logger = logging.getLogger(__name__)
 
-# WebSocket close codes the stream app uses (docs/protocol.md section 3).
+# WebSocket close codes the stream app uses (docs/protocol.md sections 3 and 6).
 CLOSE_BUSY = 1013
 CLOSE_MEDIA_FAILED = 1011
 
 
-class SessionSlot:
-    """The one session the stream app serves at a time (NVCF semantics)."""
-
-    def __init__(self) -> None:
-        self._current: StreamingSession | None = None
-
-    @property
-    def busy(self) -> bool:
-        return self._current is not None
-
-    @property
-    def current(self) -> StreamingSession | None:
-        return self._current
-
-    def claim(self, session: StreamingSession) -> bool:
-        """Take the slot for `session`; False when another session holds it."""
-        if self._current is not None:
-            return False
-        self._current = session
-        return True
-
-    def release(self, session: StreamingSession) -> None:
-        if self._current is session:
-            self._current = None
-
-
 class StreamingSession:
-    """Answers the client's offer with a video track and applies its trickled candidates.
+    """Answers the client's offer with the app's media and applies its trickled candidates.
 
-    A bad message gets an `error` reply and changes nothing; the session ends when the
-    WebSocket closes or the media connection fails, and then releases every port it held.
+    A bad message gets an `error` reply and changes nothing. `run()` returns when the WebSocket
+    closes or the client says `bye`; `close()` releases the peer connection and every port.
     """
 
-    def __init__(
-        self,
-        ws: web.WebSocketResponse,
-        config: StreamAppConfig,
-        creds: Creds | None,
-        make_track: Callable[[], MediaStreamTrack],
-    ) -> None:
-        self.id = uuid.uuid4().hex
+    def __init__(self, ws: web.WebSocketResponse, session: AppSession, creds: Creds | None, resumed: bool) -> None:
+        self.id = session.id
         self._ws = ws
-        self._config = config
+        self._session = session
+        self._config = session.config
         self._creds = creds
-        self._make_track = make_track
-        self._track: MediaStreamTrack | None = None
+        self._resumed = resumed
+        self._media: media_seam.MediaHandle | None = None
+        self._said_bye = False
+        self._closed = False
+        self._fatal: str | None = None
+        self._input = InputReceiver(
+            session.id, session.input_counters, self._config.input_rate, self._config.input_burst
+        )
         self._rtc_config = RTCConfiguration(
             # An explicit list: with None aiortc falls back to a public STUN server.
             iceServers=creds.rtc_ice_servers() if creds else [],
@@ -80,27 +57,49 @@ class StreamingSession:
     def _new_peer_connection(self) -> RTCPeerConnection:
         pc = RTCPeerConnection(self._rtc_config)
         pc.on("connectionstatechange", self._on_connection_state)
+        pc.on("datachannel", self._on_datachannel)
         return pc
 
-    async def run(self) -> None:
-        """Talk to the client until the WebSocket closes, then tear everything down."""
-        ice_servers = self._creds.ice_servers() if self._creds else []
-        await self._ws.send_str(signaling.serialize(signaling.Hello(self.id, ice_servers)))
-        try:
-            async for msg in self._ws:
-                if msg.type is WSMsgType.TEXT:
-                    await self._handle_text(msg.data)
-                elif msg.type is WSMsgType.BINARY:
-                    await self._reply_error("bad-message", "binary messages are not part of the signaling protocol")
-        finally:
-            await self.close()
+    async def run(self) -> str | None:
+        """Talk to the client until the WebSocket closes.
 
-    async def close(self) -> None:
-        await self._pc.close()
-        if self._track is not None:
-            self._track.stop()
-        if not self._ws.closed:
-            await self._ws.close()
+        Returns why the session must end for good (the client's `bye` or close with 1000, or a
+        failure that a resume cannot fix), or None when the client was merely lost.
+        """
+        ice_servers = self._creds.ice_servers() if self._creds else []
+        hello = signaling.Hello(
+            self.id,
+            ice_servers,
+            resumed=self._resumed,
+            ice_transport_policy="relay" if self._config.relay_only else "all",
+        )
+        if self._config.relay_only and not self._creds:
+            logger.warning("session %s: relay-only, but no TURN credentials have been pushed yet", self.id)
+        await self._ws.send_str(signaling.serialize(hello))
+        async for msg in self._ws:
+            if msg.type is WSMsgType.TEXT:
+                await self._handle_text(msg.data)
+                if self._said_bye:
+                    return REASON_CLIENT
+            elif msg.type is WSMsgType.BINARY:
+                await self._reply_error("bad-message", "binary messages are not part of the signaling protocol")
+        if self._fatal is not None:
+            return self._fatal
+        if not self._closed and self._ws.close_code == CLOSE_NORMAL:
+            return REASON_CLIENT
+        return None
+
+    async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
+        """Close the WebSocket with `code` and `reason`, the peer connection and the media; idempotent."""
+        self._closed = True
+        # The close frame goes out first; waiting for the client's reply to it (up to the
+        # WebSocket's close timeout) does not hold up releasing the ports.
+        if self._ws.closed:
+            await self._pc.close()
+        else:
+            await asyncio.gather(self._ws.close(code=code, message=reason.encode()), self._pc.close())
+        if self._media is not None:
+            self._media.close()
 
     async def _reply_error(self, code: str, reason: str) -> None:
         logger.info("session %s: rejected a message (%s): %s", self.id, code, reason)
@@ -113,7 +112,9 @@ class StreamingSession:
         except signaling.SignalingError as exc:
             await self._reply_error(exc.code, exc.reason)
             return
-        if isinstance(message, signaling.Offer):
+        if isinstance(message, signaling.Bye):
+            self._said_bye = True
+        elif isinstance(message, signaling.Offer):
             await self._handle_offer(message)
         elif isinstance(message, signaling.IceCandidate):
             await self._handle_candidate(message)
@@ -133,14 +134,24 @@ class StreamingSession:
             await self._reply_error("bad-sdp", f"the offer could not be applied: {exc}")
             await self._reset_peer_connection()
             return
-        confine_to_range(self._pc, self._config.port_range, self._config.ice_addresses)
-        self._track = self._make_track()
-        self._pc.addTrack(self._track)
+        confine_to_range(
+            self._pc, self._config.port_range, self._config.ice_addresses, relay_only=self._config.relay_only
+        )
+        try:
+            app = self._session.app
+            self._media = media_seam.attach(self._pc, app.video(), app.audio(), offer.sdp, self._config)
+        except Exception:
+            logger.exception("session %s: the app could not provide its media", self.id)
+            await self._reply_error("media-failed", "the app could not provide its media")
+            self._fatal = "media failed"
+            await self._ws.close(code=CLOSE_MEDIA_FAILED, message=b"media failed")
+            return
         try:
             await self._pc.setLocalDescription(await self._pc.createAnswer())
         except PortRangeExhausted as exc:
             logger.error("session %s: %s", self.id, exc.strerror)
             await self._reply_error("no-ports", str(exc.strerror))
+            self._fatal = "no free media port"
             await self._ws.close(code=CLOSE_BUSY, message=b"no free media port")
             return
         await self._ws.send_str(signaling.serialize(signaling.Answer(self._pc.localDescription.sdp)))
@@ -180,6 +191,20 @@ class StreamingSession:
             await self._reply_error("bad-state", "end of candidates arrived before the offer")
             return
         # aiortc has no public end-of-candidates call; its ICE checks do not wait for it.
+
+    def _on_datachannel(self, channel: RTCDataChannel) -> None:
+        label = channel.label
+        if label not in input_protocol.CHANNELS:
+            logger.info("session %s: closing data channel %r, which is not an input channel", self.id, label)
+            channel.close()
+            return
+
+        def on_message(data: str | bytes) -> None:
+            event = self._input.receive(label, data)
+            if event is not None:
+                self._session.deliver_input(event)
+
+        channel.on("message", on_message)
 
     async def _on_connection_state(self) -> None:
         state = self._pc.connectionState

@@ -25,10 +25,13 @@ class SignalingError(ValueError):
 
 @dataclass(frozen=True)
 class Hello:
-    """Server's first message: the session id and the ICE servers to use."""
+    """Server's first message: the session id, the ICE servers to use, whether this sign-in
+    resumes a waiting session, and the ICE transport policy the client should use."""
 
     session_id: str
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
+    resumed: bool = False
+    ice_transport_policy: str = "all"
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,11 @@ class EndOfCandidates:
 
 
 @dataclass(frozen=True)
+class Bye:
+    """The client ends the session for good."""
+
+
+@dataclass(frozen=True)
 class Error:
     """Server's answer to a message it could not use; the session goes on."""
 
@@ -67,7 +75,7 @@ class Error:
     reason: str
 
 
-ClientMessage = Offer | IceCandidate | EndOfCandidates
+ClientMessage = Offer | IceCandidate | EndOfCandidates | Bye
 ServerMessage = Hello | Answer | Error
 
 
@@ -98,6 +106,8 @@ def parse_client_message(text: str) -> ClientMessage:
             "unsupported-version", f"protocol version {version} is not supported; this server speaks {VERSION}"
         )
     kind = _field(obj, "type", str)
+    if kind == "bye":
+        return Bye()
     if kind == "offer":
         return Offer(sdp=_field(obj, "sdp", str))
     if kind == "candidate":
@@ -123,7 +133,13 @@ def serialize(message: ServerMessage) -> str:
     """Write a server message as JSON text."""
     body: dict[str, Any]
     if isinstance(message, Hello):
-        body = {"type": "hello", "sessionId": message.session_id, "iceServers": message.ice_servers}
+        body = {
+            "type": "hello",
+            "sessionId": message.session_id,
+            "iceServers": message.ice_servers,
+            "resumed": message.resumed,
+            "iceTransportPolicy": message.ice_transport_policy,
+        }
     elif isinstance(message, Answer):
         body = {"type": "answer", "sdp": message.sdp}
     else:

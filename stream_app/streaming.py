@@ -3,57 +3,61 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from aiohttp import web
-from aiortc import MediaStreamTrack
 
 from stream_app.app_state import STATE, StreamAppState
+from stream_app.lifecycle import REASON_SHUTDOWN
 from stream_app.session import CLOSE_BUSY, StreamingSession
 
 logger = logging.getLogger(__name__)
 
 SUBPROTOCOL = "nvcf-stream-v1"
-TRACK_FACTORY: web.AppKey[Callable[[], MediaStreamTrack]] = web.AppKey("track_factory")
 
+# How long closing waits for the client to answer the close frame (aiohttp's default is 10 s).
+_CLOSE_TIMEOUT = 2.0
 # Larger than any valid signaling message, so an oversized one is answered with an error
 # message (see signaling.MAX_MESSAGE_BYTES) rather than by aiohttp closing the session.
 _MAX_WS_MESSAGE = 1024 * 1024
 
 
 async def sign_in(request: web.Request) -> web.WebSocketResponse:
-    """Accept the sign-in WebSocket and run a session on it, or close it at once when busy."""
+    """Accept the sign-in WebSocket: start a session, resume the waiting one, or close with 1013."""
     state = request.app[STATE]
-    ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,), max_msg_size=_MAX_WS_MESSAGE, heartbeat=20)
+    ws = web.WebSocketResponse(
+        protocols=(SUBPROTOCOL,), max_msg_size=_MAX_WS_MESSAGE, heartbeat=20, timeout=_CLOSE_TIMEOUT
+    )
     await ws.prepare(request)
-    if state.slot.busy:
+    # No await from here until the session is attached, so two sign-ins cannot both take the slot.
+    session = state.slot.current
+    if session is None:
+        session = state.slot.start(state.app, state.config)
+        resumed = False
+        logger.info("session %s: started (from %s)", session.id, request.remote)
+    elif session.waiting:
+        resumed = True
+    else:
         logger.info("refused a sign-in: a session is running")
         await ws.close(code=CLOSE_BUSY, message=b"stream app busy")
         return ws
-    session = StreamingSession(ws, state.config, state.creds, request.app[TRACK_FACTORY])
-    # No await since the check above, so no other sign-in can have taken the slot.
-    claimed = state.slot.claim(session)
-    assert claimed
-    logger.info("session %s: started (from %s)", session.id, request.remote)
+    connection = StreamingSession(ws, session, state.creds, resumed)
+    session.attach(connection)
+    end_reason: str | None = None
     try:
-        await session.run()
+        end_reason = await connection.run()
     finally:
-        state.slot.release(session)
-        logger.info("session %s: ended", session.id)
+        await session.connection_over(connection, end_reason)
     return ws
 
 
-async def _close_session(app: web.Application) -> None:
-    session = app[STATE].slot.current
-    if session is not None:
-        await session.close()
+async def _end_session(app: web.Application) -> None:
+    await app[STATE].slot.end_current(REASON_SHUTDOWN)
 
 
-def make_streaming_app(state: StreamAppState, make_track: Callable[[], MediaStreamTrack]) -> web.Application:
-    """The streaming server; `make_track` makes the video track for each session."""
+def make_streaming_app(state: StreamAppState) -> web.Application:
+    """The streaming server; the session's media comes from `state.app`."""
     app = web.Application()
     app[STATE] = state
-    app[TRACK_FACTORY] = make_track
     app.router.add_get(state.config.start_endpoint, sign_in)
-    app.on_shutdown.append(_close_session)
+    app.on_shutdown.append(_end_session)
     return app

@@ -311,6 +311,9 @@ async def running_nvcf_local(
             "NVCF_LOCAL_API_KEY": api_key,
             "NVCF_LOCAL_TURN_PASSWORD": turn.password,
             "STREAM_APP_HOST": LOOPBACK,
+            # The test machine is a container (/.dockerenv), where the stream app would exit after
+            # each session by default; fixtures shared across tests keep one instance instead.
+            "STREAM_APP_EXIT_AFTER_SESSION": "0",
             **(env or {}),
         },
         logger=log,

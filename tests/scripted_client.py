@@ -7,6 +7,7 @@ frame it decodes.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ import aiohttp
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
+    RTCDataChannel,
     RTCIceServer,
     RTCIceTransportPolicy,
     RTCPeerConnection,
@@ -34,6 +36,32 @@ class ScriptedSession:
     hello: dict[str, Any]
     answer_sdp: str
     track: asyncio.Future[MediaStreamTrack] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    channels: dict[str, RTCDataChannel] = field(default_factory=dict)
+    _seq: dict[str, itertools.count[int]] = field(default_factory=dict)
+
+    async def channels_open(self, timeout: float = 10.0) -> None:
+        """Wait until every input data channel is open."""
+        deadline = time.monotonic() + timeout
+        while any(c.readyState != "open" for c in self.channels.values()):
+            if time.monotonic() > deadline:
+                raise AssertionError({label: c.readyState for label, c in self.channels.items()})
+            await asyncio.sleep(0.02)
+
+    def send_input(self, kind: str, channel: str | None = None, **fields: Any) -> None:
+        """Send one input message (protocol.md section 5) with the next `seq` of its channel."""
+        if channel is None:
+            motion = kind in ("mouse_move", "mouse_motion") or (kind == "touch" and fields.get("phase") == "move")
+            channel = "input-motion" if motion else "input"
+        seq = next(self._seq.setdefault(channel, itertools.count()))
+        self.send_raw(channel, json.dumps({"v": 1, "type": kind, "seq": seq, "t": time.time() * 1000, **fields}))
+
+    def send_raw(self, channel: str, data: str | bytes) -> None:
+        """Send anything on an input data channel."""
+        self.channels[channel].send(data)
+
+    async def bye(self) -> None:
+        """End the session for good, as the protocol's `bye`."""
+        await self.ws.send_str(json.dumps({"v": 1, "type": "bye"}))
 
     async def latencies(self, frames: int, timeout: float = 20.0) -> list[float]:
         """Receive `frames` frames and return now minus each frame's stamp, in milliseconds."""
@@ -49,8 +77,14 @@ class ScriptedSession:
         return await asyncio.wait_for(read(), timeout)
 
     async def close(self) -> None:
+        """Close cleanly (WebSocket code 1000): the session ends for good."""
         await self.pc.close()
         await self.ws.close()
+
+    async def drop(self, code: int = 1001) -> None:
+        """Go away as a closing tab or a broken network does: the session waits to be resumed."""
+        await self.pc.close()
+        await self.ws.close(code=code)
 
 
 async def sign_in(
@@ -75,10 +109,12 @@ async def negotiate(
     *,
     relay_only: bool = False,
     use_ice_servers: bool = True,
+    input_channels: bool = False,
 ) -> ScriptedSession:
     """Offer to receive video and apply the answer; media starts flowing after this.
 
     With `use_ice_servers` False the client ignores the servers in `hello` (host candidates only).
+    With `input_channels` the offer carries the two input data channels of protocol.md section 5.
     """
     servers = [
         RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
@@ -91,6 +127,10 @@ async def negotiate(
         )
     )
     pc.addTransceiver("video", direction="recvonly")
+    channels: dict[str, RTCDataChannel] = {}
+    if input_channels:
+        channels["input"] = pc.createDataChannel("input")
+        channels["input-motion"] = pc.createDataChannel("input-motion", ordered=False, maxRetransmits=0)
     session_track: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
     pc.on("track", lambda track: session_track.done() or session_track.set_result(track))
     await pc.setLocalDescription(await pc.createOffer())
@@ -98,15 +138,20 @@ async def negotiate(
     answer = json.loads((await ws.receive(timeout=10)).data)
     assert answer["type"] == "answer", answer
     await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
-    return ScriptedSession(ws=ws, pc=pc, hello=hello, answer_sdp=answer["sdp"], track=session_track)
+    return ScriptedSession(ws=ws, pc=pc, hello=hello, answer_sdp=answer["sdp"], track=session_track, channels=channels)
 
 
 async def open_session(
-    http: aiohttp.ClientSession, url: str, *, relay_only: bool = False, headers: dict[str, str] | None = None
+    http: aiohttp.ClientSession,
+    url: str,
+    *,
+    relay_only: bool = False,
+    headers: dict[str, str] | None = None,
+    input_channels: bool = False,
 ) -> ScriptedSession:
     """Sign in and negotiate in one step."""
     ws, hello = await sign_in(http, url, headers=headers)
-    return await negotiate(ws, hello, relay_only=relay_only)
+    return await negotiate(ws, hello, relay_only=relay_only, input_channels=input_channels)
 
 
 def candidate_ports(sdp: str) -> list[tuple[str, int, str]]:

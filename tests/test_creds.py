@@ -36,8 +36,18 @@ def test_refuses_a_bad_body_naming_the_field(body: Any, reason: str) -> None:
 def test_ice_servers_are_stun_and_turn_urls_on_the_pushed_address() -> None:
     assert parse_creds(GOOD).ice_servers() == [
         {"urls": ["stun:127.0.0.1:3478"]},
-        {"urls": ["turn:127.0.0.1:3478?transport=udp"], "username": "user", "credential": "secret"},
+        {
+            "urls": ["turn:127.0.0.1:3478?transport=udp", "turn:127.0.0.1:3478?transport=tcp"],
+            "username": "user",
+            "credential": "secret",
+        },
     ]
+
+
+def test_aiortc_gets_stun_and_turn_over_udp_only() -> None:
+    servers = parse_creds(GOOD).rtc_ice_servers()
+    assert [s.urls for s in servers] == [["stun:127.0.0.1:3478"], ["turn:127.0.0.1:3478?transport=udp"]]
+    assert (servers[1].username, servers[1].credential) == ("user", "secret")
 
 
 def test_ipv6_address_is_bracketed_in_urls() -> None:

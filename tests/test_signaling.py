@@ -61,7 +61,18 @@ def test_serializes_hello_with_version_and_ice_servers() -> None:
         "type": "hello",
         "sessionId": "abc",
         "iceServers": [{"urls": ["stun:127.0.0.1:3478"]}],
+        "resumed": False,
+        "iceTransportPolicy": "all",
     }
+
+
+def test_serializes_a_resumed_relay_only_hello() -> None:
+    text = signaling.serialize(signaling.Hello("abc", [], resumed=True, ice_transport_policy="relay"))
+    assert json.loads(text)["resumed"] is True and json.loads(text)["iceTransportPolicy"] == "relay"
+
+
+def test_parses_bye() -> None:
+    assert signaling.parse_client_message('{"v":1,"type":"bye"}') == signaling.Bye()
 
 
 def test_serializes_answer_and_error() -> None:

@@ -229,3 +229,40 @@ async def test_a_vanished_turn_server_does_not_hold_up_the_end_of_a_session(
     await _wait_ready(http, app, 200, timeout=10)
     # aioice alone would retry the TURN deallocation for about 30 s.
     assert time.monotonic() - closed < TURN_DELETE_TIMEOUT + 2
+
+
+async def test_hello_offers_turn_over_udp_and_tcp(app: RunningStreamApp, http: aiohttp.ClientSession) -> None:
+    await http.post(
+        f"{app.control_url}/v1/streaming/creds",
+        json={"stunIp": "127.0.0.1", "stunPort": 3478, "username": "u", "password": "p"},
+    )
+    ws, hello = await sign_in(http, app.sign_in_url)
+    await ws.close()
+    turn = [s for s in hello["iceServers"] if any(u.startswith("turn:") for u in s["urls"])]
+    assert turn == [
+        {
+            "urls": ["turn:127.0.0.1:3478?transport=udp", "turn:127.0.0.1:3478?transport=tcp"],
+            "username": "u",
+            "credential": "p",
+        }
+    ]
+    assert hello["iceTransportPolicy"] == "all"
+
+
+async def test_relay_only_answers_with_relay_candidates_only_and_streams_through_coturn(
+    coturn: RunningCoturn, http: aiohttp.ClientSession
+) -> None:
+    async with running_stream_app(relay_only=True) as app:
+        creds = {"stunIp": coturn.host, "stunPort": coturn.port, "username": coturn.user, "password": coturn.password}
+        await http.post(f"{app.control_url}/v1/streaming/creds", json=creds)
+        ws, hello = await sign_in(http, app.sign_in_url)
+        assert hello["iceTransportPolicy"] == "relay"
+        session = await negotiate(ws, hello, relay_only=True)
+        try:
+            latencies = await session.latencies(5)
+        finally:
+            await session.close()
+    kinds = {kind for _, _, kind in candidate_ports(session.answer_sdp)}
+    assert kinds == {"relay"}, session.answer_sdp
+    assert " raddr 0.0.0.0 " in session.answer_sdp  # the host address is not revealed
+    assert all(0 < latency < 1000 for latency in latencies)

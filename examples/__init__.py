@@ -1,0 +1,1 @@
+"""Example apps for the stream app: run one with `stream-app --app examples.<name>:make_app`."""

@@ -1,0 +1,281 @@
+"""Paint: a numpy-drawn canvas that reacts visibly to every kind of input.
+
+Layout of every frame (W x H, origin top left), so a test can read reactions off the video:
+
+- rows 0-15: the capture-time stamp (docs/protocol.md section 4);
+- rows 16-47: the status bar, 64-pixel swatches side by side (see `SWATCHES`);
+- the canvas below it: strokes, and the sprite (a 24x24 square in the brush colour);
+- the bottom 28 rows: the last pasted clipboard text, in white capitals.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from examples.paint.font import draw_text
+from stream_app import FrameSource, SessionInfo, StreamApp, stamp
+from stream_app.config import StreamAppConfig
+from stream_app.input_protocol import (
+    Clipboard,
+    Gamepad,
+    InputEvent,
+    KeyEvent,
+    MouseButton,
+    MouseMotion,
+    MouseMove,
+    Resize,
+    Touch,
+    Wheel,
+)
+
+logger = logging.getLogger(__name__)
+
+Colour = tuple[int, int, int]
+
+BLACK: Colour = (0, 0, 0)
+WHITE: Colour = (255, 255, 255)
+RED: Colour = (255, 0, 0)
+GREEN: Colour = (0, 255, 0)
+BLUE: Colour = (0, 0, 255)
+YELLOW: Colour = (255, 255, 0)
+MAGENTA: Colour = (255, 0, 255)
+CYAN: Colour = (0, 255, 255)
+ORANGE: Colour = (255, 128, 0)
+BACKGROUND: Colour = (40, 40, 40)
+
+STATUS_TOP, STATUS_BOTTOM = 16, 48  # status bar rows [16, 48)
+SWATCH = 64
+# Swatch index -> what it shows. Swatch i covers x in [64 i, 64 i + 64), rows 16-47.
+SWATCHES = {
+    0: "brush colour",
+    1: "magenta while any key is held",
+    2: "cyan while the primary mouse button (or a finger) is down",
+    3: "orange while any gamepad button is pressed",
+    4: "yellow once clipboard text has arrived",
+    5: "white bar as wide as the brush size (2-64 px)",
+}
+BRUSH_KEYS: dict[str, Colour] = {"KeyR": RED, "KeyG": GREEN, "KeyB": BLUE, "KeyY": YELLOW, "KeyW": WHITE}
+ARROWS = {"ArrowLeft": (-1, 0), "ArrowRight": (1, 0), "ArrowUp": (0, -1), "ArrowDown": (0, 1)}
+ARROW_STEP = 16
+SPRITE = 24
+TEXT_BAND = 28
+MIN_SIZE, MAX_SIZE = (stamp.STAMP_WIDTH, 432), (1920, 1080)
+STICK_SPEED = 600.0  # pixels a second at full deflection
+DEAD_ZONE = 0.2
+
+
+def _even_clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value)) // 2 * 2
+
+
+@dataclass
+class _Stroke:
+    x: float
+    y: float
+
+
+class PaintApp:
+    """The paint app's state and drawing; `PaintStreamApp` connects it to the stream app."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width = _even_clamp(width, MIN_SIZE[0], MAX_SIZE[0])
+        self.height = _even_clamp(height, MIN_SIZE[1], MAX_SIZE[1])
+        self.canvas = np.empty((self.height, self.width, 3), np.uint8)
+        self.canvas[:] = BACKGROUND
+        self.brush: Colour = WHITE
+        self.brush_size = 8
+        self.sprite = [self.width / 2, self.height / 2]
+        self.keys_down: set[str] = set()
+        self.mouse_down = False
+        self.mouse_stroke: _Stroke | None = None
+        self.touches: dict[int, _Stroke] = {}
+        self.pad_pressed = False
+        self.pad_axes = (0.0, 0.0)
+        self.clipboard: str | None = None
+        self._last_render = time.monotonic()
+
+    # Input -----------------------------------------------------------------------------------
+
+    def handle(self, event: InputEvent) -> None:
+        """Apply one input event."""
+        if isinstance(event, KeyEvent):
+            self._key(event)
+        elif isinstance(event, MouseButton):
+            self._mouse_button(event)
+        elif isinstance(event, MouseMove):
+            self._mouse_move(event)
+        elif isinstance(event, MouseMotion):
+            self._move_sprite(event.dx, event.dy)
+        elif isinstance(event, Wheel):
+            if event.dy:
+                self.brush_size = max(2, min(64, self.brush_size - 2 * int(math.copysign(1, event.dy))))
+        elif isinstance(event, Touch):
+            self._touch(event)
+        elif isinstance(event, Gamepad):
+            self._gamepad(event)
+        elif isinstance(event, Clipboard):
+            self.clipboard = event.text
+        elif isinstance(event, Resize):
+            self.resize(event.width, event.height)
+
+    def _key(self, event: KeyEvent) -> None:
+        if event.action == "up":
+            self.keys_down.discard(event.code)
+            return
+        self.keys_down.add(event.code)
+        if event.code in BRUSH_KEYS:
+            self.brush = BRUSH_KEYS[event.code]
+        elif event.code in ARROWS:
+            dx, dy = ARROWS[event.code]
+            self._move_sprite(dx * ARROW_STEP, dy * ARROW_STEP)
+        elif event.code == "Space":
+            self._dot(self.sprite[0], self.sprite[1])
+        elif event.code == "KeyC":
+            self.canvas[:] = BACKGROUND
+
+    def _point(self, x: float, y: float) -> tuple[float, float]:
+        return x * (self.width - 1), y * (self.height - 1)
+
+    def _mouse_button(self, event: MouseButton) -> None:
+        if event.button != 0:
+            return
+        if event.action == "down":
+            self.mouse_down = True
+            x, y = self._point(event.x, event.y)
+            self._dot(x, y)
+            self.mouse_stroke = _Stroke(x, y)
+        else:
+            self.mouse_down = False
+            self.mouse_stroke = None
+
+    def _mouse_move(self, event: MouseMove) -> None:
+        if not event.buttons & 1 or self.mouse_stroke is None:
+            return
+        x, y = self._point(event.x, event.y)
+        self._line(self.mouse_stroke, x, y)
+
+    def _touch(self, event: Touch) -> None:
+        for touch in event.touches:
+            x, y = self._point(touch.x, touch.y)
+            if event.phase == "start":
+                self._dot(x, y)
+                self.touches[touch.id] = _Stroke(x, y)
+            elif event.phase == "move" and touch.id in self.touches:
+                self._line(self.touches[touch.id], x, y)
+            else:
+                self.touches.pop(touch.id, None)
+
+    def _gamepad(self, event: Gamepad) -> None:
+        if not event.connected:
+            self.pad_pressed, self.pad_axes = False, (0.0, 0.0)
+            return
+        pressed = any(value > 0.5 for value in event.buttons)
+        if pressed and not self.pad_pressed and event.buttons and event.buttons[0] > 0.5:
+            self._dot(self.sprite[0], self.sprite[1])
+        self.pad_pressed = pressed
+        axes = (*event.axes, 0.0, 0.0)
+        self.pad_axes = (axes[0], axes[1])
+
+    def _move_sprite(self, dx: float, dy: float) -> None:
+        self.sprite[0] = max(0.0, min(self.width - SPRITE, self.sprite[0] + dx))
+        self.sprite[1] = max(float(STATUS_BOTTOM), min(self.height - SPRITE, self.sprite[1] + dy))
+
+    def resize(self, width: int, height: int) -> None:
+        """Change the frame size (clamped to 768x432-1920x1080, even); the drawing is kept."""
+        width = _even_clamp(width, MIN_SIZE[0], MAX_SIZE[0])
+        height = _even_clamp(height, MIN_SIZE[1], MAX_SIZE[1])
+        if (width, height) == (self.width, self.height):
+            return
+        canvas = np.empty((height, width, 3), np.uint8)
+        canvas[:] = BACKGROUND
+        h, w = min(height, self.height), min(width, self.width)
+        canvas[:h, :w] = self.canvas[:h, :w]
+        self.canvas, self.width, self.height = canvas, width, height
+        self._move_sprite(0, 0)
+        logger.info("paint: frame size now %dx%d", width, height)
+
+    # Drawing ---------------------------------------------------------------------------------
+
+    def _dot(self, x: float, y: float) -> None:
+        r = self.brush_size / 2
+        x0, x1 = max(0, int(x - r)), min(self.width, int(x + r) + 1)
+        y0, y1 = max(0, int(y - r)), min(self.height, int(y + r) + 1)
+        if x0 >= x1 or y0 >= y1:
+            return
+        yy, xx = np.ogrid[y0:y1, x0:x1]
+        mask = (xx - x) ** 2 + (yy - y) ** 2 <= r * r
+        self.canvas[y0:y1, x0:x1][mask] = self.brush
+
+    def _line(self, stroke: _Stroke, x: float, y: float) -> None:
+        steps = max(1, int(math.hypot(x - stroke.x, y - stroke.y) / max(1.0, self.brush_size / 4)))
+        for i in range(1, steps + 1):
+            self._dot(stroke.x + (x - stroke.x) * i / steps, stroke.y + (y - stroke.y) * i / steps)
+        stroke.x, stroke.y = x, y
+
+    def render(self) -> npt.NDArray[np.uint8]:
+        """One frame: canvas, sprite, status bar, clipboard text, and the stamp on top."""
+        now = time.monotonic()
+        elapsed, self._last_render = min(0.1, now - self._last_render), now
+        ax, ay = (0.0 if abs(a) < DEAD_ZONE else a for a in self.pad_axes)
+        if ax or ay:
+            self._move_sprite(ax * STICK_SPEED * elapsed, ay * STICK_SPEED * elapsed)
+        frame = self.canvas.copy()
+        sx, sy = int(self.sprite[0]), int(self.sprite[1])
+        frame[sy : sy + SPRITE, sx : sx + SPRITE] = BLACK
+        frame[sy + 3 : sy + SPRITE - 3, sx + 3 : sx + SPRITE - 3] = self.brush
+        frame[:STATUS_BOTTOM] = BLACK
+        swatches: dict[int, Colour] = {0: self.brush}
+        if self.keys_down:
+            swatches[1] = MAGENTA
+        if self.mouse_down or self.touches:
+            swatches[2] = CYAN
+        if self.pad_pressed:
+            swatches[3] = ORANGE
+        if self.clipboard is not None:
+            swatches[4] = YELLOW
+        for index, colour in swatches.items():
+            frame[STATUS_TOP:STATUS_BOTTOM, index * SWATCH : (index + 1) * SWATCH] = colour
+        frame[STATUS_TOP + 8 : STATUS_BOTTOM - 8, 5 * SWATCH : 5 * SWATCH + self.brush_size] = WHITE
+        frame[self.height - TEXT_BAND :] = BLACK
+        if self.clipboard:
+            draw_text(frame, self.clipboard.replace("\n", " "), 8, self.height - TEXT_BAND + 4, 4, WHITE)
+        capture_ms = int(time.time() * 1000)
+        for channel in range(3):
+            stamp.paint(frame[:, :, channel], capture_ms)
+        return frame
+
+
+class PaintStreamApp(StreamApp):
+    """Paint as a stream app: renders on demand at the configured frame rate."""
+
+    def __init__(self, config: StreamAppConfig) -> None:
+        self.paint = PaintApp(config.width, config.height)
+        self.source = FrameSource(config.fps, render=self.paint.render)
+
+    def video(self) -> FrameSource:
+        return self.source
+
+    def on_session_started(self, info: SessionInfo) -> None:
+        logger.info("paint: session %s started", info.id)
+
+    def on_input(self, event: InputEvent) -> None:
+        self.paint.handle(event)
+
+    def on_resize(self, event: Resize) -> None:
+        self.paint.resize(event.width, event.height)
+
+    def on_session_ended(self, info: SessionInfo, reason: str) -> None:
+        logger.info("paint: session %s ended (%s); canvas cleared for the next one", info.id, reason)
+        self.paint = PaintApp(self.paint.width, self.paint.height)
+        self.source = FrameSource(self.source.fps, render=self.paint.render)
+
+
+def make_app(config: StreamAppConfig) -> PaintStreamApp:
+    """The factory for `stream-app --app examples.paint:make_app`."""
+    return PaintStreamApp(config)

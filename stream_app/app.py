@@ -1,0 +1,102 @@
+"""The app API: what an app developer implements to stream their own pictures and take input.
+
+Subclass `StreamApp`, override what you need, and give `stream-app --app module:factory` a
+factory `factory(config) -> StreamApp`. The rule for handlers: every `on_*` method may be a plain
+function or a coroutine function; the stream app calls them one at a time, in the order things
+happened, on its event loop (a coroutine is awaited before the next event is delivered). An
+exception in a handler is logged and the session goes on.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from stream_app.config import ConfigError, StreamAppConfig
+from stream_app.input_protocol import InputEvent, Resize
+from stream_app.media_seam import AudioSource, VideoSource, test_pattern_source
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """The session an event is about: its id (the one in `hello`) and whether it was resumed."""
+
+    id: str
+    resumed: bool = False
+
+
+class StreamApp:
+    """Base class of an app. Override `video()` and the handlers you want; the rest do nothing.
+
+    One app object serves every session of the process (one at a time). Handlers may be `def`
+    or `async def`; they run on the event loop, so keep them short (do heavy work in a thread).
+    """
+
+    def video(self) -> VideoSource:
+        """The video to stream: a `FrameSource`, or anything whose `track()` makes a video track.
+
+        Called once for every peer connection (a new session or a resume); return the same source
+        each time so a resumed client sees the same picture.
+        """
+        raise NotImplementedError("a StreamApp must provide video()")
+
+    def audio(self) -> AudioSource | None:
+        """Optional sound; called like `video()`."""
+        return None
+
+    def on_session_started(self, info: SessionInfo) -> Awaitable[None] | None:
+        """A client signed in and a new session began."""
+        return None
+
+    def on_input(self, event: InputEvent) -> Awaitable[None] | None:
+        """An input event from the client (every type of `input_protocol` but `Resize`)."""
+        return None
+
+    def on_resize(self, event: Resize) -> Awaitable[None] | None:
+        """The client would like the picture to be `event.width` x `event.height`; the app decides."""
+        return None
+
+    def on_client_lost(self, info: SessionInfo) -> Awaitable[None] | None:
+        """The client went away without ending the session; it may come back within the resume window."""
+        return None
+
+    def on_client_resumed(self, info: SessionInfo) -> Awaitable[None] | None:
+        """The client came back within the resume window (`info.resumed` is true)."""
+        return None
+
+    def on_session_ended(self, info: SessionInfo, reason: str) -> Awaitable[None] | None:
+        """The session is over for good; `reason` is the close reason (e.g. `ended by client`)."""
+        return None
+
+
+AppFactory = Callable[[StreamAppConfig], StreamApp]
+
+
+class TestPatternApp(StreamApp):
+    """The built-in app: the stamped test pattern, ignoring input."""
+
+    __test__ = False  # not a pytest test class, despite its name
+
+    def __init__(self, config: StreamAppConfig) -> None:
+        self._source = test_pattern_source(config.width, config.height, config.fps)
+
+    def video(self) -> VideoSource:
+        return self._source
+
+
+def load_factory(spec: str) -> AppFactory:
+    """Import `module:attribute` (e.g. `examples.paint:make_app`); an empty spec is the test pattern."""
+    if not spec:
+        return TestPatternApp
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ConfigError(f"--app {spec!r} must be of the form module:factory")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"--app {spec!r}: cannot import {module_name}: {exc}") from None
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise ConfigError(f"--app {spec!r}: {module_name} has no callable {attribute!r}")
+    return factory  # type: ignore[no-any-return]

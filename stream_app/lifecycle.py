@@ -1,0 +1,250 @@
+"""The app's session and its lifecycle (docs/protocol.md section 6).
+
+An `AppSession` lives from the sign-in that starts it until it ends for good; the client's
+connections (`session.StreamingSession`, one WebSocket and one peer connection each) come and go
+within it. Losing a client without a clean end starts the resume window; a sign-in during the
+window continues the same session. Events for the app are delivered one at a time, in order, by
+one dispatcher task, so a slow or failing handler never stalls signaling or ends the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import logging
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from stream_app.app import SessionInfo, StreamApp
+from stream_app.config import StreamAppConfig
+from stream_app.input_protocol import InputEvent, Resize
+from stream_app.input_receiver import DROP_APP_BUSY, InputCounters, ThrottledLog
+
+if TYPE_CHECKING:
+    from stream_app.session import StreamingSession
+
+logger = logging.getLogger(__name__)
+
+CLOSE_NORMAL = 1000
+REASON_CLIENT = "ended by client"
+REASON_ENDSESSION = "ended by endsession"
+REASON_IDLE = "idle timeout"
+REASON_SHUTDOWN = "shutting down"
+REASON_RESUME_EXPIRED = "resume window expired"
+
+_EVENT_QUEUE = 4096
+# How long the app's `on_session_ended` (and events before it) may take before the session's
+# resources are released regardless.
+_DRAIN_TIMEOUT = 5.0
+
+
+class Phase(enum.Enum):
+    """Where a session is in its life."""
+
+    CONNECTED = "connected"
+    WAITING = "waiting"  # the client is gone; the resume window runs
+    ENDED = "ended"
+
+
+class AppSession:
+    """One session of the app: spans the client's connections, ends once."""
+
+    def __init__(self, app: StreamApp, config: StreamAppConfig, on_over: Callable[[AppSession], None]) -> None:
+        self.id = uuid.uuid4().hex
+        self.app = app
+        self.config = config
+        self.phase = Phase.CONNECTED
+        self.connection: StreamingSession | None = None
+        self.end_reason: str | None = None
+        self.input_counters = InputCounters()
+        self.handler_errors = 0
+        self.over = asyncio.Event()
+        self._on_over = on_over
+        self._loop = asyncio.get_running_loop()
+        self._last_input = self._loop.time()
+        self._events: asyncio.Queue[tuple[str, tuple[Any, ...]]] = asyncio.Queue(_EVENT_QUEUE)
+        self._dispatcher = asyncio.create_task(self._dispatch())
+        self._idle_watch = asyncio.create_task(self._watch_idle()) if config.idle_timeout > 0 else None
+        self._resume_timer: asyncio.Task[None] | None = None
+        self._errors_log = ThrottledLog(logger)
+        self._deliver("on_session_started", SessionInfo(self.id, resumed=False))
+
+    @property
+    def ended(self) -> bool:
+        """True once the session has ended for good (its resources may still be being released)."""
+        return self.phase is Phase.ENDED
+
+    @property
+    def waiting(self) -> bool:
+        """True while the session waits for its client to come back."""
+        return self.phase is Phase.WAITING
+
+    def attach(self, connection: StreamingSession) -> None:
+        """Make `connection` the session's client connection (a new one, or a resume)."""
+        resumed = self.phase is Phase.WAITING
+        if self._resume_timer is not None:
+            self._resume_timer.cancel()
+            self._resume_timer = None
+        self.phase = Phase.CONNECTED
+        self.connection = connection
+        self._last_input = self._loop.time()
+        if resumed:
+            logger.info("session %s: resumed", self.id)
+            self._deliver("on_client_resumed", SessionInfo(self.id, resumed=True))
+
+    def deliver_input(self, event: InputEvent) -> None:
+        """Pass an accepted input event to the app (and count it as activity)."""
+        self._last_input = self._loop.time()
+        if isinstance(event, Resize):
+            self._deliver("on_resize", event)
+        else:
+            self._deliver("on_input", event)
+
+    async def connection_over(self, connection: StreamingSession, end_reason: str | None) -> None:
+        """`connection` has closed: end the session with `end_reason`, or, when None (the client
+        was lost), wait for it to resume."""
+        if self.phase is Phase.ENDED or self.connection is not connection:
+            await connection.close()
+            return
+        if end_reason is not None:
+            await self.end(end_reason)
+            return
+        self.connection = None
+        if self.config.resume_window <= 0:
+            await connection.close()
+            await self.end(REASON_RESUME_EXPIRED)
+            return
+        # Waiting from now on, so a client that comes back while the old peer connection is still
+        # closing (a TURN deallocation may take a moment) resumes instead of being refused.
+        self.phase = Phase.WAITING
+        logger.info("session %s: client lost; waiting %.0f s for it to resume", self.id, self.config.resume_window)
+        self._deliver("on_client_lost", SessionInfo(self.id, resumed=False))
+        self._resume_timer = asyncio.create_task(self._expire_resume_window())
+        await connection.close()
+
+    async def end(self, reason: str) -> None:
+        """End the session for good: close the client with 1000 `reason`, tell the app, release all."""
+        if self.phase is Phase.ENDED:
+            await self.over.wait()
+            return
+        self.phase = Phase.ENDED
+        self.end_reason = reason
+        logger.info("session %s: ending (%s)", self.id, reason)
+        current = asyncio.current_task()
+        for task in (self._resume_timer, self._idle_watch):
+            if task is not None and task is not current:
+                task.cancel()
+        try:
+            if self.connection is not None:
+                await self.connection.close(CLOSE_NORMAL, reason)
+            self._deliver("on_session_ended", SessionInfo(self.id), reason, force=True)
+            await self._drain()
+        finally:
+            self._on_over(self)
+            self.over.set()
+            logger.info(
+                "session %s: ended (%s); input accepted %d, dropped %s",
+                self.id,
+                reason,
+                self.input_counters.accepted,
+                dict(self.input_counters.dropped) or "none",
+            )
+
+    async def _drain(self) -> None:
+        self._put(("", ()))  # the dispatcher stops at this marker
+        try:
+            await asyncio.wait_for(asyncio.shield(self._dispatcher), _DRAIN_TIMEOUT)
+        except TimeoutError:
+            logger.warning(
+                "session %s: the app's handlers took over %.0f s to finish; cut short", self.id, _DRAIN_TIMEOUT
+            )
+            self._dispatcher.cancel()
+
+    def _deliver(self, handler: str, *args: Any, force: bool = False) -> None:
+        if self.phase is Phase.ENDED and not force:
+            return
+        if force:
+            self._put((handler, args))
+            return
+        try:
+            self._events.put_nowait((handler, args))
+        except asyncio.QueueFull:
+            self.input_counters.dropped[DROP_APP_BUSY] += 1
+            self._errors_log.info("busy", "session %s: the app is not keeping up; dropped an event", self.id)
+
+    def _put(self, item: tuple[str, tuple[Any, ...]]) -> None:
+        """Queue `item` even when the queue is full: the end matters more than a stale input event."""
+        if self._events.full():
+            self._events.get_nowait()
+            self.input_counters.dropped[DROP_APP_BUSY] += 1
+        self._events.put_nowait(item)
+
+    async def _dispatch(self) -> None:
+        while True:
+            name, args = await self._events.get()
+            if not name:
+                return
+            try:
+                result = getattr(self.app, name)(*args)
+                if inspect.isawaitable(result):
+                    await result
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.handler_errors += 1
+                if self._errors_log.allow("handler:" + name) is not None:
+                    logger.exception("session %s: the app's %s raised; the session goes on", self.id, name)
+
+    async def _watch_idle(self) -> None:
+        timeout = self.config.idle_timeout
+        while True:
+            remaining = self._last_input + timeout - self._loop.time()
+            if remaining <= 0:
+                break
+            await asyncio.sleep(remaining)
+        await self.end(REASON_IDLE)
+
+    async def _expire_resume_window(self) -> None:
+        await asyncio.sleep(self.config.resume_window)
+        if self.phase is Phase.WAITING:
+            await self.end(REASON_RESUME_EXPIRED)
+
+
+class SessionSlot:
+    """The one session the stream app serves at a time (NVCF semantics)."""
+
+    def __init__(self) -> None:
+        self._current: AppSession | None = None
+        self.session_over = asyncio.Event()
+        self.sessions_ended = 0
+
+    @property
+    def busy(self) -> bool:
+        """True from the sign-in that starts a session until it has ended and released everything."""
+        return self._current is not None
+
+    @property
+    def current(self) -> AppSession | None:
+        return self._current
+
+    def start(self, app: StreamApp, config: StreamAppConfig) -> AppSession:
+        """Start a new session in the free slot (call only when not `busy`, with no await between)."""
+        if self._current is not None:
+            raise RuntimeError("a session is already running")
+        self._current = AppSession(app, config, self._release)
+        return self._current
+
+    def _release(self, session: AppSession) -> None:
+        if self._current is session:
+            self._current = None
+            self.sessions_ended += 1
+            self.session_over.set()
+
+    async def end_current(self, reason: str) -> AppSession | None:
+        """End the running session, if any; returns it."""
+        session = self._current
+        if session is not None:
+            await session.end(reason)
+        return session

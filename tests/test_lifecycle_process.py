@@ -1,0 +1,153 @@
+"""The stream app as a real process (`python -m stream_app`): exit after a session, SIGTERM, --app."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+from conftest import free_port, free_udp_port_range
+from scripted_client import open_session
+
+from stream_app.config import load_config
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class StreamAppProcess:
+    process: asyncio.subprocess.Process
+    control_url: str
+    sign_in_url: str
+
+
+@asynccontextmanager
+async def stream_app_process(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[StreamAppProcess]:
+    """`python -m stream_app` on free loopback ports; waits for /v1/streaming/startup; killed on exit."""
+    control, streaming = free_port(), free_port()
+    first, last = free_udp_port_range(4)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "stream_app",
+        "--host=127.0.0.1",
+        f"--control-port={control}",
+        f"--streaming-port={streaming}",
+        f"--port-range={first}-{last}",
+        "--ice-addresses=127.0.0.1",
+        "--width=800",
+        "--height=448",
+        "--fps=15",
+        *args,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    running = StreamAppProcess(process, f"http://127.0.0.1:{control}", f"ws://127.0.0.1:{streaming}/sign_in")
+    try:
+        deadline = time.monotonic() + 20
+        async with aiohttp.ClientSession() as http:
+            while True:
+                assert process.returncode is None, "the stream app exited at start"
+                assert time.monotonic() < deadline, "the stream app never started"
+                try:
+                    async with http.get(f"{running.control_url}/v1/streaming/startup") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.1)
+        yield running
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_exit_after_session_exits_0_when_the_session_ends(http: aiohttp.ClientSession) -> None:
+    async with stream_app_process("--exit-after-session") as app:
+        session = await open_session(http, app.sign_in_url)
+        await session.latencies(2)
+        await session.bye()
+        await session.pc.close()
+        assert await asyncio.wait_for(app.process.wait(), 15) == 0
+
+
+async def test_without_exit_after_session_the_app_is_ready_again(http: aiohttp.ClientSession) -> None:
+    async with stream_app_process("--no-exit-after-session") as app:
+        session = await open_session(http, app.sign_in_url)
+        await session.close()
+        deadline = time.monotonic() + 10
+        while True:
+            async with http.get(f"{app.control_url}/v1/streaming/ready") as response:
+                if response.status == 200:
+                    break
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert app.process.returncode is None
+
+
+async def test_sigterm_ends_the_session_politely_and_exits_0(http: aiohttp.ClientSession) -> None:
+    async with stream_app_process("--no-exit-after-session") as app:
+        session = await open_session(http, app.sign_in_url)
+        await session.latencies(2)
+        app.process.send_signal(signal.SIGTERM)
+        msg = await session.ws.receive(timeout=10)
+        await session.pc.close()
+        assert (msg.type, msg.data, msg.extra) == (aiohttp.WSMsgType.CLOSE, 1000, "shutting down")
+        assert await asyncio.wait_for(app.process.wait(), 15) == 0
+
+
+async def test_a_user_app_is_loaded_with_app_module_factory(http: aiohttp.ClientSession) -> None:
+    async with stream_app_process("--app=examples.paint:make_app", "--exit-after-session") as app:
+        session = await open_session(http, app.sign_in_url)
+        frame_latencies = await session.latencies(3)
+        await session.bye()
+        await session.pc.close()
+        assert await asyncio.wait_for(app.process.wait(), 15) == 0
+    assert all(0 < latency < 2000 for latency in frame_latencies)
+
+
+async def test_a_bad_app_spec_stops_with_status_2_and_says_why() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "stream_app",
+        "--app=no_such_module:make_app",
+        cwd=REPO,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    assert b"cannot import no_such_module" in stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "dockerenv", "argv", "expected"),
+    [
+        ({}, False, [], False),
+        ({}, True, [], True),
+        ({"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, False, [], True),
+        ({"NVCF_FUNCTION_ID": "abc"}, False, [], True),
+        ({"NVCF_FUNCTION_ID": "abc"}, False, ["--no-exit-after-session"], False),
+        ({"NVCF_FUNCTION_ID": "abc", "STREAM_APP_EXIT_AFTER_SESSION": "0"}, False, [], False),
+        ({"STREAM_APP_EXIT_AFTER_SESSION": "yes"}, False, [], True),
+        ({"STREAM_APP_EXIT_AFTER_SESSION": "0"}, False, ["--exit-after-session"], True),
+    ],
+)
+def test_exit_after_session_defaults_on_in_a_container_and_can_be_overridden(
+    tmp_path: Path, env: dict[str, str], dockerenv: bool, argv: list[str], expected: bool
+) -> None:
+    marker = tmp_path / ".dockerenv"
+    if dockerenv:
+        marker.touch()
+    assert load_config(argv, env, dockerenv=marker).exit_after_session is expected
