@@ -15,7 +15,10 @@ from dataclasses import dataclass
 
 from stream_app.config import ConfigError, StreamAppConfig
 from stream_app.input_protocol import InputEvent, Resize
-from stream_app.media_seam import AudioSource, VideoSource, test_pattern_source
+from stream_app.media import AudioSource, EncodedSource, FrameSource, test_pattern_source
+
+VideoSource = FrameSource | EncodedSource
+"""What `StreamApp.video()` returns: raw frames for our encoder, or H.264 the app encoded itself."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class StreamApp:
     """
 
     def video(self) -> VideoSource:
-        """The video to stream: a `FrameSource`, or anything whose `track()` makes a video track.
+        """The video to stream: a `FrameSource` (raw frames) or an `EncodedSource` (H.264 access units).
 
         Called once for every peer connection (a new session or a resume); return the same source
         each time so a resumed client sees the same picture.

@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from stream_app.media.config import MEDIA_SETTINGS, MediaConfig, MediaConfigError
 from stream_app.ports import PortRange, PortRangeError
 
 
@@ -37,6 +38,7 @@ class StreamAppConfig:
     relay_only: bool = False
     input_rate: float = 2000.0
     input_burst: int = 4000
+    media: MediaConfig = MediaConfig()
 
 
 def _port(text: str) -> int:
@@ -97,6 +99,10 @@ def _app_spec(text: str) -> str:
     if text and (not sep or not module or not attribute):
         raise ValueError(f"{text!r} must be of the form module:factory")
     return text
+
+
+def _shown(value: object) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def in_container(env: Mapping[str, str], dockerenv: Path = Path("/.dockerenv")) -> bool:
@@ -189,6 +195,10 @@ def load_config(
     for setting in _SETTINGS:
         if env.get(setting.env):
             values[setting.field] = _parse(setting.parse, env[setting.env], setting.env)
+    try:
+        media = MediaConfig.from_env(env)
+    except MediaConfigError as exc:
+        raise ConfigError(str(exc)) from None
     parser = argparse.ArgumentParser(
         prog="stream-app",
         description="NVCF streaming function: control server and WebRTC streaming server, "
@@ -212,7 +222,24 @@ def load_config(
             default=None,
             help=f"{setting.help} [env {setting.env}; now: {shown or 'unset'}]",
         )
+    media_flags = parser.add_argument_group("media (docs/media.md)")
+    for media_setting in MEDIA_SETTINGS:
+        media_flags.add_argument(
+            "--" + media_setting.field.replace("_", "-"),
+            metavar=media_setting.env,
+            default=None,
+            help=f"{media_setting.help} [env {media_setting.env}; now: {_shown(getattr(media, media_setting.field))}]",
+        )
     args = parser.parse_args(argv)
+    for media_setting in MEDIA_SETTINGS:
+        flag = getattr(args, media_setting.field)
+        if flag is not None:
+            source = "--" + media_setting.field.replace("_", "-")
+            try:
+                media = media.with_setting(media_setting.field, flag, source=source)
+            except MediaConfigError as exc:
+                raise ConfigError(str(exc)) from None
+    values["media"] = media
     for setting in _SETTINGS:
         flag = getattr(args, setting.field)
         if isinstance(flag, bool):
@@ -220,6 +247,8 @@ def load_config(
         elif flag is not None:
             values[setting.field] = _parse(setting.parse, flag, "--" + setting.field.replace("_", "-"))
     config = StreamAppConfig(**values)
+    if config.fps > config.media.max_fps:
+        raise ConfigError(f"VIDEO_FPS {config.fps} is above MEDIA_MAX_FPS {config.media.max_fps}")
     if config.width % 2 or config.height % 2:
         raise ConfigError(f"video size {config.width}x{config.height} must be even")
     return config

@@ -12,11 +12,12 @@ from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessi
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.sdp import candidate_from_sdp
 
-from stream_app import input_protocol, media_seam, signaling
+from stream_app import input_protocol, signaling
 from stream_app.creds import Creds
 from stream_app.ice import confine_to_range
 from stream_app.input_receiver import InputReceiver
 from stream_app.lifecycle import CLOSE_NORMAL, REASON_CLIENT, AppSession
+from stream_app.media import MediaNegotiationError, MediaSession, attach_media
 from stream_app.ports import PortRangeExhausted
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class StreamingSession:
         self._config = session.config
         self._creds = creds
         self._resumed = resumed
-        self._media: media_seam.MediaHandle | None = None
+        self._media: MediaSession | None = None
         self._said_bye = False
         self._closed = False
         self._fatal: str | None = None
@@ -139,7 +140,11 @@ class StreamingSession:
         )
         try:
             app = self._session.app
-            self._media = media_seam.attach(self._pc, app.video(), app.audio(), offer.sdp, self._config)
+            self._media = attach_media(self._pc, app.video(), app.audio(), self._config.media)
+        except MediaNegotiationError as exc:
+            await self._reply_error("bad-sdp", str(exc))
+            await self._reset_peer_connection()
+            return
         except Exception:
             logger.exception("session %s: the app could not provide its media", self.id)
             await self._reply_error("media-failed", "the app could not provide its media")

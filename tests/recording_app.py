@@ -7,9 +7,10 @@ import time
 from typing import Any
 
 from stream_app import SessionInfo, StreamApp
+from stream_app.app import VideoSource
 from stream_app.config import StreamAppConfig
 from stream_app.input_protocol import InputEvent, Resize
-from stream_app.media_seam import VideoSource, test_pattern_source
+from stream_app.media import test_pattern_source
 
 
 class RecordingApp(StreamApp):

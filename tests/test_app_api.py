@@ -1,78 +1,18 @@
-"""The app API's pieces: frame and audio sources, the factory loader, an app without video."""
+"""The app API: the factory loader, an app without video (sources are covered in test_media_sources.py)."""
 
 from __future__ import annotations
 
 import asyncio
 
 import aiohttp
-import numpy as np
 import pytest
 from aiortc import RTCPeerConnection
 from scripted_client import sign_in
 from stream_app_harness import running_stream_app
 
-from stream_app import AudioSource, FrameSource, StreamApp
+from stream_app import StreamApp
 from stream_app.app import TestPatternApp, load_factory
-from stream_app.config import ConfigError, StreamAppConfig
-
-
-def rgb(value: int, width: int = 64, height: int = 48) -> np.ndarray:
-    return np.full((height, width, 3), value, np.uint8)
-
-
-async def test_a_pushed_frame_source_sends_the_newest_frame_and_counts_the_rest() -> None:
-    source = FrameSource(fps=100)
-    track = source.track()
-    first = await track.recv()  # nothing pushed yet: a black frame
-    assert first.to_ndarray(format="rgb24").max() == 0
-    for value in (10, 20, 30):
-        source.push(rgb(value))
-    frame = await track.recv()
-    assert frame.width == 64 and int(frame.to_ndarray(format="rgb24")[0, 0, 0]) in range(25, 36)
-    assert (source.dropped, source.delivered) == (2, 2)
-    pts = frame.pts
-    later = await track.recv()  # nothing new: the same picture again, at a later time
-    assert later.pts > pts and source.dropped == 2
-
-
-async def test_a_rendered_frame_source_asks_for_a_frame_per_slot() -> None:
-    calls = []
-
-    def render() -> np.ndarray:
-        calls.append(1)
-        return rgb(200)
-
-    track = FrameSource(fps=50, render=render).track()
-    for _ in range(3):
-        await track.recv()
-    assert len(calls) == 3
-
-
-def test_frame_source_refuses_bad_frames() -> None:
-    source = FrameSource(fps=30)
-    with pytest.raises(ValueError, match="HxWx3 uint8"):
-        source.push(np.zeros((48, 64), np.uint8))
-    with pytest.raises(ValueError, match="must be even"):
-        source.push(rgb(0, width=63))
-    with pytest.raises(ValueError, match="frame rate"):
-        FrameSource(fps=0)
-
-
-async def test_audio_source_sends_pushed_samples_then_silence() -> None:
-    source = AudioSource(sample_rate=48000, channels=2)
-    source.push(np.full((480, 2), 1000, np.int16))
-    track = source.track()
-    frame = await track.recv()
-    samples = frame.to_ndarray().reshape(-1, 2)
-    assert samples.shape == (960, 2) and (samples[:480] == 1000).all() and (samples[480:] == 0).all()
-    assert (await track.recv()).to_ndarray().max() == 0
-
-
-def test_audio_source_keeps_at_most_a_second() -> None:
-    source = AudioSource(sample_rate=1000, channels=1)
-    for value in range(5):
-        source.push(np.full((500, 1), value, np.int16))
-    assert source.take(1000)[:, 0].tolist() == [3] * 500 + [4] * 500
+from stream_app.config import ConfigError, StreamAppConfig, load_config
 
 
 def test_load_factory_finds_module_colon_factory_and_explains_failures() -> None:
@@ -109,3 +49,19 @@ async def test_an_app_without_video_fails_the_session_with_1011_not_the_process(
                 break
             await asyncio.sleep(0.05)
         assert not app.state.slot.busy  # the session ended; the next one may start
+
+
+def test_media_settings_come_from_env_and_flags_with_flags_winning() -> None:
+    config = load_config(["--codecs", "VP8", "--bitrate-max", "20M"], {"MEDIA_CODECS": "H264", "MEDIA_GOP": "120"})
+    assert config.media.codecs == ("VP8",)
+    assert config.media.bitrate_max == 20_000_000
+    assert config.media.gop == 120
+
+
+def test_a_bad_media_setting_names_the_variable_or_flag() -> None:
+    with pytest.raises(ConfigError, match="MEDIA_BITRATE_MAX"):
+        load_config([], {"MEDIA_BITRATE_MAX": "lots"})
+    with pytest.raises(ConfigError, match="--codecs"):
+        load_config(["--codecs", "AV1"], {})
+    with pytest.raises(ConfigError, match="above MEDIA_MAX_FPS"):
+        load_config(["--fps", "200"], {"MEDIA_MAX_FPS": "120"})

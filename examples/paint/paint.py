@@ -256,10 +256,14 @@ class PaintStreamApp(StreamApp):
 
     def __init__(self, config: StreamAppConfig) -> None:
         self.paint = PaintApp(config.width, config.height)
-        self.source = FrameSource(config.fps, render=self.paint.render)
+        self.source = FrameSource(config.fps, render=self._render)
 
     def video(self) -> FrameSource:
         return self.source
+
+    def _render(self, capture_time: float) -> npt.NDArray[np.uint8]:
+        # Called in the media pipeline's worker thread when the encoder wants the next frame.
+        return self.paint.render()
 
     def on_session_started(self, info: SessionInfo) -> None:
         logger.info("paint: session %s started", info.id)
@@ -273,7 +277,7 @@ class PaintStreamApp(StreamApp):
     def on_session_ended(self, info: SessionInfo, reason: str) -> None:
         logger.info("paint: session %s ended (%s); canvas cleared for the next one", info.id, reason)
         self.paint = PaintApp(self.paint.width, self.paint.height)
-        self.source = FrameSource(self.source.fps, render=self.paint.render)
+        self.source = FrameSource(self.source.fps, render=self._render)
 
 
 def make_app(config: StreamAppConfig) -> PaintStreamApp:
