@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from browser import chromium
 from playwright.async_api import Page
-from web_client_harness import PeerSite, peer_site, record_csp_violations
+from web_client_harness import PeerSite, peer_site, record_csp_violations, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -119,7 +119,7 @@ async def open_streaming(site: PeerSite, page: Page, fragment: str = "") -> None
     await record_csp_violations(page)
     await page.goto(f"{site.url}/#token=test.token.x{fragment}")
     await page.locator("#status[data-state='streaming']").wait_for(timeout=20_000)
-    await page.wait_for_function("window.streamSession.input && window.streamSession.input.open")
+    await wait_until(page, "window.streamSession.input && window.streamSession.input.open")
     # The first resize goes out when the channel opens; wait for it so seq checks see a settled start.
     await site.wait_for("resize")
 

@@ -19,8 +19,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
+from browser import CHROMIUM, CHROMIUM_ARGS
 from conftest import free_udp_port_range
-from playwright.async_api import Page, Route
+from playwright.async_api import Browser, Page, Route, async_playwright
 
 from stream_app.ice import confine_to_range
 from stream_app.ports import PortRange
@@ -189,3 +190,34 @@ async def peer_site() -> AsyncIterator[PeerSite]:
             if record.pc is not None:
                 await record.pc.close()
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def csp_chromium() -> AsyncIterator[Browser]:
+    """`browser.chromium()` that lets a page whose responses Playwright made (`strict_csp`) reach loopback.
+
+    Chromium's Local Network Access checks treat such a page as public and block its WebSocket
+    to 127.0.0.1; the real proxy serving the header itself needs none of this.
+    """
+    disabled = [a for a in CHROMIUM_ARGS if a.startswith("--disable-features=")]
+    features = ",".join([a.split("=", 1)[1] for a in disabled] + ["LocalNetworkAccessChecks"])
+    args = [a for a in CHROMIUM_ARGS if a not in disabled] + [f"--disable-features={features}"]
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def wait_until(page: Page, expression: str, timeout: float = 15.0) -> None:
+    """Poll `expression` in the page until it is truthy.
+
+    Playwright's `wait_for_function` evaluates its predicate with `eval`, which the strict CSP
+    forbids; `page.evaluate` goes through the DevTools protocol and is not affected.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await page.evaluate(expression):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        await asyncio.sleep(0.05)
