@@ -204,3 +204,17 @@ async def test_connection_dropped_by_the_proxy_comes_back(stack: LocalStack, tmp
     # Today a reconnect starts a new session (the stream app ended the old one); both are fine.
     assert text.startswith("Streaming ("), text
     assert frames > 0
+
+
+async def test_ice_failure_is_detected_and_explained(stack: LocalStack, coturn: RunningCoturn) -> None:
+    # Relay-only media with the TURN server gone: the page gathers no candidate, ICE cannot succeed.
+    await coturn.stop()
+    async with csp_chromium() as browser:
+        page = await browser.new_page()
+        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}&relay=1")
+        started = time.monotonic()
+        text = await wait_for_state(page, "failed", timeout=40)
+        print(f"ICE failed after {time.monotonic() - started:.1f} s")
+    assert text.startswith("ICE failed"), text
+    # The page ended the session for good (close 1000), so the instance is free at once.
+    await stack.nvcf.wait_until_idle(timeout=10)

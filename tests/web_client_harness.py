@@ -75,6 +75,8 @@ class PeerConnectionRecord:
     channels: dict[str, RTCDataChannel] = field(default_factory=dict)
     messages: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     """(channel label, message) for every data-channel message, in arrival order."""
+    signals: list[str] = field(default_factory=list)
+    """The `type` of every signaling message the page sent."""
 
 
 @dataclass
@@ -86,7 +88,8 @@ class PeerSite:
     """The `GET /functions` answer; None answers 404 (a proxy without the endpoint)."""
     records: list[PeerConnectionRecord] = field(default_factory=list)
     ports: PortRange = field(default_factory=lambda: PortRange(*free_udp_port_range(8)))
-    resumed: bool = False
+    resume: str = "accept"
+    """What a sign-in offering `resume` gets: `accept` (hello says resumed) or `expire` (close 4410)."""
 
     def messages(self, type_: str | None = None) -> list[tuple[str, dict[str, Any]]]:
         """Every input message of every connection (of `type_` if given)."""
@@ -132,7 +135,11 @@ class PeerSite:
         await ws.prepare(request)
         record = PeerConnectionRecord(protocols=offered, query=dict(request.query), ws=ws)
         self.records.append(record)
-        await ws.send_json({"v": 1, "type": "hello", "sessionId": "s1", "iceServers": [], "resumed": self.resumed})
+        resuming = "resume" in offered
+        if resuming and self.resume == "expire":
+            await ws.close(code=4410, message=b"session expired")
+            return ws
+        await ws.send_json({"v": 1, "type": "hello", "sessionId": "s1", "iceServers": [], "resumed": resuming})
         try:
             async for msg in ws:
                 if msg.type is not WSMsgType.TEXT:
@@ -144,6 +151,7 @@ class PeerSite:
         return ws
 
     async def on_signal(self, record: PeerConnectionRecord, message: dict[str, Any]) -> None:
+        record.signals.append(message["type"])
         if message["type"] == "offer":
             pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
             record.pc = pc

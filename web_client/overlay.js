@@ -55,6 +55,7 @@ export class StatsOverlay {
 
   toggle(show = !this.visible) {
     this.element.hidden = !show;
+    this.sampler.measureLatency(show);
     if (show) this.render();
   }
 

@@ -66,26 +66,36 @@ export class StatsSampler extends EventTarget {
     this.stampReader = new StampReader(video);
     this.latencies = [];
     this.readingStamps = false;
+    this.watchers = 0;
   }
 
   start() {
     if (this.timer !== null) return;
     this.timer = setInterval(() => this.collect(), this.intervalMs);
-    this.readingStamps = true;
-    this.watchFrames();
   }
 
   stop() {
     clearInterval(this.timer);
     this.timer = null;
-    this.readingStamps = false;
+  }
+
+  /**
+   * Read the stamp of every presented frame (glass-to-glass latency) while `on`: a little work per
+   * frame, so only while someone looks at the numbers (the overlay is open).
+   */
+  measureLatency(on) {
+    if (on === this.readingStamps) return;
+    this.readingStamps = on;
+    this.latencies = [];
+    this.watchers += 1; // Ends an earlier loop still waiting for its frame.
+    if (on) this.watchFrames(this.watchers);
   }
 
   // Per presented frame: display time minus the capture time in the stamp.
-  watchFrames() {
+  watchFrames(generation) {
     if (!('requestVideoFrameCallback' in this.video)) return;
     const onFrame = (now, meta) => {
-      if (!this.readingStamps) return;
+      if (generation !== this.watchers) return;
       const stamp = this.stampReader.read();
       if (stamp !== null) this.latencies.push(performance.timeOrigin + meta.expectedDisplayTime - stamp);
       this.video.requestVideoFrameCallback(onFrame);

@@ -15,6 +15,8 @@ export const RESUME_WINDOW_MS = 30_000;
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000];
 /** A close code of our own for "the media failed, I will be back": anything but 1000 keeps the session. */
 const CLOSE_ICE_FAILED = 4000;
+/** A peer connection that has not connected this long after its offer has failed in practice. */
+export const ICE_CONNECT_TIMEOUT_MS = 20_000;
 
 /**
  * States (the `statechange` event's `detail.state`): `idle`, `connecting`, `negotiating`,
@@ -141,12 +143,22 @@ export class StreamSession extends EventTarget {
       this.video.srcObject = event.streams[0] ?? new MediaStream([event.track]);
       this.whenFirstFramePresented(pc, () => this.onStreaming());
     });
+    let gathered = 0;
     pc.addEventListener('icecandidate', (event) => {
       this.send({ type: 'candidate', candidate: event.candidate ? event.candidate.toJSON() : null });
+      if (event.candidate) gathered += 1;
+      // Gathering ended without a single candidate (e.g. relay-only and the TURN server is out of
+      // reach): ICE cannot succeed, though browsers never move such a connection to "failed".
+      else if (gathered === 0 && pc === this.pc) this.onIceFailed('no local ICE candidate; is the TURN server reachable?');
     });
     pc.addEventListener('connectionstatechange', () => pc === this.pc && this.onConnectionState());
     await pc.setLocalDescription(await pc.createOffer());
     this.send({ type: 'offer', sdp: pc.localDescription.sdp });
+    setTimeout(() => {
+      if (pc === this.pc && !['connected', 'closed'].includes(pc.connectionState)) {
+        this.onIceFailed(`not connected after ${ICE_CONNECT_TIMEOUT_MS / 1000} s`);
+      }
+    }, ICE_CONNECT_TIMEOUT_MS);
   }
 
   onStreaming() {
@@ -165,7 +177,12 @@ export class StreamSession extends EventTarget {
   }
 
   onConnectionState() {
-    if (this.pc.connectionState !== 'failed') return;
+    if (this.pc.connectionState === 'failed') this.onIceFailed('');
+  }
+
+  /** ICE failed (`why` adds detail): resume a session that was streaming, give up on one that never did. */
+  onIceFailed(why) {
+    const message = why ? `${ICE_FAILED} (${why})` : ICE_FAILED;
     const wasStreaming = this.state === 'streaming';
     if (wasStreaming) {
       // The media path broke under a working session: close with a code that keeps the app's
@@ -173,14 +190,14 @@ export class StreamSession extends EventTarget {
       const ws = this.ws;
       this.ws = null;
       ws?.close(CLOSE_ICE_FAILED, 'ice failed');
-      this.onDropped(ICE_FAILED);
+      this.onDropped(message);
     } else {
       this.stopRetrying();
       const ws = this.ws;
       this.ws = null;
       ws?.close(1000, 'ice failed');
       this.dropPeer();
-      this.setState('failed', ICE_FAILED);
+      this.setState('failed', message);
     }
   }
 
