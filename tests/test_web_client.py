@@ -76,7 +76,8 @@ async def test_every_close_code_of_the_protocol_has_its_own_message(site: str) -
         result = await page.evaluate(
             """async (codes) => {
               const { describeClose, mayReconnect } = await import('/close-codes.js');
-              return codes.map((code) => [code, describeClose(code, ''), mayReconnect(code), describeClose(code, 'why')]);
+              return codes.map((code) =>
+                [code, describeClose(code, ''), mayReconnect(code), describeClose(code, 'why')]);
             }""",
             codes,
         )

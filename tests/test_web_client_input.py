@@ -134,7 +134,9 @@ async def test_page_streams_under_the_strict_csp_with_both_input_channels(site: 
         reliable, motion = record.channels["input"], record.channels["input-motion"]
         assert reliable.ordered and reliable.maxRetransmits is None
         assert not motion.ordered and motion.maxRetransmits == 0
-        size = await page.evaluate("[document.getElementById('stream').videoWidth, window.streamSession.sampleVideo(0, 0, 16, 16)]")
+        size = await page.evaluate(
+            "[document.getElementById('stream').videoWidth, window.streamSession.sampleVideo(0, 0, 16, 16)]"
+        )
     assert size[0] == 800
     # The stamp's first cell is black or white, never grey.
     assert all(v < 60 for v in size[1]) or all(v > 195 for v in size[1]), size
@@ -195,7 +197,8 @@ async def test_letterboxed_picture_maps_positions_inside_the_picture(site: PeerS
         await open_streaming(site, page, "&scale=fit")
         # Stretch the element beyond the picture's aspect ratio: object-fit letterboxes it.
         await page.evaluate(
-            "(() => { const v = document.getElementById('stream'); v.style.width = '1000px'; v.style.height = '400px'; })()"
+            "(() => { const v = document.getElementById('stream');"
+            " v.style.width = '1000px'; v.style.height = '400px'; })()"
         )
         box = await page.evaluate(
             "(() => { const r = document.getElementById('stream').getBoundingClientRect();"
@@ -284,7 +287,9 @@ async def test_gamepad_state_is_sent_when_it_changes(site: PeerSite) -> None:
         first = await site.wait_for("gamepad", 1)
         await asyncio.sleep(0.3)  # Many animation frames with no change: nothing more is sent.
         assert len(site.messages("gamepad")) == 1
-        await page.evaluate("window.fakePad.buttons[0] = {pressed: true, touched: true, value: 1}; window.fakePad.axes[1] = -0.5")
+        await page.evaluate(
+            "window.fakePad.buttons[0] = {pressed: true, touched: true, value: 1}; window.fakePad.axes[1] = -0.5"
+        )
         await site.wait_for("gamepad", 2)
         await page.evaluate("window.fakePad = null")
         pads = await site.wait_for("gamepad", 3)
