@@ -92,6 +92,8 @@ async def test_streaming_page_shows_live_plausible_stats(
         second = await overlay_numbers(page)
         latest = await page.evaluate("window.streamSession.stats.latest")
         shot = tmp_path / "web-client.png"
+        if os.environ.get(SCREENSHOT_ENV):  # A graph with some history for the docs.
+            await wait_until(page, "window.streamSession.stats.history.length >= 20", timeout=40)
         await page.screenshot(path=str(shot))
         assert await page.evaluate("window.cspViolations") == [], console
     assert latest["framesDecoded"] > frames_before

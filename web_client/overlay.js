@@ -74,6 +74,7 @@ export class StatsOverlay {
     context.strokeRect(0.5, 0.5, width - 1, height - 1);
     const line = (color, key, top) => {
       context.strokeStyle = color;
+      context.lineWidth = 1.5;
       context.beginPath();
       let started = false;
       history.forEach((entry, i) => {
