@@ -50,7 +50,13 @@ async def test_the_user_picks_among_the_functions_offered(site: PeerSite) -> Non
         await page.select_option("#function", "pattern")
         await page.click("#picker button")
         await status(page, "streaming")
+        # The Connect button had the focus; keys now go to the app, not to the button.
+        await wait_until(page, "window.streamSession.input && window.streamSession.input.open")
+        await page.keyboard.press("Space")
+        keys = await site.wait_for("key", 2)
+        assert not await page.locator("#picker").is_visible()
     assert site.records[0].query == {"function": "pattern"}
+    assert [(k["action"], k["code"]) for k in keys] == [("down", "Space"), ("up", "Space")]
 
 
 async def test_a_single_function_is_opened_without_asking(site: PeerSite) -> None:

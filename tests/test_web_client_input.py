@@ -320,12 +320,37 @@ async def test_window_resize_asks_for_a_matching_resolution_once_settled(site: P
         page = await browser.new_page()
         await open_streaming(site, page)
         first = (await site.wait_for("resize", 1))[0]
-        for width in (900, 800, 700):  # A drag: several sizes in quick succession, one request.
-            await page.set_viewport_size({"width": width, "height": 500})
-            await asyncio.sleep(0.05)
+        await page.set_viewport_size({"width": 700, "height": 500})
         resizes = await site.wait_for("resize", 2)
+        # A drag: five sizes 20 ms apart (in the page, to keep the timing tight), one request.
+        await page.evaluate(
+            """async () => {
+              const area = document.getElementById('area');
+              for (const width of [660, 620, 580, 540, 500]) {
+                area.style.width = `${width}px`;
+                await new Promise((resolve) => setTimeout(resolve, 20));
+              }
+            }"""
+        )
+        resizes = await site.wait_for("resize", 3)
         await asyncio.sleep(0.6)
-        assert len(site.messages("resize")) == 2
+        assert len(site.messages("resize")) == 3
     check_all(site)
     assert (first["width"], first["height"]) == (1000, 700)
     assert (resizes[1]["width"], resizes[1]["height"]) == (700, 500)
+    assert (resizes[2]["width"], resizes[2]["height"]) == (500, 500)
+
+
+async def test_ctrl_v_reaches_the_app_as_keys_and_as_the_pasted_text(site: PeerSite) -> None:
+    async with chromium() as browser:
+        context = await browser.new_context(viewport=VIEWPORT)
+        await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
+        page = await context.new_page()
+        await open_streaming(site, page)
+        await page.evaluate("navigator.clipboard.writeText('from the clipboard')")
+        await page.keyboard.press("Control+KeyV")
+        texts = await site.wait_for("clipboard", 1)
+        keys = await site.wait_for("key", 4)
+    check_all(site)
+    assert texts[0]["text"] == "from the clipboard"
+    assert ("down", "KeyV", 2) in [(k["action"], k["code"], k["mods"]) for k in keys]

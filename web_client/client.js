@@ -88,12 +88,18 @@ window.streamSession = session;
 session.addEventListener('statechange', ({ detail }) => {
   showState(detail.state, detail.message, detail.code);
   if (detail.code === 4401 || detail.code === 4408) askForToken();
-  if (detail.state === 'streaming') gamepads.start();
+  if (detail.state === 'streaming') {
+    gamepads.start();
+    // A focused button or field would keep keys from the app (and Space would press the button).
+    if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
+  }
   if (detail.state === 'ended' || detail.state === 'failed') gamepads.stop();
 });
 
 function askForToken() {
   sessionStorage.removeItem(TOKEN_KEY);
+  session.token = null;
+  connectAgain.hidden = true; // Not with the token that was just refused.
   signInForm.hidden = false;
 }
 

@@ -7,7 +7,9 @@ import { toPicture } from './picture.js';
 const RESIZE_DEBOUNCE_MS = 250;
 const MAX_TOUCHES = 10;
 
-const isFormField = (target) => target instanceof Element && target.closest('input, textarea, select, button') !== null;
+const isFormField = (target) => target instanceof Element && target.closest('input, textarea, select') !== null;
+// Ctrl+V / Cmd+V: the key goes to the app, but the browser must still make its paste event.
+const isPasteKey = (event) => (event.ctrlKey || event.metaKey) && event.code === 'KeyV';
 const field32 = (text) => (text || 'Unidentified').slice(0, 32);
 const clampInt = (value, low, high) => Math.max(low, Math.min(high, Math.round(value)));
 
@@ -83,7 +85,7 @@ export class InputCapture {
     if (isFormField(event.target) || this.isShortcut(event) || !this.channels()) return;
     const down = event.type === 'keydown';
     // Keep browser defaults (Tab moving focus, space scrolling, Ctrl+W...) away from the app's keys.
-    event.preventDefault();
+    if (!isPasteKey(event)) event.preventDefault();
     if (down) this.keysDown.set(event.code, event.key);
     else this.keysDown.delete(event.code);
     this.send(

@@ -152,10 +152,12 @@ export class StreamSession extends EventTarget {
       else if (gathered === 0 && pc === this.pc) this.onIceFailed('no local ICE candidate; is the TURN server reachable?');
     });
     pc.addEventListener('connectionstatechange', () => pc === this.pc && this.onConnectionState());
+    let connected = false;
+    pc.addEventListener('connectionstatechange', () => { connected ||= pc.connectionState === 'connected'; });
     await pc.setLocalDescription(await pc.createOffer());
     this.send({ type: 'offer', sdp: pc.localDescription.sdp });
     setTimeout(() => {
-      if (pc === this.pc && !['connected', 'closed'].includes(pc.connectionState)) {
+      if (pc === this.pc && !connected) {
         this.onIceFailed(`not connected after ${ICE_CONNECT_TIMEOUT_MS / 1000} s`);
       }
     }, ICE_CONNECT_TIMEOUT_MS);
