@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from browser import chromium
-from playwright.async_api import Page
+from playwright.async_api import Page, ViewportSize
 from web_client_harness import PeerSite, peer_site, record_csp_violations, wait_until
 
 pytestmark = pytest.mark.browser
 
-VIEWPORT = {"width": 1000, "height": 700}
+VIEWPORT: ViewportSize = {"width": 1000, "height": 700}
 COMMON = {"v", "type", "seq", "t"}
 FIELDS: dict[str, set[str]] = {
     "key": {"action", "code", "key", "mods", "repeat"},
@@ -354,3 +354,27 @@ async def test_ctrl_v_reaches_the_app_as_keys_and_as_the_pasted_text(site: PeerS
     check_all(site)
     assert texts[0]["text"] == "from the clipboard"
     assert ("down", "KeyV", 2) in [(k["action"], k["code"], k["mods"]) for k in keys]
+
+
+# Counts Keyboard Lock requests, keeping the real one.
+SPY_KEYBOARD_LOCK = """
+window.keyboardLocks = 0;
+if (navigator.keyboard && navigator.keyboard.lock) {
+  const lock = navigator.keyboard.lock.bind(navigator.keyboard);
+  navigator.keyboard.lock = (...args) => { window.keyboardLocks += 1; return lock(...args); };
+}
+"""
+
+
+async def test_fullscreen_shortcut_locks_the_keyboard_and_is_not_sent(site: PeerSite) -> None:
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.add_init_script(SPY_KEYBOARD_LOCK)
+        await open_streaming(site, page)
+        await page.keyboard.press("Control+Alt+KeyF")
+        await wait_until(page, "document.fullscreenElement && document.fullscreenElement.id === 'area'", timeout=5)
+        await wait_until(page, "window.keyboardLocks === 1", timeout=5)
+        await page.keyboard.press("Control+Alt+KeyF")
+        await wait_until(page, "document.fullscreenElement === null", timeout=5)
+    codes = [m["code"] for _, m in site.messages("key")]
+    assert "KeyF" not in codes, codes

@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 from conftest import RunningNvcfLocal
 from local_stack import LocalStack, local_stack
-from playwright.async_api import Page
+from playwright.async_api import Page, ViewportSize
 from web_client_harness import csp_chromium, strict_csp, wait_until
 
 from deploy.children import Child, start_child
@@ -28,7 +28,7 @@ from deploy.coturn import RunningCoturn
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOT_SIZE = {"width": 1280, "height": 800}
+SCREENSHOT_SIZE: ViewportSize = {"width": 1280, "height": 800}
 SCREENSHOT_ENV = "WEB_CLIENT_SCREENSHOT"
 """When set, the streaming test also saves its screenshot there (how docs/web-client.png is made)."""
 
