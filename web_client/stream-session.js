@@ -56,6 +56,13 @@ export class StreamSession extends EventTarget {
   /** Start a fresh session (never a resume: a new tab must not take over another one's session). */
   start() {
     this.stopRetrying();
+    if (this.ws) {
+      // Starting over ends whatever session this page still had, for good.
+      const ws = this.ws;
+      this.ws = null;
+      ws.close(1000, 'ended by client');
+    }
+    this.dropPeer();
     this.established = false;
     this.attempt = 0;
     this.droppedAt = null;
