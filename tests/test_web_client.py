@@ -66,3 +66,53 @@ async def test_page_without_a_token_explains_how_to_get_one(site: str) -> None:
         status = page.locator("#status[data-state='ended']")
         await status.wait_for(timeout=5_000)
         assert "No sign-in token" in (await status.text_content() or "")
+
+
+async def test_every_close_code_of_the_protocol_has_its_own_message(site: str) -> None:
+    codes = [1000, 1001, 1011, 1013, 4400, 4401, 4403, 4404, 4408, 4409, 4410, 4502, 4503, 4504]
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(f"{site}/")
+        result = await page.evaluate(
+            """async (codes) => {
+              const { describeClose, mayReconnect } = await import('/close-codes.js');
+              return codes.map((code) =>
+                [code, describeClose(code, ''), mayReconnect(code), describeClose(code, 'why')]);
+            }""",
+            codes,
+        )
+    messages = {code: text for code, text, _, _ in result}
+    assert len(set(messages.values())) == len(codes), messages
+    assert all(f"(code {code})" not in text for code, text in messages.items())
+    assert all(with_reason.endswith("(why)") for _, _, _, with_reason in result)
+    assert messages[4401].startswith("Bad token") and messages[4403].startswith("Forbidden")
+    assert messages[4404].startswith("Unknown function") and messages[4409].startswith("Too many sessions")
+    assert messages[4410].startswith("Session expired") and messages[4408].startswith("Token expired")
+    assert messages[4503].startswith("No capacity") and messages[1013].startswith("No capacity")
+    assert messages[4502].startswith("Upstream gone") and messages[4504].startswith("Upstream gone")
+    # Deliberate ends and refusals are final; drops and upstream trouble are worth a reconnect.
+    final = {code for code, _, reconnect, _ in result if not reconnect}
+    assert final == {1000, 4400, 4401, 4403, 4404, 4408, 4409, 4410}
+
+
+async def test_pictures_are_scaled_by_whole_factors_or_fitted_when_too_big(site: str) -> None:
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(f"{site}/")
+        sizes = await page.evaluate(
+            """async () => {
+              const { drawSize } = await import('/picture.js');
+              return [
+                drawSize(640, 360, 1920, 1080, 1, 'integer'),   // 3x exactly
+                drawSize(640, 360, 1900, 1000, 1, 'integer'),   // 2x: 3x would not fit
+                drawSize(640, 360, 1280, 720, 2, 'integer'),    // 4 device px per picture px
+                drawSize(1920, 1080, 1280, 720, 1, 'integer'),  // too big: fitted, smooth
+                drawSize(640, 360, 1900, 1000, 1, 'fit'),
+              ];
+            }"""
+        )
+    assert sizes[0] == {"width": 1920, "height": 1080, "smooth": False}
+    assert sizes[1] == {"width": 1280, "height": 720, "smooth": False}
+    assert sizes[2] == {"width": 1280, "height": 720, "smooth": False}
+    assert sizes[3] == {"width": 1280, "height": 720, "smooth": True}
+    assert sizes[4]["smooth"] and abs(sizes[4]["height"] - 1000) < 0.01

@@ -1,59 +1,111 @@
 // One streaming session: the sign-in WebSocket through the proxy, signaling (docs/protocol.md
-// section 3) and the WebRTC peer connection that receives the video.
+// section 3), the WebRTC peer connection that receives the video and carries input (section 5),
+// and reconnecting with `resume` after a dropped connection (sections 1 and 6).
+
+import { ICE_FAILED, describeClose, mayReconnect } from './close-codes.js';
+import { createInputChannels } from './input.js';
+import { StatsSampler } from './stats.js';
+
+export { describeClose } from './close-codes.js';
 
 export const SUBPROTOCOL = 'nvcf-stream-v1';
 const PROTOCOL_VERSION = 1;
+/** The stream app keeps a dropped session this long (STREAM_APP_RESUME_WINDOW's default). */
+export const RESUME_WINDOW_MS = 30_000;
+const BACKOFF_MS = [250, 500, 1000, 2000, 4000];
+/** A close code of our own for "the media failed, I will be back": anything but 1000 keeps the session. */
+const CLOSE_ICE_FAILED = 4000;
+/** A peer connection that has not connected this long after its offer has failed in practice. */
+export const ICE_CONNECT_TIMEOUT_MS = 20_000;
 
-// What each close code means to the person looking at the page (docs/protocol.md sections 1, 3).
-const CLOSE_MESSAGES = {
-  1000: 'The session ended.',
-  1001: 'The server is going away.',
-  1011: 'The stream failed.',
-  1013: 'The streaming function is busy with another session. Try again shortly.',
-  4401: 'Your sign-in token is missing, invalid or expired.',
-  4403: 'You are not allowed to open this streaming function.',
-  4502: 'The streaming service could not be reached.',
-  4503: 'The streaming service has no capacity right now. Try again shortly.',
-  4504: 'The streaming service did not answer in time.',
-};
-
-export function describeClose(code, reason) {
-  const message = CLOSE_MESSAGES[code] ?? `The connection closed (code ${code}).`;
-  return reason ? `${message} (${reason})` : message;
-}
-
+/**
+ * States (the `statechange` event's `detail.state`): `idle`, `connecting`, `negotiating`,
+ * `streaming`, `reconnecting`, `ended` (with `detail.code`, the close code, when there is one),
+ * `failed` (ICE could not connect).
+ */
 export class StreamSession extends EventTarget {
   /**
-   * @param {{url: string, token: string, video: HTMLVideoElement, relayOnly?: boolean}} options
+   * @param {{url: string, token: string, video: HTMLVideoElement, relayOnly?: boolean,
+   *          functionName?: string|null, resumeWindowMs?: number}} options
    */
-  constructor({ url, token, video, relayOnly = false }) {
+  constructor({ url, token, video, relayOnly = false, functionName = null, resumeWindowMs = RESUME_WINDOW_MS }) {
     super();
     this.url = url;
     this.token = token;
     this.video = video;
     this.relayOnly = relayOnly;
+    this.functionName = functionName;
+    this.resumeWindowMs = resumeWindowMs;
     this.state = 'idle';
     this.ws = null;
     this.pc = null;
+    /** The current connection's InputChannels (null between connections). */
+    this.input = null;
     this.sessionId = null;
+    /** True when the current connection continues a session that waited in its resume window. */
+    this.resumed = false;
+    /** Reconnect attempts since the connection dropped (0 while connected). */
+    this.attempt = 0;
+    this.established = false;
+    this.droppedAt = null;
+    this.retryTimer = null;
+    this.stats = new StatsSampler({ video, peerConnection: () => this.pc });
+    this.sampleCanvas = null;
   }
 
+  /** Start a fresh session (never a resume: a new tab must not take over another one's session). */
   start() {
+    this.stopRetrying();
+    if (this.ws) {
+      // Starting over ends whatever session this page still had, for good.
+      const ws = this.ws;
+      this.ws = null;
+      ws.close(1000, 'ended by client');
+    }
+    this.dropPeer();
+    this.established = false;
+    this.attempt = 0;
+    this.droppedAt = null;
     this.setState('connecting', 'Connecting…');
-    // The token travels as a subprotocol item: never in the URL, where logs would keep it.
-    this.ws = new WebSocket(this.url, [SUBPROTOCOL, `token.${this.token}`]);
-    this.ws.addEventListener('message', (event) => this.onMessage(event));
-    this.ws.addEventListener('close', (event) => this.onClose(event));
+    this.open(false);
   }
 
+  /** End the session for good: `bye`, then close with 1000 so the app frees itself at once. */
+  end(message = 'You ended the session.') {
+    this.stopRetrying();
+    const ws = this.ws;
+    this.ws = null;
+    if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ v: PROTOCOL_VERSION, type: 'bye' }));
+    ws?.close(1000, 'ended by client');
+    this.dropPeer();
+    this.setState('ended', message, 1000);
+  }
+
+  /** Kept for the first version's callers: same as `end()`. */
   close() {
-    this.ws?.close(1000, 'closed by the page');
-    this.pc?.close();
+    this.end();
   }
 
-  setState(state, message) {
+  setState(state, message, code = null) {
     this.state = state;
-    this.dispatchEvent(new CustomEvent('statechange', { detail: { state, message } }));
+    if (state === 'streaming') this.stats.start();
+    if (state === 'ended' || state === 'failed') this.stats.stop();
+    this.dispatchEvent(new CustomEvent('statechange', { detail: { state, message, code, attempt: this.attempt } }));
+  }
+
+  signInUrl() {
+    if (!this.functionName) return this.url;
+    return `${this.url}?function=${encodeURIComponent(this.functionName)}`;
+  }
+
+  open(resume) {
+    // The token travels as a subprotocol item: never in the URL, where logs would keep it.
+    const protocols = [SUBPROTOCOL, `token.${this.token}`];
+    if (resume) protocols.push('resume');
+    const ws = new WebSocket(this.signInUrl(), protocols);
+    this.ws = ws;
+    ws.addEventListener('message', (event) => ws === this.ws && this.onMessage(event));
+    ws.addEventListener('close', (event) => ws === this.ws && this.onClose(event.code, event.reason));
   }
 
   send(message) {
@@ -71,47 +123,150 @@ export class StreamSession extends EventTarget {
       return;
     }
     if (message.type === 'hello') await this.onHello(message);
-    else if (message.type === 'answer') await this.pc.setRemoteDescription({ type: 'answer', sdp: message.sdp });
+    else if (message.type === 'answer') await this.pc?.setRemoteDescription({ type: 'answer', sdp: message.sdp });
     else if (message.type === 'error') console.warn(`server rejected a message: ${message.code}: ${message.reason}`);
   }
 
   async onHello(hello) {
     this.sessionId = hello.sessionId;
-    this.setState('negotiating', 'Negotiating…');
-    this.pc = new RTCPeerConnection({
+    this.resumed = hello.resumed === true;
+    this.established = true;
+    this.setState('negotiating', this.attempt ? `Reconnected, negotiating… (attempt ${this.attempt})` : 'Negotiating…');
+    this.dropPeer();
+    const pc = new RTCPeerConnection({
       // Always an explicit list, from the stream app; never a public default.
       iceServers: hello.iceServers ?? [],
       iceTransportPolicy: this.relayOnly ? 'relay' : 'all',
       bundlePolicy: 'max-bundle',
     });
-    const transceiver = this.pc.addTransceiver('video', { direction: 'recvonly' });
+    this.pc = pc;
+    const transceiver = pc.addTransceiver('video', { direction: 'recvonly' });
+    // Play each frame as soon as it is decodable: no extra buffering for smoothness.
     if ('jitterBufferTarget' in transceiver.receiver) transceiver.receiver.jitterBufferTarget = 0;
-    this.pc.addEventListener('track', (event) => {
+    // Both input channels exist before the offer, so the offer carries them (protocol.md section 5).
+    this.input = createInputChannels(pc);
+    this.input.reliable.addEventListener('open', () => this.dispatchEvent(new CustomEvent('inputopen')));
+    pc.addEventListener('track', (event) => {
       this.video.srcObject = event.streams[0] ?? new MediaStream([event.track]);
-      this.whenFirstFramePresented(() => this.setState('streaming', 'Streaming'));
+      this.whenFirstFramePresented(pc, () => this.onStreaming());
     });
-    this.pc.addEventListener('icecandidate', (event) => {
+    let gathered = 0;
+    pc.addEventListener('icecandidate', (event) => {
       this.send({ type: 'candidate', candidate: event.candidate ? event.candidate.toJSON() : null });
+      if (event.candidate) gathered += 1;
+      // Gathering ended without a single candidate (e.g. relay-only and the TURN server is out of
+      // reach): ICE cannot succeed, though browsers never move such a connection to "failed".
+      else if (gathered === 0 && pc === this.pc) this.onIceFailed('no local ICE candidate; is the TURN server reachable?');
     });
-    this.pc.addEventListener('connectionstatechange', () => this.onConnectionState());
-    await this.pc.setLocalDescription(await this.pc.createOffer());
-    this.send({ type: 'offer', sdp: this.pc.localDescription.sdp });
+    pc.addEventListener('connectionstatechange', () => pc === this.pc && this.onConnectionState());
+    let connected = false;
+    pc.addEventListener('connectionstatechange', () => { connected ||= pc.connectionState === 'connected'; });
+    await pc.setLocalDescription(await pc.createOffer());
+    this.send({ type: 'offer', sdp: pc.localDescription.sdp });
+    setTimeout(() => {
+      if (pc === this.pc && !connected) {
+        this.onIceFailed(`not connected after ${ICE_CONNECT_TIMEOUT_MS / 1000} s`);
+      }
+    }, ICE_CONNECT_TIMEOUT_MS);
+  }
+
+  onStreaming() {
+    const attempts = this.attempt;
+    this.attempt = 0;
+    this.droppedAt = null;
+    const how = attempts ? (this.resumed ? ' (resumed)' : ' (new session after reconnecting)') : '';
+    this.setState('streaming', `Streaming${how}`);
   }
 
   // "Streaming" means a frame is on screen, not merely that the transport is up.
-  whenFirstFramePresented(callback) {
-    if ('requestVideoFrameCallback' in this.video) this.video.requestVideoFrameCallback(() => callback());
-    else this.video.addEventListener('playing', callback, { once: true });
+  whenFirstFramePresented(pc, callback) {
+    const once = () => pc === this.pc && callback();
+    if ('requestVideoFrameCallback' in this.video) this.video.requestVideoFrameCallback(once);
+    else this.video.addEventListener('playing', once, { once: true });
   }
 
   onConnectionState() {
-    if (this.pc.connectionState === 'failed') {
-      this.setState('failed', 'The media connection failed (ICE could not connect).');
+    if (this.pc.connectionState === 'failed') this.onIceFailed('');
+  }
+
+  /** ICE failed (`why` adds detail): resume a session that was streaming, give up on one that never did. */
+  onIceFailed(why) {
+    const message = why ? `${ICE_FAILED} (${why})` : ICE_FAILED;
+    const wasStreaming = this.state === 'streaming';
+    if (wasStreaming) {
+      // The media path broke under a working session: close with a code that keeps the app's
+      // session for its resume window, and come back with `resume`.
+      const ws = this.ws;
+      this.ws = null;
+      ws?.close(CLOSE_ICE_FAILED, 'ice failed');
+      this.onDropped(message);
+    } else {
+      this.stopRetrying();
+      const ws = this.ws;
+      this.ws = null;
+      ws?.close(1000, 'ice failed');
+      this.dropPeer();
+      this.setState('failed', message);
     }
   }
 
-  onClose(event) {
+  onClose(code, reason) {
+    this.ws = null;
+    this.dropPeer();
+    const message = describeClose(code, reason);
+    if (this.established && mayReconnect(code)) this.onDropped(message);
+    else this.setState('ended', message, code);
+  }
+
+  /** The connection is gone but the session may wait in its resume window: try again with backoff. */
+  onDropped(message) {
+    this.dropPeer();
+    this.droppedAt ??= performance.now();
+    const left = this.droppedAt + this.resumeWindowMs - performance.now();
+    const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    if (left <= delay) {
+      this.setState('ended', `Could not reconnect within ${Math.round(this.resumeWindowMs / 1000)} s. ${message}`);
+      return;
+    }
+    this.attempt += 1;
+    this.setState('reconnecting', `Reconnecting… attempt ${this.attempt} (${message})`);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.open(true);
+    }, delay);
+  }
+
+  stopRetrying() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  dropPeer() {
+    this.input?.close();
+    this.input = null;
     this.pc?.close();
-    if (this.state !== 'failed') this.setState('ended', describeClose(event.code, event.reason));
+    this.pc = null;
+  }
+
+  /**
+   * Mean [r, g, b] (0-255) of the picture's region x, y, w, h (video pixels) on screen now; for
+   * tests and diagnostics (e.g. "did the app react to that key?").
+   */
+  sampleVideo(x, y, w, h) {
+    if (!this.video.videoWidth) return null;
+    this.sampleCanvas ??= document.createElement('canvas');
+    this.sampleCanvas.width = w;
+    this.sampleCanvas.height = h;
+    const context = this.sampleCanvas.getContext('2d', { willReadFrequently: true });
+    context.drawImage(this.video, x, y, w, h, 0, 0, w, h);
+    const data = context.getImageData(0, 0, w, h).data;
+    const sum = [0, 0, 0];
+    for (let i = 0; i < data.length; i += 4) {
+      sum[0] += data[i];
+      sum[1] += data[i + 1];
+      sum[2] += data[i + 2];
+    }
+    const count = data.length / 4;
+    return sum.map((value) => value / count);
   }
 }

@@ -1,0 +1,315 @@
+"""The web client against the real stack (proxy, nvcf-local, stream app, coturn) under the strict CSP.
+
+Each failure state is produced for real: a bad token, a second session while the only instance is
+busy, the upstream going away; the stats overlay shows live numbers; a connection the proxy drops
+comes back on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from conftest import RunningNvcfLocal
+from local_stack import LocalStack, local_stack
+from playwright.async_api import Page, ViewportSize
+from web_client_harness import csp_chromium, strict_csp, wait_until
+
+from deploy.children import Child, start_child
+from deploy.coturn import RunningCoturn
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOT_SIZE: ViewportSize = {"width": 1280, "height": 800}
+SCREENSHOT_ENV = "WEB_CLIENT_SCREENSHOT"
+"""When set, the streaming test also saves its screenshot there (how docs/web-client.png is made)."""
+
+
+@pytest.fixture
+async def stack(nvcf_local: RunningNvcfLocal, tmp_path: Path) -> AsyncIterator[LocalStack]:
+    async with local_stack(nvcf_local, tmp_path) as running:
+        yield running
+
+
+async def state(page: Page) -> tuple[str | None, str]:
+    status = page.locator("#status")
+    return await status.get_attribute("data-state"), await status.text_content() or ""
+
+
+async def wait_for_state(page: Page, wanted: str, timeout: float = 20.0) -> str:
+    """Wait until the status says `wanted`; return its text."""
+    await page.locator(f"#status[data-state='{wanted}']").wait_for(timeout=timeout * 1000)
+    return (await state(page))[1]
+
+
+async def open_page(page: Page, url: str) -> list[str]:
+    """Open the page under the strict CSP; returns the list its console messages go to."""
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    await page.set_viewport_size(SCREENSHOT_SIZE)
+    await strict_csp(page)
+    await page.goto(url)
+    return console
+
+
+async def overlay_numbers(page: Page) -> dict[str, str]:
+    return dict(
+        await page.evaluate(
+            "Object.fromEntries([...document.querySelectorAll('#overlay [data-stat]')]"
+            ".map((e) => [e.dataset.stat, e.textContent]))"
+        )
+    )
+
+
+def number(text: str) -> float:
+    match = re.search(r"-?\d+(\.\d+)?", text)
+    assert match, text
+    return float(match.group())
+
+
+async def test_streaming_page_shows_live_plausible_stats(
+    stack: LocalStack, coturn: RunningCoturn, tmp_path: Path
+) -> None:
+    async with csp_chromium() as browser:
+        page = await browser.new_page()
+        console = await open_page(page, f"{stack.proxy_url}/#token={stack.token()}&relay=1")
+        await wait_for_state(page, "streaming")
+        await page.keyboard.press("Control+Alt+KeyS")
+        assert await page.locator("#overlay").is_visible()
+        # Two readings a few seconds apart: the numbers move.
+        await wait_until(page, "window.streamSession.stats.history.length >= 3")
+        first = await overlay_numbers(page)
+        frames_before = await page.evaluate("window.streamSession.stats.latest.framesDecoded")
+        await asyncio.sleep(2.5)
+        second = await overlay_numbers(page)
+        latest = await page.evaluate("window.streamSession.stats.latest")
+        shot = tmp_path / "web-client.png"
+        if os.environ.get(SCREENSHOT_ENV):  # A graph with some history for the docs.
+            await wait_until(page, "window.streamSession.stats.history.length >= 20", timeout=40)
+        await page.screenshot(path=str(shot))
+        assert await page.evaluate("window.cspViolations") == [], console
+    assert latest["framesDecoded"] > frames_before
+    assert first != second
+    # Plausible: the test pattern runs at 60 fps (the page may decode fewer on a busy machine).
+    assert 5 <= number(second["fps"]) <= 70, second
+    assert "bit/s" in second["bitrate"] and latest["bitrateKbps"] > 10, second
+    assert 0 <= latest["lossPercent"] <= 5, second
+    assert 0 <= latest["rttMs"] < 500, second
+    assert 0 <= latest["decodeMs"] < 200 and 0 <= latest["jitterBufferMs"] < 1000, second
+    assert second["resolution"] == "1280×720" and second["codec"] in ("H264", "VP8"), second
+    # The test pattern stamps its frames: glass to glass is measured and sane on one machine.
+    assert 0 < latest["latencyMs"] < 1000 and second["latency"].endswith("ms"), second
+    assert shot.stat().st_size > 10_000
+    if target := os.environ.get(SCREENSHOT_ENV):
+        shutil.copyfile(shot, target)
+
+
+async def test_bad_token_says_so_and_offers_the_sign_in_box(stack: LocalStack) -> None:
+    async with csp_chromium() as browser:
+        page = await browser.new_page()
+        await open_page(page, f"{stack.proxy_url}/#token=not.a.jwt")
+        text = await wait_for_state(page, "ended")
+        assert "Bad token" in text
+        assert await page.locator("#status").get_attribute("data-code") == "4401"
+        assert await page.locator("#sign-in").is_visible()
+        # Paste a good token into the box: the page connects with it.
+        await page.fill("#token-input", stack.token())
+        await page.click("#sign-in button")
+        await wait_for_state(page, "streaming")
+        assert await page.evaluate("sessionStorage.getItem('stream-token')") is not None
+
+
+async def test_second_session_while_the_instance_is_busy_says_no_capacity(stack: LocalStack) -> None:
+    async with csp_chromium() as browser:
+        first = await browser.new_page()
+        await open_page(first, f"{stack.proxy_url}/#token={stack.token()}")
+        await wait_for_state(first, "streaming")
+        second = await browser.new_page()
+        await open_page(second, f"{stack.proxy_url}/#token={stack.token()}")
+        text = await wait_for_state(second, "ended")
+        code = await second.locator("#status").get_attribute("data-code")
+        # nvcf-local answers 503 while its only instance is busy (4503); the app itself says 1013.
+        assert code in ("4503", "1013") and "No capacity" in text, (code, text)
+        assert await second.locator("#connect-again").is_visible()
+        # The first session is unharmed.
+        assert (await state(first))[0] == "streaming"
+
+
+async def test_upstream_gone_reconnects_then_says_so(stack: LocalStack) -> None:
+    async with csp_chromium() as browser:
+        page = await browser.new_page()
+        # A 4 s resume window keeps the test short; the page's default is 30 s.
+        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}&resume=4")
+        await wait_for_state(page, "streaming")
+        await stack.nvcf.child.stop()
+        text = await wait_for_state(page, "reconnecting", timeout=10)
+        assert re.search(r"Reconnecting… attempt \d+", text), text
+        text = await wait_for_state(page, "ended", timeout=15)
+    assert "Could not reconnect within 4 s" in text and "Upstream gone" in text, text
+
+
+FRAMES_DECODED = """window.streamSession.pc.getStats()
+  .then((s) => [...s.values()].find((r) => r.type === 'inbound-rtp').framesDecoded)"""
+
+
+async def restart_proxy(stack: LocalStack, workdir: Path) -> Child:
+    """A new proxy on the old one's port with the same settings (local_stack's, after it stopped)."""
+    secret = workdir / "jwt-secret-2"
+    secret.write_bytes(stack.jwt_secret)
+    port = stack.proxy_url.rsplit(":", 1)[1]
+    proxy = await start_child(
+        "proxy-2",
+        [sys.executable, "-m", "proxy"],
+        env={
+            **os.environ,
+            "PROXY_PORT": port,
+            "NVCF_SERVER": f"ws://127.0.0.1:{stack.nvcf.port}",
+            "NVCF_API_KEY": stack.nvcf.api_key,
+            "STREAMING_FUNCTION_ID": stack.nvcf.function_id,
+            "PROXY_JWT_SECRET_FILE": str(secret),
+        },
+    )
+    deadline = time.monotonic() + 15
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(f"{stack.proxy_url}/healthz") as response:
+                    if response.status == 200:
+                        return proxy
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    await proxy.stop()
+    raise AssertionError("the restarted proxy did not answer")
+
+
+async def test_connection_dropped_by_the_proxy_comes_back(stack: LocalStack, tmp_path: Path) -> None:
+    async with csp_chromium() as browser:
+        page = await browser.new_page()
+        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}")
+        await wait_for_state(page, "streaming")
+        seen: list[str] = []
+        await page.expose_function("recordState", lambda s: seen.append(s))
+        await page.evaluate(
+            "window.streamSession.addEventListener('statechange', (e) => window.recordState(e.detail.state))"
+        )
+        await stack.proxy.stop()  # Drains: closes the page's connection with 1001.
+        await wait_for_state(page, "reconnecting", timeout=10)
+        proxy = await restart_proxy(stack, tmp_path)
+        try:
+            text = await wait_for_state(page, "streaming", timeout=25)
+            states = list(seen)
+            frames = await page.evaluate(FRAMES_DECODED)
+        finally:
+            await proxy.stop()
+    assert states[0] == "reconnecting" and states[-1] == "streaming", states
+    assert "ended" not in states and "failed" not in states, states
+    # Today a reconnect starts a new session (the stream app ended the old one); both are fine.
+    assert text.startswith("Streaming ("), text
+    assert frames > 0
+
+
+async def test_ice_failure_is_detected_and_explained(stack: LocalStack, coturn: RunningCoturn) -> None:
+    # Relay-only media with the TURN server gone: the page gathers no candidate, ICE cannot succeed.
+    await coturn.stop()
+    async with csp_chromium() as browser:
+        page = await browser.new_page()
+        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}&relay=1")
+        started = time.monotonic()
+        text = await wait_for_state(page, "failed", timeout=40)
+        print(f"ICE failed after {time.monotonic() - started:.1f} s")
+    assert text.startswith("ICE failed"), text
+    # The page ended the session for good (close 1000), so the instance is free at once.
+    await stack.nvcf.wait_until_idle(timeout=10)
+
+
+# Contracts the proxy implements on its own branch (docs/protocol.md section 1). The first two
+# skip themselves while the proxy has no `GET /functions`; the others name what they wait for.
+PROXY_BRANCH = "needs the proxy branch (function policy, session limits, token expiry, resume cookie)"
+
+
+async def require_functions_endpoint(stack: LocalStack) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{stack.proxy_url}/functions", headers={"Authorization": f"Bearer {stack.token()}"}) as r:
+            if r.status == 404:
+                pytest.skip("the proxy has no GET /functions yet (proxy branch not merged)")
+            assert r.status == 200
+
+
+async def test_page_opens_a_function_the_proxy_lists(stack: LocalStack) -> None:
+    await require_functions_endpoint(stack)
+    async with csp_chromium() as browser:
+        page = await browser.new_page()
+        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}")
+        if await page.locator("#picker").is_visible():
+            await page.click("#picker button")
+        await wait_for_state(page, "streaming")
+
+
+async def test_unknown_function_says_so(stack: LocalStack) -> None:
+    await require_functions_endpoint(stack)
+    async with csp_chromium() as browser:
+        page = await browser.new_page()
+        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}&function=no-such-function")
+        text = await wait_for_state(page, "ended")
+        assert await page.locator("#status").get_attribute("data-code") == "4404"
+        assert text.startswith("Unknown function"), text
+
+
+@pytest.mark.skip(reason=f"{PROXY_BRANCH}: a policy that keeps user 'mallory' from the function")
+async def test_forbidden_function_says_so(stack: LocalStack) -> None:
+    async with csp_chromium() as browser:
+        page = await browser.new_page()
+        await open_page(page, f"{stack.proxy_url}/#token={stack.token(subject='mallory')}")
+        text = await wait_for_state(page, "ended")
+        assert await page.locator("#status").get_attribute("data-code") == "4403"
+        assert text.startswith("Forbidden"), text
+
+
+@pytest.mark.skip(reason=f"{PROXY_BRANCH}: a per-user session limit of 1")
+async def test_too_many_sessions_says_so(stack: LocalStack) -> None:
+    async with csp_chromium() as browser:
+        first = await browser.new_page()
+        await open_page(first, f"{stack.proxy_url}/#token={stack.token()}")
+        await wait_for_state(first, "streaming")
+        second = await browser.new_page()
+        await open_page(second, f"{stack.proxy_url}/#token={stack.token()}")
+        text = await wait_for_state(second, "ended")
+        assert await second.locator("#status").get_attribute("data-code") == "4409"
+        assert text.startswith("Too many sessions"), text
+
+
+@pytest.mark.skip(reason=f"{PROXY_BRANCH}: closing with 4408 when the token expires mid-session")
+async def test_token_expiring_mid_session_says_so(stack: LocalStack) -> None:
+    async with csp_chromium() as browser:
+        page = await browser.new_page()
+        await open_page(page, f"{stack.proxy_url}/#token={stack.token(ttl_seconds=6)}")
+        await wait_for_state(page, "streaming")
+        text = await wait_for_state(page, "ended", timeout=20)
+        assert await page.locator("#status").get_attribute("data-code") == "4408"
+        assert text.startswith("Token expired") and await page.locator("#sign-in").is_visible(), text
+
+
+@pytest.mark.skip(
+    reason="needs the proxy (resume cookie, 4410), deploy (nvcf-local session ids) and session (resume window) "
+    "branches: a relay-side drop, then a resume after the stream app's window ran out"
+)
+async def test_resume_after_the_window_says_session_expired(stack: LocalStack) -> None:
+    async with csp_chromium() as browser:
+        page = await browser.new_page()
+        # The page keeps retrying for 60 s; the stream app (STREAM_APP_RESUME_WINDOW=2) forgets sooner.
+        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}&resume=60")
+        await wait_for_state(page, "streaming")
+        for instance in stack.stream_app_processes():
+            instance.kill()
+        text = await wait_for_state(page, "ended", timeout=60)
+        assert await page.locator("#status").get_attribute("data-code") == "4410"
+        assert text.startswith("Session expired") and await page.locator("#connect-again").is_visible()
