@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -261,17 +261,17 @@ async def _run(args: argparse.Namespace, config: DeployConfig, out: TextIO, err:
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Entry point of the `nvcf-deploy` console script."""
-    out = out or sys.stdout
-    err = err or sys.stderr
-    args = make_parser().parse_args(argv)
+async def run(argv: Sequence[str], *, out: TextIO, err: TextIO, env: Mapping[str, str]) -> int:
+    """Run one nvcf-deploy command in the running event loop; the exit status."""
+    try:
+        args = make_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse printed the usage problem already
+        return int(exc.code or 0)
     try:
         if args.command == "check":
             _preflight(args.definition, _read_definition(args.definition), out)
             return EXIT_OK
-        config = load_config(args, os.environ)
-        return asyncio.run(_run(args, config, out, err))
+        return await _run(args, load_config(args, env), out, err)
     except ConfigError as exc:
         print(f"nvcf-deploy: {exc}", file=err)
         return EXIT_USAGE
@@ -281,6 +281,14 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     except ApiError as exc:
         print(f"nvcf-deploy: {exc}", file=err)
         return EXIT_FAILED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `nvcf-deploy` console script."""
+    try:
+        return asyncio.run(
+            run(sys.argv[1:] if argv is None else argv, out=sys.stdout, err=sys.stderr, env=os.environ)
+        )
     except KeyboardInterrupt:
-        print("nvcf-deploy: interrupted", file=err)
+        print("nvcf-deploy: interrupted", file=sys.stderr)
         return 130
