@@ -202,6 +202,9 @@ async def test_up_reaches_active_and_list_shows_it(nvcf: LocalNvcf) -> None:
     assert out.split() == [nvcf.function_id, nvcf.version_id, "ACTIVE", "stream-kit-test-pattern"]
     [instance] = await nvcf.wait_for_instances(1)
     assert instance["sessionId"] is None
+    # The instance's own output is logged under its function and instance id.
+    prefix = f"[function {nvcf.function_id[:8]} instance {instance['instanceId'][:8]}]"
+    assert any(prefix in line and "stream_app" in line for line in nvcf.recorder.lines)
 
 
 @module

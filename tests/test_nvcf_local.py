@@ -706,3 +706,15 @@ async def test_its_instance_dies_with_it_when_it_is_killed(nvcf_local: RunningNv
     await nvcf_local.child.wait()
     assert await wait_until_gone([instance], timeout=3) == []
     assert not alive(instance)
+
+
+async def test_with_min_instances_0_it_is_active_at_once_and_starts_an_instance_for_a_sign_in(
+    nvcf_local_factory: NvcfLocalFactory, http: aiohttp.ClientSession
+) -> None:
+    running = await nvcf_local_factory(extra_args=("--min-instances", "0", "--max-instances", "1"))
+    await running.wait_for_status("ACTIVE", timeout=5)
+    assert running.instances() == []
+    async with http.ws_connect(running.sign_in_url, headers=running.auth_headers) as ws:
+        assert (await _hello(ws))["type"] == "hello"
+        assert len(running.instances()) == 1
+    assert any("started for a sign-in" in line for line in running.output)

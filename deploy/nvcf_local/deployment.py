@@ -5,8 +5,9 @@ example a stream app that exits after its session), starts another one when a si
 instance busy (up to ``maxInstances``), and hands a new sign-in only an instance that is UP, holds
 no relay session, and whose ready endpoint answers 200 now.
 
-Status, in NVCF's words: ACTIVE while any instance is UP; ERROR after several starts in a row that
-never became UP (with the last output lines of the last one); DEPLOYING otherwise.
+Status, in NVCF's words: ACTIVE while any instance is UP (or at once with ``minInstances`` 0);
+ERROR after several starts in a row that never became UP (with the last output lines of the last
+one); DEPLOYING otherwise.
 """
 
 from __future__ import annotations
@@ -104,7 +105,10 @@ class Deployment:
         """ACTIVE, ERROR or DEPLOYING (see the module's docstring)."""
         if any(i.state is InstanceState.UP for i in self.instances):
             return "ACTIVE"
-        return "ERROR" if self._failed_starts >= FAILED_STARTS_BEFORE_ERROR else "DEPLOYING"
+        if self._failed_starts >= FAILED_STARTS_BEFORE_ERROR:
+            return "ERROR"
+        # With minInstances 0 the function scales from zero: ACTIVE, an instance starts per sign-in.
+        return "ACTIVE" if self.min_instances == 0 else "DEPLOYING"
 
     def live(self) -> list[FunctionInstance]:
         """Instances starting or UP."""
