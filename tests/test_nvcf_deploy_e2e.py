@@ -287,9 +287,19 @@ async def test_a_resume_reaches_the_same_instance_and_nobody_else_gets_it(nvcf: 
 @module
 async def test_instances_that_exit_are_replaced_up_to_min_instances(nvcf: LocalNvcf) -> None:
     before = await nvcf.wait_for_instances(2)
-    for instance in before:
-        os.kill(instance["pid"], signal.SIGKILL)
-    [replacement] = await nvcf.wait_for_instances(1)
+    async with aiohttp.ClientSession() as http:
+        ws, _ = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
+        request_id = _request_id(ws)
+        for instance in before:
+            os.kill(instance["pid"], signal.SIGKILL)
+        # The instance's end ends the session: the client is closed, and the id cannot be resumed.
+        message = await ws.receive(timeout=10)
+        assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        [replacement] = await nvcf.wait_for_instances(1)
+        assert await _refusal(nvcf.sign_in_url, {**nvcf.headers, "nvcf-reqid": request_id}) == (
+            404,
+            "no existing session",
+        )
     assert replacement["pid"] not in {i["pid"] for i in before}
     assert any("starting a new instance" in line for line in nvcf.recorder.lines)
     async with aiohttp.ClientSession() as http:
