@@ -217,9 +217,13 @@ async def relay_sign_in(
     try:
         await client.prepare(request)
     except BaseException as exc:
-        # The client went away during the upgrade: the instance's connection must not linger.
+        # The client went away during the upgrade: the instance's connection must not linger, and
+        # a session the client never learnt the id of cannot be resumed.
         await upstream.close()
-        plane.sessions.disconnected(session, deployment.resume_window)
+        if requested_session(sign_in, request) is None:
+            plane.sessions.end(session)
+        else:
+            plane.sessions.disconnected(session, deployment.resume_window)
         if isinstance(exc, web.HTTPException):
             return _refuse(Refusal(exc.status, exc.text or exc.reason), request)
         raise
