@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from pathlib import Path
 
 import psutil
 import pytest
 from aioice import stun
 from aioice.turn import create_turn_endpoint
-from conftest import free_port, free_udp_port_range, wait_until_gone
+from conftest import free_port, free_udp_port_range, running_coturn, wait_until_gone
 
 from deploy.coturn import (
     CoturnConfig,
@@ -20,6 +21,7 @@ from deploy.coturn import (
     stun_binding,
     turnserver_argv,
 )
+from deploy.nvcf_local.turn_credentials import rest_credentials
 
 
 async def test_answers_a_stun_binding_on_loopback(coturn: RunningCoturn) -> None:
@@ -153,12 +155,6 @@ async def _allocates(turn: RunningCoturn, username: str, password: str) -> bool:
 
 
 async def test_with_an_auth_secret_it_relays_for_fresh_rest_credentials_only() -> None:
-    import time
-
-    from conftest import running_coturn
-
-    from deploy.nvcf_local.turn_credentials import rest_credentials
-
     async with running_coturn(rest=True) as turn:
         assert turn.auth_secret
         fresh = rest_credentials(turn.auth_secret, "instance-a", now=time.time(), ttl=600)

@@ -20,7 +20,7 @@ from conftest import free_port, write_definition
 
 from deploy.nvcf_local.app import make_app
 from deploy.nvcf_local.config import NvcfLocalConfig, TurnServer
-from deploy.nvcf_local.store import Store
+from deploy.nvcf_local.store import Store, StoredDeployment, StoredVersion
 from deploy.nvcf_local.turn_credentials import rest_credentials
 
 KEY = "local-test-key"
@@ -153,8 +153,6 @@ async def test_an_instance_that_never_comes_up_turns_the_deployment_to_error_wit
 
 
 def test_the_store_keeps_versions_and_deployments_across_a_reopen(tmp_path: Path) -> None:
-    from deploy.nvcf_local.store import StoredDeployment, StoredVersion
-
     store = Store(tmp_path / "s.sqlite3")
     store.add_version(StoredVersion("f", "v", "name", {"name": "name"}, "t"))
     store.set_deployment(StoredDeployment("f", "v", [{"gpu": "L40S"}], "t"))
