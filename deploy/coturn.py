@@ -45,6 +45,9 @@ class CoturnConfig:
     max_port: int = 49200
     realm: str = _DEFAULT_REALM
     binary: str = "turnserver"
+    # With a secret, coturn takes coturn's REST credentials (``--use-auth-secret``) instead of
+    # the one user: ``<expiry>:<id>`` and base64(HMAC-SHA1(secret, user name)).
+    auth_secret: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("port", "min_port", "max_port"):
@@ -58,6 +61,8 @@ class CoturnConfig:
             raise ValueError("coturn user must be non-empty, without ':' or spaces")
         if not self.password or any(c.isspace() for c in self.password):
             raise ValueError("coturn password must be non-empty, without spaces")
+        if self.auth_secret is not None and (not self.auth_secret or any(c.isspace() for c in self.auth_secret)):
+            raise ValueError("coturn auth secret must be non-empty, without spaces")
 
     @classmethod
     def with_random_credentials(
@@ -69,9 +74,14 @@ class CoturnConfig:
         max_port: int = 49200,
         realm: str = _DEFAULT_REALM,
         binary: str = "turnserver",
+        rest: bool = False,
     ) -> CoturnConfig:
-        """A config with a fresh random user name and password (what a test or demo wants)."""
+        """A config with a fresh random user name and password (what a test or demo wants).
+
+        With `rest`, coturn accepts only REST credentials made with a fresh random `auth_secret`.
+        """
         return cls(
+            auth_secret=secrets.token_urlsafe(24) if rest else None,
             user=f"u{secrets.token_hex(6)}",
             password=secrets.token_urlsafe(18),
             host=host,
@@ -118,11 +128,15 @@ def turnserver_argv(binary: str, config: CoturnConfig, workdir: Path) -> list[st
 
 
 def write_credentials(config: CoturnConfig, workdir: Path) -> None:
-    """Write the config file `turnserver_argv` names: the one long-term user, readable by us only."""
+    """Write the config file `turnserver_argv` names, readable by us only: the one long-term user,
+    or (REST scheme) the shared secret; coturn refuses static users once a secret is in use."""
     path = workdir / "turnserver.conf"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as file:
-        file.write(f"user={config.user}:{config.password}\n")
+        if config.auth_secret is not None:
+            file.write(f"use-auth-secret\nstatic-auth-secret={config.auth_secret}\n")
+        else:
+            file.write(f"user={config.user}:{config.password}\n")
 
 
 def binding_request() -> stun.Message:
@@ -200,6 +214,11 @@ class RunningCoturn:
     def realm(self) -> str:
         """Realm of the long-term credentials."""
         return self.config.realm
+
+    @property
+    def auth_secret(self) -> str | None:
+        """The REST shared secret (``--static-auth-secret``), if coturn runs with one."""
+        return self.config.auth_secret
 
     @property
     def pid(self) -> int:

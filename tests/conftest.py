@@ -121,10 +121,15 @@ def recording_logger(name: str) -> tuple[logging.Logger, LineRecorder]:
 
 
 @asynccontextmanager
-async def running_coturn() -> AsyncIterator[RunningCoturn]:
-    """A coturn on 127.0.0.1 (free port, 11 relay ports, random credentials), stopped on exit."""
+async def running_coturn(rest: bool = False) -> AsyncIterator[RunningCoturn]:
+    """A coturn on 127.0.0.1 (free port, 11 relay ports, random credentials), stopped on exit.
+
+    With `rest`, it takes coturn's REST credentials made from its random ``auth_secret`` only.
+    """
     first, last = free_udp_port_range(11)
-    running = await start_coturn(CoturnConfig.with_random_credentials(port=free_port(), min_port=first, max_port=last))
+    running = await start_coturn(
+        CoturnConfig.with_random_credentials(port=free_port(), min_port=first, max_port=last, rest=rest)
+    )
     try:
         yield running
     finally:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from pathlib import Path
 
 import psutil
 import pytest
 from aioice import stun
 from aioice.turn import create_turn_endpoint
-from conftest import free_port, free_udp_port_range, wait_until_gone
+from conftest import free_port, free_udp_port_range, running_coturn, wait_until_gone
 
 from deploy.coturn import (
     CoturnConfig,
@@ -20,6 +21,7 @@ from deploy.coturn import (
     stun_binding,
     turnserver_argv,
 )
+from deploy.nvcf_local.turn_credentials import rest_credentials
 
 
 async def test_answers_a_stun_binding_on_loopback(coturn: RunningCoturn) -> None:
@@ -129,3 +131,38 @@ async def test_coturn_that_exits_at_once_is_reported_with_its_status() -> None:
     config = CoturnConfig.with_random_credentials(port=free_port(), binary="false")
     with pytest.raises(CoturnError, match="coturn exited with status 1 before answering"):
         await start_coturn(config)
+
+
+# --- coturn's REST scheme (--use-auth-secret), as nvcf-local's per-instance credentials use it ---
+
+
+async def _allocates(turn: RunningCoturn, username: str, password: str) -> bool:
+    try:
+        transport, _ = await asyncio.wait_for(
+            create_turn_endpoint(
+                asyncio.DatagramProtocol,
+                server_addr=(turn.host, turn.port),
+                username=username,
+                password=password,
+                transport="udp",
+            ),
+            5,
+        )
+    except Exception:
+        return False
+    transport.close()
+    return True
+
+
+async def test_with_an_auth_secret_it_relays_for_fresh_rest_credentials_only() -> None:
+    async with running_coturn(rest=True) as turn:
+        assert turn.auth_secret
+        fresh = rest_credentials(turn.auth_secret, "instance-a", now=time.time(), ttl=600)
+        expired = rest_credentials(turn.auth_secret, "instance-a", now=time.time() - 700, ttl=600)
+        forged = rest_credentials("not-the-secret", "instance-a", now=time.time(), ttl=600)
+        assert fresh.username.endswith(":instance-a")
+        assert await _allocates(turn, fresh.username, fresh.password)
+        assert not await _allocates(turn, expired.username, expired.password)
+        assert not await _allocates(turn, forged.username, forged.password)
+        # A secret replaces the long-term user: coturn refuses static users once a secret is set.
+        assert not await _allocates(turn, turn.user, turn.password)

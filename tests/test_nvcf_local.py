@@ -260,7 +260,7 @@ def test_flags_override_the_environment() -> None:
 
 def test_defaults_follow_the_brief() -> None:
     config = load_config([], {**TURN_ENV, "NVCF_LOCAL_API_KEY": "k"})
-    assert (config.host, config.port, config.definition) == ("127.0.0.1", 8090, DEFAULT_DEFINITION)
+    assert (config.host, config.port, config.definition) == ("127.0.0.1", 8090, None)
     assert config.instance_command == (sys.executable, "-m", "stream_app")
     assert config.function_id != load_config([], {**TURN_ENV, "NVCF_LOCAL_API_KEY": "k"}).function_id
     assert (config.turn.host, config.turn.port, config.turn.user, config.turn.password) == ("127.0.0.1", 3478, "u", "p")
@@ -532,7 +532,7 @@ async def test_a_second_sign_in_while_a_session_runs_is_refused_with_503(shared:
         await _hello(ws)
         assert await _attempt(shared.sign_in_url, shared.auth_headers) == (
             503,
-            "function instance busy: /v1/streaming/ready answered 500",
+            "function instance busy: 1 of 1 instances have a session (maxInstances 1)",
         )
 
 
@@ -706,3 +706,15 @@ async def test_its_instance_dies_with_it_when_it_is_killed(nvcf_local: RunningNv
     await nvcf_local.child.wait()
     assert await wait_until_gone([instance], timeout=3) == []
     assert not alive(instance)
+
+
+async def test_with_min_instances_0_it_is_active_at_once_and_starts_an_instance_for_a_sign_in(
+    nvcf_local_factory: NvcfLocalFactory, http: aiohttp.ClientSession
+) -> None:
+    running = await nvcf_local_factory(extra_args=("--min-instances", "0", "--max-instances", "1"))
+    await running.wait_for_status("ACTIVE", timeout=5)
+    assert running.instances() == []
+    async with http.ws_connect(running.sign_in_url, headers=running.auth_headers) as ws:
+        assert (await _hello(ws))["type"] == "hello"
+        assert len(running.instances()) == 1
+    assert any("started for a sign-in" in line for line in running.output)

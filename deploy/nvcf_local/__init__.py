@@ -1,7 +1,7 @@
-"""nvcf-local: a stand-in for NVIDIA Cloud Functions that runs one streaming function on this machine.
+"""nvcf-local: a stand-in for NVIDIA Cloud Functions that runs streaming functions on this machine.
 
-It starts the function's container command as a child process with NVCF's environment, health-checks
-it, pushes STUN/TURN credentials to its control server, reports its status through NVCF's
-``GET /v2/nvcf/functions/{id}/versions`` and relays WebSocket sign-ins to it the way NVCF's relay
-does. See docs/local-nvcf.md.
+It serves the part of NVCF's control API that nvcf-deploy uses (state in SQLite), runs each
+deployed version's instances as child processes with NVCF's environment (between minInstances and
+maxInstances), health-checks them, pushes STUN/TURN credentials to their control servers, and
+relays WebSocket sign-ins to them the way NVCF's relay does, resume included. See docs/local-nvcf.md.
 """

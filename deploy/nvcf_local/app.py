@@ -1,11 +1,9 @@
-"""nvcf-local's web application: the status API NVCF's control plane offers, and the sign-in relay."""
+"""nvcf-local's web application: NVCF's control API, the sign-in relay, and an instance listing."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime
-import hmac
-import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,140 +11,80 @@ import aiohttp
 from aiohttp import web
 
 from deploy.nvcf_local.config import NvcfLocalConfig
-from deploy.nvcf_local.definition import FunctionDefinition
-from deploy.nvcf_local.instance import FunctionInstance
+from deploy.nvcf_local.control_api import CONTROL_PLANE, add_routes, problem_response, require_api_key
+from deploy.nvcf_local.control_plane import ApiProblem, ControlPlane
 from deploy.nvcf_local.relay import relay_sign_in
-
-logger = logging.getLogger(__name__)
+from deploy.nvcf_local.store import Store
 
 
 @dataclass
-class NvcfLocalState:
-    """What the handlers share: settings, the supervised instance, open sessions."""
+class RelayState:
+    """The relay's open bridges (closed with 1001 when nvcf-local stops) and its HTTP client."""
 
-    config: NvcfLocalConfig
-    definition: FunctionDefinition
-    instance: FunctionInstance
-    created_at: str
-    sessions: set[asyncio.Task[Any]] = field(default_factory=set)
+    bridges: set[asyncio.Task[Any]] = field(default_factory=set)
     http: aiohttp.ClientSession | None = None
 
 
-STATE = web.AppKey("nvcf_local_state", NvcfLocalState)
-
-
-def _problem(status: int, title: str, detail: str) -> web.Response:
-    # NVCF's API answers errors as RFC 7807 problem documents.
-    return web.json_response(
-        {"type": "about:blank", "title": title, "status": status, "detail": detail},
-        status=status,
-        content_type="application/problem+json",
-    )
-
-
-def _authorized(request: web.Request, api_key: str) -> bool:
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(key.strip().encode(), api_key.encode())
-
-
-def describe_version(state: NvcfLocalState) -> dict[str, Any]:
-    """The function version in the shape of NVCF's ``GET /v2/nvcf/functions/{id}/versions`` items."""
-    definition = state.definition
-    health = definition.health
-    return {
-        "id": state.config.function_id,
-        "ncaId": "local",
-        "versionId": state.config.version_id,
-        "name": definition.name,
-        "status": state.instance.status.value,
-        "functionType": "STREAMING",
-        "inferenceUrl": definition.inference_url,
-        "inferencePort": definition.inference_port,
-        "containerImage": definition.container_image,
-        "apiBodyFormat": "CUSTOM",
-        "description": definition.description,
-        "health": {
-            "protocol": health.protocol,
-            "uri": health.uri,
-            "port": health.port,
-            "timeout": f"PT{health.timeout_seconds:g}S",
-            "expectedStatusCode": health.expected_status,
-        },
-        "containerEnvironment": [{"key": k, "value": v} for k, v in definition.container_environment],
-        "createdAt": state.created_at,
-    }
-
-
-def _check_function(request: web.Request, state: NvcfLocalState) -> web.Response | None:
-    if not _authorized(request, state.config.api_key):
-        return _problem(401, "Unauthorized", "send 'Authorization: Bearer <API key>'")
-    function_id = request.match_info["function_id"]
-    if function_id.lower() != state.config.function_id:
-        return _problem(404, "Not Found", f"function {function_id} not found")
-    version_id = request.match_info.get("version_id")
-    if version_id is not None and version_id.lower() != state.config.version_id:
-        return _problem(404, "Not Found", f"version {version_id} of function {function_id} not found")
-    return None
-
-
-async def list_versions(request: web.Request) -> web.Response:
-    """``GET /v2/nvcf/functions/{functionId}/versions``: the one version and its status."""
-    state = request.app[STATE]
-    return _check_function(request, state) or web.json_response({"functions": [describe_version(state)]})
-
-
-async def get_version(request: web.Request) -> web.Response:
-    """``GET /v2/nvcf/functions/{functionId}/versions/{versionId}``."""
-    state = request.app[STATE]
-    return _check_function(request, state) or web.json_response({"function": describe_version(state)})
+RELAY = web.AppKey("nvcf_local_relay", RelayState)
 
 
 async def sign_in(request: web.Request) -> web.StreamResponse:
     """The relay's WebSocket endpoint (``/sign_in``)."""
-    state = request.app[STATE]
-    assert state.http is not None
-    return await relay_sign_in(
-        request, config=state.config, instance=state.instance, http=state.http, sessions=state.sessions
-    )
+    relay = request.app[RELAY]
+    assert relay.http is not None
+    return await relay_sign_in(request, plane=request.app[CONTROL_PLANE], http=relay.http, sessions=relay.bridges)
 
 
-async def _http_client(app: web.Application) -> Any:
-    state = app[STATE]
+async def list_instances(request: web.Request) -> web.Response:
+    """``GET /local/v1/functions/{fid}/versions/{vid}/instances``: nvcf-local's own view of a deployment.
+
+    Not part of NVCF's API: tests and people use it to see which instance holds which session.
+    """
+    plane = request.app[CONTROL_PLANE]
+    found = plane.find(request.match_info["function_id"], request.match_info["version_id"])
+    if isinstance(found, ApiProblem):
+        return problem_response(found)
+    deployment = plane.deployments.get((found[0].function_id, found[0].version_id))
+    instances = [i.describe() for i in deployment.instances] if deployment is not None else []
+    return web.json_response({"instances": instances})
+
+
+async def _control_plane(app: web.Application) -> AsyncIterator[None]:
+    plane = app[CONTROL_PLANE]
     async with aiohttp.ClientSession() as http:
-        state.http = http
-        yield
-        state.http = None
+        app[RELAY].http = http
+        plane.start(http)
+        try:
+            yield
+        finally:
+            await plane.close()
+            app[RELAY].http = None
+            plane.store.close()
 
 
-async def _supervise_instance(app: web.Application) -> Any:
-    instance = app[STATE].instance
-    task = asyncio.create_task(instance.run(), name="instance supervisor")
-    yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-
-
-async def _close_sessions(app: web.Application) -> None:
+async def _close_bridges(app: web.Application) -> None:
     # Cancelling a bridge closes both of its WebSockets with 1001 (going away).
-    sessions = list(app[STATE].sessions)
-    for session in sessions:
-        session.cancel()
-    await asyncio.gather(*sessions, return_exceptions=True)
+    bridges = list(app[RELAY].bridges)
+    for bridge in bridges:
+        bridge.cancel()
+    await asyncio.gather(*bridges, return_exceptions=True)
 
 
-def make_app(config: NvcfLocalConfig, definition: FunctionDefinition) -> web.Application:
-    """Build nvcf-local; starting the app starts the instance, cleaning it up stops the instance."""
-    app = web.Application()
-    app[STATE] = NvcfLocalState(
-        config=config,
-        definition=definition,
-        instance=FunctionInstance(config, definition),
-        created_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-    )
-    app.router.add_get("/v2/nvcf/functions/{function_id}/versions", list_versions)
-    app.router.add_get("/v2/nvcf/functions/{function_id}/versions/{version_id}", get_version)
+def make_app(config: NvcfLocalConfig, store: Store, definition_body: dict[str, Any] | None = None) -> web.Application:
+    """Build nvcf-local; starting the app runs the stored deployments, cleaning it up stops their instances.
+
+    With `definition_body` (single-definition mode) that function is created with the configured
+    ids and deployed with the configured instance counts before anything else starts.
+    """
+    app = web.Application(middlewares=[require_api_key])
+    plane = ControlPlane(config, store)
+    if definition_body is not None:
+        plane.ensure_definition(definition_body)
+    app[CONTROL_PLANE] = plane
+    app[RELAY] = RelayState()
+    add_routes(app)
+    app.router.add_get("/local/v1/functions/{function_id}/versions/{version_id}/instances", list_instances)
     app.router.add_get("/sign_in", sign_in)
-    app.cleanup_ctx.append(_http_client)
-    app.cleanup_ctx.append(_supervise_instance)
-    app.on_shutdown.append(_close_sessions)
+    app.cleanup_ctx.append(_control_plane)
+    app.on_shutdown.append(_close_bridges)
     return app

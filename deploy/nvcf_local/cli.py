@@ -1,24 +1,23 @@
-"""`nvcf-local`: serve the status API and the sign-in relay until SIGINT or SIGTERM."""
+"""`nvcf-local`: serve the control API and the sign-in relay until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
 import socket
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import web
 
 from deploy.nvcf_local.app import make_app
 from deploy.nvcf_local.config import ConfigError, NvcfLocalConfig, load_config
-from deploy.nvcf_local.definition import (
-    DefinitionError,
-    FunctionDefinition,
-    load_definition,
-)
+from deploy.nvcf_local.definition import DefinitionError, load_definition
+from deploy.nvcf_local.store import StateError, Store
 
 logger = logging.getLogger("deploy.nvcf_local")
 
@@ -27,8 +26,8 @@ class StartError(RuntimeError):
     """nvcf-local could not start serving (e.g. its port is taken)."""
 
 
-async def serve(config: NvcfLocalConfig, definition: FunctionDefinition) -> None:
-    """Run until SIGINT/SIGTERM, then close sessions and stop the instance."""
+async def serve(config: NvcfLocalConfig, store: Store, definition_body: dict[str, Any] | None) -> None:
+    """Run until SIGINT/SIGTERM, then close sessions and stop every instance."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -39,17 +38,12 @@ async def serve(config: NvcfLocalConfig, definition: FunctionDefinition) -> None
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise StartError(f"cannot listen on {config.host}:{config.port}: {reason}") from None
-    runner = web.AppRunner(make_app(config, definition), access_log=None)
+    runner = web.AppRunner(make_app(config, store, definition_body), access_log=None)
     try:
         await runner.setup()
         await web.SockSite(runner, sock).start()
         base = f"{config.host}:{config.port}"
-        logger.info(
-            "relay on ws://%s/sign_in, status on http://%s/v2/nvcf/functions/%s/versions",
-            base,
-            base,
-            config.function_id,
-        )
+        logger.info("control API on http://%s/v2/nvcf, relay on ws://%s/sign_in", base, base)
         await stop.wait()
         logger.info("stopping")
     finally:
@@ -65,22 +59,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nvcf-local: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    body: dict[str, Any] | None = None
+    if config.definition is not None:
+        try:
+            definition = load_definition(config.definition)
+        except DefinitionError as exc:
+            print(f"nvcf-local: invalid function definition: {exc}", file=sys.stderr)
+            return 2
+        for field in definition.ignored_fields:
+            logger.info("definition field %s is not used by nvcf-local", field)
+        for warning in definition.warnings:
+            logger.warning("definition: %s", warning)
+        body = json.loads(config.definition.read_text(encoding="utf-8"))
+        # Printed, not only logged, so a person or script starting nvcf-local can pick the ids up.
+        print(
+            f"nvcf-local: function {definition.name} id {config.function_id} version {config.version_id}",
+            flush=True,
+        )
     try:
-        definition = load_definition(config.definition)
-    except DefinitionError as exc:
-        print(f"nvcf-local: invalid function definition: {exc}", file=sys.stderr)
+        store = Store(config.state)
+    except StateError as exc:
+        print(f"nvcf-local: {exc}", file=sys.stderr)
         return 2
-    for field in definition.ignored_fields:
-        logger.info("definition field %s is not used by nvcf-local", field)
-    for warning in definition.warnings:
-        logger.warning("definition: %s", warning)
-    # Printed, not only logged, so a person or script starting nvcf-local can pick the ids up.
-    print(
-        f"nvcf-local: function {definition.name} id {config.function_id} version {config.version_id}",
-        flush=True,
-    )
+    if config.state is None:
+        logger.info("state in memory only; pass --state FILE to keep functions and deployments across restarts")
     try:
-        asyncio.run(serve(config, definition))
+        asyncio.run(serve(config, store, body))
     except StartError as exc:
         print(f"nvcf-local: {exc}", file=sys.stderr)
         return 1

@@ -25,12 +25,19 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class TurnServer:
-    """The STUN/TURN server whose long-term credentials are pushed to the instance."""
+    """The STUN/TURN server whose credentials are pushed to each instance.
+
+    With `secret` set, each instance gets its own short-lived credentials in coturn's REST scheme
+    (``--use-auth-secret --static-auth-secret``, see `deploy.nvcf_local.turn_credentials`);
+    otherwise every instance gets the one long-term `user` and `password`.
+    """
 
     host: str
     port: int
-    user: str
-    password: str = field(repr=False)
+    user: str = ""
+    password: str = field(default="", repr=False)
+    secret: str | None = field(default=None, repr=False)
+    credential_ttl: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,8 @@ class NvcfLocalConfig:
 
     api_key: str = field(repr=False)
     turn: TurnServer
-    definition: Path = DEFAULT_DEFINITION
+    definition: Path | None = None
+    state: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8090
     function_id: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -47,6 +55,9 @@ class NvcfLocalConfig:
     instance_command: tuple[str, ...] = (sys.executable, "-m", "stream_app")
     health_poll_interval: float = 0.5
     start_timeout: float = 120.0
+    min_instances: int = 1
+    max_instances: int = 1
+    sign_in_wait: float = 60.0
     log_level: str = "INFO"
 
 
@@ -66,6 +77,13 @@ def _seconds(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise ValueError(f"{text} must be a positive number of seconds")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"{value} must be zero or more")
     return value
 
 
@@ -100,7 +118,21 @@ class _Setting:
 
 
 _SETTINGS = (
-    _Setting("definition", "NVCF_LOCAL_DEFINITION", Path, "function definition: the create-function JSON body", "PATH"),
+    _Setting(
+        "definition",
+        "NVCF_LOCAL_DEFINITION",
+        Path,
+        "a function definition (create-function JSON body) to create and deploy at start "
+        "(default: none; create and deploy functions with nvcf-deploy)",
+        "PATH",
+    ),
+    _Setting(
+        "state",
+        "NVCF_LOCAL_STATE",
+        Path,
+        "SQLite file keeping functions and deployments across restarts (default: in memory only)",
+        "PATH",
+    ),
     _Setting("host", "NVCF_LOCAL_HOST", str, "address the API and relay listen on", "ADDRESS"),
     _Setting("port", "NVCF_LOCAL_PORT", _port, "port the API and relay listen on", "PORT"),
     _Setting("function_id", "NVCF_LOCAL_FUNCTION_ID", _uuid, "function id (default: a fresh UUID)", "UUID"),
@@ -126,19 +158,58 @@ _SETTINGS = (
         "seconds an instance has to become healthy before it is restarted",
         "SECONDS",
     ),
+    _Setting(
+        "min_instances",
+        "NVCF_LOCAL_MIN_INSTANCES",
+        _count,
+        "minInstances of the deployment of --definition",
+        "COUNT",
+    ),
+    _Setting(
+        "max_instances",
+        "NVCF_LOCAL_MAX_INSTANCES",
+        _count,
+        "maxInstances of the deployment of --definition",
+        "COUNT",
+    ),
+    _Setting(
+        "sign_in_wait",
+        "NVCF_LOCAL_SIGN_IN_WAIT",
+        _seconds,
+        "seconds a sign-in waits for a new instance when all are busy (below maxInstances)",
+        "SECONDS",
+    ),
     _Setting("log_level", "NVCF_LOCAL_LOG_LEVEL", _log_level, "DEBUG, INFO, WARNING or ERROR", "LEVEL"),
 )
 _TURN = _Setting(
     "turn", "NVCF_LOCAL_TURN", _host_port, "STUN/TURN server pushed to the instance (required)", "HOST:PORT"
 )
-_TURN_USER = _Setting("turn_user", "NVCF_LOCAL_TURN_USER", str, "its long-term user name (required)", "USER")
+_TURN_USER = _Setting(
+    "turn_user", "NVCF_LOCAL_TURN_USER", str, "its long-term user name (or use --turn-secret)", "USER"
+)
 _TURN_PASSWORD = _Setting(
     "turn_password",
     "NVCF_LOCAL_TURN_PASSWORD",
     str,
-    "its long-term password (required; prefer the variable)",
+    "its long-term password (prefer the variable)",
     "PASSWORD",
 )
+_TURN_SECRET = _Setting(
+    "turn_secret",
+    "NVCF_LOCAL_TURN_SECRET",
+    str,
+    "coturn's --static-auth-secret: push short-lived per-instance credentials instead of a user "
+    "(prefer the variable)",
+    "SECRET",
+)
+_TURN_TTL = _Setting(
+    "turn_credential_ttl",
+    "NVCF_LOCAL_TURN_CREDENTIAL_TTL",
+    _seconds,
+    "lifetime of per-instance TURN credentials; they are pushed again at half of it (default 3600)",
+    "SECONDS",
+)
+_TURN_SETTINGS = (_TURN, _TURN_USER, _TURN_PASSWORD, _TURN_SECRET, _TURN_TTL)
 
 
 def _parse(setting: _Setting, text: str, source: str) -> Any:
@@ -158,16 +229,16 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nvcf-local",
         description=(
-            "A local stand-in for NVIDIA Cloud Functions: runs one STREAMING function's container "
-            "command on this machine, health-checks it, pushes STUN/TURN credentials to it and relays "
-            "WebSocket sign-ins to it the way NVCF's relay does."
+            "A local stand-in for NVIDIA Cloud Functions: serves the control API nvcf-deploy uses, runs "
+            "each deployed STREAMING function's instances as child processes, health-checks them, pushes "
+            "STUN/TURN credentials to them and relays WebSocket sign-ins to them the way NVCF's relay does."
         ),
         epilog=(
             "The API key is required: set NVCF_LOCAL_API_KEY, or NVCF_LOCAL_API_KEY_FILE / --api-key-file. "
             "Flags override variables."
         ),
     )
-    for setting in (*_SETTINGS, _TURN, _TURN_USER, _TURN_PASSWORD):
+    for setting in (*_SETTINGS, *_TURN_SETTINGS):
         default = getattr(defaults, setting.flag) if setting in _SETTINGS else None
         if isinstance(default, tuple):
             default = shlex.join(default)
@@ -212,7 +283,7 @@ def load_config(argv: Sequence[str] | None, env: Mapping[str, str]) -> NvcfLocal
     """Build the config from defaults, then `env`, then `argv`; raise `ConfigError` on a bad value."""
     args = make_parser().parse_args(argv)
     values: dict[str, Any] = {}
-    for setting in (*_SETTINGS, _TURN, _TURN_USER, _TURN_PASSWORD):
+    for setting in (*_SETTINGS, *_TURN_SETTINGS):
         flag = getattr(args, setting.flag)
         if flag is not None:
             values[setting.flag] = _parse(setting, flag, _option(setting))
@@ -221,12 +292,21 @@ def load_config(argv: Sequence[str] | None, env: Mapping[str, str]) -> NvcfLocal
     turn = values.pop("turn", None)
     user = values.pop("turn_user", None)
     password = values.pop("turn_password", None)
-    if turn is None or not user or not password:
+    secret = values.pop("turn_secret", None)
+    ttl = values.pop("turn_credential_ttl", 3600.0)
+    if turn is None or not (secret or (user and password)):
         raise ConfigError(
-            "a STUN/TURN server is required, as NVCF always pushes one to the instance: pass --turn HOST:PORT, "
-            "--turn-user and --turn-password (or NVCF_LOCAL_TURN, NVCF_LOCAL_TURN_USER, NVCF_LOCAL_TURN_PASSWORD); "
+            "a STUN/TURN server is required, as NVCF always pushes one to the instance: pass --turn HOST:PORT and "
+            "either --turn-secret (coturn's static-auth-secret) or --turn-user and --turn-password "
+            "(or NVCF_LOCAL_TURN, NVCF_LOCAL_TURN_SECRET, NVCF_LOCAL_TURN_USER, NVCF_LOCAL_TURN_PASSWORD); "
             "`python -m deploy.demo` starts a coturn and does this for you"
         )
+    if values.get("max_instances", 1) < 1 or values.get("min_instances", 1) > values.get("max_instances", 1):
+        raise ConfigError("--min-instances and --max-instances need 0 <= min <= max and max >= 1")
     return NvcfLocalConfig(
-        api_key=_api_key(args, env), turn=TurnServer(host=turn[0], port=turn[1], user=user, password=password), **values
+        api_key=_api_key(args, env),
+        turn=TurnServer(
+            host=turn[0], port=turn[1], user=user or "", password=password or "", secret=secret, credential_ttl=ttl
+        ),
+        **values,
     )

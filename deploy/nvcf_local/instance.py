@@ -1,15 +1,17 @@
-"""One instance of the streaming function, supervised the way an NVCF worker supervises its container.
+"""One instance of a deployed function: one run of its container command, supervised like an NVCF worker does.
 
 The instance is the definition's container command run as a child process with the environment
-NVCF gives a container. It is DEPLOYING until its health check answers the expected status and
-the STUN/TURN credentials have been pushed to its control server, then ACTIVE. When it exits it is
-started again (DEPLOYING until healthy again); after several starts in a row that never became
-healthy the function reports ERROR while nvcf-local keeps trying, more slowly.
+NVCF gives a container. It is STARTING until its health check (the definition's ``health`` block)
+answers the expected status and STUN/TURN credentials have been pushed to its control server, then
+UP until the process exits. With a TURN secret the credentials are short-lived and its own, and are
+pushed again at half their lifetime. `deploy.nvcf_local.deployment` decides when instances start,
+stop and are replaced.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import logging
 import os
@@ -22,58 +24,74 @@ import aiohttp
 from deploy.children import Child, ChildError, start_child
 from deploy.nvcf_local.config import NvcfLocalConfig
 from deploy.nvcf_local.definition import FunctionDefinition
+from deploy.nvcf_local.turn_credentials import rest_credentials
 
 logger = logging.getLogger(__name__)
+_output_logger = logging.getLogger("deploy.nvcf_local.instance.output")
 
 # NVCF's worker reaches the container on the node's own address; locally that is loopback.
 WORKER_NODE_IP = "127.0.0.1"
 # Fixed by the LLS contract, whatever path the definition's health check names.
 READY_PATH = "/v1/streaming/ready"
 CREDS_PATH = "/v1/streaming/creds"
-# Starts in a row that never became healthy before the status turns to ERROR.
-_FAILED_STARTS_BEFORE_ERROR = 3
-_MAX_RESTART_DELAY = 10.0
 _READY_CHECK_TIMEOUT = 5.0
+# Output lines kept per instance, shown in a deployment's ERROR details.
+LAST_LINES = 20
 
 
-class InstanceStatus(enum.Enum):
-    """The function version's status, in NVCF's words."""
+class InstanceState(enum.Enum):
+    """Where one instance is in its life."""
 
-    DEPLOYING = "DEPLOYING"
-    ACTIVE = "ACTIVE"
-    ERROR = "ERROR"
-
-
-class Unavailability(enum.Enum):
-    """Why the instance cannot take a sign-in now."""
-
-    NOT_ACTIVE = "not active"
-    BUSY = "busy"
-    UNREACHABLE = "unreachable"
+    STARTING = "STARTING"
+    UP = "UP"
+    EXITED = "EXITED"
 
 
 @dataclass(frozen=True)
-class InstanceUnavailable:
-    """The instance cannot take a sign-in now, and why (for the client to read)."""
+class InstancePorts:
+    """The host ports an instance's control and streaming servers listen on.
 
-    kind: Unavailability
-    reason: str
+    `remapped` is False for the definition's own ports (``health.port``, ``inferencePort``): then
+    the container environment is left as the definition wrote it, as on NVCF. Instances beside the
+    first get fresh ports, passed as ``CONTROL_SERVER_PORT`` and ``STREAMING_SERVER_PORT``.
+    """
+
+    control: int
+    streaming: int
+    remapped: bool = False
+
+
+class _LastLines(logging.Handler):
+    def __init__(self, keep: collections.deque[str]) -> None:
+        super().__init__(level=logging.DEBUG)
+        self._keep = keep
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._keep.append(record.getMessage())
 
 
 def instance_environment(
-    config: NvcfLocalConfig, definition: FunctionDefinition, base: dict[str, str]
+    *,
+    function_id: str,
+    version_id: str,
+    definition: FunctionDefinition,
+    ports: InstancePorts,
+    base: dict[str, str],
 ) -> dict[str, str]:
     """The instance's environment: `base`, the definition's ``containerEnvironment``, NVCF's variables.
 
-    nvcf-local's own settings (``NVCF_LOCAL_*``, which hold the API key and TURN password) are
-    removed: NVCF never hands its secrets to a container.
+    nvcf-local's own settings (``NVCF_LOCAL_*``, which hold the API key and TURN secrets) are
+    removed: NVCF never hands its secrets to a container. Remapped ports (several instances share
+    this machine; on NVCF each has its own network) replace the definition's port variables.
     """
     env = {key: value for key, value in base.items() if not key.startswith("NVCF_LOCAL_")}
     env.update(definition.environment)
+    if ports.remapped:
+        env.update({"CONTROL_SERVER_PORT": str(ports.control), "STREAMING_SERVER_PORT": str(ports.streaming)})
     env.update(
         {
-            "NVCF_FUNCTION_ID": config.function_id,
-            "NVCF_FUNCTION_VERSION_ID": config.version_id,
+            "NVCF_FUNCTION_ID": function_id,
+            "NVCF_FUNCTION_VERSION_ID": version_id,
             "NVCF_NCA_ID": "local",
             "NVCF_REGION": "local",
             "NVCF_WORKER_NODE_IP": WORKER_NODE_IP,
@@ -83,115 +101,125 @@ def instance_environment(
 
 
 class FunctionInstance:
-    """Runs, health-checks, configures and restarts the function's one instance."""
+    """One run of the function's container command: start, health-check, push creds, wait for exit."""
 
-    def __init__(self, config: NvcfLocalConfig, definition: FunctionDefinition) -> None:
+    def __init__(
+        self,
+        *,
+        config: NvcfLocalConfig,
+        function_id: str,
+        version_id: str,
+        definition: FunctionDefinition,
+        ports: InstancePorts,
+        http: aiohttp.ClientSession,
+    ) -> None:
+        self.instance_id = str(uuid.uuid4())
+        self.function_id = function_id
+        self.version_id = version_id
+        self.ports = ports
+        self.state = InstanceState.STARTING
+        self.exit_code: int | None = None
+        # Set while a relay session holds this instance (connected, or waiting for a resume).
+        self.session_id: str | None = None
+        # Set from the moment a sign-in picked this instance until its session is registered.
+        self.claimed = False
+        self.last_lines: collections.deque[str] = collections.deque(maxlen=LAST_LINES)
+        self.up = asyncio.Event()
+        self.exited = asyncio.Event()
         self._config = config
         self._definition = definition
-        self._status = InstanceStatus.DEPLOYING
-        self._instance_id: str | None = None
+        self._http = http
         self._child: Child | None = None
-        self._http: aiohttp.ClientSession | None = None
-        self._control = f"http://{WORKER_NODE_IP}:{definition.health.port}"
-
-    @property
-    def status(self) -> InstanceStatus:
-        """DEPLOYING, ACTIVE (healthy and credentials pushed) or ERROR (keeps failing to start)."""
-        return self._status
-
-    @property
-    def instance_id(self) -> str | None:
-        """Id of the current instance; a restarted instance gets a new one."""
-        return self._instance_id
+        self._control = f"http://{WORKER_NODE_IP}:{ports.control}"
+        self._output = logging.Logger(f"{_output_logger.name}.{self.instance_id[:8]}", logging.DEBUG)
+        self._output.parent = _output_logger
+        self._output.addHandler(_LastLines(self.last_lines))
 
     @property
     def pid(self) -> int | None:
-        """Process id of the current instance, if one runs."""
+        """Process id of the instance while it runs."""
         child = self._child
         return child.pid if child is not None and child.returncode is None else None
 
     @property
     def inference_url(self) -> str:
-        """Where the relay connects for a sign-in: ``ws://<node>:<inferencePort><inferenceUrl>``."""
-        return f"ws://{WORKER_NODE_IP}:{self._definition.inference_port}{self._definition.inference_url}"
+        """Where the relay connects for a sign-in: ``ws://<node>:<port><inferenceUrl>``."""
+        return f"ws://{WORKER_NODE_IP}:{self.ports.streaming}{self._definition.inference_url}"
 
-    def _log(self, level: int, message: str, *args: object) -> None:
-        logger.log(level, "function %s instance %s: " + message, self._config.function_id, self._instance_id, *args)
+    @property
+    def free(self) -> bool:
+        """UP and held by no session or pending sign-in."""
+        return self.state is InstanceState.UP and self.session_id is None and not self.claimed
 
-    async def run(self) -> None:
-        """Keep an instance running until cancelled; cancelling stops it."""
-        failed_starts = 0
-        async with aiohttp.ClientSession() as http:
-            self._http = http
-            try:
-                while True:
-                    if await self._run_once():
-                        failed_starts = 0
-                    else:
-                        failed_starts += 1
-                    self._status = (
-                        InstanceStatus.ERROR
-                        if failed_starts >= _FAILED_STARTS_BEFORE_ERROR
-                        else InstanceStatus.DEPLOYING
-                    )
-                    # Back off so a command that fails at once does not spin.
-                    await asyncio.sleep(min(0.5 * 2**failed_starts, _MAX_RESTART_DELAY) if failed_starts else 0.2)
-            finally:
-                self._http = None
+    def log(self, level: int, message: str, *args: object) -> None:
+        """Log a line about this instance, naming its function and instance id."""
+        logger.log(level, "function %s instance %s: " + message, self.function_id, self.instance_id, *args)
 
-    async def _ports_taken(self) -> list[str]:
-        """The instance's ports where something already answers (locally there is no container network)."""
-        taken = []
-        ports = (("health.port", self._definition.health.port), ("inferencePort", self._definition.inference_port))
-        for name, port in ports:
-            try:
-                _, writer = await asyncio.wait_for(asyncio.open_connection(WORKER_NODE_IP, port), 2.0)
-            except (TimeoutError, OSError):
-                continue
-            writer.close()
-            taken.append(f"{name} {port}")
-        return taken
+    def describe(self) -> dict[str, object]:
+        """The instance as nvcf-local's instance listing shows it."""
+        return {
+            "instanceId": self.instance_id,
+            "state": self.state.value,
+            "pid": self.pid,
+            "controlPort": self.ports.control,
+            "streamingPort": self.ports.streaming,
+            "sessionId": self.session_id,
+        }
 
-    async def _run_once(self) -> bool:
-        """Start one instance and supervise it until it exits; True if it became ACTIVE."""
-        self._instance_id = str(uuid.uuid4())
-        # Another process on these ports would answer the health check in the instance's name.
-        taken = await self._ports_taken()
-        if taken:
-            self._log(
-                logging.ERROR,
-                "not started: something else already listens on %s (127.0.0.1); stop it or change the definition",
-                " and ".join(taken),
-            )
-            return False
-        prefix = f"[function {self._config.function_id[:8]} instance {self._instance_id[:8]}]"
+    async def run(self) -> bool:
+        """Run the instance until it exits or the task is cancelled; True if it ever became UP."""
+        prefix = f"[function {self.function_id[:8]} instance {self.instance_id[:8]}]"
+        env = instance_environment(
+            function_id=self.function_id,
+            version_id=self.version_id,
+            definition=self._definition,
+            ports=self.ports,
+            base=dict(os.environ),
+        )
         try:
-            child = await start_child(
-                "instance",
-                self._config.instance_command,
-                env=instance_environment(self._config, self._definition, dict(os.environ)),
-                logger=logging.getLogger("deploy.nvcf_local.instance.output"),
-                prefix=prefix,
-            )
-        except ChildError as exc:
-            self._log(logging.ERROR, "%s", exc)
-            return False
-        self._child = child
-        self._log(logging.INFO, "started (pid %d): %s", child.pid, " ".join(self._config.instance_command))
-        try:
-            if not await self._bring_up(child):
+            try:
+                child = await start_child(
+                    "instance", self._config.instance_command, env=env, logger=self._output, prefix=prefix
+                )
+            except ChildError as exc:
+                self.log(logging.ERROR, "%s", exc)
+                self.last_lines.append(str(exc))
                 return False
-            self._status = InstanceStatus.ACTIVE
-            self._log(logging.INFO, "ACTIVE: healthy, STUN/TURN credentials pushed")
-            code = await child.wait()
-            self._status = InstanceStatus.DEPLOYING
-            self._log(logging.WARNING, "exited with status %s; starting a new instance", code)
-            return True
+            self._child = child
+            self.log(
+                logging.INFO,
+                "started (pid %d, control port %d, streaming port %d): %s",
+                child.pid,
+                self.ports.control,
+                self.ports.streaming,
+                " ".join(self._config.instance_command),
+            )
+            try:
+                if not await self._bring_up(child):
+                    return False
+                self.state = InstanceState.UP
+                self.up.set()
+                self.log(logging.INFO, "UP: healthy, STUN/TURN credentials pushed")
+                await self._serve(child)
+                return True
+            finally:
+                self.exit_code = await child.stop()
         finally:
-            if self._status is InstanceStatus.ACTIVE:
-                self._status = InstanceStatus.DEPLOYING
-            await child.stop()
-            self._child = None
+            self.state = InstanceState.EXITED
+            self.exited.set()
+
+    async def _serve(self, child: Child) -> None:
+        """Wait for the exit; with per-instance credentials, push fresh ones at half their lifetime."""
+        turn = self._config.turn
+        while True:
+            wait = asyncio.ensure_future(child.wait())
+            refresh = turn.credential_ttl / 2 if turn.secret else None
+            done, _ = await asyncio.wait({wait}, timeout=refresh)
+            if wait in done:
+                return
+            wait.cancel()
+            if not await self._push_creds():
+                self.log(logging.WARNING, "could not push fresh STUN/TURN credentials")
 
     async def _bring_up(self, child: Child) -> bool:
         """Wait until healthy, then push the credentials; False if it exits or takes too long."""
@@ -199,13 +227,13 @@ class FunctionInstance:
         step = "become healthy"
         while True:
             if child.returncode is not None:
-                self._log(logging.ERROR, "exited with status %s before it could %s", child.returncode, step)
+                self.log(logging.ERROR, "exited with status %s before it could %s", child.returncode, step)
                 return False
             if time.monotonic() > deadline:
-                self._log(logging.ERROR, "did not %s within %g s; stopping it", step, self._config.start_timeout)
+                self.log(logging.ERROR, "did not %s within %g s; stopping it", step, self._config.start_timeout)
                 return False
             if step == "become healthy" and await self._healthy():
-                self._log(logging.INFO, "healthy")
+                self.log(logging.INFO, "healthy")
                 step = "accept STUN/TURN credentials"
             if step != "become healthy" and await self._push_creds():
                 return True
@@ -213,50 +241,46 @@ class FunctionInstance:
 
     async def _healthy(self) -> bool:
         health = self._definition.health
-        assert self._http is not None
         try:
             async with self._http.get(
                 self._control + health.uri, timeout=aiohttp.ClientTimeout(total=health.timeout_seconds)
             ) as response:
                 if response.status == health.expected_status:
                     return True
-                self._log(logging.DEBUG, "health check answered %d", response.status)
+                self.log(logging.DEBUG, "health check answered %d", response.status)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            self._log(logging.DEBUG, "health check failed: %s", exc or type(exc).__name__)
+            self.log(logging.DEBUG, "health check failed: %s", exc or type(exc).__name__)
         return False
 
-    async def _push_creds(self) -> bool:
+    def credentials(self) -> dict[str, object]:
+        """The body of ``POST /v1/streaming/creds`` for this instance, fresh if the scheme is REST."""
         turn = self._config.turn
-        body = {"stunIp": turn.host, "stunPort": turn.port, "username": turn.user, "password": turn.password}
-        assert self._http is not None
+        if turn.secret:
+            creds = rest_credentials(turn.secret, self.instance_id, now=time.time(), ttl=turn.credential_ttl)
+            username, password = creds.username, creds.password
+        else:
+            username, password = turn.user, turn.password
+        return {"stunIp": turn.host, "stunPort": turn.port, "username": username, "password": password}
+
+    async def _push_creds(self) -> bool:
         try:
             async with self._http.post(
-                self._control + CREDS_PATH, json=body, timeout=aiohttp.ClientTimeout(total=10)
+                self._control + CREDS_PATH, json=self.credentials(), timeout=aiohttp.ClientTimeout(total=10)
             ) as response:
                 if response.status == 200:
                     return True
                 text = (await response.text())[:200]
-                self._log(logging.WARNING, "POST %s answered %d: %s", CREDS_PATH, response.status, text)
+                self.log(logging.WARNING, "POST %s answered %d: %s", CREDS_PATH, response.status, text)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            self._log(logging.WARNING, "POST %s failed: %s", CREDS_PATH, exc or type(exc).__name__)
+            self.log(logging.WARNING, "POST %s failed: %s", CREDS_PATH, exc or type(exc).__name__)
         return False
 
-    async def check_ready(self) -> InstanceUnavailable | None:
-        """None if the instance can take a sign-in now (ACTIVE and its ready endpoint answers 200)."""
-        if self._status is not InstanceStatus.ACTIVE or self._http is None:
-            return InstanceUnavailable(
-                Unavailability.NOT_ACTIVE, f"function instance not ready: status {self._status.value}"
-            )
+    async def ready(self) -> str | None:
+        """None if the ready endpoint answers 200 now, else why not (for a log line)."""
         try:
             async with self._http.get(
                 self._control + READY_PATH, timeout=aiohttp.ClientTimeout(total=_READY_CHECK_TIMEOUT)
             ) as response:
-                if response.status == 200:
-                    return None
-                return InstanceUnavailable(
-                    Unavailability.BUSY, f"function instance busy: {READY_PATH} answered {response.status}"
-                )
+                return None if response.status == 200 else f"{READY_PATH} answered {response.status}"
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            return InstanceUnavailable(
-                Unavailability.UNREACHABLE, f"function instance unreachable: {exc or type(exc).__name__}"
-            )
+            return f"unreachable: {exc or type(exc).__name__}"

@@ -1,12 +1,15 @@
-"""The sign-in relay: NVCF's WebSocket front door for a streaming function (docs/protocol.md, section 2).
+"""The sign-in relay: NVCF's WebSocket front door for streaming functions (docs/protocol.md, section 2).
 
 A sign-in names its API key and function as headers (``Authorization: Bearer <key>``,
 ``Function-ID``, ``Function-Version-ID``) or, for clients that cannot set headers, as
 ``Sec-WebSocket-Protocol`` items ``key.value`` with the key in any case. The relay refuses before
 the upgrade, with an HTTP status and a plain-text reason, when the key is wrong (401), the function
-id is missing (400), the function or version is unknown (404), the instance cannot take a session
-(503) or cannot be reached (502). Otherwise it opens the WebSocket to the instance first, then
-accepts the client and moves messages both ways with `proxy.bridge.bridge`.
+id is missing (400), the function or version is unknown (404), no instance can take a session
+(503) or the instance cannot be reached (502), and for a resume when the session id is unknown or
+expired (404 ``no existing session``) or still connected (409 ``session already connected``).
+Otherwise it opens the WebSocket to the instance first, then accepts the client, answering with
+the session id (``NVCF-REQID`` header and ``nvcf-request-id`` cookie), and moves messages both
+ways with `proxy.bridge.bridge`.
 """
 
 from __future__ import annotations
@@ -14,19 +17,16 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import uuid
 from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from deploy.nvcf_local.config import NvcfLocalConfig
-from deploy.nvcf_local.instance import (
-    FunctionInstance,
-    InstanceUnavailable,
-    Unavailability,
-)
+from deploy.nvcf_local.control_plane import ApiProblem, ControlPlane
+from deploy.nvcf_local.deployment import Deployment
+from deploy.nvcf_local.instance import FunctionInstance
+from deploy.nvcf_local.sessions import RelaySession, ResumeProblem
 from proxy.bridge import bridge
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ AUTHORIZATION = "authorization"
 FUNCTION_ID = "function-id"
 FUNCTION_VERSION_ID = "function-version-id"
 REQUEST_ID = "nvcf-reqid"
+REQUEST_ID_COOKIE = "nvcf-request-id"
 RELAY_ITEM_KEYS = frozenset({AUTHORIZATION, FUNCTION_ID, FUNCTION_VERSION_ID, REQUEST_ID})
 # Relay items that are not secret, so may be echoed to a client that offered no protocol of its
 # own (a browser fails the handshake when it offered protocols and none comes back).
@@ -109,7 +110,7 @@ def _same_id(given: str, expected: str) -> bool:
     return given.lower() == expected.lower()
 
 
-def authorize(sign_in: SignIn, config: NvcfLocalConfig) -> Refusal | None:
+def authorize(sign_in: SignIn, api_key: str) -> Refusal | None:
     """The refusal NVCF's relay would answer for these credentials, or None if they are good."""
     if sign_in.authorization_problem is not None:
         return Refusal(401, sign_in.authorization_problem)
@@ -117,23 +118,13 @@ def authorize(sign_in: SignIn, config: NvcfLocalConfig) -> Refusal | None:
         return Refusal(
             401, "API key missing: send 'Authorization: Bearer <key>' or the subprotocol item 'authorization.<key>'"
         )
-    if not hmac.compare_digest(sign_in.api_key.encode(), config.api_key.encode()):
+    if not hmac.compare_digest(sign_in.api_key.encode(), api_key.encode()):
         return Refusal(401, "API key invalid")
     if sign_in.function_id is None:
         return Refusal(
             400, "function id missing: send the Function-ID header or the subprotocol item 'function-id.<id>'"
         )
-    if not _same_id(sign_in.function_id, config.function_id):
-        return Refusal(404, f"function {sign_in.function_id} not found")
-    if sign_in.version_id is not None and not _same_id(sign_in.version_id, config.version_id):
-        return Refusal(404, f"version {sign_in.version_id} of function {sign_in.function_id} not found")
     return None
-
-
-def unavailable_refusal(unavailable: InstanceUnavailable) -> Refusal:
-    """Map why the instance cannot take a session to the status the relay answers."""
-    status = 502 if unavailable.kind is Unavailability.UNREACHABLE else 503
-    return Refusal(status, unavailable.reason)
 
 
 def choose_protocol(sign_in: SignIn, upstream_choice: str | None) -> str | None:
@@ -166,65 +157,112 @@ async def _connect_instance(
         return Refusal(502, f"function instance unreachable: {exc}")
 
 
+def requested_session(sign_in: SignIn, request: web.Request) -> str | None:
+    """The session id a sign-in asks to resume: ``nvcf-reqid`` header, subprotocol item, then cookie."""
+    return sign_in.request_id or (request.cookies.get(REQUEST_ID_COOKIE) or "").strip() or None
+
+
+async def _route(
+    request: web.Request, sign_in: SignIn, plane: ControlPlane, deployment: Deployment, http: aiohttp.ClientSession
+) -> tuple[RelaySession, aiohttp.ClientWebSocketResponse] | Refusal:
+    """A session and the instance's WebSocket for this sign-in: a resumed one or a new one."""
+    assert sign_in.function_id is not None
+    request_id = requested_session(sign_in, request)
+    if request_id is not None:
+        resumed = plane.sessions.resume(request_id, sign_in.function_id)
+        if isinstance(resumed, ResumeProblem):
+            return Refusal(409 if resumed is ResumeProblem.CONNECTED else 404, resumed.value)
+        upstream = await _connect_instance(http, resumed.instance, sign_in.app_protocols)
+        if isinstance(upstream, Refusal):
+            return upstream
+        plane.sessions.reconnected(resumed)
+        return resumed, upstream
+    claimed = await deployment.claim()
+    if isinstance(claimed, str):
+        return Refusal(503, claimed)
+    upstream = await _connect_instance(http, claimed, sign_in.app_protocols)
+    if isinstance(upstream, Refusal):
+        deployment.release(claimed)
+        return upstream
+    return plane.sessions.open(sign_in.function_id, claimed), upstream
+
+
 async def relay_sign_in(
     request: web.Request,
     *,
-    config: NvcfLocalConfig,
-    instance: FunctionInstance,
+    plane: ControlPlane,
     http: aiohttp.ClientSession,
     sessions: set[asyncio.Task[object]],
 ) -> web.StreamResponse:
-    """Handle one sign-in: refuse it, or connect it to the instance and bridge until either side closes."""
+    """Handle one sign-in: refuse it, or connect it to an instance and bridge until either side closes."""
     sign_in = parse_sign_in(request.headers)
-    refusal = authorize(sign_in, config)
+    refusal = authorize(sign_in, plane.config.api_key)
     if refusal is not None:
         return _refuse(refusal, request)
+    assert sign_in.function_id is not None
+    deployment = plane.deployment_for(sign_in.function_id, sign_in.version_id)
+    if isinstance(deployment, ApiProblem):
+        return _refuse(Refusal(deployment.status, deployment.detail), request)
     if not web.WebSocketResponse().can_prepare(request).ok:
         return _refuse(Refusal(400, "sign-in must be a WebSocket upgrade request"), request)
-    unavailable = await instance.check_ready()
-    if unavailable is not None:
-        return _refuse(unavailable_refusal(unavailable), request)
-    upstream = await _connect_instance(http, instance, sign_in.app_protocols)
-    if isinstance(upstream, Refusal):
-        return _refuse(upstream, request)
-    # A resumable session id; resuming is not implemented, so every sign-in gets a fresh one.
-    request_id = str(uuid.uuid4())
+    routed = await _route(request, sign_in, plane, deployment, http)
+    if isinstance(routed, Refusal):
+        return _refuse(routed, request)
+    session, upstream = routed
+    instance = session.instance
     protocol = choose_protocol(sign_in, upstream.protocol)
     client = web.WebSocketResponse(protocols=(protocol,) if protocol else (), max_msg_size=_MAX_MESSAGE)
-    client.headers["NVCF-REQID"] = request_id
+    client.headers["NVCF-REQID"] = session.session_id
+    client.set_cookie(REQUEST_ID_COOKIE, session.session_id, path="/", httponly=True)
     try:
         await client.prepare(request)
-    except web.HTTPException as exc:
+    except BaseException as exc:
+        # The client went away during the upgrade: the instance's connection must not linger, and
+        # a session the client never learnt the id of cannot be resumed.
         await upstream.close()
-        return _refuse(Refusal(exc.status, exc.text or exc.reason), request)
-    except BaseException:
-        # The client went away during the upgrade: the instance's connection must not linger.
-        await upstream.close()
+        if requested_session(sign_in, request) is None:
+            plane.sessions.end(session)
+        else:
+            plane.sessions.disconnected(session, deployment.resume_window)
+        if isinstance(exc, web.HTTPException):
+            return _refuse(Refusal(exc.status, exc.text or exc.reason), request)
         raise
     logger.info(
-        "session %s: %s connected to instance %s (protocol %s)",
-        request_id,
+        "session %s: %s connected to function %s instance %s (port %d, protocol %s)",
+        session.session_id,
         request.remote,
+        instance.function_id,
         instance.instance_id,
+        instance.ports.streaming,
         protocol or "none",
     )
-    session = asyncio.create_task(bridge(client, upstream, left_name="client", right_name="instance"))
-    sessions.add(session)
+    bridged = asyncio.create_task(bridge(client, upstream, left_name="client", right_name="instance"))
+    sessions.add(bridged)
     try:
-        await asyncio.wait({session})
+        await asyncio.wait({bridged})
     except asyncio.CancelledError:
-        session.cancel()
-        await asyncio.gather(session, return_exceptions=True)
+        bridged.cancel()
+        await asyncio.gather(bridged, return_exceptions=True)
         raise
     finally:
-        sessions.discard(session)
+        sessions.discard(bridged)
         await upstream.close()
-    if session.cancelled():
-        logger.info("session %s: closed by shutdown", request_id)
-    elif (error := session.exception()) is not None:
-        logger.warning("session %s: ended by an error: %r", request_id, error)
+    if bridged.cancelled():
+        logger.info("session %s: closed by shutdown", session.session_id)
+        return client
+    error = bridged.exception()
+    if error is not None:
+        logger.warning("session %s: ended by an error: %r", session.session_id, error)
         await client.close(code=1011)
+        plane.sessions.disconnected(session, deployment.resume_window)
+        return client
+    result = bridged.result()
+    logger.info(
+        "session %s: %s closed it with %d %s", session.session_id, result.closed_by, result.code, result.reason
+    )
+    if result.closed_by == "instance" or result.code == 1000:
+        plane.sessions.end(session)
     else:
-        result = session.result()
-        logger.info("session %s: %s closed it with %d %s", request_id, result.closed_by, result.code, result.reason)
+        logger.info("session %s: may be resumed for %g s", session.session_id, deployment.resume_window)
+        plane.sessions.disconnected(session, deployment.resume_window)
     return client

@@ -1,0 +1,3 @@
+from deploy.nvcf_deploy.cli import main
+
+raise SystemExit(main())

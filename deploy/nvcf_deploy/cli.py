@@ -1,0 +1,294 @@
+"""`nvcf-deploy`: one command to check, create, deploy, watch, list and delete streaming functions.
+
+Subcommands: ``check``, ``create``, ``deploy``, ``status``, ``list``, ``undeploy``, ``delete`` and
+``up`` (check + create + deploy + wait for ACTIVE). Every failure is printed as one line with its
+reason (and HTTP status for API errors), never a traceback; exit status 0 success, 1 failure
+(a refused request, ERROR status, a broken definition), 2 bad usage, 3 timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import aiohttp
+
+from deploy.nvcf_deploy import api
+from deploy.nvcf_deploy.api import ApiClient, ApiError, ApiRequest
+from deploy.nvcf_deploy.config import ConfigError, DeployConfig, add_arguments, load_config
+from deploy.nvcf_deploy.preflight import check
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
+_FINAL = ("ACTIVE", "ERROR")
+
+
+class CommandError(Exception):
+    """A failure to report in one line (bad input, a refused request), with its exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _read_definition(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CommandError(f"{path}: cannot read: {exc.strerror or exc}", EXIT_USAGE) from None
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(data, dict):
+        raise CommandError(f"{path}: the definition must be a JSON object")
+    return data
+
+
+def _preflight(path: Path, data: dict[str, Any], out: TextIO) -> None:
+    problems = check(data)
+    if problems:
+        lines = "\n".join(f"  {problem}" for problem in problems)
+        raise CommandError(f"{path}: {len(problems)} problem(s) make this function fail on NVCF:\n{lines}")
+    print(f"{path}: pre-flight check passed", file=out)
+
+
+def specifications(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The one ``deploymentSpecifications`` item the deploy flags describe."""
+    if args.min_instances < 0 or args.max_instances < 1 or args.min_instances > args.max_instances:
+        raise CommandError("--min-instances and --max-instances need 0 <= min <= max and max >= 1", EXIT_USAGE)
+    spec: dict[str, Any] = {
+        "gpu": args.gpu,
+        "instanceType": args.instance_type,
+        "minInstances": args.min_instances,
+        "maxInstances": args.max_instances,
+    }
+    if args.backend:
+        spec["backend"] = args.backend
+    if args.regions:
+        spec["regions"] = [r.strip() for r in args.regions.split(",") if r.strip()]
+    if args.max_request_concurrency is not None:
+        spec["maxRequestConcurrency"] = args.max_request_concurrency
+    return [spec]
+
+
+@dataclass
+class Session:
+    """One run of nvcf-deploy: its config, an API client (unless dry-run), where to print."""
+
+    config: DeployConfig
+    client: ApiClient | None
+    out: TextIO
+    err: TextIO
+
+    async def call(self, request: ApiRequest) -> dict[str, Any] | None:
+        """Send `request` (None in dry-run mode, where it is printed instead)."""
+        if self.client is None:
+            print(request.render(self.config.base_url) + "\n", file=self.out)
+            return None
+        return await self.client.send(request)
+
+    async def create(self, path: Path, function_id: str | None) -> tuple[str, str]:
+        data = _read_definition(path)
+        _preflight(path, data, self.err)
+        request = api.create_version(function_id, data) if function_id else api.create_function(data)
+        answer = await self.call(request)
+        if answer is None:
+            return function_id or "{functionId}", "{versionId}"
+        function = answer.get("function", {})
+        fid, vid = str(function.get("id")), str(function.get("versionId"))
+        print(f"created function {function.get('name')} id {fid} version {vid}", file=self.out)
+        return fid, vid
+
+    async def deploy(self, function_id: str, version_id: str, specs: list[dict[str, Any]]) -> None:
+        answer = await self.call(api.deploy_version(function_id, version_id, specs))
+        if answer is not None:
+            status = answer.get("deployment", {}).get("functionStatus", "?")
+            print(f"deploying function {function_id} version {version_id}: {status}", file=self.out)
+
+    async def version_status(self, function_id: str, version_id: str | None) -> dict[str, Any]:
+        answer = await self.call(api.list_versions(function_id))
+        assert answer is not None
+        versions = [v for v in answer.get("functions", []) if version_id is None or v.get("versionId") == version_id]
+        if not versions:
+            raise CommandError(f"function {function_id} has no version {version_id}")
+        return dict(versions[-1])
+
+    async def error_details(self, function_id: str, version_id: str) -> str:
+        try:
+            answer = await self.call(api.get_deployment(function_id, version_id))
+        except ApiError:
+            return ""
+        infos = (answer or {}).get("deployment", {}).get("healthInfo") or []
+        return "\n".join(str(info.get("error", "")) for info in infos if isinstance(info, dict))
+
+    async def status(self, function_id: str, version_id: str | None, wait: bool) -> int:
+        if self.client is None:
+            await self.call(api.list_versions(function_id))
+            return EXIT_OK
+        deadline = time.monotonic() + self.config.timeout
+        started = time.monotonic()
+        shown = None
+        tty = self.err.isatty()
+        while True:
+            version = await self.version_status(function_id, version_id)
+            status = str(version.get("status"))
+            elapsed = time.monotonic() - started
+            if wait and (status != shown or tty):
+                line = f"function {function_id} version {version.get('versionId')}: {status} ({elapsed:.0f} s)"
+                print(("\r" + line) if tty else line, end="" if tty else "\n", file=self.err, flush=True)
+                shown = status
+            if not wait or status in _FINAL:
+                break
+            if time.monotonic() > deadline:
+                if tty:
+                    print(file=self.err)
+                raise CommandError(
+                    f"still {status} after {self.config.timeout:g} s; raise --timeout or check again with status",
+                    EXIT_TIMEOUT,
+                )
+            await asyncio.sleep(self.config.poll_interval)
+        if wait and tty:
+            print(file=self.err)
+        print(f"{version.get('id')} {version.get('versionId')} {version.get('name')} {status}", file=self.out)
+        if status == "ERROR":
+            details = await self.error_details(function_id, str(version.get("versionId")))
+            if details:
+                print(details, file=self.err)
+            return EXIT_FAILED
+        return EXIT_OK
+
+    async def list(self, function_id: str | None) -> None:
+        answer = await self.call(api.list_versions(function_id) if function_id else api.list_functions())
+        if answer is None:
+            return
+        for version in answer.get("functions", []):
+            print(
+                f"{version.get('id')} {version.get('versionId')} {version.get('status'):<10} {version.get('name')}",
+                file=self.out,
+            )
+
+    async def undeploy(self, function_id: str, version_id: str) -> None:
+        answer = await self.call(api.undeploy_version(function_id, version_id))
+        if answer is not None:
+            print(f"undeployed function {function_id} version {version_id}", file=self.out)
+
+    async def delete(self, function_id: str, version_id: str) -> None:
+        if self.client is None:
+            await self.call(api.delete_version(function_id, version_id))
+            return
+        await self.call(api.delete_version(function_id, version_id))
+        print(f"deleted function {function_id} version {version_id}", file=self.out)
+
+
+def _add_deploy_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gpu", required=True, help="GPU name, e.g. L40S (nvcf-local accepts any)")
+    parser.add_argument("--instance-type", required=True, help="instance type, e.g. gl40s_1.br25_2xlarge")
+    parser.add_argument("--backend", help="backend (cluster group), e.g. GFN")
+    parser.add_argument("--min-instances", type=int, default=1, help="instances kept running (default 1)")
+    parser.add_argument("--max-instances", type=int, default=1, help="most instances at once (default 1)")
+    parser.add_argument("--regions", help="comma-separated regions, e.g. us-west-2,eu-north-1")
+    parser.add_argument("--max-request-concurrency", type=int, help="maxRequestConcurrency (optional)")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """nvcf-deploy's parser: global flags, then one subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="nvcf-deploy",
+        description="Create, deploy, watch, list and delete NVCF STREAMING functions (or nvcf-local's).",
+        epilog="Exit status: 0 ok, 1 failed (API error, ERROR status, broken definition), 2 usage, 3 timeout.",
+    )
+    add_arguments(parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("check", help="pre-flight check a definition file, send nothing")
+    p.add_argument("definition", type=Path)
+    p = sub.add_parser("create", help="create a function (or a new version) from a definition file")
+    p.add_argument("definition", type=Path)
+    p.add_argument("--function-id", help="create a new version of this function instead of a new function")
+    p = sub.add_parser("deploy", help="deploy a function version")
+    p.add_argument("function_id")
+    p.add_argument("version_id")
+    _add_deploy_flags(p)
+    p.add_argument("--wait", action="store_true", help="then wait for ACTIVE or ERROR")
+    p = sub.add_parser("status", help="show a function's (version's) status; --wait polls until ACTIVE or ERROR")
+    p.add_argument("function_id")
+    p.add_argument("version_id", nargs="?")
+    p.add_argument("--wait", action="store_true", help="poll until ACTIVE or ERROR (or --timeout)")
+    p = sub.add_parser("list", help="list functions (or one function's versions) with their status")
+    p.add_argument("function_id", nargs="?")
+    p = sub.add_parser("undeploy", help="undeploy a function version (stops its instances)")
+    p.add_argument("function_id")
+    p.add_argument("version_id")
+    p = sub.add_parser("delete", help="delete a function version (undeploying it first)")
+    p.add_argument("function_id")
+    p.add_argument("version_id")
+    p = sub.add_parser("up", help="check, create, deploy and wait for ACTIVE, in one go")
+    p.add_argument("definition", type=Path)
+    p.add_argument("--function-id", help="create a new version of this function instead of a new function")
+    _add_deploy_flags(p)
+    return parser
+
+
+async def _run(args: argparse.Namespace, config: DeployConfig, out: TextIO, err: TextIO) -> int:
+    async with aiohttp.ClientSession() as http:
+        client = None if config.dry_run else ApiClient(config.base_url, config.api_key, http, config.request_timeout)
+        session = Session(config=config, client=client, out=out, err=err)
+        command = args.command
+        if command == "create":
+            await session.create(args.definition, args.function_id)
+        elif command == "deploy":
+            await session.deploy(args.function_id, args.version_id, specifications(args))
+            if args.wait:
+                return await session.status(args.function_id, args.version_id, wait=True)
+        elif command == "status":
+            return await session.status(args.function_id, args.version_id, wait=args.wait)
+        elif command == "list":
+            await session.list(args.function_id)
+        elif command == "undeploy":
+            await session.undeploy(args.function_id, args.version_id)
+        elif command == "delete":
+            await session.delete(args.function_id, args.version_id)
+        elif command == "up":
+            specs = specifications(args)
+            fid, vid = await session.create(args.definition, args.function_id)
+            await session.deploy(fid, vid, specs)
+            return await session.status(fid, vid, wait=True)
+    return EXIT_OK
+
+
+async def run(argv: Sequence[str], *, out: TextIO, err: TextIO, env: Mapping[str, str]) -> int:
+    """Run one nvcf-deploy command in the running event loop; the exit status."""
+    try:
+        args = make_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse printed the usage problem already
+        return int(exc.code or 0)
+    try:
+        if args.command == "check":
+            _preflight(args.definition, _read_definition(args.definition), out)
+            return EXIT_OK
+        return await _run(args, load_config(args, env), out, err)
+    except ConfigError as exc:
+        print(f"nvcf-deploy: {exc}", file=err)
+        return EXIT_USAGE
+    except CommandError as exc:
+        print(f"nvcf-deploy: {exc}", file=err)
+        return exc.status
+    except ApiError as exc:
+        print(f"nvcf-deploy: {exc}", file=err)
+        return EXIT_FAILED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `nvcf-deploy` console script."""
+    try:
+        return asyncio.run(
+            run(sys.argv[1:] if argv is None else argv, out=sys.stdout, err=sys.stderr, env=os.environ)
+        )
+    except KeyboardInterrupt:
+        print("nvcf-deploy: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,256 @@
+"""A deployed function version: between ``minInstances`` and ``maxInstances`` instances, and who gets which.
+
+The deployment keeps at least ``minInstances`` instances running (replacing one that exits, for
+example a stream app that exits after its session), starts another one when a sign-in finds every
+instance busy (up to ``maxInstances``), and hands a new sign-in only an instance that is UP, holds
+no relay session, and whose ready endpoint answers 200 now.
+
+Status, in NVCF's words: ACTIVE while any instance is UP (or at once with ``minInstances`` 0);
+ERROR after several starts in a row that never became UP (with the last output lines of the last
+one); DEPLOYING otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from deploy.nvcf_local.config import NvcfLocalConfig
+from deploy.nvcf_local.definition import FunctionDefinition
+from deploy.nvcf_local.instance import WORKER_NODE_IP, FunctionInstance, InstancePorts, InstanceState
+
+logger = logging.getLogger(__name__)
+
+# Starts in a row that never became UP before the status turns to ERROR.
+FAILED_STARTS_BEFORE_ERROR = 3
+_MAX_RESTART_DELAY = 10.0
+DEFAULT_RESUME_WINDOW = 30.0
+
+
+@dataclass
+class PortBook:
+    """Host ports given to instances of every deployment, so two instances never share one."""
+
+    taken: set[int] = field(default_factory=set)
+
+    def fresh(self) -> int:
+        """A loopback TCP port free now and not given to any instance."""
+        for _ in range(100):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind((WORKER_NODE_IP, 0))
+                port = int(sock.getsockname()[1])
+            if port not in self.taken:
+                return port
+        raise RuntimeError("no free loopback port")
+
+
+async def _listening(port: int) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(WORKER_NODE_IP, port), 2.0)
+    except (TimeoutError, OSError):
+        return False
+    writer.close()
+    return True
+
+
+def resume_window(definition: FunctionDefinition, base: dict[str, str]) -> float:
+    """How long a dropped session may be resumed: the instance's ``STREAM_APP_RESUME_WINDOW``, else 30 s."""
+    text = definition.environment.get("STREAM_APP_RESUME_WINDOW", base.get("STREAM_APP_RESUME_WINDOW", ""))
+    try:
+        value = float(text)
+    except ValueError:
+        return DEFAULT_RESUME_WINDOW
+    return value if value >= 0 else DEFAULT_RESUME_WINDOW
+
+
+class Deployment:
+    """Runs one function version's instances and routes new sessions to them."""
+
+    def __init__(
+        self,
+        *,
+        config: NvcfLocalConfig,
+        function_id: str,
+        version_id: str,
+        definition: FunctionDefinition,
+        min_instances: int,
+        max_instances: int,
+        http: aiohttp.ClientSession,
+        ports: PortBook,
+    ) -> None:
+        self.function_id = function_id
+        self.version_id = version_id
+        self.definition = definition
+        self.min_instances = min_instances
+        self.max_instances = max_instances
+        self.instances: list[FunctionInstance] = []
+        self.error_lines: list[str] = []
+        self.resume_window = resume_window(definition, dict(os.environ))
+        self._config = config
+        self._http = http
+        self._ports = ports
+        self._failed_starts = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._changed = asyncio.Event()
+        self._routing = asyncio.Lock()
+        self._supervisor: asyncio.Task[None] | None = None
+
+    @property
+    def status(self) -> str:
+        """ACTIVE, ERROR or DEPLOYING (see the module's docstring)."""
+        if any(i.state is InstanceState.UP for i in self.instances):
+            return "ACTIVE"
+        if self._failed_starts >= FAILED_STARTS_BEFORE_ERROR:
+            return "ERROR"
+        # With minInstances 0 the function scales from zero: ACTIVE, an instance starts per sign-in.
+        return "ACTIVE" if self.min_instances == 0 else "DEPLOYING"
+
+    def live(self) -> list[FunctionInstance]:
+        """Instances starting or UP."""
+        return [i for i in self.instances if i.state is not InstanceState.EXITED]
+
+    def start(self) -> None:
+        """Start supervising: bring up ``minInstances`` and keep them up."""
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"deployment {self.function_id}")
+
+    async def stop(self) -> None:
+        """Stop every instance (SIGTERM, then SIGKILL) and the supervisor; returns once all are gone."""
+        tasks = [t for t in (self._supervisor, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _supervise(self) -> None:
+        while True:
+            if len(self.live()) < self.min_instances:
+                if self._failed_starts:
+                    # Back off so a command that fails at once does not spin.
+                    await asyncio.sleep(min(0.5 * 2**self._failed_starts, _MAX_RESTART_DELAY))
+                await self._launch()
+                continue
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def _ports_for_instance(self) -> InstancePorts | None:
+        """The definition's own ports for the first instance; fresh ones for instances beside it."""
+        health_port, inference_port = self.definition.health.port, self.definition.inference_port
+        if health_port not in self._ports.taken and inference_port not in self._ports.taken:
+            # On NVCF every container has its own network; here a leftover process (a stream app
+            # started by hand) would answer the health check in the instance's name.
+            taken = [
+                f"{name} {port}"
+                for name, port in (("health.port", health_port), ("inferencePort", inference_port))
+                if await _listening(port)
+            ]
+            if taken:
+                message = (
+                    f"not started: something else already listens on {' and '.join(taken)} ({WORKER_NODE_IP}); "
+                    "stop it or change the definition"
+                )
+                logger.error("function %s: %s", self.function_id, message)
+                self.error_lines = [message]
+                return None
+            return InstancePorts(control=health_port, streaming=inference_port)
+        control = self._ports.fresh()
+        self._ports.taken.add(control)
+        try:
+            return InstancePorts(control=control, streaming=self._ports.fresh(), remapped=True)
+        finally:
+            self._ports.taken.discard(control)
+
+    async def _launch(self) -> FunctionInstance | None:
+        """Start one more instance (not waiting for it to come up); None if it could not be placed."""
+        ports = await self._ports_for_instance()
+        if ports is None:
+            self._failed_starts += 1
+            self._changed.set()
+            return None
+        self._ports.taken.update((ports.control, ports.streaming))
+        instance = FunctionInstance(
+            config=self._config,
+            function_id=self.function_id,
+            version_id=self.version_id,
+            definition=self.definition,
+            ports=ports,
+            http=self._http,
+        )
+        self.instances.append(instance)
+        task = asyncio.create_task(self._run_instance(instance), name=f"instance {instance.instance_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return instance
+
+    async def _run_instance(self, instance: FunctionInstance) -> None:
+        try:
+            became_up = await instance.run()
+        finally:
+            self.instances.remove(instance)
+            self._ports.taken.difference_update((instance.ports.control, instance.ports.streaming))
+            self._changed.set()
+        if became_up:
+            self._failed_starts = 0
+            replace = len(self.live()) < self.min_instances
+            instance.log(
+                logging.WARNING,
+                "exited with status %s; %s",
+                instance.exit_code,
+                "starting a new instance" if replace else f"{len(self.live())} instances left",
+            )
+        else:
+            self._failed_starts += 1
+            self.error_lines = list(instance.last_lines)
+
+    async def claim(self) -> FunctionInstance | str:
+        """An instance for a new session, marked claimed; or why there is none (503 material).
+
+        The caller must `release` the instance if it does not open a session on it.
+        """
+        status = self.status
+        if status != "ACTIVE":
+            return f"function instance not ready: status {status}"
+        async with self._routing:
+            not_ready = []
+            for instance in [i for i in self.instances if i.free]:
+                instance.claimed = True
+                problem = await instance.ready()
+                if problem is None:
+                    return instance
+                instance.claimed = False
+                not_ready.append(problem)
+            live = len(self.live())
+            if live >= self.max_instances:
+                detail = f"; ready: {', '.join(not_ready)}" if not_ready else ""
+                return (
+                    f"function instance busy: {live} of {live} instances have a session "
+                    f"(maxInstances {self.max_instances}){detail}"
+                )
+            new = await self._launch()
+            if new is None:
+                return "function instance could not be started (see nvcf-local's log)"
+            new.claimed = True
+            new.log(logging.INFO, "started for a sign-in: every other instance is busy")
+        return await self._await_new(new)
+
+    async def _await_new(self, instance: FunctionInstance) -> FunctionInstance | str:
+        up = asyncio.ensure_future(instance.up.wait())
+        exited = asyncio.ensure_future(instance.exited.wait())
+        try:
+            await asyncio.wait({up, exited}, timeout=self._config.sign_in_wait, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            up.cancel()
+            exited.cancel()
+        if instance.state is InstanceState.UP and (problem := await instance.ready()) is None:
+            return instance
+        instance.claimed = False
+        if instance.state is InstanceState.UP:
+            return f"function instance busy: the new instance's {problem}"
+        return f"function instance not ready: a new instance did not come up within {self._config.sign_in_wait:g} s"
+
+    def release(self, instance: FunctionInstance) -> None:
+        """Give back an instance `claim` returned, when no session was opened on it."""
+        instance.claimed = False

@@ -1,0 +1,330 @@
+"""End to end on loopback: nvcf-deploy deploys the example function on nvcf-local, and nvcf-local runs it like NVCF.
+
+One nvcf-local (started empty, state in a SQLite file, TURN credentials per instance from a coturn
+in REST mode) serves the whole module; the tests run in order, each leaving the deployment as the
+next one expects: ACTIVE with up to two instances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+import pytest
+import pytest_asyncio
+from conftest import (
+    LineRecorder,
+    free_port,
+    recording_logger,
+    running_coturn,
+    wait_until_gone,
+    write_definition,
+)
+from scripted_client import negotiate, sign_in
+
+from deploy.children import Child, start_child
+from deploy.coturn import RunningCoturn
+
+RESUME_WINDOW = 3.0
+module = pytest.mark.asyncio(loop_scope="module")
+
+
+@dataclass
+class LocalNvcf:
+    """nvcf-local started empty, and what nvcf-deploy created on it."""
+
+    child: Child
+    port: int
+    api_key: str
+    state: Path
+    turn: RunningCoturn
+    recorder: LineRecorder
+    function_id: str = ""
+    version_id: str = ""
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def sign_in_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/sign_in"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}", "Function-ID": self.function_id}
+
+    async def instances(self) -> list[dict[str, Any]]:
+        url = f"{self.base_url}/local/v1/functions/{self.function_id}/versions/{self.version_id}/instances"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(url, headers={"Authorization": f"Bearer {self.api_key}"}) as response:
+                assert response.status == 200, await response.text()
+                return list((await response.json())["instances"])
+
+    async def wait_for_instances(self, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Wait until `count` instances are UP; return them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            up = [i for i in await self.instances() if i["state"] == "UP"]
+            if len(up) == count:
+                return up
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(up)} instances UP, not {count}:\n" + "\n".join(self.recorder.lines[-30:]))
+            await asyncio.sleep(0.1)
+
+
+async def nvcf_deploy(nvcf: LocalNvcf, *argv: str) -> tuple[int, str, str]:
+    """Run the real `nvcf-deploy` command against nvcf-local."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "deploy.nvcf_deploy",
+        "--base-url",
+        nvcf.base_url,
+        "--poll-interval",
+        "0.2",
+        "--timeout",
+        "60",
+        *argv,
+        env={**os.environ, "NVCF_API_KEY": nvcf.api_key},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 90)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+@asynccontextmanager
+async def started_nvcf_local(
+    turn: RunningCoturn, state: Path, api_key: str, port: int | None = None
+) -> AsyncIterator[LocalNvcf]:
+    port = port or free_port()
+    log, recorder = recording_logger("nvcf_local_e2e")
+    assert turn.auth_secret is not None
+    child = await start_child(
+        "nvcf-local",
+        [sys.executable, "-m", "deploy.nvcf_local", "--port", str(port), "--state", str(state)],
+        env={
+            **os.environ,
+            "NVCF_LOCAL_API_KEY": api_key,
+            "NVCF_LOCAL_TURN": f"{turn.host}:{turn.port}",
+            "NVCF_LOCAL_TURN_SECRET": turn.auth_secret,
+            "NVCF_LOCAL_HEALTH_POLL_INTERVAL": "0.1",
+            "STREAM_APP_HOST": "127.0.0.1",
+        },
+        logger=log,
+    )
+    running = LocalNvcf(child=child, port=port, api_key=api_key, state=state, turn=turn, recorder=recorder)
+    try:
+        deadline = time.monotonic() + 15
+        async with aiohttp.ClientSession() as http:
+            while True:
+                try:
+                    async with http.get(f"{running.base_url}/v2/nvcf/functions") as response:
+                        if response.status == 401:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                if child.returncode is not None or time.monotonic() > deadline:
+                    raise AssertionError("nvcf-local did not start:\n" + "\n".join(recorder.lines))
+                await asyncio.sleep(0.05)
+        yield running
+    finally:
+        await child.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def nvcf(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalNvcf]:
+    workdir = tmp_path_factory.mktemp("e2e")
+
+    def edit(data: dict[str, Any]) -> None:
+        data["containerEnvironment"].append({"key": "STREAM_APP_RESUME_WINDOW", "value": f"{RESUME_WINDOW:g}"})
+
+    definition = write_definition(workdir, edit)
+    async with running_coturn(rest=True) as turn:
+        async with started_nvcf_local(turn, workdir / "state.sqlite3", secrets.token_urlsafe(24)) as running:
+            status, out, err = await nvcf_deploy(
+                running,
+                "up",
+                str(definition.path),
+                "--gpu",
+                "L40S",
+                "--instance-type",
+                "local",
+                "--min-instances",
+                "1",
+                "--max-instances",
+                "2",
+            )
+            assert status == 0, err + "\n".join(running.recorder.lines[-40:])
+            created = next(line for line in out.splitlines() if line.startswith("created function"))
+            running.function_id, running.version_id = created.split()[-3], created.split()[-1]
+            assert out.rstrip().endswith(f"{running.function_id} {running.version_id} {definition.data['name']} ACTIVE")
+            yield running
+
+
+async def _refusal(url: str, headers: dict[str, str]) -> tuple[int, str]:
+    """A WebSocket upgrade request by hand, so a refusal's status and body can be read."""
+    request = {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
+        **headers,
+    }
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url.replace("ws://", "http://"), headers=request) as response:
+            return response.status, (await response.text()).strip() if response.status != 101 else ""
+
+
+def _request_id(ws: aiohttp.ClientWebSocketResponse) -> str:
+    assert ws._response is not None
+    return ws._response.headers["NVCF-REQID"]
+
+
+@module
+async def test_up_reaches_active_and_list_shows_it(nvcf: LocalNvcf) -> None:
+    status, out, _ = await nvcf_deploy(nvcf, "list")
+    assert status == 0
+    assert out.split() == [nvcf.function_id, nvcf.version_id, "ACTIVE", "stream-kit-test-pattern"]
+    [instance] = await nvcf.wait_for_instances(1)
+    assert instance["sessionId"] is None
+    # The instance's own output is logged under its function and instance id.
+    prefix = f"[function {nvcf.function_id[:8]} instance {instance['instanceId'][:8]}]"
+    assert any(prefix in line and "stream_app" in line for line in nvcf.recorder.lines)
+
+
+@module
+async def test_two_clients_get_two_instances_and_a_third_is_refused(nvcf: LocalNvcf) -> None:
+    async with aiohttp.ClientSession() as http:
+        ws_a, hello_a = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
+        ws_b, hello_b = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
+        try:
+            instances = {i["sessionId"]: i for i in await nvcf.instances()}
+            a, b = instances[_request_id(ws_a)], instances[_request_id(ws_b)]
+            assert a["instanceId"] != b["instanceId"]
+            assert a["pid"] != b["pid"] and a["streamingPort"] != b["streamingPort"]
+            assert hello_a["sessionId"] != hello_b["sessionId"]
+            # Each instance got its own short-lived TURN credentials: <expiry>:<instance id>.
+            for hello, instance in ((hello_a, a), (hello_b, b)):
+                [turn] = [s for s in hello["iceServers"] if s.get("username")]
+                expiry, _, holder = turn["username"].partition(":")
+                assert holder == instance["instanceId"]
+                assert time.time() < int(expiry) <= time.time() + 3600 + 5
+            # Both stream, relay-only through coturn with those credentials.
+            sessions = [await negotiate(ws, hello, relay_only=True) for ws, hello in ((ws_a, hello_a), (ws_b, hello_b))]
+            for session in sessions:
+                assert len(await session.latencies(3)) == 3
+            assert await _refusal(nvcf.sign_in_url, nvcf.headers) == (
+                503,
+                "function instance busy: 2 of 2 instances have a session (maxInstances 2)",
+            )
+            for session in sessions:
+                await session.pc.close()
+        finally:
+            await ws_a.close()
+            await ws_b.close()
+    # A clean close (1000) ends the sessions: both instances are free again.
+    deadline = time.monotonic() + 5
+    while any(i["sessionId"] for i in await nvcf.instances()):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+
+
+@module
+async def test_a_resume_reaches_the_same_instance_and_nobody_else_gets_it(nvcf: LocalNvcf) -> None:
+    await nvcf.wait_for_instances(2)
+    async with aiohttp.ClientSession() as http:
+        ws, _ = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
+        request_id = _request_id(ws)
+        assert ws._response is not None
+        assert ws._response.cookies["nvcf-request-id"].value == request_id
+        [held] = [i for i in await nvcf.instances() if i["sessionId"] == request_id]
+        # Still connected: a second connection with the id is refused.
+        assert await _refusal(nvcf.sign_in_url, {**nvcf.headers, "nvcf-reqid": request_id}) == (
+            409,
+            "session already connected",
+        )
+        await ws.close(code=4000)  # not 1000: the session waits for a resume
+        await asyncio.sleep(0.3)
+        # A new session meanwhile goes to the other instance.
+        other, _ = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
+        [elsewhere] = [i for i in await nvcf.instances() if i["sessionId"] == _request_id(other)]
+        assert elsewhere["instanceId"] != held["instanceId"]
+        await other.close()
+        # The resume, by header, reaches the instance that held the session, with the same id.
+        resumed, hello = await sign_in(http, nvcf.sign_in_url, headers={**nvcf.headers, "nvcf-reqid": request_id})
+        assert _request_id(resumed) == request_id
+        assert hello["type"] == "hello"
+        [now] = [i for i in await nvcf.instances() if i["sessionId"] == request_id]
+        assert (now["instanceId"], now["pid"]) == (held["instanceId"], held["pid"])
+        await resumed.close(code=4001)
+        # ... and by the cookie alone, as a browser talking to the relay would.
+        cookie = {**nvcf.headers, "Cookie": f"nvcf-request-id={request_id}"}
+        again, _ = await sign_in(http, nvcf.sign_in_url, headers=cookie)
+        assert _request_id(again) == request_id
+        await again.close(code=4002)
+    # After the resume window the id is gone.
+    await asyncio.sleep(RESUME_WINDOW + 0.5)
+    assert await _refusal(nvcf.sign_in_url, {**nvcf.headers, "nvcf-reqid": request_id}) == (404, "no existing session")
+    assert await _refusal(nvcf.sign_in_url, {**nvcf.headers, "nvcf-reqid": "made-up"}) == (404, "no existing session")
+    assert not any(i["sessionId"] for i in await nvcf.instances())
+
+
+@module
+async def test_instances_that_exit_are_replaced_up_to_min_instances(nvcf: LocalNvcf) -> None:
+    before = await nvcf.wait_for_instances(2)
+    async with aiohttp.ClientSession() as http:
+        ws, _ = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
+        request_id = _request_id(ws)
+        for instance in before:
+            os.kill(instance["pid"], signal.SIGKILL)
+        # The instance's end ends the session: the client is closed, and the id cannot be resumed.
+        message = await ws.receive(timeout=10)
+        assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        [replacement] = await nvcf.wait_for_instances(1)
+        assert await _refusal(nvcf.sign_in_url, {**nvcf.headers, "nvcf-reqid": request_id}) == (
+            404,
+            "no existing session",
+        )
+    assert replacement["pid"] not in {i["pid"] for i in before}
+    assert any("starting a new instance" in line for line in nvcf.recorder.lines)
+    async with aiohttp.ClientSession() as http:
+        ws, hello = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
+        assert hello["type"] == "hello"
+        await ws.close()
+
+
+@module
+async def test_a_restart_of_nvcf_local_keeps_the_function_and_redeploys_it(nvcf: LocalNvcf) -> None:
+    nvcf.child.process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(nvcf.child.wait(), 15) == 0
+    async with started_nvcf_local(nvcf.turn, nvcf.state, nvcf.api_key, nvcf.port) as again:
+        again.function_id, again.version_id = nvcf.function_id, nvcf.version_id
+        status, out, err = await nvcf_deploy(again, "status", nvcf.function_id, nvcf.version_id, "--wait")
+        assert status == 0, err
+        assert out.split()[-1] == "ACTIVE"
+        [instance] = await again.wait_for_instances(1)
+        processes = [psutil.Process(instance["pid"])]
+        # Deleting the function version undeploys it: its processes are gone when delete returns.
+        status, out, err = await nvcf_deploy(again, "delete", nvcf.function_id, nvcf.version_id)
+        assert status == 0, err
+        assert await wait_until_gone(processes, timeout=1) == []
+        status, out, _ = await nvcf_deploy(again, "list")
+        assert (status, out) == (0, "")
+        status, _, err = await nvcf_deploy(again, "status", nvcf.function_id)
+        assert status == 1
+        assert err == f"nvcf-deploy: HTTP 404: function {nvcf.function_id} not found\n"
