@@ -497,7 +497,11 @@ async def test_header_credentials_open_a_session_carrying_the_pushed_turn_creden
         hello = await _hello(ws)
         with_credentials = [server for server in hello["iceServers"] if server.get("username")]
         assert with_credentials == [
-            {"urls": [f"turn:127.0.0.1:{turn.port}?transport=udp"], "username": turn.user, "credential": turn.password}
+            {
+                "urls": [f"turn:127.0.0.1:{turn.port}?transport=udp", f"turn:127.0.0.1:{turn.port}?transport=tcp"],
+                "username": turn.user,
+                "credential": turn.password,
+            }
         ]
         # And the other way: the stream app answers a message it cannot use with an error message.
         await ws.send_str(json.dumps({"v": 1, "type": "no-such-type"}))
