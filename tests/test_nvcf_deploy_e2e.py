@@ -152,6 +152,8 @@ async def nvcf(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalN
 
     def edit(data: dict[str, Any]) -> None:
         data["containerEnvironment"].append({"key": "STREAM_APP_RESUME_WINDOW", "value": f"{RESUME_WINDOW:g}"})
+        # Explicit, since the default depends on whether this machine looks like a container.
+        data["containerEnvironment"].append({"key": "STREAM_APP_EXIT_AFTER_SESSION", "value": "0"})
 
     definition = write_definition(workdir, edit)
     async with running_coturn(rest=True) as turn:
@@ -248,8 +250,9 @@ async def test_two_clients_get_two_instances_and_a_third_is_refused(nvcf: LocalN
 async def test_a_resume_reaches_the_same_instance_and_nobody_else_gets_it(nvcf: LocalNvcf) -> None:
     await nvcf.wait_for_instances(2)
     async with aiohttp.ClientSession() as http:
-        ws, _ = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
+        ws, first_hello = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
         request_id = _request_id(ws)
+        assert first_hello["resumed"] is False
         assert ws._response is not None
         assert ws._response.cookies["nvcf-request-id"].value == request_id
         [held] = [i for i in await nvcf.instances() if i["sessionId"] == request_id]
@@ -268,10 +271,12 @@ async def test_a_resume_reaches_the_same_instance_and_nobody_else_gets_it(nvcf: 
         # The resume, by header, reaches the instance that held the session, with the same id.
         resumed, hello = await sign_in(http, nvcf.sign_in_url, headers={**nvcf.headers, "nvcf-reqid": request_id})
         assert _request_id(resumed) == request_id
-        assert hello["type"] == "hello"
+        # The stream app continues the same session rather than starting a new one.
+        assert hello["resumed"] is True and hello["sessionId"] == first_hello["sessionId"]
         [now] = [i for i in await nvcf.instances() if i["sessionId"] == request_id]
         assert (now["instanceId"], now["pid"]) == (held["instanceId"], held["pid"])
         await resumed.close(code=4001)
+        await asyncio.sleep(0.3)  # the relay hears of the close a moment after our close handshake
         # ... and by the cookie alone, as a browser talking to the relay would.
         cookie = {**nvcf.headers, "Cookie": f"nvcf-request-id={request_id}"}
         again, _ = await sign_in(http, nvcf.sign_in_url, headers=cookie)
@@ -328,3 +333,55 @@ async def test_a_restart_of_nvcf_local_keeps_the_function_and_redeploys_it(nvcf:
         status, _, err = await nvcf_deploy(again, "status", nvcf.function_id)
         assert status == 1
         assert err == f"nvcf-deploy: HTTP 404: function {nvcf.function_id} not found\n"
+
+
+async def test_an_instance_that_exits_after_its_session_is_replaced(tmp_path: Path) -> None:
+    """NVCF's way of serving sessions from fresh containers: the stream app exits with status 0
+    after its session (`STREAM_APP_EXIT_AFTER_SESSION=1`) and nvcf-local starts a new instance."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["containerEnvironment"].append({"key": "STREAM_APP_EXIT_AFTER_SESSION", "value": "1"})
+
+    definition = write_definition(tmp_path, edit)
+    async with running_coturn(rest=True) as turn:
+        async with started_nvcf_local(turn, tmp_path / "state.sqlite3", secrets.token_urlsafe(24)) as nvcf:
+            status, out, err = await nvcf_deploy(
+                nvcf,
+                "up",
+                str(definition.path),
+                "--gpu",
+                "L40S",
+                "--instance-type",
+                "local",
+                "--min-instances",
+                "1",
+                "--max-instances",
+                "1",
+            )
+            assert status == 0, err
+            created = next(line for line in out.splitlines() if line.startswith("created function"))
+            nvcf.function_id, nvcf.version_id = created.split()[-3], created.split()[-1]
+            [before] = await nvcf.wait_for_instances(1)
+            async with aiohttp.ClientSession() as http:
+                ws, hello = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
+                assert hello["type"] == "hello"
+                await ws.send_json({"v": 1, "type": "bye"})
+                message = await ws.receive(timeout=10)
+                assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+                assert ws.close_code == 1000
+            deadline = time.monotonic() + 20
+            while psutil.pid_exists(before["pid"]) and psutil.Process(before["pid"]).status() != psutil.STATUS_ZOMBIE:
+                assert time.monotonic() < deadline, "the stream app did not exit after its session"
+                await asyncio.sleep(0.1)
+            [after] = await nvcf.wait_for_instances(1)
+            deadline = time.monotonic() + 20
+            while after["pid"] == before["pid"] or after["pid"] is None:
+                assert time.monotonic() < deadline, "no new instance replaced the one that exited"
+                await asyncio.sleep(0.1)
+                [after] = await nvcf.wait_for_instances(1)
+            assert any("exited with status 0" in line for line in nvcf.recorder.lines), nvcf.recorder.lines[-20:]
+            # The replacement takes the next session.
+            async with aiohttp.ClientSession() as http:
+                ws, hello = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
+                assert hello["resumed"] is False and hello["sessionId"] != ""
+                await ws.close()
