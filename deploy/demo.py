@@ -1,7 +1,8 @@
 """`python -m deploy.demo` (`make demo`): the whole stack on this machine, one URL to open.
 
 Starts coturn (random credentials), nvcf-local (random API key, fresh function id), which starts
-the stream app, and the proxy (a fresh HS256 secret in ``.demo/jwt-secret``), waits until the
+the stream app, and the proxy (a fresh HS256 secret in ``.demo/jwt-secret``, and one for resume
+cookies in ``.demo/session-secret`` so a restarted proxy still resumes sessions), waits until the
 function is ACTIVE and the proxy answers, then prints the URL with a 12-hour development token.
 SIGINT (Ctrl-C) or SIGTERM stops everything it started; if one of its processes dies, it says which
 and stops the rest with a non-zero status. Every process it starts dies with it even if it is
@@ -148,7 +149,7 @@ def check_ports(config: DemoConfig) -> None:
 
 
 def write_secret(path: Path) -> bytes:
-    """Write a fresh HS256 secret readable by the owner only; return it as the proxy will read it."""
+    """Write a fresh 32-byte secret (hex) readable by the owner only; return it as the proxy will read it."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = secrets.token_hex(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -201,7 +202,7 @@ class Demo:
         """Every running process the demo started (coturn included)."""
         return ([self.coturn.child] if self.coturn else []) + self.children
 
-    async def start(self, secret_file: Path, api_key: str, function_id: str) -> None:
+    async def start(self, secret_file: Path, session_secret_file: Path, api_key: str, function_id: str) -> None:
         """Start coturn, nvcf-local and the proxy (not waiting for readiness)."""
         config = self.config
         low, high = config.turn_relay_ports
@@ -248,6 +249,7 @@ class Demo:
                 "NVCF_API_KEY": api_key,
                 "STREAMING_FUNCTION_ID": function_id,
                 "PROXY_JWT_SECRET_FILE": str(secret_file),
+                "PROXY_SESSION_SECRET_FILE": str(session_secret_file),
                 "PROXY_JWT_ISSUER": JWT_ISSUER,
                 "PROXY_JWT_AUDIENCE": JWT_AUDIENCE,
             }
@@ -335,11 +337,13 @@ async def run_demo(config: DemoConfig) -> int:
     check_ports(config)
     secret_file = config.state_dir / "jwt-secret"
     secret = write_secret(secret_file)
+    session_secret_file = config.state_dir / "session-secret"
+    write_secret(session_secret_file)
     api_key = secrets.token_urlsafe(32)
     function_id = str(uuid.uuid4())
     demo = Demo(config)
     try:
-        await demo.start(secret_file, api_key, function_id)
+        await demo.start(secret_file, session_secret_file, api_key, function_id)
         outcome = await _first_of(demo, stop, _wait_until_ready(config, api_key, function_id))
         if outcome is None:
             url = f"http://{_HOST}:{config.proxy_port}/#token={mint_token(secret)}"

@@ -21,6 +21,7 @@ from typing import Any, Final
 from yarl import URL
 
 from proxy.policy import FUNCTION_NAME, AccessPolicy, PolicyError, load_policy, single_function_policy
+from proxy.resume import MIN_SESSION_SECRET_BYTES
 from proxy.signing_keys import KeyConfigError, PublicKey, SecretKey
 from proxy.tokens import (
     DEFAULT_MAX_TOKEN_BYTES,
@@ -217,6 +218,16 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "seconds after a session ends during which its page may resume it",
     ),
     Setting(
+        "PROXY_SESSION_SECRET",
+        None,
+        None,
+        f"HMAC secret signing resume cookies, at least {MIN_SESSION_SECRET_BYTES} bytes; give every replica "
+        "the same one so a page resumes its session after a restart or on another replica",
+        default_text="random per process",
+        secret=True,
+    ),
+    Setting("PROXY_SESSION_SECRET_FILE", "--session-secret-file", None, "file holding PROXY_SESSION_SECRET"),
+    Setting(
         "PROXY_DRAIN_SECONDS",
         "--drain-seconds",
         "30",
@@ -245,8 +256,9 @@ _DEFAULTS: Final = {s.env: s.default for s in SETTINGS if s.default is not None}
 _SECRET_PAIRS: Final = (
     ("NVCF_API_KEY", "NVCF_API_KEY_FILE"),
     ("PROXY_JWT_SECRET", "PROXY_JWT_SECRET_FILE"),
+    ("PROXY_SESSION_SECRET", "PROXY_SESSION_SECRET_FILE"),
 )
-_SECRET_FIELDS: Final = frozenset({"nvcf_api_key", "jwt_secret"})
+_SECRET_FIELDS: Final = frozenset({"nvcf_api_key", "jwt_secret", "session_secret"})
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
@@ -317,6 +329,8 @@ class ProxyConfig:
     heartbeat_seconds: float = 20.0
     idle_timeout: float = 0.0
     resume_window: float = 300.0
+    session_secret: bytes | None = None
+    """Signs resume cookies; None: a random secret per process (resume then survives no restart)."""
     drain_seconds: float = 30.0
     upstream_timeout: float = 10.0
     web_client_dir: Path = dataclasses.field(default_factory=default_web_client_dir)
@@ -390,6 +404,11 @@ class ProxyConfig:
         for name, number in non_negative.items():
             if not number >= 0:
                 raise ConfigError(f"{name} must be >= 0")
+        if self.session_secret is not None and len(self.session_secret) < MIN_SESSION_SECRET_BYTES:
+            raise ConfigError(
+                f"PROXY_SESSION_SECRET must be at least {MIN_SESSION_SECRET_BYTES} bytes, "
+                f"got {len(self.session_secret)}"
+            )
         if not 1024 <= self.max_message_bytes <= MAX_MESSAGE_BYTES_LIMIT:
             raise ConfigError(f"PROXY_MAX_MESSAGE_BYTES must be 1024-{MAX_MESSAGE_BYTES_LIMIT}")
         for origin in self.allowed_origins:
@@ -569,6 +588,7 @@ def load_config(env: Mapping[str, str], overrides: Mapping[str, str | None] | No
 
     api_key = _secret(raw, "NVCF_API_KEY", "NVCF_API_KEY_FILE")
     jwt_secret = _secret(raw, "PROXY_JWT_SECRET", "PROXY_JWT_SECRET_FILE")
+    session_secret = _secret(raw, "PROXY_SESSION_SECRET", "PROXY_SESSION_SECRET_FILE")
     public_key_file = raw.get("PROXY_JWT_PUBLIC_KEY_FILE")
     public_key = read_secret_file(public_key_file, "PROXY_JWT_PUBLIC_KEY_FILE") if public_key_file else None
     missing = []
@@ -627,6 +647,7 @@ def load_config(env: Mapping[str, str], overrides: Mapping[str, str | None] | No
         heartbeat_seconds=_number(raw, "PROXY_HEARTBEAT_SECONDS"),
         idle_timeout=_number(raw, "PROXY_IDLE_TIMEOUT"),
         resume_window=_number(raw, "PROXY_RESUME_WINDOW"),
+        session_secret=session_secret,
         drain_seconds=_number(raw, "PROXY_DRAIN_SECONDS"),
         upstream_timeout=_number(raw, "PROXY_UPSTREAM_TIMEOUT"),
         web_client_dir=Path(web_dir) if web_dir is not None else default_web_client_dir(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from proxy.config import ProxyConfig
 from proxy.metrics import ProxyMetrics
 from proxy.origin import origin_allowed
 from proxy.ratelimit import RateLimiter
+from proxy.resume import MIN_SESSION_SECRET_BYTES, ResumeSigner
 from proxy.signin import end_all_sessions, sign_in
 from proxy.signing_keys import JwksKeys, JwksSettings, PublicKey, SecretKey
 from proxy.state import STATE, Keys, ProxyState
@@ -139,11 +141,22 @@ def _running_state(config: ProxyConfig) -> Callable[[web.Application], AsyncIter
             http=http,
             per_address=RateLimiter(config.rate_per_address),
             per_user=RateLimiter(config.rate_per_user),
+            resume=ResumeSigner(_session_secret(config)),
         )
         yield
         await http.close()
 
     return open_state
+
+
+def _session_secret(config: ProxyConfig) -> bytes:
+    if config.session_secret is not None:
+        return config.session_secret
+    logger.info(
+        "PROXY_SESSION_SECRET is not set: resume cookies are signed with a random secret of this "
+        "process, so a page cannot resume its session after a restart or on another replica"
+    )
+    return secrets.token_bytes(MIN_SESSION_SECRET_BYTES)
 
 
 async def _add_security_headers(request: web.Request, response: web.StreamResponse) -> None:

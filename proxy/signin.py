@@ -114,8 +114,6 @@ async def _open_upstream(
     try:
         upstream = await connect_upstream(state.http, _upstream_request(state, admission.function, resume_id))
     except UpstreamFailure as failure:
-        if failure.code == CloseCode.SESSION_GONE and resume_id is not None:
-            state.resume.forget(resume_id)
         raise Refusal(failure.code, failure.reason, failure.outcome) from None
     state.metrics.upstream_connect_seconds.observe(time.monotonic() - started)
     return upstream
@@ -209,14 +207,18 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
             return await _refuse_after_upgrade(request, ws, refusal, session_id)
         upstream_session_id = session_id_of(upstream)
         bound, _ = _session_bound(state, admission.user)
-        if upstream_session_id is not None:
-            # The cookie outlives the session by the resume window; the session itself can last
-            # at most `bound` (token expiry or time limit).
-            valid_for = bound + config.resume_window
-            state.resume.remember(upstream_session_id, admission.user.subject, admission.function.name, valid_for)
+        # The cookie cannot be renewed once the WebSocket is open, so it is valid for as long as
+        # the session may last (`bound`: token expiry or time limit) plus the resume window.
+        valid_for = bound + config.resume_window
+        cookie = (
+            None
+            if upstream_session_id is None
+            else state.resume.issue(upstream_session_id, admission.user.subject, admission.function.name, valid_for)
+        )
+        if cookie is not None:
             ws.set_cookie(
                 RESUME_COOKIE,
-                upstream_session_id,
+                cookie,
                 path="/sign_in",
                 httponly=True,
                 samesite="Strict",
@@ -231,7 +233,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
             state.metrics.handshakes.labels("client-gone").inc()
             raise
         state.metrics.handshakes.labels("accepted").inc()
-        await _relay(request, ws, upstream, admission, session_id, upstream_session_id)
+        await _relay(request, ws, upstream, admission, session_id)
         return ws
     finally:
         state.counts.give_back(admission.user.subject)
@@ -242,9 +244,9 @@ def _resume_id(request: web.Request, state: ProxyState, admission: Admission, wa
     if not wants_resume:
         return None  # A second tab never takes over the first one's session.
     cookie = request.cookies.get(RESUME_COOKIE)
-    if cookie is None or not state.resume.may_resume(cookie, admission.user.subject, admission.function.name):
+    if cookie is None:
         return None
-    return cookie
+    return state.resume.session_id(cookie, admission.user.subject, admission.function.name)
 
 
 async def _sign_in_by_first_message(
@@ -280,7 +282,7 @@ async def _sign_in_by_first_message(
         except Refusal as refusal:
             return await _refuse_after_upgrade(request, ws, refusal, session_id)
         state.metrics.handshakes.labels("accepted").inc()
-        await _relay(request, ws, upstream, admission, session_id, session_id_of(upstream))
+        await _relay(request, ws, upstream, admission, session_id)
         return ws
     finally:
         state.counts.give_back(admission.user.subject)
@@ -292,7 +294,6 @@ async def _relay(
     upstream: aiohttp.ClientWebSocketResponse,
     admission: Admission,
     session_id: str,
-    upstream_session_id: str | None,
 ) -> None:
     """Bridge an accepted browser to its upstream until one of them closes or time runs out."""
     state = request.app[STATE]
@@ -355,9 +356,6 @@ async def _relay(
         state.metrics.active_sessions.dec()
         if not upstream.closed:  # Never leave an upstream session open, whatever happened.
             await upstream.close(code=1001, message=b"going away")
-        if upstream_session_id is not None:
-            # From now on the page has the resume window to come back.
-            state.resume.remember(upstream_session_id, user.subject, admission.function.name, config.resume_window)
         _log_end(session_id, user, bridging, time.monotonic() - started)
 
 

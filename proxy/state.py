@@ -18,7 +18,7 @@ from proxy.bridge import BridgeResult
 from proxy.config import ProxyConfig
 from proxy.metrics import ProxyMetrics
 from proxy.ratelimit import RateLimiter
-from proxy.resume import ResumeBook
+from proxy.resume import ResumeSigner
 from proxy.tokens import TokenHeader
 
 
@@ -84,8 +84,8 @@ class ProxyState:
     http: aiohttp.ClientSession
     per_address: RateLimiter
     per_user: RateLimiter
+    resume: ResumeSigner
     counts: SessionCounts = field(default_factory=SessionCounts)
-    resume: ResumeBook = field(default_factory=ResumeBook)
     sessions: set[Session] = field(default_factory=set)
     draining: asyncio.Event = field(default_factory=asyncio.Event)
     upstream_ok_at: float | None = None

@@ -168,10 +168,16 @@ async def test_the_printed_url_shows_the_stamped_stream_in_chromium_within_5_sec
     assert stamp is not None and 0 < time.time() * 1000 - stamp < 5_000
 
 
-async def test_the_secret_file_is_private(demo: DemoRun) -> None:
-    secret = Path(demo.env["DEMO_STATE_DIR"]) / "jwt-secret"
-    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
-    assert len(secret.read_bytes().strip()) >= 32
+async def test_the_secret_files_are_private(demo: DemoRun) -> None:
+    state_dir = Path(demo.env["DEMO_STATE_DIR"])
+    secrets = [state_dir / "jwt-secret", state_dir / "session-secret"]
+    for secret in secrets:
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+        assert len(secret.read_bytes().strip()) >= 32
+    assert secrets[0].read_bytes() != secrets[1].read_bytes()
+    # The proxy signs resume cookies with the file's secret, so a restarted proxy still resumes.
+    (proxy,) = [p for p in demo.started_processes() if "proxy" in p.cmdline()]
+    assert proxy.environ()["PROXY_SESSION_SECRET_FILE"] == str(secrets[1])
 
 
 async def test_sigint_stops_every_process_it_started(demo: DemoRun) -> None:

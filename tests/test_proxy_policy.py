@@ -1,7 +1,7 @@
-"""Authorization, resume, protection and operations of the real proxy on loopback.
+"""Authorization, protection and operations of the real proxy on loopback.
 
-Policy file (functions, users, groups, limits), `GET /functions`, resume cookies, Origin,
-rate limits, security headers, metrics, readiness, token transports.
+Policy file (functions, users, groups, limits), `GET /functions`, Origin, rate limits, security
+headers, metrics, readiness, token transports. Resume cookies: tests/test_proxy_resume.py.
 """
 
 from __future__ import annotations
@@ -195,41 +195,6 @@ async def test_functions_lists_what_the_user_may_open(start: Any, browser: aioht
         assert (await r.json()) == {"error": "token invalid: expired"}
     async with browser.get(base) as r:
         assert r.status == 401
-
-
-async def test_resume_forwards_the_users_own_session_id_only(
-    start: Any, browser: aiohttp.ClientSession, upstream: Upstream
-) -> None:
-    proxy = await start(resume_window=60)
-    upstream.reqid = "sess-1234"
-    ws = await connect(browser, proxy, make_token(sub="bob"))
-    cookie = ws._response.headers["Set-Cookie"]  # The browser would keep it (HttpOnly).
-    await ws.close()
-    assert "nvcf-request-id=sess-1234" in cookie
-    for attribute in ("HttpOnly", "Path=/sign_in", "SameSite=Strict", "Max-Age="):
-        assert attribute in cookie
-    jar = {"Cookie": "nvcf-request-id=sess-1234"}
-    # Without `resume`: a new session, the cookie is not forwarded.
-    await (await connect(browser, proxy, make_token(sub="bob"), headers=jar)).close()
-    # With `resume`, by the same user: forwarded.
-    await (await connect(browser, proxy, make_token(sub="bob"), headers=jar, extra=["resume"])).close()
-    # With `resume`, by another user: ignored.
-    await (await connect(browser, proxy, make_token(sub="alice"), "viewer", headers=jar, extra=["resume"])).close()
-    assert [h.get("nvcf-reqid") for h in upstream.handshakes] == [None, None, "sess-1234", None]
-    assert all("cookie" not in h for h in upstream.handshakes)
-
-
-async def test_resume_of_a_gone_session_closes_4410(
-    start: Any, browser: aiohttp.ClientSession, upstream: Upstream
-) -> None:
-    proxy = await start()
-    upstream.reqid = "sess-9"
-    await (await connect(browser, proxy, make_token(sub="bob"))).close()
-    upstream.resume_refusal = 404
-    ws = await connect(
-        browser, proxy, make_token(sub="bob"), headers={"Cookie": "nvcf-request-id=sess-9"}, extra=["resume"]
-    )
-    assert await expect_close(ws) == (CloseCode.SESSION_GONE, "session expired")
 
 
 async def test_foreign_origin_gets_403_before_upgrade(
