@@ -278,14 +278,15 @@ async def test_unknown_function_says_so(stack: LocalStack) -> None:
 async def test_forbidden_function_says_so(policy_stack: LocalStack) -> None:
     async with csp_chromium() as browser:
         # Asking for the function by name: the proxy refuses mallory with 4403.
+        mallory = policy_stack.token(subject="mallory")
         page = await browser.new_page()
-        await open_page(page, f"{policy_stack.proxy_url}/#token={policy_stack.token(subject='mallory')}&function=default")
+        await open_page(page, f"{policy_stack.proxy_url}/#token={mallory}&function=default")
         text = await wait_for_state(page, "ended")
         assert await page.locator("#status").get_attribute("data-code") == "4403"
         assert text.startswith("Forbidden"), text
         # Without a name the page asks GET /functions first, which lists nothing for mallory.
         page = await browser.new_page()
-        await open_page(page, f"{policy_stack.proxy_url}/#token={policy_stack.token(subject='mallory')}")
+        await open_page(page, f"{policy_stack.proxy_url}/#token={mallory}")
         text = await wait_for_state(page, "ended")
         assert text == "There is no streaming function you may open.", text
     # Nobody reached the instance.
