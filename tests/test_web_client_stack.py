@@ -18,7 +18,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import RunningNvcfLocal
+from conftest import NvcfLocalFactory, RunningNvcfLocal
 from local_stack import LocalStack, local_stack
 from playwright.async_api import Page, ViewportSize
 from web_client_harness import csp_chromium, strict_csp, wait_until
@@ -191,8 +191,13 @@ async def restart_proxy(stack: LocalStack, workdir: Path) -> Child:
     raise AssertionError("the restarted proxy did not answer")
 
 
-async def test_connection_dropped_by_the_proxy_comes_back(stack: LocalStack, tmp_path: Path) -> None:
-    async with csp_chromium() as browser:
+async def test_connection_dropped_by_the_proxy_comes_back(nvcf_local_factory: NvcfLocalFactory, tmp_path: Path) -> None:
+    # The restarted proxy cannot resume the session (its resume bindings were in the old process,
+    # and nvcf-local issues no session ids yet), so the page gets a new session once the stream app
+    # stops waiting for the old one: a short app resume window keeps that within the test's time.
+    nvcf = await nvcf_local_factory(env={"STREAM_APP_RESUME_WINDOW": "3"})
+    await nvcf.wait_for_status("ACTIVE")
+    async with local_stack(nvcf, tmp_path) as stack, csp_chromium() as browser:
         page = await browser.new_page()
         await open_page(page, f"{stack.proxy_url}/#token={stack.token()}")
         await wait_for_state(page, "streaming")
@@ -320,8 +325,8 @@ async def test_token_expiring_mid_session_says_so(policy_stack: LocalStack) -> N
 
 
 @pytest.mark.skip(
-    reason="needs the proxy (resume cookie, 4410), deploy (nvcf-local session ids) and session (resume window) "
-    "branches: a relay-side drop, then a resume after the stream app's window ran out"
+    reason="needs nvcf-local session ids (the relay answering with nvcf-reqid and routing a resume by it, "
+    "deploy branch): without them the page's resume becomes a new session and never sees 4410"
 )
 async def test_resume_after_the_window_says_session_expired(stack: LocalStack) -> None:
     async with csp_chromium() as browser:
