@@ -108,7 +108,8 @@ function askForToken() {
 function connect(functionName) {
   picker.hidden = true;
   session.functionName = functionName;
-  session.start();
+  // After a token expired mid-session, the new token continues that session when it still can.
+  session.resumeOrStart();
 }
 
 async function proceed(token) {

@@ -71,6 +71,8 @@ export class StreamSession extends EventTarget {
     this.attempt = 0;
     this.established = false;
     this.droppedAt = null;
+    /** When the proxy closed a streaming session because its token expired (4408), else null. */
+    this.tokenExpiredAt = null;
     this.retryTimer = null;
     this.stats = new StatsSampler({ video, peerConnection: () => this.pc });
     this.sampleCanvas = null;
@@ -89,8 +91,28 @@ export class StreamSession extends EventTarget {
     this.established = false;
     this.attempt = 0;
     this.droppedAt = null;
+    this.tokenExpiredAt = null;
     this.setState('connecting', 'Connecting…');
     this.open(false);
+  }
+
+  /**
+   * After signing in again (a new `token`): continue the session the expired token ended, while
+   * the stream app may still keep it (its resume window), else start a fresh one. The session and
+   * what the app drew are not lost to a token refresh.
+   */
+  resumeOrStart() {
+    const expiredAt = this.tokenExpiredAt;
+    if (expiredAt === null || !this.established || performance.now() - expiredAt >= this.resumeWindowMs) {
+      this.start();
+      return;
+    }
+    this.stopRetrying();
+    this.tokenExpiredAt = null;
+    this.droppedAt = expiredAt;
+    this.attempt = 1;
+    this.setState('reconnecting', 'Signed in again: resuming the session…');
+    this.open(true);
   }
 
   /** End the session for good: `bye`, then close with 1000 so the app frees itself at once. */
@@ -245,6 +267,10 @@ export class StreamSession extends EventTarget {
     this.ws = null;
     this.dropPeer();
     const message = describeClose(code, reason);
+    // Only an expired token: a session time limit or idle timeout means the session is over.
+    const tokenExpired = code === 4408 && /^token expired/.test(reason) && this.state === 'streaming';
+    if (tokenExpired) this.tokenExpiredAt = performance.now();
+    else if (code !== 4401) this.tokenExpiredAt = null; // A mistyped new token may be followed by a good one.
     if (this.established && mayReconnect(code)) this.onDropped(message);
     else this.setState('ended', message, code);
   }
