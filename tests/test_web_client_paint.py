@@ -142,6 +142,11 @@ async def test_every_input_kind_shows_in_the_video(paint_stack: LocalStack) -> N
         await page.mouse.down()
         timings["mouse down"] = await wait_for_colour(page, swatch(2), CYAN, "mouse down")
         await wait_for_colour(page, (WIDTH // 4 - 2, HEIGHT * 3 // 4 - 2, 4, 4), RED, "the dot under the pointer")
+        # A drag draws a line along the pointer (mouse_move with the button held).
+        started = time.monotonic()
+        await page.mouse.move(left + width * 0.35, top + height * 0.75, steps=5)
+        await wait_for_colour(page, (WIDTH * 3 // 10 - 2, HEIGHT * 3 // 4 - 2, 4, 4), RED, "the line of the drag")
+        timings["mouse drag"] = time.monotonic() - started
         await page.mouse.up()
         timings["mouse up"] = await wait_for_colour(page, swatch(2), BLACK, "mouse up")
 
@@ -158,7 +163,7 @@ async def test_every_input_kind_shows_in_the_video(paint_stack: LocalStack) -> N
         locked = await page.evaluate("window.streamSession.capture.lockPointer()")
         assert locked, "headless Chromium refused pointer lock"
         started = time.monotonic()
-        await page.mouse.move(left + width * 0.25 + 200, top + height * 0.75)
+        await page.mouse.move(left + width * 0.35 + 200, top + height * 0.75)
         x, y = WIDTH // 2 + 200, HEIGHT // 2
         await wait_for_colour(page, sprite_inside(x, y), RED, "the sprite after mouse_motion")
         await wait_for_colour(page, sprite_inside(WIDTH // 2, y), BACKGROUND, "where the sprite was")
@@ -209,10 +214,17 @@ async def test_the_codec_option_chooses_the_codec(paint_stack: LocalStack, optio
         await wait_until(page, "window.streamSession.stats.latest && window.streamSession.stats.latest.codec")
         codec = await page.evaluate("window.streamSession.stats.latest.codec")
         shown = await page.locator("#overlay [data-stat='codec']").text_content()
-        # The video really decodes with it.
-        await wait_until(page, "window.streamSession.stats.latest.framesDecoded > 10")
+        # The video really decodes with it; paint stamps its frames, so glass to glass is measured.
+        await wait_until(page, "window.streamSession.stats.history.length >= 4", timeout=STEP_TIMEOUT)
+        latest = await page.evaluate("window.streamSession.stats.latest")
         await page.evaluate("window.streamSession.end()")
+    print(
+        f"{expected}: {latest['fps']:.0f} fps, {latest['bitrateKbps']:.0f} kbit/s, decode {latest['decodeMs']:.1f} ms, "
+        f"glass to glass {latest['latencyMs']:.0f} ms"
+    )
     assert codec == expected and shown == expected, (codec, shown)
+    assert latest["framesDecoded"] > 10 and latest["width"] == WIDTH, latest
+    assert latest["latencyMs"] is not None and 0 < latest["latencyMs"] < 1000, latest
     await paint_stack.nvcf.wait_until_idle(timeout=10)
 
 
