@@ -45,10 +45,20 @@ class LocalStack:
 
 
 @asynccontextmanager
-async def local_stack(nvcf: RunningNvcfLocal, workdir: Path) -> AsyncIterator[LocalStack]:
-    """Start the proxy in front of `nvcf` and wait until it answers `/healthz`."""
+async def local_stack(
+    nvcf: RunningNvcfLocal, workdir: Path, policy: str | None = None, env: dict[str, str] | None = None
+) -> AsyncIterator[LocalStack]:
+    """Start the proxy in front of `nvcf` and wait until it answers `/healthz`.
+
+    `policy`: the text of a policy file (TOML, docs/proxy.md) for `PROXY_POLICY_FILE`, in which
+    `$FUNCTION_ID` stands for nvcf-local's function id. `env`: more proxy settings.
+    """
     jwt_secret = secrets.token_hex(32).encode()
     (workdir / "jwt-secret").write_bytes(jwt_secret)
+    settings = dict(env or {})
+    if policy is not None:
+        (workdir / "policy.toml").write_text(policy.replace("$FUNCTION_ID", nvcf.function_id), encoding="utf-8")
+        settings["PROXY_POLICY_FILE"] = str(workdir / "policy.toml")
     port = free_port()
     proxy = await start_child(
         "proxy",
@@ -60,6 +70,7 @@ async def local_stack(nvcf: RunningNvcfLocal, workdir: Path) -> AsyncIterator[Lo
             "NVCF_API_KEY": nvcf.api_key,
             "STREAMING_FUNCTION_ID": nvcf.function_id,
             "PROXY_JWT_SECRET_FILE": str(workdir / "jwt-secret"),
+            **settings,
         },
     )
     try:

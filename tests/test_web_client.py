@@ -116,3 +116,29 @@ async def test_pictures_are_scaled_by_whole_factors_or_fitted_when_too_big(site:
     assert sizes[2] == {"width": 1280, "height": 720, "smooth": False}
     assert sizes[3] == {"width": 1280, "height": 720, "smooth": True}
     assert sizes[4]["smooth"] and abs(sizes[4]["height"] - 1000) < 0.01
+
+
+async def test_the_wanted_codec_goes_first_when_the_browser_has_it(site: str) -> None:
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(f"{site}/")
+        orders = await page.evaluate(
+            """async () => {
+              const { codecsPreferring } = await import('/stream-session.js');
+              const codecs = RTCRtpReceiver.getCapabilities('video').codecs;
+              const names = (list) => list && [...new Set(list.map((c) => c.mimeType))];
+              return {
+                browser: names(codecs),
+                h264: names(codecsPreferring('h264', codecs)),
+                vp8: names(codecsPreferring('VP8', codecs)),
+                unknown: codecsPreferring('av2', codecs),
+                missing: codecsPreferring('h264', codecs.filter((c) => c.mimeType !== 'video/H264')),
+                count: codecsPreferring('h264', codecs).length === codecs.length,
+              };
+            }"""
+        )
+    # Chromium offers VP8 first on its own; the page asks for H.264 first by default.
+    assert orders["browser"][0] == "video/VP8", orders["browser"]
+    assert orders["h264"][0] == "video/H264" and orders["vp8"][0] == "video/VP8", orders
+    assert sorted(orders["h264"]) == sorted(orders["browser"]) and orders["count"]
+    assert orders["unknown"] is None and orders["missing"] is None

@@ -134,3 +134,35 @@ async def test_deliberate_end_sends_bye_and_does_not_reconnect(site: PeerSite) -
     assert len(site.records) == 1
     assert site.records[0].ws.close_code == 1000
     assert site.records[0].signals[-1] == "bye"
+
+
+async def sign_in_again(page: Page, token: str) -> None:
+    await page.locator("#sign-in").wait_for(timeout=5000)
+    await page.fill("#token-input", token)
+    await page.click("#sign-in button")
+
+
+async def test_signing_in_after_the_token_expired_resumes_the_session(site: PeerSite) -> None:
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(f"{site.url}/#token=old.token.x")
+        await status(page, "streaming")
+        await site.drop(4408, "token expired")
+        text = await status(page, "ended", timeout=5)
+        assert text.startswith("Token expired"), text
+        await sign_in_again(page, "new.token.x")
+        assert await status(page, "streaming") == "Streaming (resumed)"
+    assert "resume" not in site.records[0].protocols
+    assert "resume" in site.records[1].protocols and "token.new.token.x" in site.records[1].protocols
+
+
+async def test_a_session_time_limit_is_final_even_after_signing_in_again(site: PeerSite) -> None:
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(f"{site.url}/#token=old.token.x")
+        await status(page, "streaming")
+        await site.drop(4408, "session time limit reached")
+        await status(page, "ended", timeout=5)
+        await sign_in_again(page, "new.token.x")
+        assert await status(page, "streaming") == "Streaming"
+    assert ["resume" in r.protocols for r in site.records] == [False, False]

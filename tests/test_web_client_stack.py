@@ -18,7 +18,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import RunningNvcfLocal
+from conftest import NvcfLocalFactory, RunningNvcfLocal
 from local_stack import LocalStack, local_stack
 from playwright.async_api import Page, ViewportSize
 from web_client_harness import csp_chromium, strict_csp, wait_until
@@ -191,8 +191,13 @@ async def restart_proxy(stack: LocalStack, workdir: Path) -> Child:
     raise AssertionError("the restarted proxy did not answer")
 
 
-async def test_connection_dropped_by_the_proxy_comes_back(stack: LocalStack, tmp_path: Path) -> None:
-    async with csp_chromium() as browser:
+async def test_connection_dropped_by_the_proxy_comes_back(nvcf_local_factory: NvcfLocalFactory, tmp_path: Path) -> None:
+    # The restarted proxy cannot resume the session (its resume bindings were in the old process,
+    # and nvcf-local issues no session ids yet), so the page gets a new session once the stream app
+    # stops waiting for the old one: a short app resume window keeps that within the test's time.
+    nvcf = await nvcf_local_factory(env={"STREAM_APP_RESUME_WINDOW": "3"})
+    await nvcf.wait_for_status("ACTIVE")
+    async with local_stack(nvcf, tmp_path) as stack, csp_chromium() as browser:
         page = await browser.new_page()
         await open_page(page, f"{stack.proxy_url}/#token={stack.token()}")
         await wait_for_state(page, "streaming")
@@ -231,31 +236,42 @@ async def test_ice_failure_is_detected_and_explained(stack: LocalStack, coturn: 
     await stack.nvcf.wait_until_idle(timeout=10)
 
 
-# Contracts the proxy implements on its own branch (docs/protocol.md section 1). The first two
-# skip themselves while the proxy has no `GET /functions`; the others name what they wait for.
-PROXY_BRANCH = "needs the proxy branch (function policy, session limits, token expiry, resume cookie)"
+# The proxy's access policy (docs/proxy.md): user `tester` may open the one function, one session
+# at a time; `mallory` is granted nothing.
+POLICY = """
+[functions.default]
+id = "$FUNCTION_ID"
+title = "Test pattern"
+
+[defaults]
+function = "default"
+max_sessions = 1
+
+[users.tester]
+functions = ["default"]
+"""
 
 
-async def require_functions_endpoint(stack: LocalStack) -> None:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{stack.proxy_url}/functions", headers={"Authorization": f"Bearer {stack.token()}"}) as r:
-            if r.status == 404:
-                pytest.skip("the proxy has no GET /functions yet (proxy branch not merged)")
-            assert r.status == 200
+@pytest.fixture
+async def policy_stack(nvcf_local: RunningNvcfLocal, tmp_path: Path) -> AsyncIterator[LocalStack]:
+    async with local_stack(nvcf_local, tmp_path, policy=POLICY) as running:
+        yield running
 
 
 async def test_page_opens_a_function_the_proxy_lists(stack: LocalStack) -> None:
-    await require_functions_endpoint(stack)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{stack.proxy_url}/functions", headers={"Authorization": f"Bearer {stack.token()}"}) as r:
+            assert r.status == 200
+            assert [f["name"] for f in (await r.json())["functions"]] == ["default"]
     async with csp_chromium() as browser:
         page = await browser.new_page()
         await open_page(page, f"{stack.proxy_url}/#token={stack.token()}")
-        if await page.locator("#picker").is_visible():
-            await page.click("#picker button")
+        # One function: the page connects to it without asking.
         await wait_for_state(page, "streaming")
+        assert not await page.locator("#picker").is_visible()
 
 
 async def test_unknown_function_says_so(stack: LocalStack) -> None:
-    await require_functions_endpoint(stack)
     async with csp_chromium() as browser:
         page = await browser.new_page()
         await open_page(page, f"{stack.proxy_url}/#token={stack.token()}&function=no-such-function")
@@ -264,43 +280,53 @@ async def test_unknown_function_says_so(stack: LocalStack) -> None:
         assert text.startswith("Unknown function"), text
 
 
-@pytest.mark.skip(reason=f"{PROXY_BRANCH}: a policy that keeps user 'mallory' from the function")
-async def test_forbidden_function_says_so(stack: LocalStack) -> None:
+async def test_forbidden_function_says_so(policy_stack: LocalStack) -> None:
     async with csp_chromium() as browser:
+        # Asking for the function by name: the proxy refuses mallory with 4403.
+        mallory = policy_stack.token(subject="mallory")
         page = await browser.new_page()
-        await open_page(page, f"{stack.proxy_url}/#token={stack.token(subject='mallory')}")
+        await open_page(page, f"{policy_stack.proxy_url}/#token={mallory}&function=default")
         text = await wait_for_state(page, "ended")
         assert await page.locator("#status").get_attribute("data-code") == "4403"
         assert text.startswith("Forbidden"), text
+        # Without a name the page asks GET /functions first, which lists nothing for mallory.
+        page = await browser.new_page()
+        await open_page(page, f"{policy_stack.proxy_url}/#token={mallory}")
+        text = await wait_for_state(page, "ended")
+        assert text == "There is no streaming function you may open.", text
+    # Nobody reached the instance.
+    await policy_stack.nvcf.wait_until_idle(timeout=1)
 
 
-@pytest.mark.skip(reason=f"{PROXY_BRANCH}: a per-user session limit of 1")
-async def test_too_many_sessions_says_so(stack: LocalStack) -> None:
+async def test_too_many_sessions_says_so(policy_stack: LocalStack) -> None:
     async with csp_chromium() as browser:
         first = await browser.new_page()
-        await open_page(first, f"{stack.proxy_url}/#token={stack.token()}")
+        await open_page(first, f"{policy_stack.proxy_url}/#token={policy_stack.token()}")
         await wait_for_state(first, "streaming")
         second = await browser.new_page()
-        await open_page(second, f"{stack.proxy_url}/#token={stack.token()}")
+        await open_page(second, f"{policy_stack.proxy_url}/#token={policy_stack.token()}")
         text = await wait_for_state(second, "ended")
         assert await second.locator("#status").get_attribute("data-code") == "4409"
         assert text.startswith("Too many sessions"), text
+        # The proxy refused before the upstream: the first session is unharmed.
+        assert (await state(first))[0] == "streaming"
 
 
-@pytest.mark.skip(reason=f"{PROXY_BRANCH}: closing with 4408 when the token expires mid-session")
-async def test_token_expiring_mid_session_says_so(stack: LocalStack) -> None:
+async def test_token_expiring_mid_session_says_so(policy_stack: LocalStack) -> None:
     async with csp_chromium() as browser:
         page = await browser.new_page()
-        await open_page(page, f"{stack.proxy_url}/#token={stack.token(ttl_seconds=6)}")
+        await open_page(page, f"{policy_stack.proxy_url}/#token={policy_stack.token(ttl_seconds=8)}")
         await wait_for_state(page, "streaming")
         text = await wait_for_state(page, "ended", timeout=20)
         assert await page.locator("#status").get_attribute("data-code") == "4408"
         assert text.startswith("Token expired") and await page.locator("#sign-in").is_visible(), text
+    # The proxy closed the upstream too (4408 both ways): the instance frees itself.
+    await policy_stack.nvcf.wait_until_idle(timeout=40)
 
 
 @pytest.mark.skip(
-    reason="needs the proxy (resume cookie, 4410), deploy (nvcf-local session ids) and session (resume window) "
-    "branches: a relay-side drop, then a resume after the stream app's window ran out"
+    reason="needs nvcf-local session ids (the relay answering with nvcf-reqid and routing a resume by it, "
+    "deploy branch): without them the page's resume becomes a new session and never sees 4410"
 )
 async def test_resume_after_the_window_says_session_expired(stack: LocalStack) -> None:
     async with csp_chromium() as browser:

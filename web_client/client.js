@@ -6,7 +6,7 @@ import { GamepadPoller } from './gamepads.js';
 import { InputCapture } from './input-capture.js';
 import { StatsOverlay } from './overlay.js';
 import { drawSize } from './picture.js';
-import { RESUME_WINDOW_MS, StreamSession } from './stream-session.js';
+import { PREFERRED_CODEC, RESUME_WINDOW_MS, StreamSession } from './stream-session.js';
 
 const TOKEN_KEY = 'stream-token';
 const NO_TOKEN = 'No sign-in token: open the link that `make demo` printed (…/#token=…), or paste a token below.';
@@ -40,6 +40,7 @@ function readFragment() {
     scaleMode: params.get('scale') === 'fit' ? 'fit' : 'integer',
     resumeWindowMs: seconds > 0 ? seconds * 1000 : RESUME_WINDOW_MS,
     showStats: params.get('stats') === '1',
+    codec: params.get('codec') ?? PREFERRED_CODEC,
   };
 }
 
@@ -82,6 +83,7 @@ const session = new StreamSession({
   video,
   relayOnly: options.relayOnly,
   resumeWindowMs: options.resumeWindowMs,
+  codec: options.codec,
 });
 // For the console and the tests (docs/web-client.md lists what they may use).
 window.streamSession = session;
@@ -106,7 +108,8 @@ function askForToken() {
 function connect(functionName) {
   picker.hidden = true;
   session.functionName = functionName;
-  session.start();
+  // After a token expired mid-session, the new token continues that session when it still can.
+  session.resumeOrStart();
 }
 
 async function proceed(token) {

@@ -17,6 +17,23 @@ const BACKOFF_MS = [250, 500, 1000, 2000, 4000];
 const CLOSE_ICE_FAILED = 4000;
 /** A peer connection that has not connected this long after its offer has failed in practice. */
 export const ICE_CONNECT_TIMEOUT_MS = 20_000;
+/**
+ * The video codec the page asks for first: H.264 costs Chromium less to decode (often in hardware)
+ * than VP8, which it would otherwise offer first; the stream app follows the offer's order.
+ */
+export const PREFERRED_CODEC = 'h264';
+const CODECS = { h264: 'video/h264', vp8: 'video/vp8' };
+
+/**
+ * `codecs` (RTCRtpReceiver.getCapabilities('video').codecs) with those of `codec` (`h264`, `vp8`)
+ * first, or null when the browser has none of them or `codec` is not one we know (keep its order).
+ */
+export function codecsPreferring(codec, codecs) {
+  const mimeType = CODECS[String(codec).toLowerCase()];
+  const wanted = codecs.filter((c) => c.mimeType.toLowerCase() === mimeType);
+  if (!mimeType || wanted.length === 0) return null;
+  return [...wanted, ...codecs.filter((c) => c.mimeType.toLowerCase() !== mimeType)];
+}
 
 /**
  * States (the `statechange` event's `detail.state`): `idle`, `connecting`, `negotiating`,
@@ -26,9 +43,14 @@ export const ICE_CONNECT_TIMEOUT_MS = 20_000;
 export class StreamSession extends EventTarget {
   /**
    * @param {{url: string, token: string, video: HTMLVideoElement, relayOnly?: boolean,
-   *          functionName?: string|null, resumeWindowMs?: number}} options
+   *          functionName?: string|null, resumeWindowMs?: number, codec?: string}} options
+   *   `codec`: `h264` or `vp8` to offer first (when the browser can receive it); anything else
+   *   keeps the browser's own order.
    */
-  constructor({ url, token, video, relayOnly = false, functionName = null, resumeWindowMs = RESUME_WINDOW_MS }) {
+  constructor({
+    url, token, video, relayOnly = false, functionName = null, resumeWindowMs = RESUME_WINDOW_MS,
+    codec = PREFERRED_CODEC,
+  }) {
     super();
     this.url = url;
     this.token = token;
@@ -36,6 +58,7 @@ export class StreamSession extends EventTarget {
     this.relayOnly = relayOnly;
     this.functionName = functionName;
     this.resumeWindowMs = resumeWindowMs;
+    this.codec = codec;
     this.state = 'idle';
     this.ws = null;
     this.pc = null;
@@ -48,6 +71,8 @@ export class StreamSession extends EventTarget {
     this.attempt = 0;
     this.established = false;
     this.droppedAt = null;
+    /** When the proxy closed a streaming session because its token expired (4408), else null. */
+    this.tokenExpiredAt = null;
     this.retryTimer = null;
     this.stats = new StatsSampler({ video, peerConnection: () => this.pc });
     this.sampleCanvas = null;
@@ -66,8 +91,28 @@ export class StreamSession extends EventTarget {
     this.established = false;
     this.attempt = 0;
     this.droppedAt = null;
+    this.tokenExpiredAt = null;
     this.setState('connecting', 'Connecting…');
     this.open(false);
+  }
+
+  /**
+   * After signing in again (a new `token`): continue the session the expired token ended, while
+   * the stream app may still keep it (its resume window), else start a fresh one. The session and
+   * what the app drew are not lost to a token refresh.
+   */
+  resumeOrStart() {
+    const expiredAt = this.tokenExpiredAt;
+    if (expiredAt === null || !this.established || performance.now() - expiredAt >= this.resumeWindowMs) {
+      this.start();
+      return;
+    }
+    this.stopRetrying();
+    this.tokenExpiredAt = null;
+    this.droppedAt = expiredAt;
+    this.attempt = 1;
+    this.setState('reconnecting', 'Signed in again: resuming the session…');
+    this.open(true);
   }
 
   /** End the session for good: `bye`, then close with 1000 so the app frees itself at once. */
@@ -143,6 +188,7 @@ export class StreamSession extends EventTarget {
     const transceiver = pc.addTransceiver('video', { direction: 'recvonly' });
     // Play each frame as soon as it is decodable: no extra buffering for smoothness.
     if ('jitterBufferTarget' in transceiver.receiver) transceiver.receiver.jitterBufferTarget = 0;
+    this.preferCodec(transceiver);
     // Both input channels exist before the offer, so the offer carries them (protocol.md section 5).
     this.input = createInputChannels(pc);
     this.input.reliable.addEventListener('open', () => this.dispatchEvent(new CustomEvent('inputopen')));
@@ -168,6 +214,13 @@ export class StreamSession extends EventTarget {
         this.onIceFailed(`not connected after ${ICE_CONNECT_TIMEOUT_MS / 1000} s`);
       }
     }, ICE_CONNECT_TIMEOUT_MS);
+  }
+
+  /** Put `this.codec` first in the offer, where the browser supports choosing and receiving it. */
+  preferCodec(transceiver) {
+    if (!('setCodecPreferences' in transceiver) || !RTCRtpReceiver.getCapabilities) return;
+    const codecs = codecsPreferring(this.codec, RTCRtpReceiver.getCapabilities('video')?.codecs ?? []);
+    if (codecs) transceiver.setCodecPreferences(codecs);
   }
 
   onStreaming() {
@@ -214,6 +267,10 @@ export class StreamSession extends EventTarget {
     this.ws = null;
     this.dropPeer();
     const message = describeClose(code, reason);
+    // Only an expired token: a session time limit or idle timeout means the session is over.
+    const tokenExpired = code === 4408 && /^token expired/.test(reason) && this.state === 'streaming';
+    if (tokenExpired) this.tokenExpiredAt = performance.now();
+    else if (code !== 4401) this.tokenExpiredAt = null; // A mistyped new token may be followed by a good one.
     if (this.established && mayReconnect(code)) this.onDropped(message);
     else this.setState('ended', message, code);
   }
