@@ -1,0 +1,30 @@
+"""What every benchmark gets: the config, its profile, a scratch directory and a progress log."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.config import BenchConfig, Profile
+
+
+@dataclass
+class BenchContext:
+    """Shared by the benchmarks of one run."""
+
+    config: BenchConfig
+    workdir: Path
+    started: float = field(default_factory=time.monotonic)
+    quiet: bool = False
+
+    @property
+    def profile(self) -> Profile:
+        """How much each benchmark does."""
+        return self.config.profile
+
+    def log(self, message: str) -> None:
+        """One progress line on stderr with the seconds since the run began."""
+        if not self.quiet:
+            print(f"[bench {time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
