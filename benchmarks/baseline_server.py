@@ -46,7 +46,7 @@ def make_track(width: int, height: int) -> Any:
 
     from stream_app.test_pattern import TestPatternTrack
 
-    class StampedPatternTrack(VideoStreamTrack):  # type: ignore[misc]
+    class StampedPatternTrack(VideoStreamTrack):
         def __init__(self) -> None:
             super().__init__()
             self._pattern = TestPatternTrack(width, height)
@@ -71,12 +71,12 @@ async def _sign_in(request: web.Request) -> web.WebSocketResponse:
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     samples = request.app[_INPUT]
 
-    @pc.on("datachannel")  # type: ignore[misc]
+    @pc.on("datachannel")
     def on_datachannel(channel: Any) -> None:
         if channel.label != "input":
             return
 
-        @channel.on("message")  # type: ignore[misc]
+        @channel.on("message")  # type: ignore[untyped-decorator]
         def on_message(data: Any) -> None:
             received = time.time() * 1000
             try:

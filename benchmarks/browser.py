@@ -35,15 +35,26 @@ CHROMIUM_ARGS = [
 
 # Page phases of a session, in order: (mark, phase name, what the phase spans).
 PHASES: tuple[tuple[str, str, str], ...] = (
-    ("ws_open", "token check + upstream connect", "new WebSocket() to its open event: the proxy checks the token, "
-     "opens its upstream (nvcf-local, then the stream app's sign-in) and only then completes the browser's handshake"),
+    (
+        "ws_open",
+        "token check + upstream connect",
+        "new WebSocket() to its open event: the proxy checks the token, "
+        "opens its upstream (nvcf-local, then the stream app's sign-in) and only then completes the "
+        "browser's handshake",
+    ),
     ("hello", "session start", "WebSocket open to the stream app's hello message (session set-up in the app)"),
-    ("answer", "signaling", "hello to the answer: the page makes its offer; the app applies it, gathers its ICE "
-     "candidates and answers"),
+    (
+        "answer",
+        "signaling",
+        "hello to the answer: the page makes its offer; the app applies it, gathers its ICE candidates and answers",
+    ),
     ("ice_connected", "ICE", "answer to iceConnectionState connected: connectivity checks"),
     ("connected", "DTLS", "ICE connected to connectionState connected: the DTLS handshake (SRTP keys)"),
-    ("first_frame", "first keyframe", "connected to the first requestVideoFrameCallback: the first keyframe is "
-     "encoded, sent, decoded and presented"),
+    (
+        "first_frame",
+        "first keyframe",
+        "connected to the first requestVideoFrameCallback: the first keyframe is encoded, sent, decoded and presented",
+    ),
 )
 
 _MEASURE = """async (seconds) => {
@@ -115,7 +126,9 @@ async def open_session(browser: Browser, url: str, timeout_s: float = 20.0) -> P
     await page.add_init_script(path=str(INSTRUMENT))
     try:
         await page.goto(url)
-        await page.wait_for_function("() => window.__bench && 'first_frame' in window.__bench.marks", timeout=timeout_s * 1000)
+        await page.wait_for_function(
+            "() => window.__bench && 'first_frame' in window.__bench.marks", timeout=timeout_s * 1000
+        )
     except Exception as exc:
         state = await _state(page)
         await page.close()

@@ -125,7 +125,9 @@ def _only(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown or not names:
-        raise BenchConfigError(f"unknown benchmark(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(BENCHMARKS)}")
+        raise BenchConfigError(
+            f"unknown benchmark(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(BENCHMARKS)}"
+        )
     return tuple(n for n in BENCHMARKS if n in names)
 
 
@@ -158,13 +160,17 @@ def load_config(argv: Sequence[str] | None, env: Mapping[str, str]) -> BenchConf
     )
     parser.add_argument("--quick", action="store_true", help="the ~2 minute profile [env BENCH_QUICK=1]")
     parser.add_argument(
-        "--profile", choices=sorted(PROFILES), help=f"full, quick or smoke [env BENCH_PROFILE; now {config.profile.name}]"
+        "--profile",
+        choices=sorted(PROFILES),
+        help=f"full, quick or smoke [env BENCH_PROFILE; now {config.profile.name}]",
     )
     parser.add_argument(
         "--only", metavar="NAMES", help=f"comma-separated subset of {','.join(BENCHMARKS)} [env BENCH_ONLY; now all]"
     )
     parser.add_argument("--out", metavar="DIR", help=f"results directory [env BENCH_OUT; now {config.out_dir}]")
-    parser.add_argument("--chromium", metavar="PATH", help=f"Chromium binary [env BENCH_CHROMIUM; now {config.chromium}]")
+    parser.add_argument(
+        "--chromium", metavar="PATH", help=f"Chromium binary [env BENCH_CHROMIUM; now {config.chromium}]"
+    )
     parser.add_argument("--nginx", metavar="PATH", help=f"nginx binary [env BENCH_NGINX; now {config.nginx}]")
     parser.add_argument(
         "--profile-misses",

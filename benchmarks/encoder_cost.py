@@ -13,7 +13,7 @@ import fractions
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import av
 
@@ -42,7 +42,7 @@ def _bitrate(width: int, height: int) -> int:
 
 def _pyav(codec_name: str, options: dict[str, str]) -> Callable[[int, int], Callable[[av.VideoFrame], int]]:
     def make(width: int, height: int) -> Callable[[av.VideoFrame], int]:
-        codec = av.CodecContext.create(codec_name, "w")
+        codec = cast("av.VideoCodecContext", av.CodecContext.create(codec_name, "w"))
         codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
         codec.time_base = fractions.Fraction(1, _FPS)
         codec.framerate = fractions.Fraction(_FPS, 1)
@@ -76,7 +76,9 @@ def _aiortc(kind: str) -> Callable[[int, int], Callable[[av.VideoFrame], int]]:
 
 ENCODERS: tuple[EncoderSpec, ...] = (
     *(
-        EncoderSpec(f"libx264 {preset}+zerolatency", "h264", _pyav("libx264", {"preset": preset, "tune": "zerolatency"}))
+        EncoderSpec(
+            f"libx264 {preset}+zerolatency", "h264", _pyav("libx264", {"preset": preset, "tune": "zerolatency"})
+        )
         for preset in ("ultrafast", "superfast", "veryfast")
     ),
     EncoderSpec(
@@ -135,13 +137,16 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
             try:
                 runs.append(await asyncio.to_thread(measure, spec, width, height, ctx.profile.encoder_frames))
             except (av.FFmpegError, ValueError) as exc:
-                runs.append({"encoder": spec.name, "codec": spec.codec, "width": width, "height": height, "error": str(exc)})
+                runs.append(
+                    {"encoder": spec.name, "codec": spec.codec, "width": width, "height": height, "error": str(exc)}
+                )
     return {
         "status": "ok",
         "notes": [
             "Encode time is the wall time of one encode call (frame in, bitstream out); CPU counts every "
             "encoder thread (process CPU time during the call).",
-            f"Target bitrate {_bitrate(1280, 720) / 1e6:.0f} Mbit/s at 720p and {_bitrate(1920, 1080) / 1e6:.0f} Mbit/s "
+            f"Target bitrate {_bitrate(1280, 720) / 1e6:.0f} Mbit/s at 720p and "
+            f"{_bitrate(1920, 1080) / 1e6:.0f} Mbit/s "
             "at 1080p for PyAV encoders; aiortc's stock encoders use their own (0.5-3 Mbit/s H.264, 0.25-1.5 VP8).",
         ],
         "runs": runs,

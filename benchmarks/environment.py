@@ -76,7 +76,8 @@ def vpx_version() -> str | None:
     """libvpx's version string from the copy bundled with PyAV (or the system's)."""
     import av
 
-    candidates = sorted(glob.glob(str(Path(av.__file__).parent.parent / "av.libs" / "libvpx*.so*"))) + [
+    candidates = [
+        *sorted(glob.glob(str(Path(av.__file__).parent.parent / "av.libs" / "libvpx*.so*"))),
         "libvpx.so",
         "libvpx.so.7",
     ]

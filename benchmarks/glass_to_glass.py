@@ -81,7 +81,14 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                         for path in p.g2g_paths:
                             label = f"app {width}x{height}@{fps} {codec} {path}"
                             ctx.log(f"glass_to_glass: {label}")
-                            base = {"server": "app", "width": width, "height": height, "fps": fps, "codec": codec, "path": path}
+                            base = {
+                                "server": "app",
+                                "width": width,
+                                "height": height,
+                                "fps": fps,
+                                "codec": codec,
+                                "path": path,
+                            }
                             try:
                                 if not await stack.wait_until_idle():
                                     raise TimeoutError("the stream app stayed busy after the last session")
@@ -94,9 +101,18 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                     for codec in p.g2g_codecs:
                         ctx.log(f"glass_to_glass: baseline {width}x{height} {codec} host")
                         # Stock aiortc's VideoStreamTrack paces itself at 30 fps whatever is asked.
-                        base = {"server": "baseline", "width": width, "height": height, "fps": 30, "codec": codec, "path": "host"}
+                        base = {
+                            "server": "baseline",
+                            "width": width,
+                            "height": height,
+                            "fps": 30,
+                            "codec": codec,
+                            "path": "host",
+                        }
                         try:
-                            runs.append({**base, **await _one(ctx, browser, baseline.page_url({"bench_codec": codec}), 30)})
+                            runs.append(
+                                {**base, **await _one(ctx, browser, baseline.page_url({"bench_codec": codec}), 30)}
+                            )
                         except (TimeoutError, OSError) as exc:
                             runs.append({**base, "error": str(exc)})
                         await asyncio.sleep(0.5)  # the baseline serves one page after another; let the last one go

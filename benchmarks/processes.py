@@ -62,7 +62,10 @@ async def running_echo_server() -> AsyncIterator[int]:
     """The WebSocket echo upstream as its own process; yields its port."""
     port = free_port()
     child = await start_child(
-        "echo", [sys.executable, "-m", "benchmarks.echo_server", "--port", str(port)], env=dict(os.environ), logger=logger
+        "echo",
+        [sys.executable, "-m", "benchmarks.echo_server", "--port", str(port)],
+        env=dict(os.environ),
+        logger=logger,
     )
     try:
         await wait_until(lambda: tcp_open(port), child, "the echo server")
@@ -82,7 +85,11 @@ class RunningProxy:
 
 @asynccontextmanager
 async def running_proxy(
-    upstream: str, issuer: TokenIssuer, *, api_key: str | None = None, function_id: str | None = None,
+    upstream: str,
+    issuer: TokenIssuer,
+    *,
+    api_key: str | None = None,
+    function_id: str | None = None,
     extra_env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[RunningProxy]:
     """``python -m proxy`` in front of `upstream` (a ws:// base URL), checking `issuer`'s tokens."""

@@ -36,7 +36,9 @@ from benchmarks.tokens import TokenIssuer, token_issuer
 SUBPROTOCOL = "nvcf-stream-v1"
 QUANTILES = (50, 99, 99.9)
 # A message the size of a typical signaling candidate or input event.
-PAYLOAD = json.dumps({"v": 1, "type": "mouse_move", "seq": 0, "t": 1.7e12, "x": 0.5, "y": 0.5, "buttons": 0, "pad": "x" * 40})
+PAYLOAD = json.dumps(
+    {"v": 1, "type": "mouse_move", "seq": 0, "t": 1.7e12, "x": 0.5, "y": 0.5, "buttons": 0, "pad": "x" * 40}
+)
 _OPEN_CONCURRENCY = 64
 _HANDSHAKE_CONCURRENCY = 16
 _MAX_PACED_RATE = 2000.0
@@ -218,7 +220,9 @@ async def _memory_per_connection(
     }
 
 
-async def handshakes(http: aiohttp.ClientSession, url: str, tokens: Sequence[str], *, expect_refusal: bool) -> dict[str, Any]:
+async def handshakes(
+    http: aiohttp.ClientSession, url: str, tokens: Sequence[str], *, expect_refusal: bool
+) -> dict[str, Any]:
     """Complete one handshake per token (16 in flight), then close; handshakes per second.
 
     With `expect_refusal` the tokens are bad and each handshake must end in close code 4401.
@@ -272,7 +276,9 @@ def token_check_in_process(issuer: TokenIssuer, rounds: int = 2000) -> dict[str,
         return {"status": "unavailable", "reason": "in-process check measured only for HS256"}
     with open(secret_file, "rb") as file:
         secret = file.read().strip()
-    policy = TokenPolicy(secret=secret, issuer=issuer.proxy_env["PROXY_JWT_ISSUER"], audience=issuer.proxy_env["PROXY_JWT_AUDIENCE"])
+    policy = TokenPolicy(
+        secret=secret, issuer=issuer.proxy_env["PROXY_JWT_ISSUER"], audience=issuer.proxy_env["PROXY_JWT_AUDIENCE"]
+    )
     token = issuer.mint("bench")
     started = time.perf_counter()
     for _ in range(rounds):
@@ -284,7 +290,8 @@ def token_check_in_process(issuer: TokenIssuer, rounds: int = 2000) -> dict[str,
 @asynccontextmanager
 async def _client() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, force_close=True), timeout=aiohttp.ClientTimeout(total=None, sock_connect=20)
+        connector=aiohttp.TCPConnector(limit=0, force_close=True),
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=20),
     ) as http:
         yield http
 
@@ -297,7 +304,9 @@ def _added(target: list[dict[str, Any]], direct: list[dict[str, Any]]) -> list[d
             {
                 "connections": level["connections"],
                 **{
-                    key: (round(rtt[key] - ref[key], 3) if rtt.get(key) is not None and ref.get(key) is not None else None)
+                    key: (
+                        round(rtt[key] - ref[key], 3) if rtt.get(key) is not None and ref.get(key) is not None else None
+                    )
                     for key in ("p50", "p99", "p99_9")
                 },
             }
@@ -312,7 +321,9 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     async with running_echo_server() as echo_port, _client() as http, token_issuer(ctx.workdir) as issuer:
         result["token_mode"] = issuer.label
         direct_url = f"ws://127.0.0.1:{echo_port}/sign_in"
-        result["targets"]["direct"] = {"levels": await _measure_target(ctx, http, "direct", direct_url, (SUBPROTOCOL,), None)}
+        result["targets"]["direct"] = {
+            "levels": await _measure_target(ctx, http, "direct", direct_url, (SUBPROTOCOL,), None)
+        }
 
         nginx_port = free_port()
         try:
@@ -350,7 +361,8 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     result["notes"] += [
         "Load generator, echo upstream and intermediary share this machine's cores; the load generator is "
         "one Python process, so throughput at high concurrency is bounded by it as much as by the intermediary.",
-        f"Latency runs send at {_MAX_PACED_RATE:g} messages/s in total (200/s per connection for fewer than 10 connections).",
+        f"Latency runs send at {_MAX_PACED_RATE:g} messages/s in total "
+        "(200/s per connection for fewer than 10 connections).",
         "Accepted handshakes include the proxy's upstream connection to the echo server; refused ones (bad "
         "signature, close 4401) stop after the token check.",
         "nginx: one worker process, access log off, proxy_buffering off. Our proxy: PROXY_LOG_LEVEL=WARNING.",

@@ -40,7 +40,7 @@ marker with the regex `benchmarks.input_latency.APP_LINE`; e.g. ``"input applied
 """
 
 # --- 3. Proxy (branch `proxy`): token algorithm and metrics ----------------------------------
-PROXY_TOKEN_MODE: Final = "hs256"
+PROXY_TOKEN_MODE: Final[str] = "hs256"
 """``"hs256"``: the skeleton proxy's shared-secret tokens. ``"rs256-jwks"`` after the proxy merge:
 the suite then serves a JWKS on loopback and mints RS256 tokens (see `benchmarks.tokens`)."""
 
@@ -68,11 +68,15 @@ def describe() -> list[SeamState]:
     return [
         SeamState(
             "stream app codec setting",
-            f"env {STREAM_APP_CODEC_ENV}" if STREAM_APP_CODEC_ENV else "not merged: aiortc's stock encoders, codec picked by the page",
+            f"env {STREAM_APP_CODEC_ENV}"
+            if STREAM_APP_CODEC_ENV
+            else "not merged: aiortc's stock encoders, codec picked by the page",
         ),
         SeamState(
             "app input channels",
-            "merged: app handler timestamps from its log" if APP_INPUT_CHANNELS else "not merged: app input latency pending",
+            "merged: app handler timestamps from its log"
+            if APP_INPUT_CHANNELS
+            else "not merged: app input latency pending",
         ),
         SeamState(
             "proxy tokens",
@@ -80,6 +84,8 @@ def describe() -> list[SeamState]:
         ),
         SeamState(
             "proxy metrics",
-            f"token check from {PROXY_METRICS_PATH}" if PROXY_METRICS_PATH else "not merged: token check timed in-process",
+            f"token check from {PROXY_METRICS_PATH}"
+            if PROXY_METRICS_PATH
+            else "not merged: token check timed in-process",
         ),
     ]

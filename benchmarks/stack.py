@@ -117,19 +117,32 @@ async def running_stack(workdir: Path, app_env: Mapping[str, str]) -> AsyncItera
             **app_env,
         }
         argv = [
-            sys.executable, "-m", "deploy.nvcf_local", "--port", str(port), "--definition", str(definition),
-            "--function-id", function_id, "--turn", f"{coturn.host}:{coturn.port}", "--turn-user", coturn.user,
-            "--health-poll-interval", "0.1",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "deploy.nvcf_local",
+            "--port",
+            str(port),
+            "--definition",
+            str(definition),
+            "--function-id",
+            function_id,
+            "--turn",
+            f"{coturn.host}:{coturn.port}",
+            "--turn-user",
+            coturn.user,
+            "--health-poll-interval",
+            "0.1",
+        ]
         nvcf = await start_child("nvcf-local", argv, env=env, logger=log)
         base = f"http://127.0.0.1:{port}"
         try:
             await wait_until(lambda: _function_active(base, api_key, function_id), nvcf, "nvcf-local", timeout=60)
         except StartError as exc:
             raise StartError(f"{exc}; last output:\n" + "\n".join(recorder.lines[-20:])) from None
-        async with token_issuer(workdir) as issuer, running_proxy(
-            f"ws://127.0.0.1:{port}", issuer, api_key=api_key, function_id=function_id
-        ) as proxy:
+        async with (
+            token_issuer(workdir) as issuer,
+            running_proxy(f"ws://127.0.0.1:{port}", issuer, api_key=api_key, function_id=function_id) as proxy,
+        ):
             yield Stack(proxy_url=proxy.url, control_url=f"http://127.0.0.1:{control}", issuer=issuer, output=recorder)
     finally:
         if nvcf is not None:
@@ -158,7 +171,17 @@ class Baseline:
 async def running_baseline(width: int, height: int) -> AsyncIterator[Baseline]:
     """The stock-aiortc baseline server as its own process."""
     port = free_port()
-    argv = [sys.executable, "-m", "benchmarks.baseline_server", "--port", str(port), "--width", str(width), "--height", str(height)]
+    argv = [
+        sys.executable,
+        "-m",
+        "benchmarks.baseline_server",
+        "--port",
+        str(port),
+        "--width",
+        str(width),
+        "--height",
+        str(height),
+    ]
     child = await start_child("baseline", argv, env=dict(os.environ), logger=logger)
     url = f"http://127.0.0.1:{port}"
     try:

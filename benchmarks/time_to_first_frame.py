@@ -32,9 +32,10 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     """`ttff_sessions` sessions on one warm 1280x720@60 instance, host path."""
     sessions: list[dict[str, float]] = []
     failures: list[str] = []
-    async with chromium(ctx.config.chromium) as browser, running_stack(
-        ctx.workdir, {"VIDEO_WIDTH": "1280", "VIDEO_HEIGHT": "720", "VIDEO_FPS": "60"}
-    ) as stack:
+    async with (
+        chromium(ctx.config.chromium) as browser,
+        running_stack(ctx.workdir, {"VIDEO_WIDTH": "1280", "VIDEO_HEIGHT": "720", "VIDEO_FPS": "60"}) as stack,
+    ):
         # One session first so that imports, caches and the instance are warm; it is not counted.
         for index in range(ctx.profile.ttff_sessions + 1):
             if not await stack.wait_until_idle():

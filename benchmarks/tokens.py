@@ -42,7 +42,9 @@ def _hs256(workdir: Path) -> TokenIssuer:
     return TokenIssuer(
         label="HS256 (shared secret; JWKS/RS256 not merged yet)",
         proxy_env={"PROXY_JWT_SECRET_FILE": str(path), "PROXY_JWT_ISSUER": ISSUER, "PROXY_JWT_AUDIENCE": AUDIENCE},
-        mint=lambda subject: mint_dev_token(secret, issuer=ISSUER, audience=AUDIENCE, subject=subject, ttl_seconds=3600),
+        mint=lambda subject: mint_dev_token(
+            secret, issuer=ISSUER, audience=AUDIENCE, subject=subject, ttl_seconds=3600
+        ),
     )
 
 
