@@ -95,7 +95,17 @@ def test_report_and_plots_are_written(smoke_run: tuple[dict[str, Any], Path]) ->
 def test_schema_check_names_what_is_wrong() -> None:
     assert schema_problems({"schema": SCHEMA}) == [
         f"missing {key}"
-        for key in ("profile", "label", "started_at", "duration_s", "machine", "versions", "seams", "benchmarks", "targets")
+        for key in (
+            "profile",
+            "label",
+            "started_at",
+            "duration_s",
+            "machine",
+            "versions",
+            "seams",
+            "benchmarks",
+            "targets",
+        )
     ]
 
 
@@ -105,4 +115,11 @@ def test_percentiles_are_nearest_rank() -> None:
     assert percentile(samples, 99) == 99.0
     assert percentile(samples, 99.9) == 100.0
     assert percentile([], 50) is None
-    assert summarize([3.0, 1.0, 2.0], (50, 99.9)) == {"count": 3, "mean": 2.0, "min": 1.0, "max": 3.0, "p50": 2.0, "p99_9": 3.0}
+    assert summarize([3.0, 1.0, 2.0], (50, 99.9)) == {
+        "count": 3,
+        "mean": 2.0,
+        "min": 1.0,
+        "max": 3.0,
+        "p50": 2.0,
+        "p99_9": 3.0,
+    }
