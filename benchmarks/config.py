@@ -78,9 +78,9 @@ QUICK: Final = Profile(
     ttff_sessions=5,
     input_events=100,
     proxy_concurrency=(1, 100, 1000),
-    proxy_measure_s=2.0,
+    proxy_measure_s=1.5,
     proxy_handshakes=200,
-    proxy_memory_connections=500,
+    proxy_memory_connections=300,
     encoder_sizes=((1280, 720), (1920, 1080)),
     encoder_frames=20,
 )

@@ -6,6 +6,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from benchmarks.config import BenchConfig, Profile
 
@@ -18,6 +19,10 @@ class BenchContext:
     workdir: Path
     started: float = field(default_factory=time.monotonic)
     quiet: bool = False
+    profiles: list[dict[str, Any]] = field(default_factory=list)
+    """py-spy summaries taken during this run (`benchmarks.profiling`)."""
+    partial: dict[str, Any] = field(default_factory=dict)
+    """What the running benchmark has measured so far; kept if it runs out of time."""
 
     @property
     def profile(self) -> Profile:

@@ -16,6 +16,7 @@ from typing import Any
 from benchmarks import seams
 from benchmarks.browser import chromium, measure_stream, open_session
 from benchmarks.context import BenchContext
+from benchmarks.profiling import profile
 from benchmarks.stack import running_baseline, running_stack
 from benchmarks.stats import summarize
 
@@ -53,11 +54,21 @@ def summarize_stream(raw: dict[str, Any], fps: int) -> dict[str, Any]:
     }
 
 
-async def _one(ctx: BenchContext, browser: Any, url: str, fps: int) -> dict[str, Any]:
+async def _one(
+    ctx: BenchContext, browser: Any, url: str, fps: int, profile_pid: int | None = None, name: str = ""
+) -> dict[str, Any]:
     page = await open_session(browser, url)
     try:
         await asyncio.sleep(ctx.profile.g2g_warmup_s)
-        raw = await measure_stream(page, ctx.profile.g2g_measure_s)
+        measuring = measure_stream(page, ctx.profile.g2g_measure_s)
+        if profile_pid is None:
+            raw = await measuring
+        else:
+            during = f"glass-to-glass {name}"
+            sampling = profile(
+                ctx, profile_pid, ctx.profile.g2g_measure_s, name.replace(" ", "-"), "stream app", during
+            )
+            raw, _ = await asyncio.gather(measuring, sampling)
     finally:
         await page.close()
     return summarize_stream(raw, fps)
@@ -66,6 +77,7 @@ async def _one(ctx: BenchContext, browser: Any, url: str, fps: int) -> dict[str,
 async def run(ctx: BenchContext) -> dict[str, Any]:
     """Every configuration of the profile; a failing one is recorded with its reason and the rest go on."""
     runs: list[dict[str, Any]] = []
+    ctx.partial = {"runs": runs}
     p = ctx.profile
     async with chromium(ctx.config.chromium) as browser:
         for width, height, fps in p.g2g_streams:
@@ -93,7 +105,11 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                                 if not await stack.wait_until_idle():
                                     raise TimeoutError("the stream app stayed busy after the last session")
                                 url = stack.page_url(relay=path == "relay", extra={"bench_codec": codec})
-                                runs.append({**base, **await _one(ctx, browser, url, fps)})
+                                pids = stack.instance_pids()
+                                wanted = ctx.config.profile_misses and (width, codec, path) == (1280, "h264", "host")
+                                pid = pids[0] if wanted and pids else None
+                                name = f"{height}p{fps}-{codec}-{path}"
+                                runs.append({**base, **await _one(ctx, browser, url, fps, pid, name)})
                             except (TimeoutError, OSError) as exc:
                                 runs.append({**base, "error": str(exc)})
             if p.g2g_baseline:

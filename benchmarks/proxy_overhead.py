@@ -19,7 +19,8 @@ import json
 import random
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -30,6 +31,7 @@ from benchmarks.echo_server import raise_fd_limit
 from benchmarks.nginx import NginxMissing, running_nginx
 from benchmarks.ports import free_port
 from benchmarks.processes import running_echo_server, running_proxy, tcp_open, wait_until
+from benchmarks.profiling import profile
 from benchmarks.stats import summarize
 from benchmarks.tokens import TokenIssuer, token_issuer
 
@@ -105,7 +107,12 @@ async def throughput(connections: Sequence[aiohttp.ClientWebSocketResponse], sec
     started = time.perf_counter()
     await asyncio.gather(*(loop(i, ws) for i, ws in enumerate(connections)))
     elapsed = time.perf_counter() - started
-    return {"messages_per_s": round(sum(counts) / elapsed, 1), "messages": sum(counts), "errors": errors}
+    return {
+        "messages_per_s": round(sum(counts) / elapsed, 1),
+        "messages": sum(counts),
+        "errors": errors,
+        "seconds": elapsed,
+    }
 
 
 async def paced_latency(
@@ -159,38 +166,92 @@ def _cpu_seconds(pid: int) -> float:
     return float(total)
 
 
-async def _measure_target(
-    ctx: BenchContext, http: aiohttp.ClientSession, name: str, url: str, protocols: Sequence[str], pid: int | None
-) -> list[dict[str, Any]]:
-    levels: list[dict[str, Any]] = []
-    for count in ctx.profile.proxy_concurrency:
-        ctx.log(f"proxy_overhead: {name}, {count} connections")
-        connections, failed = await open_connections(http, url, count, protocols)
-        try:
-            # A few round trips on each first, so lazy allocations are not timed.
-            await asyncio.gather(*(_round_trip(ws) for ws in connections), return_exceptions=True)
-            cpu0 = _cpu_seconds(pid) if pid else None
-            loaded = await throughput(connections, ctx.profile.proxy_measure_s)
-            cpu = round(_cpu_seconds(pid) - cpu0, 3) if pid and cpu0 is not None else None
-            rate = _paced_rate(len(connections))
-            samples, errors = await paced_latency(connections, ctx.profile.proxy_measure_s, rate)
-        finally:
-            await close_connections(connections)
-        levels.append(
-            {
-                "connections": count,
-                "connect_failures": failed,
-                "throughput": {
-                    **loaded,
-                    "intermediary_cpu_s": cpu,
-                    "intermediary_cpu_ms_per_1k_messages": round(cpu * 1e6 / loaded["messages"], 2)
-                    if cpu is not None and loaded["messages"]
-                    else None,
-                },
-                "latency": {"rate_per_s": rate, "errors": errors, "rtt_ms": summarize(samples, QUANTILES)},
-            }
-        )
-    return levels
+@dataclass(frozen=True)
+class Endpoint:
+    """One way to reach the echo server: directly, through nginx or through our proxy."""
+
+    name: str
+    url: str
+    protocols: tuple[str, ...]
+    pid: int | None
+    """The intermediary's process (None for direct), for its CPU time."""
+
+
+_SLICE_S = 0.5
+"""Measurements alternate between the paths in slices this long, so that the load other users put
+on a shared machine falls on every path alike instead of on whichever ran at a bad moment."""
+
+
+async def _measure_level(
+    ctx: BenchContext, http: aiohttp.ClientSession, endpoints: Sequence[Endpoint], count: int
+) -> dict[str, dict[str, Any]]:
+    """Throughput and paced latency at `count` connections per path, the paths interleaved."""
+    connections: dict[str, list[aiohttp.ClientWebSocketResponse]] = {}
+    failed: dict[str, int] = {}
+    try:
+        for endpoint in endpoints:
+            connections[endpoint.name], failed[endpoint.name] = await open_connections(
+                http, endpoint.url, count, endpoint.protocols
+            )
+            # A round trip on each first, so lazy allocations are not timed.
+            await asyncio.gather(*(_round_trip(ws) for ws in connections[endpoint.name]), return_exceptions=True)
+        slices = max(1, round(ctx.profile.proxy_measure_s / _SLICE_S))
+        seconds = ctx.profile.proxy_measure_s / slices
+        totals = {e.name: {"messages": 0, "errors": 0, "seconds": 0.0, "cpu": 0.0} for e in endpoints}
+        samples: dict[str, list[float]] = {e.name: [] for e in endpoints}
+        errors = dict.fromkeys(samples, 0)
+        rate = _paced_rate(count)
+        profiled = False
+        for index in range(slices):
+            order = list(endpoints[index % len(endpoints) :]) + list(endpoints[: index % len(endpoints)])
+            for endpoint in order:
+                conns = connections[endpoint.name]
+                cpu0 = _cpu_seconds(endpoint.pid) if endpoint.pid else 0.0
+                run = throughput(conns, seconds)
+                if endpoint.name == "proxy" and endpoint.pid and ctx.config.profile_misses and not profiled:
+                    if count == ctx.profile.proxy_concurrency[-1]:
+                        profiled = True
+                        during = f"closed-loop echo at {count} connections"
+                        sampling = profile(ctx, endpoint.pid, seconds, f"proxy-{count}", "proxy", during)
+                        loaded, _ = await asyncio.gather(run, sampling)
+                    else:
+                        loaded = await run
+                else:
+                    loaded = await run
+                total = totals[endpoint.name]
+                total["cpu"] += (_cpu_seconds(endpoint.pid) - cpu0) if endpoint.pid else 0.0
+                for key in ("messages", "errors", "seconds"):
+                    total[key] += loaded[key]
+            for endpoint in order:
+                got, errs = await paced_latency(connections[endpoint.name], seconds, rate)
+                samples[endpoint.name] += got
+                errors[endpoint.name] += errs
+    finally:
+        for conns in connections.values():
+            await close_connections(conns)
+    out: dict[str, dict[str, Any]] = {}
+    for endpoint in endpoints:
+        total = totals[endpoint.name]
+        cpu = round(total["cpu"], 3) if endpoint.pid else None
+        out[endpoint.name] = {
+            "connections": count,
+            "connect_failures": failed[endpoint.name],
+            "throughput": {
+                "messages_per_s": round(total["messages"] / max(total["seconds"], 1e-6), 1),
+                "messages": int(total["messages"]),
+                "errors": int(total["errors"]),
+                "intermediary_cpu_s": cpu,
+                "intermediary_cpu_ms_per_1k_messages": round(cpu * 1e6 / total["messages"], 2)
+                if cpu is not None and total["messages"]
+                else None,
+            },
+            "latency": {
+                "rate_per_s": rate,
+                "errors": errors[endpoint.name],
+                "rtt_ms": summarize(samples[endpoint.name], QUANTILES),
+            },
+        }
+    return out
 
 
 async def _memory_per_connection(
@@ -315,54 +376,68 @@ def _added(target: list[dict[str, Any]], direct: list[dict[str, Any]]) -> list[d
 
 
 async def run(ctx: BenchContext) -> dict[str, Any]:
-    """Direct, nginx and our proxy at each concurrency level; handshakes and memory on our proxy."""
+    """Memory first (fresh processes), then each concurrency level with the paths interleaved, then handshakes."""
     limit = raise_fd_limit()
     result: dict[str, Any] = {"status": "ok", "open_file_limit": limit, "targets": {}, "notes": []}
-    async with running_echo_server() as echo_port, _client() as http, token_issuer(ctx.workdir) as issuer:
+    ctx.partial = result
+    async with (
+        running_echo_server() as echo_port,
+        _client() as http,
+        token_issuer(ctx.workdir) as issuer,
+        AsyncExitStack() as running,
+    ):
         result["token_mode"] = issuer.label
-        direct_url = f"ws://127.0.0.1:{echo_port}/sign_in"
-        result["targets"]["direct"] = {
-            "levels": await _measure_target(ctx, http, "direct", direct_url, (SUBPROTOCOL,), None)
-        }
-
+        endpoints = [Endpoint("direct", f"ws://127.0.0.1:{echo_port}/sign_in", (SUBPROTOCOL,), None)]
         nginx_port = free_port()
         try:
-            async with running_nginx(ctx.config.nginx, ctx.workdir / "nginx", nginx_port, echo_port) as nginx:
-                await wait_until(lambda: tcp_open(nginx_port), nginx, "nginx")
-                url = f"ws://127.0.0.1:{nginx_port}/sign_in"
-                levels = await _measure_target(ctx, http, "nginx", url, (SUBPROTOCOL,), nginx.pid)
-                memory = await _memory_per_connection(ctx, http, url, (SUBPROTOCOL,), nginx.pid)
-                result["targets"]["nginx"] = {"levels": levels, "memory": memory}
+            nginx = await running.enter_async_context(
+                running_nginx(ctx.config.nginx, ctx.workdir / "nginx", nginx_port, echo_port)
+            )
+            await wait_until(lambda: tcp_open(nginx_port), nginx, "nginx")
+            endpoints.append(Endpoint("nginx", f"ws://127.0.0.1:{nginx_port}/sign_in", (SUBPROTOCOL,), nginx.pid))
         except NginxMissing as exc:
             result["targets"]["nginx"] = {"status": "skipped", "reason": str(exc)}
-
-        async with running_proxy(f"ws://127.0.0.1:{echo_port}", issuer) as proxy:
-            url = f"ws://127.0.0.1:{proxy.port}/sign_in"
-            protocols = (SUBPROTOCOL, f"token.{issuer.mint('bench-load')}")
-            levels = await _measure_target(ctx, http, "proxy", url, protocols, proxy.child.pid)
-            ctx.log("proxy_overhead: proxy memory per connection")
-            memory = await _memory_per_connection(ctx, http, url, protocols, proxy.child.pid)
-            ctx.log("proxy_overhead: token-checked handshakes")
-            count = ctx.profile.proxy_handshakes
-            good = await handshakes(http, url, [issuer.mint(f"user{i}") for i in range(count)], expect_refusal=False)
-            bad_token = issuer.mint("intruder")[:-4] + "AAAA"
-            refused = await handshakes(http, url, [bad_token] * count, expect_refusal=True)
-            result["targets"]["proxy"] = {
-                "levels": levels,
-                "memory": memory,
-                "handshakes": {"accepted": good, "refused_bad_signature": refused},
-            }
+        proxy = await running.enter_async_context(running_proxy(f"ws://127.0.0.1:{echo_port}", issuer))
+        token = issuer.mint("bench-load")
+        endpoints.append(
+            Endpoint("proxy", f"ws://127.0.0.1:{proxy.port}/sign_in", (SUBPROTOCOL, f"token.{token}"), proxy.child.pid)
+        )
+        for endpoint in endpoints:
+            result["targets"].setdefault(endpoint.name, {})["levels"] = []
+            if endpoint.pid is not None:
+                ctx.log(f"proxy_overhead: {endpoint.name} memory per connection")
+                result["targets"][endpoint.name]["memory"] = await _memory_per_connection(
+                    ctx, http, endpoint.url, endpoint.protocols, endpoint.pid
+                )
+        for count in ctx.profile.proxy_concurrency:
+            ctx.log(f"proxy_overhead: {count} connections per path ({', '.join(e.name for e in endpoints)})")
+            level = await _measure_level(ctx, http, endpoints, count)
+            for name, numbers in level.items():
+                result["targets"][name]["levels"].append(numbers)
+        ctx.log("proxy_overhead: token-checked handshakes")
+        url = endpoints[-1].url
+        count = ctx.profile.proxy_handshakes
+        good = await handshakes(http, url, [issuer.mint(f"user{i}") for i in range(count)], expect_refusal=False)
+        bad_token = issuer.mint("intruder")[:-4] + "AAAA"
+        refused = await handshakes(http, url, [bad_token] * count, expect_refusal=True)
+        result["targets"]["proxy"]["handshakes"] = {"accepted": good, "refused_bad_signature": refused}
         result["token_check_in_process"] = token_check_in_process(issuer)
 
     direct = result["targets"]["direct"]["levels"]
-    result["added_latency_ms"] = {"proxy": _added(result["targets"]["proxy"]["levels"], direct)}
-    if "levels" in result["targets"]["nginx"]:
-        result["added_latency_ms"]["nginx"] = _added(result["targets"]["nginx"]["levels"], direct)
+    result["added_latency_ms"] = {
+        name: _added(target["levels"], direct)
+        for name, target in result["targets"].items()
+        if name != "direct" and "levels" in target
+    }
     result["notes"] += [
         "Load generator, echo upstream and intermediary share this machine's cores; the load generator is "
         "one Python process, so throughput at high concurrency is bounded by it as much as by the intermediary.",
+        f"The paths take turns in {_SLICE_S:g} s slices (throughput, then latency), so background load on a "
+        "shared machine falls on each alike. Added latency = the path's percentile minus direct's.",
         f"Latency runs send at {_MAX_PACED_RATE:g} messages/s in total "
         "(200/s per connection for fewer than 10 connections).",
+        "Memory is measured first, on fresh processes: RSS after opening the connections (one echo each) minus "
+        "RSS before, after a warm-up of 50 connections.",
         "Accepted handshakes include the proxy's upstream connection to the echo server; refused ones (bad "
         "signature, close 4401) stop after the token check.",
         "nginx: one worker process, access log off, proxy_buffering off. Our proxy: PROXY_LOG_LEVEL=WARNING.",

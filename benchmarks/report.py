@@ -270,6 +270,9 @@ def _bounds(doc: dict[str, Any]) -> list[str]:
             )
     profiles = doc.get("profiles") or []
     for profile in profiles:
+        if not profile.get("file"):
+            lines.append(f"- Profile of {profile['process']} ({profile['during']}) failed: {profile.get('error')}")
+            continue
         lines.append(
             f"- Profile of {profile['process']} ({profile['during']}): "
             f"[{profile['file']}]({profile['file']}); top self time:"

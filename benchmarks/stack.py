@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import psutil
 
 from benchmarks import seams
 from benchmarks.ports import free_port, free_udp_port_range
@@ -47,7 +48,15 @@ class Stack:
     proxy_url: str
     control_url: str
     issuer: TokenIssuer
+    nvcf_pid: int
     output: LineRecorder = field(repr=False)
+
+    def instance_pids(self) -> list[int]:
+        """The stream app processes nvcf-local runs now (for profiling)."""
+        try:
+            return [p.pid for p in psutil.Process(self.nvcf_pid).children()]
+        except psutil.NoSuchProcess:
+            return []
 
     def page_url(self, *, relay: bool = False, extra: Mapping[str, str] | None = None) -> str:
         """The web client's URL with a fresh token in the fragment (and `relay=1` for TURN only)."""
@@ -143,7 +152,13 @@ async def running_stack(workdir: Path, app_env: Mapping[str, str]) -> AsyncItera
             token_issuer(workdir) as issuer,
             running_proxy(f"ws://127.0.0.1:{port}", issuer, api_key=api_key, function_id=function_id) as proxy,
         ):
-            yield Stack(proxy_url=proxy.url, control_url=f"http://127.0.0.1:{control}", issuer=issuer, output=recorder)
+            yield Stack(
+                proxy_url=proxy.url,
+                control_url=f"http://127.0.0.1:{control}",
+                issuer=issuer,
+                nvcf_pid=nvcf.pid,
+                output=recorder,
+            )
     finally:
         if nvcf is not None:
             await nvcf.stop()
