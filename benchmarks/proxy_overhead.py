@@ -15,8 +15,10 @@ and this process as the load generator. Two load shapes per concurrency level:
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import random
+import statistics
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -32,7 +34,7 @@ from benchmarks.nginx import NginxMissing, running_nginx
 from benchmarks.ports import free_port
 from benchmarks.processes import running_echo_server, running_proxy, tcp_open, wait_until
 from benchmarks.profiling import profile
-from benchmarks.stats import summarize
+from benchmarks.stats import percentile, summarize
 from benchmarks.tokens import TokenIssuer, token_issuer
 
 SUBPROTOCOL = "nvcf-stream-v1"
@@ -195,10 +197,15 @@ async def _measure_level(
             )
             # A round trip on each first, so lazy allocations are not timed.
             await asyncio.gather(*(_round_trip(ws) for ws in connections[endpoint.name]), return_exceptions=True)
+        # The connections live through the whole level: keep the collector from walking them again and
+        # again (a full collection over thousands of connections stalls the load generator for ms).
+        gc.collect()
+        gc.freeze()
         slices = max(1, round(ctx.profile.proxy_measure_s / _SLICE_S))
         seconds = ctx.profile.proxy_measure_s / slices
         totals = {e.name: {"messages": 0, "errors": 0, "seconds": 0.0, "cpu": 0.0} for e in endpoints}
         samples: dict[str, list[float]] = {e.name: [] for e in endpoints}
+        rounds: dict[str, list[list[float]]] = {e.name: [] for e in endpoints}
         errors = dict.fromkeys(samples, 0)
         rate = _paced_rate(count)
         profiled = False
@@ -225,8 +232,10 @@ async def _measure_level(
             for endpoint in order:
                 got, errs = await paced_latency(connections[endpoint.name], seconds, rate)
                 samples[endpoint.name] += got
+                rounds[endpoint.name].append(got)
                 errors[endpoint.name] += errs
     finally:
+        gc.unfreeze()
         for conns in connections.values():
             await close_connections(conns)
     out: dict[str, dict[str, Any]] = {}
@@ -249,6 +258,7 @@ async def _measure_level(
                 "rate_per_s": rate,
                 "errors": errors[endpoint.name],
                 "rtt_ms": summarize(samples[endpoint.name], QUANTILES),
+                "paired_added_ms": _paired_added(rounds[endpoint.name], rounds["direct"]),
             },
         }
     return out
@@ -357,6 +367,24 @@ async def _client() -> AsyncIterator[aiohttp.ClientSession]:
         yield http
 
 
+def _paired_added(path: list[list[float]], direct: list[list[float]]) -> dict[str, float | None]:
+    """Median over rounds of (this path's percentile - direct's percentile in the same round).
+
+    Each round's two measurements are a second apart, so slow swings in the machine's background
+    load cancel out; the median then ignores the rounds that a burst of load hit on one side only.
+    """
+    out: dict[str, float | None] = {}
+    for q in QUANTILES:
+        diffs = []
+        for mine, theirs in zip(path, direct, strict=False):
+            a, b = percentile(mine, q), percentile(theirs, q)
+            if a is not None and b is not None:
+                diffs.append(a - b)
+        key = "p" + f"{q:g}".replace(".", "_")
+        out[key] = None if not diffs else round(statistics.median(diffs), 3)
+    return out
+
+
 def _added(target: list[dict[str, Any]], direct: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for level, base in zip(target, direct, strict=True):
@@ -420,7 +448,13 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
         good = await handshakes(http, url, [issuer.mint(f"user{i}") for i in range(count)], expect_refusal=False)
         bad_token = issuer.mint("intruder")[:-4] + "AAAA"
         refused = await handshakes(http, url, [bad_token] * count, expect_refusal=True)
-        result["targets"]["proxy"]["handshakes"] = {"accepted": good, "refused_bad_signature": refused}
+        # The same load generator against the echo server itself: the ceiling this machine and client allow.
+        ceiling = await handshakes(http, endpoints[0].url, [token] * count, expect_refusal=False)
+        result["targets"]["proxy"]["handshakes"] = {
+            "accepted": good,
+            "refused_bad_signature": refused,
+            "direct_to_echo_reference": ceiling,
+        }
         result["token_check_in_process"] = token_check_in_process(issuer)
 
     direct = result["targets"]["direct"]["levels"]
@@ -432,8 +466,10 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     result["notes"] += [
         "Load generator, echo upstream and intermediary share this machine's cores; the load generator is "
         "one Python process, so throughput at high concurrency is bounded by it as much as by the intermediary.",
-        f"The paths take turns in {_SLICE_S:g} s slices (throughput, then latency), so background load on a "
-        "shared machine falls on each alike. Added latency = the path's percentile minus direct's.",
+        f"The paths take turns in {_SLICE_S:g} s rounds (throughput, then latency), so background load on a "
+        "shared machine falls on each alike. Added latency, pooled: the path's percentile over all rounds minus "
+        "direct's. Paired (what the targets use): the median over rounds of the path's percentile minus direct's "
+        "in the same round, which cancels slow swings of background load.",
         f"Latency runs send at {_MAX_PACED_RATE:g} messages/s in total "
         "(200/s per connection for fewer than 10 connections).",
         "Memory is measured first, on fresh processes: RSS after opening the connections (one echo each) minus "

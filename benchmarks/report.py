@@ -174,7 +174,8 @@ def _header(doc: dict[str, Any]) -> list[str]:
     m, v = doc["machine"], doc["versions"]
     rows = [
         ["machine", f"{m['cores']} cores, {m['cpu_model']}, {m.get('memory_gib')} GiB, {m.get('os')}"],
-        ["load average at start", ", ".join(str(x) for x in m.get("loadavg_at_start", []))],
+        ["load average (1, 5, 15 min) at start", ", ".join(str(x) for x in m.get("loadavg_at_start", []))],
+        ["load average at end", ", ".join(str(x) for x in m.get("loadavg_at_end", []))],
     ] + [
         [k, str(v[k])]
         for k in (
@@ -377,6 +378,12 @@ def _input(doc: dict[str, Any]) -> list[str]:
     return lines + _notes(section)
 
 
+def _triple(values: dict[str, Any] | None) -> str:
+    if not values:
+        return "-"
+    return " / ".join(_fmt(values.get(k), 3) for k in ("p50", "p99", "p99_9"))
+
+
 def _proxy(doc: dict[str, Any], out_dir: Path) -> list[str]:
     section = _section(doc, "proxy_overhead")
     lines = ["## 4. Proxy overhead", "", *_not_run(section)]
@@ -386,7 +393,7 @@ def _proxy(doc: dict[str, Any], out_dir: Path) -> list[str]:
     rows = []
     for name, target in section["targets"].items():
         if "levels" not in target:
-            rows.append([name, "skipped: " + target.get("reason", "")] + [""] * 7)
+            rows.append([name, "skipped: " + target.get("reason", ""), *[""] * 8])
             continue
         for level in target["levels"]:
             extra = next((a for a in added.get(name, []) if a["connections"] == level["connections"]), None)
@@ -402,6 +409,7 @@ def _proxy(doc: dict[str, Any], out_dir: Path) -> list[str]:
                     "-"
                     if extra is None
                     else f"{_fmt(extra['p50'], 3)} / {_fmt(extra['p99'], 3)} / {_fmt(extra['p99_9'], 3)}",
+                    "-" if name == "direct" else _triple(level["latency"].get("paired_added_ms")),
                     _fmt(level["throughput"]["intermediary_cpu_ms_per_1k_messages"]),
                     level["connect_failures"] + level["latency"]["errors"],
                 ]
@@ -414,7 +422,8 @@ def _proxy(doc: dict[str, Any], out_dir: Path) -> list[str]:
             "RTT p50 ms",
             "RTT p99 ms",
             "RTT p99.9 ms",
-            "added p50 / p99 / p99.9 ms",
+            "added p50 / p99 / p99.9 ms (pooled)",
+            "added p50 / p99 / p99.9 ms (paired)",
             "CPU ms per 1k msgs",
             "errors",
         ],

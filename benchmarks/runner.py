@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import importlib
+import os
 import shutil
 import tempfile
 import time
@@ -77,6 +78,7 @@ async def run_suite(config: BenchConfig, *, quiet: bool = False) -> dict[str, An
         shutil.rmtree(workdir, ignore_errors=True)
     doc["duration_s"] = round(time.monotonic() - started, 1)
     doc["profiles"] = ctx.profiles
+    doc["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     doc["targets"] = judge_all(doc)
     write_json(doc, config.out_dir / "latest.json")
     write_report(doc, config.out_dir)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 NGINX_FLOOR_MS = 0.1
-"""nginx's added p99 below this counts as this much when comparing "within 3x": loopback noise is
-about this large, and a ratio against ~0 would say nothing."""
+"""Added p99s below this count as this much when comparing ours with nginx's ("within 3x"): loopback
+noise is about this large, and a ratio against ~0 would say nothing."""
 
 
 @dataclass(frozen=True)
@@ -58,23 +58,25 @@ def _g2g(results: dict[str, Any], width: int, codec: str, field: str, sub: str |
     return None
 
 
-def _proxy_level(results: dict[str, Any], target: str, connections: int) -> dict[str, Any] | None:
-    for level in results["benchmarks"]["proxy_overhead"]["added_latency_ms"].get(target, []):
+def _paired_p99(results: dict[str, Any], target: str, connections: int) -> float | None:
+    """The paired estimate of added p99 (see `proxy_overhead._paired_added`), robust to shared-machine noise."""
+    for level in results["benchmarks"]["proxy_overhead"]["targets"][target]["levels"]:
         if level["connections"] == connections:
-            return dict(level)
+            value = level["latency"]["paired_added_ms"]["p99"]
+            return None if value is None else float(value)
     return None
 
 
 def _proxy_added_p99(results: dict[str, Any]) -> float | None:
-    level = _proxy_level(results, "proxy", 1000)
-    return None if level is None else level["p99"]
+    return _paired_p99(results, "proxy", 1000)
 
 
 def _proxy_vs_nginx(results: dict[str, Any]) -> float | None:
-    ours, nginx = _proxy_level(results, "proxy", 1000), _proxy_level(results, "nginx", 1000)
-    if ours is None or nginx is None or ours["p99"] is None or nginx["p99"] is None:
+    ours, nginx = _paired_p99(results, "proxy", 1000), _paired_p99(results, "nginx", 1000)
+    if ours is None or nginx is None:
         return None
-    return float(ours["p99"]) / max(float(nginx["p99"]), NGINX_FLOOR_MS)
+    # Both floored: a ratio of two numbers within loopback noise of zero says nothing.
+    return max(ours, NGINX_FLOOR_MS) / max(nginx, NGINX_FLOOR_MS)
 
 
 def _input(results: dict[str, Any]) -> float | str | None:
