@@ -44,9 +44,16 @@ PHASES: tuple[tuple[str, str, str], ...] = (
     ),
     ("hello", "session start", "WebSocket open to the stream app's hello message (session set-up in the app)"),
     (
+        "offer_sent",
+        "offer (page)",
+        "hello to the offer sent: the page creates its peer connection and offer (its own ICE gathering "
+        "continues and trickles)",
+    ),
+    (
         "answer",
-        "signaling",
-        "hello to the answer: the page makes its offer; the app applies it, gathers its ICE candidates and answers",
+        "answer (app)",
+        "offer sent to the answer: the offer crosses proxy and relay, the app applies it, gathers its ICE "
+        "candidates (aiortc answers only once gathering is complete, TURN allocation included) and answers",
     ),
     ("ice_connected", "ICE", "answer to iceConnectionState connected: connectivity checks"),
     ("connected", "DTLS", "ICE connected to connectionState connected: the DTLS handshake (SRTP keys)"),

@@ -346,11 +346,18 @@ def _ttff(doc: dict[str, Any], out_dir: Path) -> list[str]:
         return lines
     lines += [f"{section['sessions']} sessions, one after another, each in a new tab.", ""]
     defs = section["phase_definitions"]
+    base = section.get("baseline", {}).get("phases_ms", {})
     rows = [
-        [name, _fmt(s["p50"]), _fmt(s["p95"]), defs.get(name, "page connect to first presented frame")]
+        [
+            name,
+            _fmt(s["p50"]),
+            _fmt(s["p95"]),
+            _fmt(base.get(name, {}).get("p50")),
+            defs.get(name, "page connect to first presented frame"),
+        ]
         for name, s in section["phases_ms"].items()
     ]
-    lines += _table(["phase", "p50 ms", "p95 ms", "spans"], rows)
+    lines += _table(["phase", "p50 ms", "p95 ms", "baseline p50 ms", "spans"], rows)
     if section["failures"]:
         lines += [f"Failed sessions: {len(section['failures'])} ({section['failures'][0]})", ""]
     plot = plot_ttff(section, out_dir)

@@ -4,12 +4,16 @@ presented frame, over many sessions one after another, broken down into phases (
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+from playwright.async_api import Browser
 
 from benchmarks import seams
 from benchmarks.browser import PHASES, chromium, marks, open_session
 from benchmarks.context import BenchContext
-from benchmarks.stack import running_stack
+from benchmarks.stack import running_baseline, running_stack
 from benchmarks.stats import summarize
 
 QUANTILES = (50, 95)
@@ -28,46 +32,79 @@ def phases_of(mark: dict[str, float]) -> dict[str, float] | None:
     return out
 
 
-async def run(ctx: BenchContext) -> dict[str, Any]:
-    """`ttff_sessions` sessions on one warm 1280x720@60 instance, host path."""
+async def _sessions(
+    ctx: BenchContext, browser: Browser, count: int, url: Callable[[], str], idle: Callable[[], Awaitable[bool]]
+) -> tuple[list[dict[str, float]], list[str]]:
+    """`count` counted sessions after one uncounted warm-up session, one after another."""
     sessions: list[dict[str, float]] = []
     failures: list[str] = []
-    async with (
-        chromium(ctx.config.chromium) as browser,
-        running_stack(ctx.workdir, {"VIDEO_WIDTH": "1280", "VIDEO_HEIGHT": "720", "VIDEO_FPS": "60"}) as stack,
-    ):
-        # One session first so that imports, caches and the instance are warm; it is not counted.
-        for index in range(ctx.profile.ttff_sessions + 1):
-            if not await stack.wait_until_idle():
-                failures.append("the stream app stayed busy after the last session")
-                continue
-            try:
-                page = await open_session(browser, stack.page_url(extra={"bench_codec": "h264"}))
-            except TimeoutError as exc:
-                failures.append(str(exc))
-                continue
-            try:
-                phases = phases_of(await marks(page))
-            finally:
-                await page.close()
-            if index == 0:
-                continue
-            if phases is None:
-                failures.append("a milestone was missing")
-            else:
-                sessions.append(phases)
-            ctx.log(f"time_to_first_frame: session {index}/{ctx.profile.ttff_sessions}")
+    for index in range(count + 1):
+        if not await idle():
+            failures.append("the server stayed busy after the last session")
+            continue
+        try:
+            page = await open_session(browser, url())
+        except TimeoutError as exc:
+            failures.append(str(exc))
+            continue
+        try:
+            phases = phases_of(await marks(page))
+        finally:
+            await page.close()
+        if index == 0:
+            continue
+        if phases is None:
+            failures.append("a milestone was missing")
+        else:
+            sessions.append(phases)
+    return sessions, failures
+
+
+def _summary(sessions: list[dict[str, float]]) -> dict[str, Any]:
     names = ["total", *(phase for _, phase, _ in PHASES)]
+    return {name: summarize([s[name] for s in sessions], QUANTILES) for name in names}
+
+
+async def _baseline_idle() -> bool:
+    # The baseline serves sessions side by side; a short pause lets the last one's teardown finish.
+    await asyncio.sleep(0.3)
+    return True
+
+
+async def run(ctx: BenchContext) -> dict[str, Any]:
+    """`ttff_sessions` sessions on one warm 1280x720@60 instance, host path; then the baseline's."""
+    size = {"VIDEO_WIDTH": "1280", "VIDEO_HEIGHT": "720", "VIDEO_FPS": "60"}
+    async with chromium(ctx.config.chromium) as browser:
+        async with running_stack(ctx.workdir, size) as stack:
+            ctx.log(f"time_to_first_frame: {ctx.profile.ttff_sessions} sessions through the full chain")
+            sessions, failures = await _sessions(
+                ctx,
+                browser,
+                ctx.profile.ttff_sessions,
+                lambda: stack.page_url(extra={"bench_codec": "h264"}),
+                stack.wait_until_idle,
+            )
+        ctx.partial = {"sessions": len(sessions), "phases_ms": _summary(sessions), "samples": sessions}
+        async with running_baseline(1280, 720) as baseline:
+            count = max(2, ctx.profile.ttff_sessions // 2)
+            ctx.log(f"time_to_first_frame: {count} sessions on the baseline")
+            reference, _ = await _sessions(
+                ctx, browser, count, lambda: baseline.page_url({"bench_codec": "h264"}), _baseline_idle
+            )
     return {
         "status": "ok" if sessions else "failed",
+        **({} if sessions else {"reason": failures[0] if failures else "no session"}),
         "sessions": len(sessions),
         "failures": failures,
-        "phases_ms": {name: summarize([s[name] for s in sessions], QUANTILES) for name in names},
+        "phases_ms": _summary(sessions),
         "phase_definitions": {phase: spans for _, phase, spans in PHASES},
         "samples": sessions,
+        "baseline": {"sessions": len(reference), "phases_ms": _summary(reference)},
         "notes": [
             "Warm instance: the function is ACTIVE and has served a session before; each session is a new tab.",
             "Page-side times (performance.now()); the proxy's token check is inside 'token check + upstream "
             "connect'. " + seams.describe()[3].state + "; see proxy_overhead.token_check_in_process for its cost.",
+            "Baseline: stock aiortc served directly (no proxy, no relay, no TURN credentials, so no TURN "
+            "allocation while it answers); its own warm-up session is not counted either.",
         ],
     }

@@ -41,6 +41,17 @@
         bench.closeReason = event.reason;
       });
     }
+
+    send(data) {
+      if (typeof data === 'string' && data.includes('"offer"')) {
+        try {
+          if (JSON.parse(data).type === 'offer') mark('offer_sent');
+        } catch {
+          // Not JSON: not an offer.
+        }
+      }
+      super.send(data);
+    }
   };
 
   const NativePeerConnection = window.RTCPeerConnection;
