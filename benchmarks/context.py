@@ -23,6 +23,12 @@ class BenchContext:
     """py-spy summaries taken during this run (`benchmarks.profiling`)."""
     partial: dict[str, Any] = field(default_factory=dict)
     """What the running benchmark has measured so far; kept if it runs out of time."""
+    deadline: float = float("inf")
+    """`time.monotonic()` by which the running benchmark must be done (the runner cancels it then)."""
+
+    def time_left(self) -> float:
+        """Seconds until `deadline`: a benchmark skips what would not fit rather than being cancelled."""
+        return self.deadline - time.monotonic()
 
     @property
     def profile(self) -> Profile:

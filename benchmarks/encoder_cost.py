@@ -91,7 +91,9 @@ ENCODERS: tuple[EncoderSpec, ...] = (
 )
 
 
-def measure(spec: EncoderSpec, width: int, height: int, frames: int) -> dict[str, Any]:
+def measure(
+    spec: EncoderSpec, width: int, height: int, frames: int, budget_s: float = _TIME_BUDGET_S
+) -> dict[str, Any]:
     """Encode up to `frames` pattern frames; wall and CPU (all threads) time of the encode calls only."""
     pattern = TestPatternTrack(width, height, _FPS)
     encode = spec.make(width, height)
@@ -107,7 +109,7 @@ def measure(spec: EncoderSpec, width: int, height: int, frames: int) -> dict[str
         encoded_bytes += encode(frame)
         wall_ms.append((time.perf_counter() - wall0) * 1000)
         cpu_s += time.process_time() - cpu0
-        if time.monotonic() - started > _TIME_BUDGET_S:
+        if time.monotonic() - started > budget_s:
             break
     # The first frame (a keyframe, and encoder set-up) is reported but left out of the steady state.
     steady = wall_ms[1:] or wall_ms
@@ -131,15 +133,18 @@ def measure(spec: EncoderSpec, width: int, height: int, frames: int) -> dict[str
 async def run(ctx: BenchContext) -> dict[str, Any]:
     """Every encoder at every size of the profile, one after another in a worker thread."""
     runs: list[dict[str, Any]] = []
-    for width, height in ctx.profile.encoder_sizes:
-        for spec in ENCODERS:
-            ctx.log(f"encoder_cost: {spec.name} {width}x{height}")
-            try:
-                runs.append(await asyncio.to_thread(measure, spec, width, height, ctx.profile.encoder_frames))
-            except (av.FFmpegError, ValueError) as exc:
-                runs.append(
-                    {"encoder": spec.name, "codec": spec.codec, "width": width, "height": height, "error": str(exc)}
-                )
+    ctx.partial = {"status": "partial", "runs": runs}
+    jobs = [(width, height, spec) for width, height in ctx.profile.encoder_sizes for spec in ENCODERS]
+    for index, (width, height, spec) in enumerate(jobs):
+        # An equal share of what is left (minus a margin for set-up), so the last encoders still run.
+        budget = min(_TIME_BUDGET_S, max(0.5, (ctx.time_left() - 5) / (len(jobs) - index)))
+        ctx.log(f"encoder_cost: {spec.name} {width}x{height}")
+        try:
+            runs.append(await asyncio.to_thread(measure, spec, width, height, ctx.profile.encoder_frames, budget))
+        except (av.FFmpegError, ValueError) as exc:
+            runs.append(
+                {"encoder": spec.name, "codec": spec.codec, "width": width, "height": height, "error": str(exc)}
+            )
     return {
         "status": "ok",
         "notes": [

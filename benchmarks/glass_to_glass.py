@@ -74,6 +74,11 @@ async def _one(
     return summarize_stream(raw, fps)
 
 
+def _fits(ctx: BenchContext) -> bool:
+    """Whether one more configuration fits in the time left (page start-up and teardown included)."""
+    return ctx.time_left() > ctx.profile.g2g_warmup_s + ctx.profile.g2g_measure_s + 10
+
+
 async def run(ctx: BenchContext) -> dict[str, Any]:
     """Every configuration of the profile; a failing one is recorded with its reason and the rest go on."""
     runs: list[dict[str, Any]] = []
@@ -101,6 +106,9 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                                 "codec": codec,
                                 "path": path,
                             }
+                            if not _fits(ctx):
+                                runs.append({**base, "error": "skipped: the run's time budget was spent"})
+                                continue
                             try:
                                 if not await stack.wait_until_idle():
                                     raise TimeoutError("the stream app stayed busy after the last session")
@@ -125,6 +133,9 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                             "codec": codec,
                             "path": "host",
                         }
+                        if not _fits(ctx):
+                            runs.append({**base, "error": "skipped: the run's time budget was spent"})
+                            continue
                         try:
                             runs.append(
                                 {**base, **await _one(ctx, browser, baseline.page_url({"bench_codec": codec}), 30)}

@@ -59,7 +59,7 @@ async def _app(ctx: BenchContext, browser: Any) -> dict[str, Any]:
             "switch on benchmarks.seams.APP_INPUT_CHANNELS and APP_INPUT_LOG_MARKER after the merge",
         }
     marker = seams.APP_INPUT_LOG_MARKER
-    async with running_stack(ctx.workdir, {"STREAM_APP_LOG_LEVEL": "DEBUG"}) as stack:
+    async with running_stack(ctx.workdir, seams.APP_INPUT_LOG_ENV) as stack:
         page = await open_session(browser, stack.page_url())
         try:
             await _press_keys(page, ctx.profile.input_events)

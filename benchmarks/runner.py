@@ -36,6 +36,7 @@ async def _run_one(name: str, ctx: BenchContext, budget: float) -> dict[str, Any
     module = importlib.import_module(f"benchmarks.{name}")
     started = time.monotonic()
     ctx.partial = {}
+    ctx.deadline = started + budget
     try:
         async with asyncio.timeout(budget):
             section: dict[str, Any] = await module.run(ctx)

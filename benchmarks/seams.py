@@ -34,10 +34,14 @@ Today: False, so the app-path input latency is reported as *pending* (the baseli
 APP_INPUT_LOG_MARKER: Final[str | None] = None
 """Text of the stream app's per-message log line carrying ``seq``, ``t`` and its receive time.
 
-The benchmark runs the app with ``STREAM_APP_LOG_LEVEL=DEBUG`` and matches lines containing this
-marker with the regex `benchmarks.input_latency.APP_LINE`; e.g. ``"input applied"`` for a line
-``input applied type=key seq=12 t=1732512345678.123 recv=1732512345679.456``.
+The benchmark runs the app with `APP_INPUT_LOG_ENV` and matches lines containing this marker with
+the regex `benchmarks.input_latency.APP_LINE`; e.g. ``"input applied"`` for a line
+``input applied type=key seq=12 t=1732512345678.123 recv=1732512345679.456`` (``recv`` = the
+handler's ``time.time() * 1000`` when the message arrived).
 """
+
+APP_INPUT_LOG_ENV: Final[dict[str, str]] = {"LOG_LEVEL": "DEBUG"}
+"""Environment that makes the stream app write that line (its log level is ``LOG_LEVEL``)."""
 
 # --- 3. Proxy (branch `proxy`): token algorithm and metrics ----------------------------------
 PROXY_TOKEN_MODE: Final[str] = "hs256"
