@@ -62,6 +62,7 @@ async def _app(ctx: BenchContext, browser: Any) -> dict[str, Any]:
     async with running_stack(ctx.workdir, seams.APP_INPUT_LOG_ENV) as stack:
         page = await open_session(browser, stack.page_url())
         try:
+            await asyncio.sleep(0.5)  # the page's input channels open around the first frame
             await _press_keys(page, ctx.profile.input_events)
             await asyncio.sleep(0.3)
         finally:

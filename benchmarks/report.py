@@ -111,21 +111,18 @@ def plot_proxy(section: dict[str, Any], out_dir: Path) -> str | None:
     if not targets:
         return None
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
-    for name, target in targets.items():
-        xs = [lv["connections"] for lv in target["levels"]]
-        left.plot(xs, [lv["throughput"]["messages_per_s"] for lv in target["levels"]], marker="o", label=name)
-        right.plot(xs, [lv["latency"]["rtt_ms"]["p99"] for lv in target["levels"]], marker="o", label=f"{name} p99")
-        right.plot(
-            xs,
-            [lv["latency"]["rtt_ms"]["p50"] for lv in target["levels"]],
-            marker=".",
-            linestyle="--",
-            label=f"{name} p50",
-        )
+    for (name, target), color in zip(targets.items(), _COLORS, strict=False):
+        levels = target["levels"]
+        xs = [lv["connections"] for lv in levels]
+        left.plot(xs, [lv["throughput"]["messages_per_s"] for lv in levels], marker="o", color=color, label=name)
+        for key, style in (("p99", "-"), ("p50", "--")):
+            ys = [lv["latency"]["rtt_ms"][key] for lv in levels]
+            right.plot(xs, ys, marker="o", linestyle=style, color=color, label=f"{name} {key}")
     for ax in (left, right):
         ax.set_xscale("log")
         ax.set_xlabel("concurrent connections")
         ax.legend(fontsize=7)
+    right.set_yscale("log")
     left.set_ylabel("echoed messages per second (closed loop)")
     right.set_ylabel("round trip at a fixed rate (ms)")
     return _save(fig, out_dir, "proxy_overhead.png")
