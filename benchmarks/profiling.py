@@ -36,6 +36,34 @@ def top_functions(collapsed: str, count: int = 12) -> list[dict[str, Any]]:
     return [{"function": name, "share": round(n / total, 3)} for name, n in leaves.most_common(count)] if total else []
 
 
+_OWN_CODE = ("proxy/", "stream_app/", "deploy/", "web_client/")
+
+
+def own_functions(collapsed: str, count: int = 8) -> list[dict[str, Any]]:
+    """Our own functions by inclusive time (a frame anywhere on the stack), biggest first.
+
+    Self time lands in aiohttp, asyncio or a codec; this says which of our code paths led there.
+    """
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, samples = line.rpartition(" ")
+        if not stack or not samples.isdigit():
+            continue
+        total += int(samples)
+        names = set()
+        for frame in stack.split(";"):
+            name, _, where = frame.partition(" (")
+            # Entry points (`<module>`, `main`) hold the whole program; they say nothing.
+            if where.startswith(_OWN_CODE) and name not in ("<module>", "main"):
+                names.add(f"{name} ({where.split(':')[0]})")
+        for name in names:
+            inclusive[name] += int(samples)
+    return (
+        [{"function": name, "share": round(n / total, 3)} for name, n in inclusive.most_common(count)] if total else []
+    )
+
+
 async def profile(ctx: BenchContext, pid: int, seconds: float, name: str, process: str, during: str) -> None:
     """Sample `pid` for `seconds` (native frames included) and add the summary to ``ctx.profiles``."""
     binary = _py_spy()
@@ -60,6 +88,15 @@ async def profile(ctx: BenchContext, pid: int, seconds: float, name: str, proces
     if not out.exists():
         ctx.profiles.append({"process": process, "during": during, "file": None, "error": err.decode()[-300:]})
         return
+    collapsed = out.read_text(encoding="utf-8")
+    samples = sum(int(n) for n in (line.rpartition(" ")[2] for line in collapsed.splitlines()) if n.isdigit())
     ctx.profiles.append(
-        {"process": process, "during": during, "file": out.name, "top": top_functions(out.read_text(encoding="utf-8"))}
+        {
+            "process": process,
+            "during": during,
+            "file": out.name,
+            "samples": samples,
+            "top": top_functions(collapsed),
+            "own": own_functions(collapsed),
+        }
     )

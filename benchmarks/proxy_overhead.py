@@ -445,9 +445,21 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
         ctx.log("proxy_overhead: token-checked handshakes")
         url = endpoints[-1].url
         count = ctx.profile.proxy_handshakes
-        good = await handshakes(http, url, [issuer.mint(f"user{i}") for i in range(count)], expect_refusal=False)
+        proxy_pid = proxy.child.pid
+        fresh = [issuer.mint(f"user{i}") for i in range(count)]
+        cpu0 = _cpu_seconds(proxy_pid)
+        if ctx.config.profile_misses:
+            # Long enough to cover the run at the target rate; py-spy stops by itself.
+            seconds = 1.0 + count / 250
+            sampling = profile(ctx, proxy_pid, seconds, "proxy-handshakes", "proxy", "token-checked handshakes")
+            good, _ = await asyncio.gather(handshakes(http, url, fresh, expect_refusal=False), sampling)
+        else:
+            good = await handshakes(http, url, fresh, expect_refusal=False)
+        good["proxy_cpu_ms_per_handshake"] = round((_cpu_seconds(proxy_pid) - cpu0) * 1000 / max(1, count), 3)
         bad_token = issuer.mint("intruder")[:-4] + "AAAA"
+        cpu0 = _cpu_seconds(proxy_pid)
         refused = await handshakes(http, url, [bad_token] * count, expect_refusal=True)
+        refused["proxy_cpu_ms_per_handshake"] = round((_cpu_seconds(proxy_pid) - cpu0) * 1000 / max(1, count), 3)
         # The same load generator against the echo server itself: the ceiling this machine and client allow.
         ceiling = await handshakes(http, endpoints[0].url, [token] * count, expect_refusal=False)
         result["targets"]["proxy"]["handshakes"] = {

@@ -260,12 +260,26 @@ def _bounds(doc: dict[str, Any]) -> list[str]:
                 "load generator and the echo server."
             )
         check = proxy.get("token_check_in_process", {})
-        if "proxy_handshakes" in missed and check.get("status") == "ok":
-            lines.append(
-                f"- Handshakes: the token check alone costs {check['us_per_check']} µs "
-                f"({check['checks_per_s_one_core']}/s on one core); the rest is two WebSocket handshakes "
-                "(browser side and upstream) per session."
-            )
+        hs = proxy["targets"].get("proxy", {}).get("handshakes", {})
+        if "proxy_handshakes" in missed and hs:
+            accepted, refused = hs["accepted"], hs["refused_bad_signature"]
+            reference = hs.get("direct_to_echo_reference", {})
+            cpu = accepted.get("proxy_cpu_ms_per_handshake")
+            text = f"- Handshakes: {accepted['per_s']:.0f}/s accepted"
+            if cpu:
+                text += f", {cpu:.2f} ms of proxy CPU each (at most {1000 / cpu:.0f}/s on one whole core)"
+            text += f"; refused at the token check: {refused['per_s']:.0f}/s"
+            if refused.get("proxy_cpu_ms_per_handshake"):
+                text += f" ({refused['proxy_cpu_ms_per_handshake']:.2f} ms each)"
+            if check.get("status") == "ok":
+                text += f"; the token check alone costs {check['us_per_check']} µs"
+            if reference:
+                text += (
+                    f". The load generator reaches {reference['per_s']:.0f}/s against the echo server directly, "
+                    "so the difference is the proxy's: its browser-side handshake, the token check, and a second "
+                    "WebSocket handshake upstream for every session"
+                )
+            lines.append(text + ".")
     profiles = doc.get("profiles") or []
     for profile in profiles:
         if not profile.get("file"):
@@ -273,9 +287,14 @@ def _bounds(doc: dict[str, Any]) -> list[str]:
             continue
         lines.append(
             f"- Profile of {profile['process']} ({profile['during']}): "
-            f"[{profile['file']}]({profile['file']}); top self time:"
+            f"[{profile['file']}]({profile['file']}), {profile.get('samples', '?')} samples; top self time:"
         )
         lines += [f"  - {f['share']:.0%} {f['function']}" for f in profile.get("top", [])[:8]]
+        if profile.get("own"):
+            lines.append(
+                "  - our code by inclusive time: "
+                + "; ".join(f"{f['function']} {f['share']:.0%}" for f in profile["own"][:6])
+            )
     return [*lines, ""]
 
 
@@ -444,10 +463,11 @@ def _proxy(doc: dict[str, Any], out_dir: Path) -> list[str]:
                 f"{part['succeeded']}/{part['handshakes']}",
                 _fmt(part["handshake_ms"]["p50"]),
                 _fmt(part["handshake_ms"]["p99"]),
+                _fmt(part.get("proxy_cpu_ms_per_handshake"), 2),
             ]
         )
     lines += [f"Handshakes through our proxy ({section.get('token_mode')}), 16 in flight:", ""]
-    lines += _table(["kind", "per second", "succeeded", "p50 ms", "p99 ms"], rows)
+    lines += _table(["kind", "per second", "succeeded", "p50 ms", "p99 ms", "proxy CPU ms each"], rows)
     check = section.get("token_check_in_process", {})
     if check.get("status") == "ok":
         lines += [
