@@ -179,6 +179,7 @@ class Endpoint:
     """The intermediary's process (None for direct), for its CPU time."""
 
 
+_PROFILE_S = 3.0
 _SLICE_S = 0.5
 """Measurements alternate between the paths in slices this long, so that the load other users put
 on a shared machine falls on every path alike instead of on whichever ran at a bad moment."""
@@ -208,23 +209,12 @@ async def _measure_level(
         rounds: dict[str, list[list[float]]] = {e.name: [] for e in endpoints}
         errors = dict.fromkeys(samples, 0)
         rate = _paced_rate(count)
-        profiled = False
         for index in range(slices):
             order = list(endpoints[index % len(endpoints) :]) + list(endpoints[: index % len(endpoints)])
             for endpoint in order:
                 conns = connections[endpoint.name]
                 cpu0 = _cpu_seconds(endpoint.pid) if endpoint.pid else 0.0
-                run = throughput(conns, seconds)
-                if endpoint.name == "proxy" and endpoint.pid and ctx.config.profile_misses and not profiled:
-                    if count == ctx.profile.proxy_concurrency[-1]:
-                        profiled = True
-                        during = f"closed-loop echo at {count} connections"
-                        sampling = profile(ctx, endpoint.pid, seconds, f"proxy-{count}", "proxy", during)
-                        loaded, _ = await asyncio.gather(run, sampling)
-                    else:
-                        loaded = await run
-                else:
-                    loaded = await run
+                loaded = await throughput(conns, seconds)
                 total = totals[endpoint.name]
                 total["cpu"] += (_cpu_seconds(endpoint.pid) - cpu0) if endpoint.pid else 0.0
                 for key in ("messages", "errors", "seconds"):
@@ -234,6 +224,12 @@ async def _measure_level(
                 samples[endpoint.name] += got
                 rounds[endpoint.name].append(got)
                 errors[endpoint.name] += errs
+        proxy = next((e for e in endpoints if e.name == "proxy"), None)
+        if proxy and proxy.pid and ctx.config.profile_misses and count == ctx.profile.proxy_concurrency[-1]:
+            # A slice of its own, long enough for a few hundred samples, not counted in the numbers.
+            during = f"closed-loop echo at {count} connections (an extra {_PROFILE_S:g} s slice)"
+            sampling = profile(ctx, proxy.pid, _PROFILE_S, f"proxy-{count}", "proxy", during)
+            await asyncio.gather(throughput(connections["proxy"], _PROFILE_S), sampling)
     finally:
         gc.unfreeze()
         for conns in connections.values():

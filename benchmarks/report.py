@@ -13,7 +13,13 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
 _COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink")
-_MARK = {"met": "met", "missed": "**MISSED**", "pending": "pending", "not measured": "not measured"}
+_MARK = {
+    "met": "met",
+    "missed": "**MISSED**",
+    "pending": "pending",
+    "inconclusive": "inconclusive",
+    "not measured": "not measured",
+}
 
 
 def _fmt(value: Any, digits: int = 1) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 SCHEMA: Final = "nvcf-stream-kit-bench/1"
 STATUSES: Final = ("ok", "partial", "pending", "failed", "skipped")
-TARGET_STATUSES: Final = ("met", "missed", "pending", "not measured")
+TARGET_STATUSES: Final = ("met", "missed", "pending", "inconclusive", "not measured")
 
 _TOP: Final = {
     "schema": str,

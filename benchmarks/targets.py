@@ -21,7 +21,8 @@ class Target:
     bound: float
     at_most: bool
     read: Callable[[dict[str, Any]], float | str | None]
-    """The measured value from the whole results document; a string means pending (and why)."""
+    """The measured value from the whole results document; a string says why there is none: it starts
+    with "inconclusive" when the run measured something that cannot be judged, else it is pending."""
 
     def judge(self, results: dict[str, Any]) -> dict[str, Any]:
         """Met, missed or pending, with the measured number."""
@@ -30,7 +31,8 @@ class Target:
         except (KeyError, IndexError, TypeError):
             value = None
         if isinstance(value, str):
-            return self._row("pending", None, value)
+            status = "inconclusive" if value.startswith("inconclusive") else "pending"
+            return self._row(status, None, value)
         if value is None:
             return self._row("not measured", None, "no result for this configuration in this run")
         met = value <= self.bound if self.at_most else value >= self.bound
@@ -67,14 +69,24 @@ def _paired_p99(results: dict[str, Any], target: str, connections: int) -> float
     return None
 
 
-def _proxy_added_p99(results: dict[str, Any]) -> float | None:
-    return _paired_p99(results, "proxy", 1000)
+def _noise(value: float) -> str:
+    return (
+        f"inconclusive: the proxied p99 came out {-value:.2f} ms below the direct one, so background load "
+        "on the machine outweighed what is measured; rerun on a quiet machine"
+    )
 
 
-def _proxy_vs_nginx(results: dict[str, Any]) -> float | None:
+def _proxy_added_p99(results: dict[str, Any]) -> float | str | None:
+    value = _paired_p99(results, "proxy", 1000)
+    return _noise(value) if value is not None and value < -NGINX_FLOOR_MS else value
+
+
+def _proxy_vs_nginx(results: dict[str, Any]) -> float | str | None:
     ours, nginx = _paired_p99(results, "proxy", 1000), _paired_p99(results, "nginx", 1000)
     if ours is None or nginx is None:
         return None
+    if ours < -NGINX_FLOOR_MS:
+        return _noise(ours)
     # Both floored: a ratio of two numbers within loopback noise of zero says nothing.
     return max(ours, NGINX_FLOOR_MS) / max(nginx, NGINX_FLOOR_MS)
 
