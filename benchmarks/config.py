@@ -156,7 +156,7 @@ def load_config(argv: Sequence[str] | None, env: Mapping[str, str]) -> BenchConf
         config = replace(config, label=env["BENCH_LABEL"])
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Run the benchmark suite; write results/latest.json and results/README.md with plots.",
+        description="Run the benchmark suite; write results/latest.json and results/REPORT.md with plots.",
     )
     parser.add_argument("--quick", action="store_true", help="the ~2 minute profile [env BENCH_QUICK=1]")
     parser.add_argument(
@@ -175,7 +175,8 @@ def load_config(argv: Sequence[str] | None, env: Mapping[str, str]) -> BenchConf
     parser.add_argument(
         "--profile-misses",
         action="store_true",
-        help="py-spy the processes of a benchmark that missed its target [env BENCH_PROFILE_MISSES=1]",
+        help="py-spy the stream app (720p60 H.264 run) and the proxy (top concurrency, handshakes) while they "
+        "are measured, for the report's 'what bounds the misses' [env BENCH_PROFILE_MISSES=1]",
     )
     parser.add_argument("--label", help="text written at the top of the report [env BENCH_LABEL]")
     args = parser.parse_args(argv)
