@@ -382,6 +382,11 @@ def _ttff(doc: dict[str, Any], out_dir: Path) -> list[str]:
     lines += _table(["phase", "p50 ms", "p95 ms", "baseline p50 ms", "spans"], rows)
     if section["failures"]:
         lines += [f"Failed sessions: {len(section['failures'])} ({section['failures'][0]})", ""]
+    check = section.get("proxy_token_check", {})
+    if check.get("status") == "ok":
+        lines += [f"The proxy's own token check (metric `{check['metric']}`): {check['mean_ms']} ms on average.", ""]
+    elif check:
+        lines += [f"The proxy's own token-check time: {check['status']} ({check.get('reason')}).", ""]
     plot = plot_ttff(section, out_dir)
     if plot:
         lines += [f"![time to first frame]({plot})", ""]

@@ -5,15 +5,17 @@ presented frame, over many sessions one after another, broken down into phases (
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from playwright.async_api import Browser
 
 from benchmarks import seams
 from benchmarks.browser import PHASES, chromium, marks, open_session
 from benchmarks.context import BenchContext
-from benchmarks.stack import running_baseline, running_stack
+from benchmarks.stack import Stack, running_baseline, running_stack
 from benchmarks.stats import summarize
 
 QUANTILES = (50, 95)
@@ -65,6 +67,38 @@ def _summary(sessions: list[dict[str, float]]) -> dict[str, Any]:
     return {name: summarize([s[name] for s in sessions], QUANTILES) for name in names}
 
 
+def metric_mean_ms(text: str, name: str) -> float | None:
+    """Mean of a Prometheus histogram or summary `name` (seconds) in ms, from its ``_sum`` and ``_count``.
+
+    Labels are summed over, so a histogram split by outcome still gives one mean.
+    """
+    sums = counts = 0.0
+    for line in text.splitlines():
+        found = re.match(rf"^{re.escape(name)}_(sum|count)(?:{{[^}}]*}})?\s+([0-9.eE+-]+)$", line.strip())
+        if found:
+            if found[1] == "sum":
+                sums += float(found[2])
+            else:
+                counts += float(found[2])
+    return round(sums / counts * 1000, 3) if counts else None
+
+
+async def _proxy_token_check(stack: Stack) -> dict[str, Any]:
+    """The proxy's own token-check time, when it exports one (`seams.PROXY_METRICS_PATH`)."""
+    if not seams.PROXY_METRICS_PATH:
+        return {"status": "pending", "reason": "the proxy exports no metrics yet (branch `proxy`)"}
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+            async with http.get(stack.proxy_url + seams.PROXY_METRICS_PATH) as response:
+                text = await response.text()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return {"status": "failed", "reason": f"metrics unreadable: {exc}"}
+    mean = metric_mean_ms(text, seams.PROXY_TOKEN_CHECK_METRIC)
+    if mean is None:
+        return {"status": "failed", "reason": f"no {seams.PROXY_TOKEN_CHECK_METRIC} in the proxy's metrics"}
+    return {"status": "ok", "mean_ms": mean, "metric": seams.PROXY_TOKEN_CHECK_METRIC}
+
+
 async def _baseline_idle() -> bool:
     # The baseline serves sessions side by side; a short pause lets the last one's teardown finish.
     await asyncio.sleep(0.3)
@@ -84,6 +118,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                 lambda: stack.page_url(extra={"bench_codec": "h264"}),
                 stack.wait_until_idle,
             )
+            token_check = await _proxy_token_check(stack)
         ctx.partial = {"sessions": len(sessions), "phases_ms": _summary(sessions), "samples": sessions}
         async with running_baseline(1280, 720) as baseline:
             count = max(2, ctx.profile.ttff_sessions // 2)
@@ -100,6 +135,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
         "phase_definitions": {phase: spans for _, phase, spans in PHASES},
         "samples": sessions,
         "baseline": {"sessions": len(reference), "phases_ms": _summary(reference)},
+        "proxy_token_check": token_check,
         "notes": [
             "Warm instance: the function is ACTIVE and has served a session before; each session is a new tab.",
             "Page-side times (performance.now()); the proxy's token check is inside 'token check + upstream "

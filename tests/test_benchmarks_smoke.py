@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
+from benchmarks.profiling import own_functions, top_functions
 from benchmarks.results import SCHEMA, schema_problems
 from benchmarks.stats import percentile, summarize
 from benchmarks.targets import TARGETS
+from benchmarks.time_to_first_frame import metric_mean_ms
 
 pytestmark = pytest.mark.browser
 
@@ -123,3 +125,49 @@ def test_percentiles_are_nearest_rank() -> None:
         "p50": 2.0,
         "p99_9": 3.0,
     }
+
+
+def test_proxy_metric_mean_sums_over_labels() -> None:
+    text = "\n".join(
+        [
+            "# TYPE proxy_token_check_seconds histogram",
+            'proxy_token_check_seconds_bucket{le="0.001"} 3',
+            'proxy_token_check_seconds_sum{outcome="ok"} 0.004',
+            'proxy_token_check_seconds_count{outcome="ok"} 4',
+            'proxy_token_check_seconds_sum{outcome="bad"} 0.002',
+            'proxy_token_check_seconds_count{outcome="bad"} 1',
+        ]
+    )
+    assert metric_mean_ms(text, "proxy_token_check_seconds") == 1.2
+    assert metric_mean_ms(text, "other_seconds") is None
+
+
+def test_profile_summary_ranks_self_time_and_our_own_functions() -> None:
+    collapsed = "\n".join(
+        [
+            "<module> (proxy/__main__.py:5);_sign_in (proxy/server.py:10);write (asyncio/selector_events.py:1) 6",
+            "<module> (proxy/__main__.py:5);_pump (proxy/bridge.py:72);select (selectors.py:468) 4",
+        ]
+    )
+    assert top_functions(collapsed)[0] == {"function": "write (asyncio/selector_events.py:1)", "share": 0.6}
+    assert own_functions(collapsed) == [
+        {"function": "_sign_in (proxy/server.py)", "share": 0.6},
+        {"function": "_pump (proxy/bridge.py)", "share": 0.4},
+    ]
+
+
+def _proxy_doc(proxy_p99: float, nginx_p99: float) -> dict[str, Any]:
+    def target(p99: float) -> dict[str, Any]:
+        return {"levels": [{"connections": 1000, "latency": {"paired_added_ms": {"p99": p99}}}]}
+
+    return {"benchmarks": {"proxy_overhead": {"targets": {"proxy": target(proxy_p99), "nginx": target(nginx_p99)}}}}
+
+
+def test_a_proxied_p99_below_direct_is_inconclusive_not_met() -> None:
+    added = next(t for t in TARGETS if t.key == "proxy_added_p99")
+    ratio = next(t for t in TARGETS if t.key == "proxy_vs_nginx")
+    assert added.judge(_proxy_doc(0.4, 0.2))["status"] == "met"
+    assert added.judge(_proxy_doc(1.5, 0.2))["status"] == "missed"
+    assert added.judge(_proxy_doc(-3.0, 0.2))["status"] == "inconclusive"
+    assert ratio.judge(_proxy_doc(0.9, 0.2))["status"] == "missed"
+    assert ratio.judge(_proxy_doc(0.05, 0.01))["measured"] == 1.0
