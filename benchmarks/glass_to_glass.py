@@ -11,6 +11,7 @@ minus the capture time painted into it; both clocks are this machine's.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from benchmarks import seams
@@ -55,6 +56,8 @@ def summarize_stream(raw: dict[str, Any], fps: int) -> dict[str, Any]:
         "received_size": f"{after['width']}x{after['height']}",
         "candidates": f"{after['local']}/{after['remote']}",
         "seconds": round(elapsed, 2),
+        # Other users' load on a shared machine, for judging this row's noise.
+        "loadavg_1min": round(os.getloadavg()[0], 2),
     }
 
 

@@ -51,6 +51,9 @@ async def _run_one(name: str, ctx: BenchContext, budget: float) -> dict[str, Any
 async def run_suite(config: BenchConfig, *, quiet: bool = False) -> dict[str, Any]:
     """Run `config.only`, write ``latest.json`` and ``REPORT.md`` (with plots) to `config.out_dir`."""
     raise_fd_limit()
+    # Profiles belong to the run that took them; a run without profiling must not show old ones.
+    for stale in config.out_dir.glob("profile-*.txt"):
+        stale.unlink()
     workdir = Path(tempfile.mkdtemp(prefix="nvcf-bench-"))
     ctx = BenchContext(config=config, workdir=workdir, quiet=quiet)
     started = time.monotonic()
