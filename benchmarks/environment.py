@@ -93,9 +93,12 @@ def vpx_version() -> str | None:
 
 
 def git_commit() -> dict[str, Any]:
-    """The commit the code ran at and whether the working tree had changes."""
+    """The commit the code ran at and whether the working tree had changes (results aside)."""
     commit = _command_output(["git", "-C", str(_REPO), "rev-parse", "HEAD"])
-    status = _command_output(["git", "-C", str(_REPO), "status", "--porcelain", "--untracked-files=no"])
+    # The committed results are rewritten by every run; they are not a change to the code measured.
+    status = _command_output(
+        ["git", "-C", str(_REPO), "status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results"]
+    )
     return {"commit": commit, "dirty": bool(status)}
 
 
