@@ -87,9 +87,9 @@ async def _rs256_jwks() -> AsyncIterator[TokenIssuer]:
 
 
 @asynccontextmanager
-async def token_issuer(workdir: Path) -> AsyncIterator[TokenIssuer]:
-    """The token set-up `seams.PROXY_TOKEN_MODE` names, for as long as the proxy runs."""
-    if seams.PROXY_TOKEN_MODE == "rs256-jwks":
+async def token_issuer(workdir: Path, mode: str | None = None) -> AsyncIterator[TokenIssuer]:
+    """The token set-up `mode` (default `seams.PROXY_TOKEN_MODE`) names, for as long as the proxy runs."""
+    if (mode or seams.PROXY_TOKEN_MODE) == "rs256-jwks":
         async with _rs256_jwks() as issuer:
             yield issuer
     else:

@@ -13,15 +13,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import jwt
 import pytest
 
+from benchmarks.input_latency import APP_LINE
 from benchmarks.profiling import own_functions, top_functions
 from benchmarks.results import SCHEMA, schema_problems
 from benchmarks.stats import percentile, summarize
 from benchmarks.targets import TARGETS
 from benchmarks.time_to_first_frame import metric_mean_ms
-
-pytestmark = pytest.mark.browser
+from benchmarks.tokens import token_issuer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -43,6 +45,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
     return json.loads((out / "latest.json").read_text(encoding="utf-8")), out
 
 
+@pytest.mark.browser
 @pytest.mark.timeout(300)
 def test_results_document_has_the_schema(smoke_run: tuple[dict[str, Any], Path]) -> None:
     doc, _ = smoke_run
@@ -53,6 +56,7 @@ def test_results_document_has_the_schema(smoke_run: tuple[dict[str, Any], Path])
     assert doc["versions"]["aiortc"] and doc["versions"]["av"]
 
 
+@pytest.mark.browser
 @pytest.mark.timeout(300)
 def test_every_benchmark_produced_results(smoke_run: tuple[dict[str, Any], Path]) -> None:
     doc, _ = smoke_run
@@ -69,6 +73,7 @@ def test_every_benchmark_produced_results(smoke_run: tuple[dict[str, Any], Path]
     assert all("error" not in run for run in sections["encoder_cost"]["runs"])
 
 
+@pytest.mark.browser
 @pytest.mark.timeout(300)
 def test_every_target_is_judged(smoke_run: tuple[dict[str, Any], Path]) -> None:
     doc, _ = smoke_run
@@ -80,6 +85,7 @@ def test_every_target_is_judged(smoke_run: tuple[dict[str, Any], Path]) -> None:
     assert by_key["proxy_memory"]["status"] in ("met", "missed")
 
 
+@pytest.mark.browser
 @pytest.mark.timeout(300)
 def test_report_and_plots_are_written(smoke_run: tuple[dict[str, Any], Path]) -> None:
     _, out = smoke_run
@@ -171,3 +177,23 @@ def test_a_proxied_p99_below_direct_is_inconclusive_not_met() -> None:
     assert added.judge(_proxy_doc(-3.0, 0.2))["status"] == "inconclusive"
     assert ratio.judge(_proxy_doc(0.9, 0.2))["status"] == "missed"
     assert ratio.judge(_proxy_doc(0.05, 0.01))["measured"] == 1.0
+
+
+async def test_rs256_issuer_serves_the_key_its_tokens_verify_with(tmp_path: Path) -> None:
+    async with token_issuer(tmp_path, mode="rs256-jwks") as issuer, aiohttp.ClientSession() as http:
+        async with http.get(issuer.proxy_env["PROXY_JWKS_URL"]) as response:
+            keys = jwt.PyJWKSet.from_dict(await response.json())
+        token = issuer.mint("alice")
+        kid = jwt.get_unverified_header(token)["kid"]
+        claims = jwt.decode(
+            token, keys[kid].key, algorithms=["RS256"], audience="stream-proxy", issuer="nvcf-stream-kit"
+        )
+    assert claims["sub"] == "alice"
+    assert issuer.label == "RS256 via JWKS"
+
+
+def test_app_input_log_line_gives_event_and_receive_time() -> None:
+    line = "input applied type=key seq=12 t=1732512345678.125 recv=1732512345679.5 code=KeyA"
+    found = APP_LINE.search(line)
+    assert found is not None
+    assert (int(found["seq"]), float(found["recv"]) - float(found["t"])) == (12, 1.375)
