@@ -47,12 +47,15 @@ def make_track(width: int, height: int) -> Any:
     from stream_app.test_pattern import TestPatternTrack
 
     class StampedPatternTrack(VideoStreamTrack):
+        """aiortc's own pacing (`next_timestamp`, 30 fps) with the stream app's stamped picture."""
+
         def __init__(self) -> None:
             super().__init__()
             self._pattern = TestPatternTrack(width, height)
             self._index = 0
 
         async def recv(self) -> Any:
+            """The next stamped frame, when aiortc's clock says it is due."""
             pts, time_base = await self.next_timestamp()
             frame = self._pattern._draw(self._index, int(time.time() * 1000))
             frame.pts, frame.time_base = pts, time_base

@@ -68,6 +68,7 @@ def _g2g_label(run: dict[str, Any]) -> str:
 
 
 def plot_g2g(runs: list[dict[str, Any]], out_dir: Path) -> str | None:
+    """Latency percentiles and frames per second per configuration; the file name, or None without data."""
     good = [r for r in runs if "error" not in r and r["latency_ms"]["count"]]
     if not good:
         return None
@@ -95,6 +96,7 @@ def plot_g2g(runs: list[dict[str, Any]], out_dir: Path) -> str | None:
 
 
 def plot_ttff(section: dict[str, Any], out_dir: Path) -> str | None:
+    """The median of each first-frame phase, stacked; the file name, or None without sessions."""
     phases = {k: v for k, v in section["phases_ms"].items() if k != "total"}
     if not section["sessions"]:
         return None
@@ -113,6 +115,7 @@ def plot_ttff(section: dict[str, Any], out_dir: Path) -> str | None:
 
 
 def plot_proxy(section: dict[str, Any], out_dir: Path) -> str | None:
+    """Throughput and round-trip percentiles by connections, one colour per path; the file name or None."""
     targets = {k: v for k, v in section["targets"].items() if "levels" in v}
     if not targets:
         return None
@@ -135,6 +138,7 @@ def plot_proxy(section: dict[str, Any], out_dir: Path) -> str | None:
 
 
 def plot_encoders(runs: list[dict[str, Any]], out_dir: Path) -> str | None:
+    """CPU and wall time per frame for every encoder and size; the file name, or None without data."""
     good = [r for r in runs if "error" not in r]
     if not good:
         return None

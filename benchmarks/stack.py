@@ -37,6 +37,7 @@ class LineRecorder(logging.Handler):
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Keep the line (up to a bound)."""
         if len(self.lines) < 200_000:  # bounded: a chatty child cannot eat the machine's memory
             self.lines.append(record.getMessage())
 
