@@ -221,6 +221,33 @@ def _targets(doc: dict[str, Any]) -> list[str]:
     return lines + _table(["target", "bound", "measured", "status", "note"], rows) + _bounds(doc)
 
 
+def _latency_budget(run: dict[str, Any], enc_run: dict[str, Any] | None) -> str:
+    """Where the median latency goes, as far as this run's numbers tell."""
+    p50 = run["latency_ms"]["p50"]
+    parts = {
+        "encoding (wall p50, measured alone)": enc_run["encode_ms"]["p50"] if enc_run else None,
+        "the receiver's jitter buffer": run.get("jitter_buffer_ms_per_frame"),
+        "decoding": run.get("decode_ms_per_frame"),
+        # A frame waits on average half a display refresh for its vsync.
+        "waiting for the display (half a 60 Hz refresh)": 1000 / 60 / 2,
+    }
+    known = {k: v for k, v in parts.items() if v is not None}
+    if p50 is None or not known:
+        return ""
+    rest = p50 - sum(known.values())
+    listed = ", ".join(f"{name} {value:.1f} ms" for name, value in known.items())
+    if rest < 0:
+        return (
+            f" Parts measured for the {p50:.1f} ms median: {listed}; they add up to more than the median "
+            "(the encoder was timed alone, at another moment of a shared machine's load), so read them as "
+            "orders of magnitude."
+        )
+    return (
+        f" Of the {p50:.1f} ms median: {listed}; the remaining {rest:.1f} ms is the capture-to-encode wait, "
+        "the encoder running slower next to Chromium than alone, packetization and pacing, and UDP on loopback."
+    )
+
+
 def _bounds(doc: dict[str, Any]) -> list[str]:
     """What bounds each missed target, read from the other numbers of the same run."""
     missed = {r["key"] for r in doc["targets"] if r["status"] == "missed"}
@@ -251,7 +278,7 @@ def _bounds(doc: dict[str, Any]) -> list[str]:
             f"- {run['height']}p60 H.264: the app delivered {run['received_fps']:.1f} fps to the browser, which "
             f"decoded {run['decoded_fps']:.1f} and presented {run['presented_fps']:.1f}; the receiver's jitter buffer "
             f"held {_fmt(run['jitter_buffer_ms_per_frame'])} ms per frame and decoding took "
-            f"{_fmt(run['decode_ms_per_frame'])} ms.{cost}"
+            f"{_fmt(run['decode_ms_per_frame'])} ms.{cost}{_latency_budget(run, enc_run)}"
         )
     ttff = _section(doc, "time_to_first_frame")
     if "ttff_p50" in missed and ttff:
