@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean bench
 
 venv: $(INSTALLED)
 
@@ -30,3 +30,15 @@ lint: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .demo test-artifacts
+
+# Benchmarks (docs/benchmarks.md): under 15 minutes; BENCH_QUICK=1 for a ~2 minute run.
+BENCH_INSTALLED := $(VENV)/.bench-installed
+
+$(BENCH_INSTALLED): pyproject.toml $(INSTALLED)
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_INSTALLED)
+
+bench: $(BENCH_INSTALLED)
+	@bash deploy/system-deps.sh coturn chromium
+	@bash benchmarks/system-deps.sh nginx
+	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; $(PY) -m benchmarks

@@ -1,0 +1,226 @@
+"""Chromium driven by Playwright: open the web client, wait for its first frame, read the stamps.
+
+`benchmarks/js/instrument.js` is installed before the page's own scripts; it records the session's
+milestones in ``window.__bench.marks`` (``performance.now()`` ms) without changing what the page does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Browser, Page, async_playwright
+
+INSTRUMENT = Path(__file__).resolve().parent / "js" / "instrument.js"
+
+# The same flags as tests/browser.py (loopback ICE, no traffic beyond this machine).
+CHROMIUM_ARGS = [
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    # A hidden or occluded headless tab must not throttle rVFC and timers.
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+]
+
+# Page phases of a session, in order: (mark, phase name, what the phase spans).
+PHASES: tuple[tuple[str, str, str], ...] = (
+    (
+        "ws_open",
+        "token check + upstream connect",
+        "new WebSocket() to its open event: the proxy checks the token, "
+        "opens its upstream (nvcf-local, then the stream app's sign-in) and only then completes the "
+        "browser's handshake",
+    ),
+    ("hello", "session start", "WebSocket open to the stream app's hello message (session set-up in the app)"),
+    (
+        "offer_sent",
+        "offer (page)",
+        "hello to the offer sent: the page creates its peer connection and offer (its own ICE gathering "
+        "continues and trickles)",
+    ),
+    (
+        "answer",
+        "answer (app)",
+        "offer sent to the answer: the offer crosses proxy and relay, the app applies it, gathers its ICE "
+        "candidates (aiortc answers only once gathering is complete, TURN allocation included) and answers",
+    ),
+    ("ice_connected", "ICE", "answer to iceConnectionState connected: connectivity checks"),
+    ("connected", "DTLS", "ICE connected to connectionState connected: the DTLS handshake (SRTP keys)"),
+    (
+        "first_frame",
+        "first keyframe",
+        "connected to the first requestVideoFrameCallback: the first keyframe is encoded, sent, decoded and presented",
+    ),
+)
+
+_MEASURE = """async (seconds) => {
+  const { StampReader, CELL, BITS, STAMP_WIDTH } = await import('/stamp.js');
+  const video = document.querySelector('video');
+  const canvasReader = new StampReader(video);
+  // The stamp read straight from the decoded frame's luma plane (WebCodecs VideoFrame.copyTo of the
+  // top rows only): StampReader's drawImage converts the whole frame on the page's main thread,
+  // ~4.5 ms a frame at 720p on this machine and far more under load, enough to cost presented frames.
+  // Same sampling as stamp.js: the middle 8x8 pixels of each cell, threshold at half scale.
+  const decodeLuma = (plane, offset, stride) => {
+    let value = 0;
+    for (let bit = 0; bit < BITS; bit++) {
+      let sum = 0;
+      for (let y = 4; y < 12; y++) {
+        const row = offset + y * stride + bit * CELL;
+        for (let x = 4; x < 12; x++) sum += plane[row + x];
+      }
+      if (sum / 64 >= 128) value += 2 ** bit;
+    }
+    return value;
+  };
+  const plausible = (stamp) => Math.abs(Date.now() - stamp) < 86_400_000;
+  const readFrame = async (frame) => {
+    const buffer = new Uint8Array(frame.allocationSize({ rect: { x: 0, y: 0, width: STAMP_WIDTH, height: CELL } }));
+    const layout = await frame.copyTo(buffer, { rect: { x: 0, y: 0, width: STAMP_WIDTH, height: CELL } });
+    const stamp = decodeLuma(buffer, layout[0].offset, layout[0].stride);
+    return plausible(stamp) ? stamp : null;
+  };
+  const grab = () => {
+    if (typeof VideoFrame === 'undefined') return null;
+    try {
+      const frame = new VideoFrame(video);
+      if (['I420', 'I420A', 'NV12'].includes(frame.format)) return frame;
+      frame.close();
+    } catch {
+      // No frame to wrap: fall back to the canvas.
+    }
+    return null;
+  };
+  // Cross-check on a few frames: both readers on the same presented frame must agree.
+  const check = { frames: 0, agree: 0, reader: 'canvas' };
+  for (let i = 0; i < 5; i++) {
+    const frame = await new Promise((resolve) => video.requestVideoFrameCallback(() => resolve(grab())));
+    if (frame === null) break;
+    const viaCanvas = canvasReader.read();
+    const viaFrame = await readFrame(frame);
+    frame.close();
+    check.frames += 1;
+    if (viaFrame !== null && viaFrame === viaCanvas) check.agree += 1;
+  }
+  const fast = check.frames > 0 && check.agree === check.frames;
+  check.reader = fast ? 'videoframe' : 'canvas';
+  const pc = window.__bench.pc;
+  const snapshot = async () => {
+    const stats = await pc.getStats();
+    let inbound = null, pair = null;
+    stats.forEach((r) => {
+      if (r.type === 'inbound-rtp' && r.kind === 'video') inbound = r;
+      if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);
+    });
+    return {
+      framesDecoded: inbound ? inbound.framesDecoded || 0 : 0,
+      framesReceived: inbound ? inbound.framesReceived || 0 : 0,
+      framesDropped: inbound ? inbound.framesDropped || 0 : 0,
+      bytesReceived: inbound ? inbound.bytesReceived || 0 : 0,
+      jitterBufferDelay: inbound ? inbound.jitterBufferDelay || 0 : 0,
+      jitterBufferEmittedCount: inbound ? inbound.jitterBufferEmittedCount || 0 : 0,
+      totalDecodeTime: inbound ? inbound.totalDecodeTime || 0 : 0,
+      codec: inbound && inbound.codecId ? stats.get(inbound.codecId).mimeType : null,
+      width: inbound ? inbound.frameWidth : null,
+      height: inbound ? inbound.frameHeight : null,
+      local: pair ? stats.get(pair.localCandidateId).candidateType : null,
+      remote: pair ? stats.get(pair.remoteCandidateId).candidateType : null,
+    };
+  };
+  const before = await snapshot();
+  const latencies = [];
+  const pending = [];
+  let callbacks = 0, unreadable = 0, firstPresented = null, lastPresented = null, readMs = 0;
+  const record = (display, stamp) => {
+    if (stamp !== null) latencies.push(display - stamp);
+    else unreadable += 1;
+  };
+  const start = performance.now();
+  await new Promise((resolve) => {
+    const onFrame = (now, meta) => {
+      callbacks += 1;
+      if (firstPresented === null) firstPresented = meta.presentedFrames;
+      lastPresented = meta.presentedFrames;
+      const display = performance.timeOrigin + meta.expectedDisplayTime;
+      const readStart = performance.now();
+      const frame = fast ? grab() : null;
+      if (frame !== null) {
+        pending.push(readFrame(frame).then((stamp) => record(display, stamp), () => record(display, null))
+          .finally(() => frame.close()));
+      } else {
+        record(display, canvasReader.read());
+      }
+      readMs += performance.now() - readStart;
+      if (performance.now() - start >= seconds * 1000) resolve();
+      else video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+    setTimeout(resolve, seconds * 1000 + 5000);  // bounded even when frames stop coming
+  });
+  const elapsed = (performance.now() - start) / 1000;
+  await Promise.all(pending);
+  const after = await snapshot();
+  return { elapsed, latencies, callbacks, unreadable, presented: (lastPresented ?? 0) - (firstPresented ?? 0),
+           readMs, check, before, after };
+}"""
+
+
+@asynccontextmanager
+async def chromium(executable: str) -> AsyncIterator[Browser]:
+    """A headless Chromium for the run."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def open_session(browser: Browser, url: str, timeout_s: float = 20.0) -> Page:
+    """Open the page at `url` and wait for its first presented frame; raise TimeoutError otherwise."""
+    page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+    await page.add_init_script(path=str(INSTRUMENT))
+    try:
+        await page.goto(url)
+        await page.wait_for_function(
+            "() => window.__bench && 'first_frame' in window.__bench.marks", timeout=timeout_s * 1000
+        )
+    except Exception as exc:
+        state = await _state(page)
+        await page.close()
+        raise TimeoutError(f"no frame within {timeout_s:g} s ({state})") from exc
+    return page
+
+
+async def _state(page: Page) -> str:
+    try:
+        info = await page.evaluate(
+            "() => JSON.stringify({marks: window.__bench && window.__bench.marks, close: window.__bench && "
+            "window.__bench.closeCode, reason: window.__bench && window.__bench.closeReason, "
+            "status: document.getElementById('status') && document.getElementById('status').textContent})"
+        )
+        return str(info)
+    except Exception as exc:  # the page may be gone; this is only for the message
+        return f"page state unavailable: {exc}"
+
+
+async def marks(page: Page) -> dict[str, float]:
+    """The session's milestones so far (ms, the page's performance.now())."""
+    return dict(await page.evaluate("() => window.__bench.marks"))
+
+
+async def measure_stream(page: Page, seconds: float) -> dict[str, Any]:
+    """Per presented frame for `seconds`: display time minus the stamp's capture time, plus getStats deltas."""
+    raw: dict[str, Any] = await page.evaluate(_MEASURE, seconds)
+    return raw

@@ -1,0 +1,101 @@
+"""Input latency: from the browser's key event (``t`` = performance.timeOrigin + event.timeStamp) to
+the handler that receives the message over the ``input`` data channel, on one machine's clock.
+
+Two servers:
+
+- *app*: the stream app's own input handler (docs/protocol.md section 5), through the full chain.
+  Needs the session branch; until `seams.APP_INPUT_CHANNELS` is on it is reported as pending.
+- *baseline*: stock aiortc's data channel in the baseline server, the page's messages sent by
+  `js/instrument.js`. A reference for what the WebRTC data path itself costs here.
+
+Events are real keyboard events (Playwright's ``keyboard.press``), 10 ms apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from playwright.async_api import Page
+
+from benchmarks import seams
+from benchmarks.browser import chromium, open_session
+from benchmarks.context import BenchContext
+from benchmarks.stack import running_baseline, running_stack
+from benchmarks.stats import summarize
+
+QUANTILES = (50, 99)
+APP_LINE = re.compile(r"seq=(?P<seq>\d+)\b.*?\bt=(?P<t>[0-9.]+)\b.*?\brecv=(?P<recv>[0-9.]+)")
+"""How the app's per-message log line (`seams.APP_INPUT_LOG_MARKER`) carries client and receive time."""
+
+
+async def _press_keys(page: Page, count: int) -> None:
+    for _ in range(count):
+        await page.keyboard.press("KeyA")
+        await asyncio.sleep(0.01)
+
+
+async def _baseline(ctx: BenchContext, browser: Any) -> dict[str, Any]:
+    async with running_baseline(1280, 720) as baseline:
+        page = await open_session(browser, baseline.page_url({"bench_input": "1", "bench_codec": "vp8"}))
+        try:
+            await page.wait_for_function("() => window.__bench.inputOpen", timeout=10_000)
+            await _press_keys(page, ctx.profile.input_events)
+            await asyncio.sleep(0.3)
+            sent = int(await page.evaluate("() => window.__bench.inputSent"))
+        finally:
+            await page.close()
+        samples = await baseline.input_samples()
+    latencies = [s["received"] - s["t"] for s in samples]
+    return {"status": "ok", "sent": sent, "received": len(samples), "latency_ms": summarize(latencies, QUANTILES)}
+
+
+async def _app(ctx: BenchContext, browser: Any) -> dict[str, Any]:
+    if not seams.APP_INPUT_CHANNELS or not seams.APP_INPUT_LOG_MARKER:
+        return {
+            "status": "pending",
+            "reason": "the stream app's input channels (branch `session`) are not merged; "
+            "switch on benchmarks.seams.APP_INPUT_CHANNELS and APP_INPUT_LOG_MARKER after the merge",
+        }
+    marker = seams.APP_INPUT_LOG_MARKER
+    async with running_stack(ctx.workdir, seams.APP_INPUT_LOG_ENV) as stack:
+        page = await open_session(browser, stack.page_url())
+        try:
+            await asyncio.sleep(0.5)  # the page's input channels open around the first frame
+            await _press_keys(page, ctx.profile.input_events)
+            await asyncio.sleep(0.3)
+        finally:
+            await page.close()
+        latencies = []
+        for line in stack.output.lines:
+            found = APP_LINE.search(line) if marker in line else None
+            if found:
+                latencies.append(float(found["recv"]) - float(found["t"]))
+    return {
+        "status": "ok" if latencies else "failed",
+        "sent": ctx.profile.input_events,
+        "received": len(latencies),
+        "latency_ms": summarize(latencies, QUANTILES),
+    }
+
+
+async def run(ctx: BenchContext) -> dict[str, Any]:
+    """The app (or pending) and the baseline."""
+    async with chromium(ctx.config.chromium) as browser:
+        app = await _app(ctx, browser)
+        ctx.log("input_latency: baseline")
+        try:
+            baseline = await _baseline(ctx, browser)
+        except TimeoutError as exc:
+            baseline = {"status": "failed", "reason": str(exc)}
+    return {
+        "status": "ok" if app["status"] == "ok" else "partial",
+        "app": app,
+        "baseline": baseline,
+        "notes": [
+            "t is the event's timestamp (performance.timeOrigin + event.timeStamp); the receive time is the "
+            "handler's time.time(); one machine, one clock.",
+            "Keys pressed through Playwright (CDP Input.dispatchKeyEvent), 10 ms apart.",
+        ],
+    }

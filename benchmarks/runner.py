@@ -1,0 +1,89 @@
+"""Runs the selected benchmarks within a time budget and writes the JSON results and the report."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import importlib
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Final
+
+from benchmarks import environment, seams
+from benchmarks.config import BenchConfig
+from benchmarks.context import BenchContext
+from benchmarks.echo_server import raise_fd_limit
+from benchmarks.report import write_report
+from benchmarks.results import SCHEMA, write_json
+from benchmarks.targets import judge_all
+
+TOTAL_BUDGET_S: Final = {"full": 14 * 60.0, "quick": 170.0, "smoke": 240.0}
+"""The whole run's wall-clock bound; a benchmark still running when it is spent is cancelled."""
+SHARE: Final = {
+    "encoder_cost": 0.08,
+    "proxy_overhead": 0.32,
+    "glass_to_glass": 0.42,
+    "time_to_first_frame": 0.12,
+    "input_latency": 0.06,
+}
+"""Each benchmark's share of the budget; time one leaves unused goes to the next."""
+
+
+async def _run_one(name: str, ctx: BenchContext, budget: float) -> dict[str, Any]:
+    module = importlib.import_module(f"benchmarks.{name}")
+    started = time.monotonic()
+    ctx.partial = {}
+    ctx.deadline = started + budget
+    try:
+        async with asyncio.timeout(budget):
+            section: dict[str, Any] = await module.run(ctx)
+    except TimeoutError:
+        section = {**ctx.partial, "status": "failed", "reason": f"did not finish within its {budget:.0f} s budget"}
+    except Exception as exc:  # one broken benchmark must not take the others' results with it
+        section = {**ctx.partial, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
+    section["duration_s"] = round(time.monotonic() - started, 1)
+    return section
+
+
+async def run_suite(config: BenchConfig, *, quiet: bool = False) -> dict[str, Any]:
+    """Run `config.only`, write ``latest.json`` and ``REPORT.md`` (with plots) to `config.out_dir`."""
+    raise_fd_limit()
+    # Profiles belong to the run that took them; a run without profiling must not show old ones.
+    for stale in config.out_dir.glob("profile-*.txt"):
+        stale.unlink()
+    workdir = Path(tempfile.mkdtemp(prefix="nvcf-bench-"))
+    ctx = BenchContext(config=config, workdir=workdir, quiet=quiet)
+    started = time.monotonic()
+    doc: dict[str, Any] = {
+        "schema": SCHEMA,
+        "profile": config.profile.name,
+        "label": config.label,
+        "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "duration_s": 0.0,
+        "machine": environment.machine(),
+        "versions": environment.versions(config.chromium, config.nginx),
+        "seams": [{"name": s.name, "state": s.state} for s in seams.describe()],
+        "benchmarks": {},
+        "targets": [],
+    }
+    total = TOTAL_BUDGET_S[config.profile.name]
+    try:
+        for index, name in enumerate(config.only):
+            left = total - (time.monotonic() - started)
+            still = config.only[index:]
+            budget = max(10.0, left * SHARE[name] / sum(SHARE[n] for n in still))
+            ctx.log(f"{name}: starting (budget {budget:.0f} s)")
+            doc["benchmarks"][name] = await _run_one(name, ctx, budget)
+            ctx.log(f"{name}: {doc['benchmarks'][name]['status']} in {doc['benchmarks'][name]['duration_s']} s")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    doc["duration_s"] = round(time.monotonic() - started, 1)
+    doc["profiles"] = ctx.profiles
+    doc["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    doc["targets"] = judge_all(doc)
+    write_json(doc, config.out_dir / "latest.json")
+    write_report(doc, config.out_dir)
+    return doc
