@@ -55,6 +55,8 @@ async def local_stack(
     """
     jwt_secret = secrets.token_hex(32).encode()
     (workdir / "jwt-secret").write_bytes(jwt_secret)
+    # Resume cookies are signed with it; a proxy restarted with the same file accepts them.
+    (workdir / "session-secret").write_bytes(secrets.token_hex(32).encode())
     settings = dict(env or {})
     if policy is not None:
         (workdir / "policy.toml").write_text(policy.replace("$FUNCTION_ID", nvcf.function_id), encoding="utf-8")
@@ -70,6 +72,7 @@ async def local_stack(
             "NVCF_API_KEY": nvcf.api_key,
             "STREAMING_FUNCTION_ID": nvcf.function_id,
             "PROXY_JWT_SECRET_FILE": str(workdir / "jwt-secret"),
+            "PROXY_SESSION_SECRET_FILE": str(workdir / "session-secret"),
             **settings,
         },
     )

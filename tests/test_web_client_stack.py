@@ -175,6 +175,7 @@ async def restart_proxy(stack: LocalStack, workdir: Path) -> Child:
             "NVCF_API_KEY": stack.nvcf.api_key,
             "STREAMING_FUNCTION_ID": stack.nvcf.function_id,
             "PROXY_JWT_SECRET_FILE": str(secret),
+            "PROXY_SESSION_SECRET_FILE": str(workdir / "session-secret"),
         },
     )
     deadline = time.monotonic() + 15
@@ -192,10 +193,9 @@ async def restart_proxy(stack: LocalStack, workdir: Path) -> Child:
 
 
 async def test_connection_dropped_by_the_proxy_comes_back(nvcf_local_factory: NvcfLocalFactory, tmp_path: Path) -> None:
-    # The restarted proxy cannot resume the session (its resume bindings were in the old process,
-    # and nvcf-local issues no session ids yet), so the page gets a new session once the stream app
-    # stops waiting for the old one: a short app resume window keeps that within the test's time.
-    nvcf = await nvcf_local_factory(env={"STREAM_APP_RESUME_WINDOW": "3"})
+    # A rolling restart of the proxy: the old one drains (1001), the page reconnects with `resume`
+    # to the new one, which shares the session secret, so the same stream app session continues.
+    nvcf = await nvcf_local_factory()
     await nvcf.wait_for_status("ACTIVE")
     async with local_stack(nvcf, tmp_path) as stack, csp_chromium() as browser:
         page = await browser.new_page()
@@ -217,8 +217,7 @@ async def test_connection_dropped_by_the_proxy_comes_back(nvcf_local_factory: Nv
             await proxy.stop()
     assert states[0] == "reconnecting" and states[-1] == "streaming", states
     assert "ended" not in states and "failed" not in states, states
-    # Today a reconnect starts a new session (the stream app ended the old one); both are fine.
-    assert text.startswith("Streaming ("), text
+    assert text == "Streaming (resumed)", text
     assert frames > 0
 
 
@@ -324,14 +323,10 @@ async def test_token_expiring_mid_session_says_so(policy_stack: LocalStack) -> N
     await policy_stack.nvcf.wait_until_idle(timeout=40)
 
 
-@pytest.mark.skip(
-    reason="needs nvcf-local session ids (the relay answering with nvcf-reqid and routing a resume by it, "
-    "deploy branch): without them the page's resume becomes a new session and never sees 4410"
-)
 async def test_resume_after_the_window_says_session_expired(stack: LocalStack) -> None:
     async with csp_chromium() as browser:
         page = await browser.new_page()
-        # The page keeps retrying for 60 s; the stream app (STREAM_APP_RESUME_WINDOW=2) forgets sooner.
+        # The instance dies, so nvcf-local forgets the session: the page's resume gets 4410.
         await open_page(page, f"{stack.proxy_url}/#token={stack.token()}&resume=60")
         await wait_for_state(page, "streaming")
         for instance in stack.stream_app_processes():
