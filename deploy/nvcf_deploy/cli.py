@@ -286,9 +286,7 @@ async def run(argv: Sequence[str], *, out: TextIO, err: TextIO, env: Mapping[str
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `nvcf-deploy` console script."""
     try:
-        return asyncio.run(
-            run(sys.argv[1:] if argv is None else argv, out=sys.stdout, err=sys.stderr, env=os.environ)
-        )
+        return asyncio.run(run(sys.argv[1:] if argv is None else argv, out=sys.stdout, err=sys.stderr, env=os.environ))
     except KeyboardInterrupt:
         print("nvcf-deploy: interrupted", file=sys.stderr)
         return 130

@@ -82,9 +82,7 @@ def _api_key(args: argparse.Namespace, env: Mapping[str, str], needed: bool) -> 
         return key
     key = (env.get("NVCF_API_KEY") or env.get("NGC_API_KEY") or "").strip()
     if not key and needed:
-        raise ConfigError(
-            "an API key is required: set NVCF_API_KEY (or NGC_API_KEY), or pass --api-key-file PATH"
-        )
+        raise ConfigError("an API key is required: set NVCF_API_KEY (or NGC_API_KEY), or pass --api-key-file PATH")
     return key
 
 

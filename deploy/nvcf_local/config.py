@@ -198,8 +198,7 @@ _TURN_SECRET = _Setting(
     "turn_secret",
     "NVCF_LOCAL_TURN_SECRET",
     str,
-    "coturn's --static-auth-secret: push short-lived per-instance credentials instead of a user "
-    "(prefer the variable)",
+    "coturn's --static-auth-secret: push short-lived per-instance credentials instead of a user (prefer the variable)",
     "SECRET",
 )
 _TURN_TTL = _Setting(

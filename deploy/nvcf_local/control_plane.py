@@ -58,7 +58,7 @@ def _spec_problem(index: int, text: str) -> ApiProblem:
 def parse_specifications(body: object) -> list[dict[str, Any]] | ApiProblem:
     """Validate a deploy request body; the specifications as sent, or the first problem."""
     if not isinstance(body, dict) or not isinstance(body.get("deploymentSpecifications"), list):
-        return ApiProblem(400, "Bad Request", "the body must be {\"deploymentSpecifications\": [...]}")
+        return ApiProblem(400, "Bad Request", 'the body must be {"deploymentSpecifications": [...]}')
     specs = body["deploymentSpecifications"]
     if not specs:
         return ApiProblem(400, "Bad Request", "deploymentSpecifications must not be empty")
@@ -237,8 +237,12 @@ class ControlPlane:
         if deployment is not None and status == "ERROR":
             error = "instance never became healthy; last output:\n" + "\n".join(deployment.error_lines)
             health = [
-                {"gpu": s.get("gpu"), "backend": s.get("backend", "local"), "instanceType": s.get("instanceType"),
-                 "error": error}
+                {
+                    "gpu": s.get("gpu"),
+                    "backend": s.get("backend", "local"),
+                    "instanceType": s.get("instanceType"),
+                    "error": error,
+                }
                 for s in specs[:1]
             ]
         return {

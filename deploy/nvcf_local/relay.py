@@ -257,9 +257,7 @@ async def relay_sign_in(
         plane.sessions.disconnected(session, deployment.resume_window)
         return client
     result = bridged.result()
-    logger.info(
-        "session %s: %s closed it with %d %s", session.session_id, result.closed_by, result.code, result.reason
-    )
+    logger.info("session %s: %s closed it with %d %s", session.session_id, result.closed_by, result.code, result.reason)
     if result.closed_by == "instance" or result.code == 1000:
         plane.sessions.end(session)
     else:
