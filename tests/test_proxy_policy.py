@@ -29,7 +29,7 @@ from test_proxy import (
 )
 
 from proxy.closecodes import CloseCode
-from proxy.config import ProxyConfig
+from proxy.config import ConfigError, ProxyConfig, load_config
 from proxy.server import CONTENT_SECURITY_POLICY, ProxyAccessLogger, make_app
 
 POLICY = """
@@ -324,3 +324,42 @@ async def test_oversized_message_closes_1009(start: Any, browser: aiohttp.Client
     await ws.send_bytes(b"x" * 4096)
     msg = await ws.receive(timeout=5)
     assert msg.type is WSMsgType.CLOSE and msg.data == 1009
+
+
+# --- idle timeout and the config file ---------------------------------------------------------
+
+
+async def test_a_session_without_messages_for_the_idle_timeout_is_closed_4408(
+    start: Any, browser: aiohttp.ClientSession
+) -> None:
+    proxy = await start(idle_timeout=0.6)
+    ws = await connect(browser, proxy, make_token(sub="alice"), "viewer")
+    # Messages keep it open past the timeout ...
+    for _ in range(4):
+        await ws.send_str("ping")
+        assert (await ws.receive(timeout=5)).type is WSMsgType.TEXT
+        await asyncio.sleep(0.25)
+    # ... and silence ends it.
+    assert await expect_close(ws) == (CloseCode.SESSION_TIMEOUT, "idle timeout")
+
+
+def test_settings_come_from_the_config_file_and_env_overrides_it(tmp_path: Path) -> None:
+    (tmp_path / "proxy.toml").write_text(
+        'PROXY_PORT = 9090\nPROXY_IDLE_TIMEOUT = 45\nPROXY_ALLOWED_ORIGINS = ["https://a.example", "https://b.example"]\n'
+    )
+    env = {
+        "NVCF_API_KEY": API_KEY,
+        "STREAMING_FUNCTION_ID": "fn-1",
+        "PROXY_JWT_SECRET": SECRET.decode(),
+        "PROXY_CONFIG_FILE": str(tmp_path / "proxy.toml"),
+    }
+    config = load_config(env)
+    assert (config.port, config.idle_timeout) == (9090, 45.0)
+    assert config.allowed_origins == ("https://a.example", "https://b.example")
+    assert load_config({**env, "PROXY_PORT": "9191"}).port == 9191
+    (tmp_path / "bad.toml").write_text("PROXY_NO_SUCH_SETTING = 1\n")
+    with pytest.raises(ConfigError, match="unknown setting 'PROXY_NO_SUCH_SETTING'"):
+        load_config({**env, "PROXY_CONFIG_FILE": str(tmp_path / "bad.toml")})
+    (tmp_path / "secret.toml").write_text('NVCF_API_KEY = "nope"\n')
+    with pytest.raises(ConfigError, match="NVCF_API_KEY_FILE"):
+        load_config({**env, "PROXY_CONFIG_FILE": str(tmp_path / "secret.toml")})
