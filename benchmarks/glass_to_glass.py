@@ -121,8 +121,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                                 if not await stack.wait_until_idle():
                                     raise TimeoutError("the stream app stayed busy after the last session")
                                 # Both ends pick the codec: the stack allows only it, the page offers it first.
-                                codec_fragment = {"bench_codec": codec, seams.PAGE_CODEC_PARAM: codec}
-                                url = stack.page_url(relay=path == "relay", extra=codec_fragment)
+                                url = stack.page_url(relay=path == "relay", extra=seams.codec_fragment(codec))
                                 pids = stack.instance_pids()
                                 wanted = ctx.config.profile_misses and (width, codec, path) == (1280, "h264", "host")
                                 pid = pids[0] if wanted and pids else None
@@ -148,7 +147,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                             continue
                         try:
                             runs.append(
-                                {**base, **await _one(ctx, browser, baseline.page_url({"bench_codec": codec}), 30)}
+                                {**base, **await _one(ctx, browser, baseline.page_url(seams.codec_fragment(codec)), 30)}
                             )
                         except (TimeoutError, OSError) as exc:
                             runs.append({**base, "error": str(exc)})

@@ -49,7 +49,7 @@ async def _sent_keys(page: Page, presses: int) -> int:
 async def _baseline(ctx: BenchContext, browser: Any) -> dict[str, Any]:
     async with running_baseline(1280, 720) as baseline:
         # The web client's own input channels and key capture, as on the app path.
-        page = await open_session(browser, baseline.page_url({"bench_codec": "vp8"}))
+        page = await open_session(browser, baseline.page_url(seams.codec_fragment("vp8")))
         try:
             sent = await _sent_keys(page, ctx.profile.input_events)
         finally:

@@ -22,6 +22,13 @@ PAGE_CODEC_PARAM: Final = "codec"
 """The web client's URL-fragment option picking the codec it offers first (docs/web-client.md
 "Video codec"; it calls `setCodecPreferences` itself, after the bench instrument's own preference)."""
 
+
+def codec_fragment(codec: str) -> dict[str, str]:
+    """URL-fragment items that make the page offer `codec` first: the web client's own option, and
+    the bench instrument's (which the web client's `setCodecPreferences` call would override)."""
+    return {"bench_codec": codec, PAGE_CODEC_PARAM: codec}
+
+
 STREAM_APP_EXTRA_ENV: Final[dict[str, str]] = {
     # Chromium's REMB estimate falls on the easy test pattern (it sends little, so the estimate
     # ratchets down) and would end near the 1 Mbps default floor; 4 Mbps keeps 720p60 and 1080p

@@ -130,7 +130,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                 ctx,
                 browser,
                 ctx.profile.ttff_sessions,
-                lambda: stack.page_url(extra={"bench_codec": "h264", seams.PAGE_CODEC_PARAM: "h264"}),
+                lambda: stack.page_url(extra=seams.codec_fragment("h264")),
                 stack.wait_until_idle,
             )
             proxy_metrics = await _proxy_metrics(stack)
@@ -139,7 +139,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
             count = max(2, ctx.profile.ttff_sessions // 2)
             ctx.log(f"time_to_first_frame: {count} sessions on the baseline")
             reference, _ = await _sessions(
-                ctx, browser, count, lambda: baseline.page_url({"bench_codec": "h264"}), _baseline_idle
+                ctx, browser, count, lambda: baseline.page_url(seams.codec_fragment("h264")), _baseline_idle
             )
     return {
         "status": "ok" if sessions else "failed",
