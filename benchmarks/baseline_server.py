@@ -27,8 +27,10 @@ import web_client
 from stream_app import signaling
 
 SUBPROTOCOL = "nvcf-stream-v1"
-_WEB_FILES = {"index.html", "client.js", "stream-session.js", "stamp.js", "style.css"}
-_INPUT: web.AppKey[list[dict[str, float]]] = web.AppKey("input_samples", list)
+_WEB_KINDS = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+"""The web client's files the baseline serves: every page, module and style sheet of its directory
+(the client imports more modules as it grows; a fixed list broke the baseline once)."""
+_INPUT: web.AppKey[list[dict[str, float | str]]] = web.AppKey("input_samples", list)
 _SIZE: web.AppKey[tuple[int, int]] = web.AppKey("size", tuple)
 
 
@@ -84,7 +86,14 @@ async def _sign_in(request: web.Request) -> web.WebSocketResponse:
             received = time.time() * 1000
             try:
                 message = json.loads(data)
-                samples.append({"t": float(message["t"]), "received": received, "seq": float(message["seq"])})
+                samples.append(
+                    {
+                        "t": float(message["t"]),
+                        "received": received,
+                        "seq": float(message["seq"]),
+                        "type": str(message.get("type", "")),
+                    }
+                )
             except (ValueError, KeyError, TypeError):
                 pass
 
@@ -120,10 +129,11 @@ async def _sign_in(request: web.Request) -> web.WebSocketResponse:
 
 async def _web_file(request: web.Request) -> web.FileResponse:
     name = request.match_info.get("name") or "index.html"
-    if name not in _WEB_FILES:
-        raise web.HTTPNotFound()
     path = Path(web_client.__file__).parent / name
-    kind = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}[path.suffix]
+    # `{name}` holds no '/', so the file is in the client's own directory.
+    if path.suffix not in _WEB_KINDS or not path.is_file():
+        raise web.HTTPNotFound()
+    kind = _WEB_KINDS[path.suffix]
     return web.FileResponse(path, headers={"Content-Type": f"{kind}; charset=utf-8", "Cache-Control": "no-cache"})
 
 

@@ -1,8 +1,9 @@
 """Encoder cost: wall time per encoded frame and CPU per 60 fps stream, by size, codec and preset.
 
 Encoders: PyAV's libx264 (presets ultrafast/superfast/veryfast, all with ``tune=zerolatency``),
-PyAV's libvpx VP8 (``deadline=realtime``), and aiortc's stock `H264Encoder` and `Vp8Encoder` (what
-the baseline and today's stream app send with; includes RTP packetization). Frames are the stream
+PyAV's libvpx VP8 (``deadline=realtime``), the stream app's own encoders (`stream_app.media.encoders`,
+what it streams with; includes RTP packetization) and aiortc's stock `H264Encoder` and `Vp8Encoder`
+(what the baseline sends with; includes RTP packetization). Frames are the stream
 app's own stamped test pattern, drawn outside the timed section.
 """
 
@@ -74,6 +75,22 @@ def _aiortc(kind: str) -> Callable[[int, int], Callable[[av.VideoFrame], int]]:
     return make
 
 
+def _stream_app(kind: str) -> Callable[[int, int], Callable[[av.VideoFrame], int]]:
+    def make(width: int, height: int) -> Callable[[av.VideoFrame], int]:
+        from stream_app.media.config import MediaConfig
+        from stream_app.media.encoders import make_video_encoder
+
+        encoder = make_video_encoder(kind.upper(), MediaConfig(bitrate_start=_bitrate(width, height)), _FPS)
+
+        def encode(frame: av.VideoFrame) -> int:
+            payloads, _ = encoder.encode(frame)
+            return sum(len(p) for p in payloads)
+
+        return encode
+
+    return make
+
+
 ENCODERS: tuple[EncoderSpec, ...] = (
     *(
         EncoderSpec(
@@ -86,6 +103,8 @@ ENCODERS: tuple[EncoderSpec, ...] = (
         "vp8",
         _pyav("libvpx", {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0", "error-resilient": "1"}),
     ),
+    EncoderSpec("stream app LowLatencyH264Encoder", "h264", _stream_app("h264")),
+    EncoderSpec("stream app LowLatencyVp8Encoder", "vp8", _stream_app("vp8")),
     EncoderSpec("aiortc stock H264Encoder", "h264", _aiortc("h264")),
     EncoderSpec("aiortc stock Vp8Encoder", "vp8", _aiortc("vp8")),
 )

@@ -94,12 +94,13 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     async with chromium(ctx.config.chromium) as browser:
         for width, height, fps in p.g2g_streams:
             size_env = {"VIDEO_WIDTH": str(width), "VIDEO_HEIGHT": str(height), "VIDEO_FPS": str(fps)}
-            # Without the media branch's codec setting one stack serves both codecs (the page picks).
+            # With the stream app's codec setting each codec gets a stack allowing only it; without it
+            # one stack serves both codecs (the page picks).
             codec_groups = [(c,) for c in p.g2g_codecs] if seams.STREAM_APP_CODEC_ENV else [p.g2g_codecs]
             for codecs in codec_groups:
                 env = dict(size_env)
                 if seams.STREAM_APP_CODEC_ENV:
-                    env[seams.STREAM_APP_CODEC_ENV] = codecs[0]
+                    env[seams.STREAM_APP_CODEC_ENV] = codecs[0].upper()
                 async with running_stack(ctx.workdir, env) as stack:
                     for codec in codecs:
                         for path in p.g2g_paths:
@@ -119,7 +120,8 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                             try:
                                 if not await stack.wait_until_idle():
                                     raise TimeoutError("the stream app stayed busy after the last session")
-                                url = stack.page_url(relay=path == "relay", extra={"bench_codec": codec})
+                                # Both ends pick the codec: the stack allows only it, the page offers it first.
+                                url = stack.page_url(relay=path == "relay", extra=seams.codec_fragment(codec))
                                 pids = stack.instance_pids()
                                 wanted = ctx.config.profile_misses and (width, codec, path) == (1280, "h264", "host")
                                 pid = pids[0] if wanted and pids else None
@@ -145,7 +147,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                             continue
                         try:
                             runs.append(
-                                {**base, **await _one(ctx, browser, baseline.page_url({"bench_codec": codec}), 30)}
+                                {**base, **await _one(ctx, browser, baseline.page_url(seams.codec_fragment(codec)), 30)}
                             )
                         except (TimeoutError, OSError) as exc:
                             runs.append({**base, "error": str(exc)})

@@ -4,9 +4,10 @@ the handler that receives the message over the ``input`` data channel, on one ma
 Two servers:
 
 - *app*: the stream app's own input handler (docs/protocol.md section 5), through the full chain.
-  Needs the session branch; until `seams.APP_INPUT_CHANNELS` is on it is reported as pending.
-- *baseline*: stock aiortc's data channel in the baseline server, the page's messages sent by
-  `js/instrument.js`. A reference for what the WebRTC data path itself costs here.
+  The page is the web client itself; the app writes a DEBUG line per accepted message
+  (`stream_app.input_receiver`), read from its output. Pending while `seams.APP_INPUT_CHANNELS` is off.
+- *baseline*: stock aiortc's data channel in the baseline server, the same web client page and its
+  own input channels. A reference for what the WebRTC data path itself costs here.
 
 Events are real keyboard events (Playwright's ``keyboard.press``), 10 ms apart.
 """
@@ -36,19 +37,32 @@ async def _press_keys(page: Page, count: int) -> None:
         await asyncio.sleep(0.01)
 
 
+async def _sent_keys(page: Page, presses: int) -> int:
+    """Press keys once the web client's `input` channel is open; the messages it sent for them."""
+    await page.wait_for_function("() => window.streamSession?.input?.reliable?.readyState === 'open'", timeout=10_000)
+    before = int(await page.evaluate("() => window.streamSession.input.sent"))
+    await _press_keys(page, presses)
+    await asyncio.sleep(0.3)
+    return int(await page.evaluate("() => window.streamSession.input.sent")) - before
+
+
 async def _baseline(ctx: BenchContext, browser: Any) -> dict[str, Any]:
     async with running_baseline(1280, 720) as baseline:
-        page = await open_session(browser, baseline.page_url({"bench_input": "1", "bench_codec": "vp8"}))
+        # The web client's own input channels and key capture, as on the app path.
+        page = await open_session(browser, baseline.page_url(seams.codec_fragment("vp8")))
         try:
-            await page.wait_for_function("() => window.__bench.inputOpen", timeout=10_000)
-            await _press_keys(page, ctx.profile.input_events)
-            await asyncio.sleep(0.3)
-            sent = int(await page.evaluate("() => window.__bench.inputSent"))
+            sent = await _sent_keys(page, ctx.profile.input_events)
         finally:
             await page.close()
-        samples = await baseline.input_samples()
+        samples = [s for s in await baseline.input_samples() if s.get("type") == "key"]
     latencies = [s["received"] - s["t"] for s in samples]
-    return {"status": "ok", "sent": sent, "received": len(samples), "latency_ms": summarize(latencies, QUANTILES)}
+    return {
+        "status": "ok",
+        "presses": ctx.profile.input_events,
+        "sent": sent,
+        "received": len(samples),
+        "latency_ms": summarize(latencies, QUANTILES),
+    }
 
 
 async def _app(ctx: BenchContext, browser: Any) -> dict[str, Any]:
@@ -62,19 +76,20 @@ async def _app(ctx: BenchContext, browser: Any) -> dict[str, Any]:
     async with running_stack(ctx.workdir, seams.APP_INPUT_LOG_ENV) as stack:
         page = await open_session(browser, stack.page_url())
         try:
-            await asyncio.sleep(0.5)  # the page's input channels open around the first frame
-            await _press_keys(page, ctx.profile.input_events)
-            await asyncio.sleep(0.3)
+            # The web client's own capture (web_client/input-capture.js) sends a `key` down and up
+            # per press on its `input` channel once it is open.
+            sent = await _sent_keys(page, ctx.profile.input_events)
         finally:
             await page.close()
         latencies = []
         for line in stack.output.lines:
-            found = APP_LINE.search(line) if marker in line else None
+            found = APP_LINE.search(line) if marker in line and "type=key" in line else None
             if found:
                 latencies.append(float(found["recv"]) - float(found["t"]))
     return {
         "status": "ok" if latencies else "failed",
-        "sent": ctx.profile.input_events,
+        "presses": ctx.profile.input_events,
+        "sent": sent,
         "received": len(latencies),
         "latency_ms": summarize(latencies, QUANTILES),
     }
@@ -96,6 +111,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
         "notes": [
             "t is the event's timestamp (performance.timeOrigin + event.timeStamp); the receive time is the "
             "handler's time.time(); one machine, one clock.",
-            "Keys pressed through Playwright (CDP Input.dispatchKeyEvent), 10 ms apart.",
+            "Keys pressed through Playwright (CDP Input.dispatchKeyEvent), 10 ms apart; the web client sends "
+            "a key down and a key up per press, each counted.",
         ],
     }

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from benchmarks import seams
 from benchmarks.ports import free_port
 from benchmarks.tokens import TokenIssuer
 from deploy.children import Child, start_child
@@ -103,6 +104,7 @@ async def running_proxy(
         "STREAMING_FUNCTION_ID": function_id or "bench-function",
         # Per-session INFO lines would make the benchmark measure logging through a pipe.
         "PROXY_LOG_LEVEL": "WARNING",
+        **seams.PROXY_ENV,
         **issuer.proxy_env,
         **(extra_env or {}),
     }

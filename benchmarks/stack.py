@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import psutil
@@ -177,8 +178,8 @@ class Baseline:
         items = {"token": "baseline", **(extra or {})}
         return f"{self.url}/#" + "&".join(f"{k}={v}" for k, v in items.items())
 
-    async def input_samples(self) -> list[dict[str, float]]:
-        """What the baseline's `input` channel received: client ``t`` and receive time, ms."""
+    async def input_samples(self) -> list[dict[str, Any]]:
+        """What the baseline's `input` channel received: ``type``, client ``t`` and receive time, ms."""
         async with aiohttp.ClientSession() as http, http.get(f"{self.url}/bench/input") as response:
             return list(await response.json())
 

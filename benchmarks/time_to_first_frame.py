@@ -83,20 +83,35 @@ def metric_mean_ms(text: str, name: str) -> float | None:
     return round(sums / counts * 1000, 3) if counts else None
 
 
-async def _proxy_token_check(stack: Stack) -> dict[str, Any]:
-    """The proxy's own token-check time, when it exports one (`seams.PROXY_METRICS_PATH`)."""
+async def _proxy_metrics(stack: Stack) -> dict[str, dict[str, Any]]:
+    """What the proxy's own metrics (`seams.PROXY_METRICS_PATH`) say about these sessions: its
+    upstream connect time, and its token-check time when it exports one."""
     if not seams.PROXY_METRICS_PATH:
-        return {"status": "pending", "reason": "the proxy exports no metrics yet (branch `proxy`)"}
+        pending = {"status": "pending", "reason": "the proxy exports no metrics"}
+        return {"proxy_token_check": pending, "proxy_upstream_connect": pending}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
             async with http.get(stack.proxy_url + seams.PROXY_METRICS_PATH) as response:
                 text = await response.text()
     except (aiohttp.ClientError, TimeoutError) as exc:
-        return {"status": "failed", "reason": f"metrics unreadable: {exc}"}
-    mean = metric_mean_ms(text, seams.PROXY_TOKEN_CHECK_METRIC)
-    if mean is None:
-        return {"status": "failed", "reason": f"no {seams.PROXY_TOKEN_CHECK_METRIC} in the proxy's metrics"}
-    return {"status": "ok", "mean_ms": mean, "metric": seams.PROXY_TOKEN_CHECK_METRIC}
+        failed = {"status": "failed", "reason": f"metrics unreadable: {exc}"}
+        return {"proxy_token_check": failed, "proxy_upstream_connect": failed}
+
+    def read(metric: str | None, missing: str) -> dict[str, Any]:
+        if metric is None:
+            return {"status": "not exported", "reason": missing}
+        mean = metric_mean_ms(text, metric)
+        if mean is None:
+            return {"status": "failed", "reason": f"no {metric} at {seams.PROXY_METRICS_PATH}"}
+        return {"status": "ok", "mean_ms": mean, "metric": metric}
+
+    return {
+        "proxy_token_check": read(
+            seams.PROXY_TOKEN_CHECK_METRIC,
+            "the proxy has no token-check histogram; see proxy_overhead.token_check_in_process",
+        ),
+        "proxy_upstream_connect": read(seams.PROXY_UPSTREAM_CONNECT_METRIC, ""),
+    }
 
 
 async def _baseline_idle() -> bool:
@@ -115,16 +130,16 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                 ctx,
                 browser,
                 ctx.profile.ttff_sessions,
-                lambda: stack.page_url(extra={"bench_codec": "h264"}),
+                lambda: stack.page_url(extra=seams.codec_fragment("h264")),
                 stack.wait_until_idle,
             )
-            token_check = await _proxy_token_check(stack)
+            proxy_metrics = await _proxy_metrics(stack)
         ctx.partial = {"sessions": len(sessions), "phases_ms": _summary(sessions), "samples": sessions}
         async with running_baseline(1280, 720) as baseline:
             count = max(2, ctx.profile.ttff_sessions // 2)
             ctx.log(f"time_to_first_frame: {count} sessions on the baseline")
             reference, _ = await _sessions(
-                ctx, browser, count, lambda: baseline.page_url({"bench_codec": "h264"}), _baseline_idle
+                ctx, browser, count, lambda: baseline.page_url(seams.codec_fragment("h264")), _baseline_idle
             )
     return {
         "status": "ok" if sessions else "failed",
@@ -135,7 +150,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
         "phase_definitions": {phase: spans for _, phase, spans in PHASES},
         "samples": sessions,
         "baseline": {"sessions": len(reference), "phases_ms": _summary(reference)},
-        "proxy_token_check": token_check,
+        **proxy_metrics,
         "notes": [
             "Warm instance: the function is ACTIVE and has served a session before; each session is a new tab.",
             "Page-side times (performance.now()); the proxy's token check is inside 'token check + upstream "

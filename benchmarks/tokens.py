@@ -11,8 +11,9 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jwt
 from aiohttp import web
@@ -30,6 +31,9 @@ class TokenIssuer:
     label: str
     proxy_env: dict[str, str]
     mint: Callable[[str], str]
+    algorithm: str
+    verify_key: Any = field(repr=False)
+    """What the proxy verifies the signature with (the secret, or the JWKS' public key)."""
 
 
 def _hs256(workdir: Path) -> TokenIssuer:
@@ -40,11 +44,13 @@ def _hs256(workdir: Path) -> TokenIssuer:
     path.write_bytes(secret)
     path.chmod(0o600)
     return TokenIssuer(
-        label="HS256 (shared secret; JWKS/RS256 not merged yet)",
+        label="HS256 (shared secret)",
         proxy_env={"PROXY_JWT_SECRET_FILE": str(path), "PROXY_JWT_ISSUER": ISSUER, "PROXY_JWT_AUDIENCE": AUDIENCE},
         mint=lambda subject: mint_dev_token(
             secret, issuer=ISSUER, audience=AUDIENCE, subject=subject, ttl_seconds=3600
         ),
+        algorithm="HS256",
+        verify_key=secret,
     )
 
 
@@ -81,6 +87,8 @@ async def _rs256_jwks() -> AsyncIterator[TokenIssuer]:
                 "PROXY_JWT_AUDIENCE": AUDIENCE,
             },
             mint=mint,
+            algorithm="RS256",
+            verify_key=key.public_key(),
         )
     finally:
         await runner.cleanup()

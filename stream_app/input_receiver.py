@@ -10,9 +10,24 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 from stream_app import input_protocol
-from stream_app.input_protocol import InputError, InputEvent, MotionOrder, TokenBucket
+from stream_app.input_protocol import (
+    Clipboard,
+    Gamepad,
+    InputError,
+    InputEvent,
+    KeyEvent,
+    MotionOrder,
+    MouseButton,
+    MouseMotion,
+    MouseMove,
+    Resize,
+    TokenBucket,
+    Touch,
+    Wheel,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +36,19 @@ DROP_RATE_LIMIT = "rate-limit"
 DROP_INVALID = "invalid"
 DROP_STALE = "stale"
 DROP_APP_BUSY = "app-busy"
+
+# The protocol's `type` of each event class, for the per-message debug line.
+_TYPE_NAMES: Final[dict[type, str]] = {
+    KeyEvent: "key",
+    MouseMove: "mouse_move",
+    MouseMotion: "mouse_motion",
+    MouseButton: "mouse_button",
+    Wheel: "wheel",
+    Touch: "touch",
+    Gamepad: "gamepad",
+    Clipboard: "clipboard",
+    Resize: "resize",
+}
 
 
 @dataclass
@@ -79,7 +107,12 @@ class InputReceiver:
         self._log = ThrottledLog(logger, clock=clock)
 
     def receive(self, label: str, data: str | bytes) -> InputEvent | None:
-        """The event carried by `data`, or None when it is dropped (counted and logged)."""
+        """The event carried by `data`, or None when it is dropped (counted and logged).
+
+        At DEBUG level every accepted message is logged as ``input applied type=<type> seq=<seq>
+        t=<client ms> recv=<receive ms>`` (epoch ms; the benchmark's input latency reads it).
+        """
+        received_ms = time.time() * 1000
         if not self._bucket.take():
             self._drop(DROP_RATE_LIMIT, "over the input rate limit")
             return None
@@ -92,6 +125,14 @@ class InputReceiver:
             self._drop(DROP_STALE, f"seq {event.seq} is older than one already applied")
             return None
         self._counters.accepted += 1
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "input applied type=%s seq=%d t=%.3f recv=%.3f",
+                _TYPE_NAMES.get(type(event), "?"),
+                event.seq,
+                event.t,
+                received_ms,
+            )
         return event
 
     def _drop(self, kind: str, reason: str) -> None:

@@ -69,6 +69,11 @@ def test_every_benchmark_produced_results(smoke_run: tuple[dict[str, Any], Path]
     assert all(run["latency_ms"]["count"] > 0 for run in sections["glass_to_glass"]["runs"])
     assert sections["time_to_first_frame"]["sessions"] >= 1
     assert sections["input_latency"]["baseline"]["received"] > 0
+    # The app path is switched on: the stream app's own log lines, one per key down and up.
+    app_input = sections["input_latency"]["app"]
+    assert app_input["status"] == "ok" and app_input["received"] == app_input["sent"] > 0
+    # Both ends pick the codec the run is labelled with (the smoke profile's is VP8).
+    assert all(run["negotiated_codec"].lower() == f"video/{run['codec']}" for run in sections["glass_to_glass"]["runs"])
     assert sections["proxy_overhead"]["targets"]["proxy"]["handshakes"]["accepted"]["succeeded"] > 0
     assert all("error" not in run for run in sections["encoder_cost"]["runs"])
 

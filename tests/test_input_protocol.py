@@ -1,6 +1,8 @@
 """The input protocol's pure parser, staleness rule and rate limiter (docs/protocol.md section 5)."""
 
 import json
+import logging
+import time
 from typing import Any
 
 import pytest
@@ -152,3 +154,23 @@ def test_token_bucket_tolerates_a_clock_that_steps_back() -> None:
     assert bucket.take()
     now[0] = 1.0
     assert not bucket.take()
+
+
+def test_an_accepted_message_is_logged_at_debug_for_the_latency_benchmark(caplog: pytest.LogCaptureFixture) -> None:
+    from benchmarks import seams
+    from benchmarks.input_latency import APP_LINE
+    from stream_app.input_receiver import InputCounters, InputReceiver
+
+    receiver = InputReceiver("s1", InputCounters(), rate=100, burst=100)
+    receiver.receive("input", msg("key", 7, **KEY))  # INFO level: no line, and no cost
+    assert "input applied" not in caplog.text
+    caplog.set_level(logging.DEBUG, logger="stream_app.input_receiver")
+    before = time.time() * 1000
+    receiver.receive("input-motion", msg("mouse_move", 4, x=0.5, y=0.5, buttons=0))
+    receiver.receive("input", "not json")  # dropped: no "applied" line
+    [line] = [r.getMessage() for r in caplog.records if "input applied" in r.getMessage()]
+    assert line.startswith("input applied type=mouse_move seq=4 t=1700000000000.500 recv=")
+    assert seams.APP_INPUT_LOG_MARKER is not None and seams.APP_INPUT_LOG_MARKER in line
+    found = APP_LINE.search(line)
+    assert found and found["seq"] == "4" and float(found["t"]) == 1700000000000.5
+    assert before <= float(found["recv"]) <= time.time() * 1000 + 1
