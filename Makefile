@@ -39,6 +39,5 @@ $(BENCH_INSTALLED): pyproject.toml $(INSTALLED)
 	touch $(BENCH_INSTALLED)
 
 bench: $(BENCH_INSTALLED)
-	@bash deploy/system-deps.sh coturn chromium
-	@bash benchmarks/system-deps.sh nginx
+	@bash deploy/system-deps.sh coturn chromium nginx
 	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; $(PY) -m benchmarks

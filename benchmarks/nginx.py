@@ -63,7 +63,7 @@ async def running_nginx(binary: str, prefix: Path, port: int, upstream_port: int
     """nginx proxying ``127.0.0.1:port`` to the WebSocket server on `upstream_port`, stopped on exit."""
     found = shutil.which(binary)
     if found is None:
-        raise NginxMissing(f"{binary!r} not found: install nginx (bash benchmarks/system-deps.sh installs it)")
+        raise NginxMissing(f"{binary!r} not found: install nginx (bash deploy/system-deps.sh nginx installs it)")
     config = write_config(prefix, port, upstream_port)
     # -e: the error log before the config is read, which otherwise goes to /var/log/nginx.
     child = await start_child("nginx", [found, "-p", str(prefix), "-e", str(prefix / "error.log"), "-c", str(config)])

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the local stack needs (coturn, chromium) when they are missing.
-# As root it uses apt-get; otherwise it names the packages and stops, since nothing can work without them.
+# Installs the Debian packages named as arguments (coturn, chromium; nginx for the benchmarks) when
+# they are missing. As root it uses apt-get; otherwise it names the packages and stops, since
+# nothing can work without them.
 set -euo pipefail
-declare -A binary_of=([coturn]=/usr/bin/turnserver [chromium]=/usr/bin/chromium)
+declare -A binary_of=([coturn]=/usr/bin/turnserver [chromium]=/usr/bin/chromium [nginx]=/usr/sbin/nginx)
+# Packages whose Debian install starts a system service; we run our own, bound to loopback.
+declare -A service_of=([coturn]=coturn [nginx]=nginx)
 missing=()
 for package in "$@"; do
   [[ -x "${binary_of[$package]}" ]] || missing+=("$package")
@@ -16,5 +19,9 @@ echo "Installing Debian packages: ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts coturn as a system service on install; the stack runs its own, bound to loopback.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now coturn >/dev/null 2>&1 || true; fi
+for package in "${missing[@]}"; do
+  service=${service_of[$package]:-}
+  [[ -n $service ]] || continue
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now "$service" >/dev/null 2>&1 || true; fi
+  if command -v service >/dev/null 2>&1; then service "$service" stop >/dev/null 2>&1 || true; fi
+done

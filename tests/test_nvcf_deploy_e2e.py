@@ -107,6 +107,18 @@ async def nvcf_deploy(nvcf: LocalNvcf, *argv: str) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
+async def deploy_up(nvcf: LocalNvcf, definition: Path, name: str, *, max_instances: int) -> None:
+    """`nvcf-deploy up` the definition (one instance at least) and note the ids it created."""
+    status, out, err = await nvcf_deploy(
+        nvcf, "up", str(definition), "--gpu", "L40S", "--instance-type", "local",
+        "--min-instances", "1", "--max-instances", str(max_instances),
+    )  # fmt: skip
+    assert status == 0, err + "\n".join(nvcf.recorder.lines[-40:])
+    created = next(line for line in out.splitlines() if line.startswith("created function"))
+    nvcf.function_id, nvcf.version_id = created.split()[-3], created.split()[-1]
+    assert out.rstrip().endswith(f"{nvcf.function_id} {nvcf.version_id} {name} ACTIVE")
+
+
 @asynccontextmanager
 async def started_nvcf_local(
     turn: RunningCoturn, state: Path, api_key: str, port: int | None = None
@@ -158,23 +170,7 @@ async def nvcf(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalN
     definition = write_definition(workdir, edit)
     async with running_coturn(rest=True) as turn:
         async with started_nvcf_local(turn, workdir / "state.sqlite3", secrets.token_urlsafe(24)) as running:
-            status, out, err = await nvcf_deploy(
-                running,
-                "up",
-                str(definition.path),
-                "--gpu",
-                "L40S",
-                "--instance-type",
-                "local",
-                "--min-instances",
-                "1",
-                "--max-instances",
-                "2",
-            )
-            assert status == 0, err + "\n".join(running.recorder.lines[-40:])
-            created = next(line for line in out.splitlines() if line.startswith("created function"))
-            running.function_id, running.version_id = created.split()[-3], created.split()[-1]
-            assert out.rstrip().endswith(f"{running.function_id} {running.version_id} {definition.data['name']} ACTIVE")
+            await deploy_up(running, definition.path, definition.data["name"], max_instances=2)
             yield running
 
 
@@ -345,22 +341,7 @@ async def test_an_instance_that_exits_after_its_session_is_replaced(tmp_path: Pa
     definition = write_definition(tmp_path, edit)
     async with running_coturn(rest=True) as turn:
         async with started_nvcf_local(turn, tmp_path / "state.sqlite3", secrets.token_urlsafe(24)) as nvcf:
-            status, out, err = await nvcf_deploy(
-                nvcf,
-                "up",
-                str(definition.path),
-                "--gpu",
-                "L40S",
-                "--instance-type",
-                "local",
-                "--min-instances",
-                "1",
-                "--max-instances",
-                "1",
-            )
-            assert status == 0, err
-            created = next(line for line in out.splitlines() if line.startswith("created function"))
-            nvcf.function_id, nvcf.version_id = created.split()[-3], created.split()[-1]
+            await deploy_up(nvcf, definition.path, definition.data["name"], max_instances=1)
             [before] = await nvcf.wait_for_instances(1)
             async with aiohttp.ClientSession() as http:
                 ws, hello = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
