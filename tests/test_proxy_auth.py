@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -23,11 +22,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from proxy_harness import StartProxy, proxy_starter
 from test_proxy import AUDIENCE, ISSUER, Upstream, expect_close, open_session
 
 from proxy.closecodes import CloseCode
 from proxy.config import ProxyConfig
-from proxy.server import ProxyAccessLogger, make_app
 
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 EC_KEY = ec.generate_private_key(ec.SECP256R1())
@@ -98,33 +97,24 @@ async def upstream() -> AsyncIterator[Upstream]:
 
 
 @pytest.fixture
-async def start(upstream: Upstream, key_server: KeyServer, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    servers: list[TestServer] = []
-
-    async def start_proxy(**changes: Any) -> TestServer:
-        config = ProxyConfig(
-            nvcf_api_key="nvapi-test",
-            function_id="fn-1",
-            jwks_url=key_server.url,
-            jwt_algorithms=("RS256", "ES256"),
-            nvcf_server=upstream.base_url,
-            jwt_issuer=ISSUER,
-            jwt_audience=AUDIENCE,
-            jwks_cooldown=30.0,
-            upstream_timeout=2.0,
-            web_client_dir=tmp_path,
-            rate_per_address=0,
-            rate_per_user=0,
-            token_first_message=False,
-        )
-        server = TestServer(make_app(dataclasses.replace(config, **changes)), host="127.0.0.1")
-        await server.start_server(access_log_class=ProxyAccessLogger)
-        servers.append(server)
-        return server
-
-    yield start_proxy
-    for server in servers:
-        await server.close()
+async def start(upstream: Upstream, key_server: KeyServer, tmp_path: Path) -> AsyncIterator[StartProxy]:
+    config = ProxyConfig(
+        nvcf_api_key="nvapi-test",
+        function_id="fn-1",
+        jwks_url=key_server.url,
+        jwt_algorithms=("RS256", "ES256"),
+        nvcf_server=upstream.base_url,
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+        jwks_cooldown=30.0,
+        upstream_timeout=2.0,
+        web_client_dir=tmp_path,
+        rate_per_address=0,
+        rate_per_user=0,
+        token_first_message=False,
+    )
+    async with proxy_starter(config) as start_proxy:
+        yield start_proxy
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ headers, metrics, readiness, token transports. Resume cookies: tests/test_proxy_
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import aiohttp
 import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestServer
+from proxy_harness import StartProxy, proxy_starter
 from test_proxy import (
     API_KEY,
     APP_PROTOCOL,
@@ -30,7 +30,7 @@ from test_proxy import (
 
 from proxy.closecodes import CloseCode
 from proxy.config import ConfigError, ProxyConfig, load_config
-from proxy.server import CONTENT_SECURITY_POLICY, ProxyAccessLogger, make_app
+from proxy.server import CONTENT_SECURITY_POLICY
 
 POLICY = """
 [functions.paint]
@@ -84,18 +84,9 @@ def config(upstream: Upstream, tmp_path: Path) -> ProxyConfig:
 
 
 @pytest.fixture
-async def start(config: ProxyConfig) -> AsyncIterator[Any]:
-    servers: list[TestServer] = []
-
-    async def start_proxy(**changes: Any) -> TestServer:
-        server = TestServer(make_app(dataclasses.replace(config, **changes)), host="127.0.0.1")
-        await server.start_server(access_log_class=ProxyAccessLogger)
-        servers.append(server)
-        return server
-
-    yield start_proxy
-    for server in servers:
-        await server.close()
+async def start(config: ProxyConfig) -> AsyncIterator[StartProxy]:
+    async with proxy_starter(config) as start_proxy:
+        yield start_proxy
 
 
 @pytest.fixture

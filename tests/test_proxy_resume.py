@@ -8,13 +8,12 @@ two proxy apps sharing a secret, and a real `stream-proxy` process restarted wit
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -23,13 +22,13 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from conftest import free_port
+from proxy_harness import StartProxy, proxy_starter
 from test_proxy import API_KEY, APP_PROTOCOL, REPO, SECRET, Upstream, expect_close, make_token
 from test_proxy_policy import POLICY, connect
 
 from proxy.closecodes import CloseCode
 from proxy.config import ConfigError, ProxyConfig, load_config, read_config_file
 from proxy.resume import ResumeSigner
-from proxy.server import ProxyAccessLogger, make_app
 
 SESSION_SECRET = b"resume-test-secret-0123456789abcdef-0123456789abcdef"
 OTHER_SECRET = b"another-resume-secret-0123456789abcdef-0123456789ab"
@@ -157,22 +156,13 @@ def config(upstream: Upstream, tmp_path: Path) -> ProxyConfig:
     )
 
 
-Start = Callable[..., Any]
+Start = StartProxy
 
 
 @pytest.fixture
-async def start(config: ProxyConfig) -> AsyncIterator[Start]:
-    servers: list[TestServer] = []
-
-    async def start_proxy(**changes: Any) -> TestServer:
-        server = TestServer(make_app(dataclasses.replace(config, **changes)), host="127.0.0.1")
-        await server.start_server(access_log_class=ProxyAccessLogger)
-        servers.append(server)
-        return server
-
-    yield start_proxy
-    for server in servers:
-        await server.close()
+async def start(config: ProxyConfig) -> AsyncIterator[StartProxy]:
+    async with proxy_starter(config) as start_proxy:
+        yield start_proxy
 
 
 @pytest.fixture
