@@ -2,6 +2,9 @@
 
 `benchmarks/js/instrument.js` is installed before the page's own scripts; it records the session's
 milestones in ``window.__bench.marks`` (``performance.now()`` ms) without changing what the page does.
+Before it goes `web_client/clock.js` as ``window.__benchClock``: every page, ours or a baseline's,
+turns its timestamps into system-clock time the way the web client does (``performance.timeOrigin``
+alone drifts from the clock the servers stamp frames and input with).
 """
 
 from __future__ import annotations
@@ -13,7 +16,18 @@ from typing import Any
 
 from playwright.async_api import Browser, Page, async_playwright
 
+from web_client import STATIC_DIR
+
 INSTRUMENT = Path(__file__).resolve().parent / "js" / "instrument.js"
+
+
+def init_script() -> str:
+    """clock.js as a classic script (its exports on ``window.__benchClock``), then instrument.js."""
+    clock = (STATIC_DIR / "clock.js").read_text().replace("export function", "function")
+    return (
+        f"window.__benchClock = (() => {{\n{clock}\nreturn {{ epochTime, measureOffset }};\n}})();\n"
+        + INSTRUMENT.read_text()
+    )
 
 # The same flags as tests/browser.py (loopback ICE, no traffic beyond this machine).
 CHROMIUM_ARGS = [
@@ -107,7 +121,7 @@ _MEASURE = """async (seconds) => {
   for (let i = 0; i < 5; i++) {
     const frame = await new Promise((resolve) => video.requestVideoFrameCallback(() => resolve(grab())));
     if (frame === null) break;
-    const viaCanvas = canvasReader.read();
+    const viaCanvas = canvasReader.readImage(frame, frame.displayWidth);
     const viaFrame = await readFrame(frame);
     frame.close();
     check.frames += 1;
@@ -141,7 +155,7 @@ _MEASURE = """async (seconds) => {
   const before = await snapshot();
   const latencies = [];
   const pending = [];
-  let callbacks = 0, unreadable = 0, firstPresented = null, lastPresented = null, readMs = 0;
+  let callbacks = 0, unreadable = 0, superseded = 0, firstPresented = null, lastPresented = null, readMs = 0;
   const record = (display, stamp) => {
     if (stamp !== null) latencies.push(display - stamp);
     else unreadable += 1;
@@ -152,14 +166,19 @@ _MEASURE = """async (seconds) => {
       callbacks += 1;
       if (firstPresented === null) firstPresented = meta.presentedFrames;
       lastPresented = meta.presentedFrames;
-      const display = performance.timeOrigin + meta.expectedDisplayTime;
+      const display = window.__benchClock.epochTime(meta.expectedDisplayTime);
       const readStart = performance.now();
       const frame = fast ? grab() : null;
-      if (frame !== null) {
+      // The element may already show a newer frame than the one this callback is for; its stamp
+      // would be a frame interval too new for this expectedDisplayTime, so it is not counted.
+      if (frame !== null && Math.abs(frame.timestamp - meta.mediaTime * 1e6) >= 1) {
+        superseded += 1;
+        frame.close();
+      } else if (frame !== null) {
         pending.push(readFrame(frame).then((stamp) => record(display, stamp), () => record(display, null))
           .finally(() => frame.close()));
       } else {
-        record(display, canvasReader.read());
+        record(display, canvasReader.readPresented(meta));  // null also when superseded
       }
       readMs += performance.now() - readStart;
       if (performance.now() - start >= seconds * 1000) resolve();
@@ -171,7 +190,7 @@ _MEASURE = """async (seconds) => {
   const elapsed = (performance.now() - start) / 1000;
   await Promise.all(pending);
   const after = await snapshot();
-  return { elapsed, latencies, callbacks, unreadable, presented: (lastPresented ?? 0) - (firstPresented ?? 0),
+  return { elapsed, latencies, callbacks, unreadable, superseded, presented: (lastPresented ?? 0) - (firstPresented ?? 0),
            readMs, check, before, after };
 }"""
 
@@ -190,7 +209,7 @@ async def chromium(executable: str) -> AsyncIterator[Browser]:
 async def open_session(browser: Browser, url: str, timeout_s: float = 20.0) -> Page:
     """Open the page at `url` and wait for its first presented frame; raise TimeoutError otherwise."""
     page = await browser.new_page(viewport={"width": 1920, "height": 1080})
-    await page.add_init_script(path=str(INSTRUMENT))
+    await page.add_init_script(script=init_script())
     try:
         await page.goto(url)
         await page.wait_for_function(

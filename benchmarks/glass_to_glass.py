@@ -4,8 +4,8 @@ For every stream size, codec and network path of the profile: the whole chain (w
 -> nvcf-local -> stream app, media over UDP, through coturn for the relay path), then the baseline
 (stock aiortc, served directly without proxy, host path) at the same size and codec.
 
-Latency of a frame = ``performance.timeOrigin + expectedDisplayTime`` (when Chromium will show it)
-minus the capture time painted into it; both clocks are this machine's.
+Latency of a frame = ``expectedDisplayTime`` (when Chromium will show it) on the system clock
+(web_client/clock.js) minus the capture time painted into it; both are this machine's clock.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def summarize_stream(raw: dict[str, Any], fps: int) -> dict[str, Any]:
         "frames_dropped_receiver": int(after["framesDropped"] - before["framesDropped"]),
         "frames_decoded_not_presented": max(0, decoded - presented),
         "unreadable_stamps": raw["unreadable"],
+        "superseded_frames": raw["superseded"],
         # What reading the stamp costs the page per frame: the measurement's own overhead.
         "stamp_read_ms_per_frame": round(float(raw.get("readMs", 0.0)) / max(1, int(raw["callbacks"])), 3),
         "stamp_reader": raw.get("check", {}).get("reader"),

@@ -1,4 +1,5 @@
-"""Input latency: from the browser's key event (``t`` = performance.timeOrigin + event.timeStamp) to
+"""Input latency: from the browser's key event (``t`` = event.timeStamp on the system clock,
+web_client/clock.js) to
 the handler that receives the message over the ``input`` data channel, on one machine's clock.
 
 Two servers:
@@ -109,7 +110,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
         "app": app,
         "baseline": baseline,
         "notes": [
-            "t is the event's timestamp (performance.timeOrigin + event.timeStamp); the receive time is the "
+            "t is the event's timestamp on the system clock (web_client/clock.js); the receive time is the "
             "handler's time.time(); one machine, one clock.",
             "Keys pressed through Playwright (CDP Input.dispatchKeyEvent), 10 ms apart; the web client sends "
             "a key down and a key up per press, each counted.",

@@ -24,13 +24,14 @@ NVCF_RANGE = PortRange(47998, 48020)
 # capture time read from the stamp; then what getStats says about decoding and the ICE pair.
 MEASURE = """async (samples) => {
   const { StampReader } = await import('/stamp.js');
+  const { epochTime } = await import('/clock.js');
   const video = document.getElementById('stream');
   const reader = new StampReader(video);
   const latencies = [];
   await new Promise((resolve) => {
     const onFrame = (now, meta) => {
-      const stamp = reader.read();
-      if (stamp !== null) latencies.push(performance.timeOrigin + meta.expectedDisplayTime - stamp);
+      const stamp = reader.readPresented(meta);
+      if (stamp !== null) latencies.push(epochTime(meta.expectedDisplayTime) - stamp);
       if (latencies.length >= samples) resolve(); else video.requestVideoFrameCallback(onFrame);
     };
     video.requestVideoFrameCallback(onFrame);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import numpy as np
@@ -57,6 +58,32 @@ async def test_stamp_js_reads_what_python_paints(site: str) -> None:
             frames,
         )
     assert decoded == times
+
+
+@pytest.mark.parametrize("drift_ms", [0.0, -45.0, 120.0])
+async def test_clock_js_gives_the_system_clock_even_when_time_origin_has_drifted(site: str, drift_ms: float) -> None:
+    """Chromium's performance.timeOrigin drifts from the system clock when NTP adjusts it after the
+    browser started; here the page sees a timeOrigin off by `drift_ms`, and epochTime() must still
+    agree with this process's time.time() (the stream app's clock) to within a couple of ms."""
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.add_init_script(
+            f"""(() => {{
+              const real = performance.timeOrigin;
+              Object.defineProperty(Performance.prototype, 'timeOrigin', {{ get: () => real + ({drift_ms}) }});
+            }})()"""
+        )
+        await page.goto(f"{site}/")
+        differences = []
+        for _ in range(5):
+            before = time.time() * 1000
+            page_ms = await page.evaluate("async () => (await import('/clock.js')).epochTime()")
+            after = time.time() * 1000
+            # How far the page's time falls outside the window in which it was read.
+            differences.append(max(before - page_ms, page_ms - after, 0.0))
+        raw_drift = await page.evaluate("() => performance.timeOrigin + performance.now() - Date.now()")
+    assert abs(raw_drift - drift_ms) < 2.0, raw_drift  # the drift really is there
+    assert max(differences) < 2.0, differences
 
 
 async def test_page_without_a_token_explains_how_to_get_one(site: str) -> None:

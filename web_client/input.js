@@ -1,5 +1,7 @@
 // Input from the page to the app over two data channels (docs/protocol.md section 5).
 
+import { epochTime } from './clock.js';
+
 const PROTOCOL_VERSION = 1;
 const MAX_MESSAGE_BYTES = 16 * 1024;
 const MAX_CLIPBOARD_CHARS = 8192;
@@ -17,7 +19,7 @@ export function createInputChannels(pc) {
 
 /** Event time as the protocol wants it: ms since the Unix epoch. */
 export function eventTime(event) {
-  return performance.timeOrigin + (event?.timeStamp ?? performance.now());
+  return epochTime(event?.timeStamp ?? performance.now());
 }
 
 /** DOM modifier flags as the protocol's bitmask: shift 1, ctrl 2, alt 4, meta 8. */
@@ -46,7 +48,7 @@ export class InputChannels {
   }
 
   /** Send one message; dropped (false) while its channel is not open: stale input has no use later. */
-  send(type, fields, t = performance.timeOrigin + performance.now()) {
+  send(type, fields, t = epochTime()) {
     const channel = this.channelFor(type, fields.phase);
     if (channel.readyState !== 'open') return false;
     const seq = this.seq.get(channel);

@@ -35,8 +35,35 @@ export class StampReader {
 
   /** The capture time (ms since epoch) of the frame on screen, or null when there is no stamp. */
   read() {
-    if (this.video.videoWidth < STAMP_WIDTH) return null;
-    this.context.drawImage(this.video, 0, 0, STAMP_WIDTH, CELL, 0, 0, STAMP_WIDTH, CELL);
+    return this.readImage(this.video, this.video.videoWidth);
+  }
+
+  /**
+   * The capture time of the frame a requestVideoFrameCallback was called for (`metadata`), or null
+   * when it has no stamp or the video has already moved on to a newer frame. By the time the callback
+   * runs the element may show the next frame, whose stamp is a frame interval newer: attributing it
+   * to this callback's expectedDisplayTime made latencies come out 16 ms short, even negative.
+   */
+  readPresented(metadata) {
+    if (typeof VideoFrame === 'undefined') return this.read();
+    let frame;
+    try {
+      frame = new VideoFrame(this.video);
+    } catch {
+      return null; // no frame to read
+    }
+    try {
+      // Both are the frame's media timestamp, in microseconds and seconds.
+      if (Math.abs(frame.timestamp - metadata.mediaTime * 1e6) >= 1) return null;
+      return this.readImage(frame, frame.displayWidth);
+    } finally {
+      frame.close();
+    }
+  }
+
+  readImage(image, width) {
+    if (width < STAMP_WIDTH) return null;
+    this.context.drawImage(image, 0, 0, STAMP_WIDTH, CELL, 0, 0, STAMP_WIDTH, CELL);
     const stamp = decodeStamp(this.context.getImageData(0, 0, STAMP_WIDTH, CELL).data);
     // A frame without a stamp decodes to noise; accept only times within a day of this clock.
     return Math.abs(Date.now() - stamp) < 86_400_000 ? stamp : null;

@@ -1,6 +1,7 @@
 // Numbers about the running stream from the peer connection's getStats(), per interval, plus
 // glass-to-glass latency from the frame stamp when the app paints one (docs/protocol.md section 4).
 
+import { epochTime } from './clock.js';
 import { StampReader } from './stamp.js';
 
 const HISTORY = 120;
@@ -96,8 +97,8 @@ export class StatsSampler extends EventTarget {
     if (!('requestVideoFrameCallback' in this.video)) return;
     const onFrame = (now, meta) => {
       if (generation !== this.watchers) return;
-      const stamp = this.stampReader.read();
-      if (stamp !== null) this.latencies.push(performance.timeOrigin + meta.expectedDisplayTime - stamp);
+      const stamp = this.stampReader.readPresented(meta);
+      if (stamp !== null) this.latencies.push(epochTime(meta.expectedDisplayTime) - stamp);
       this.video.requestVideoFrameCallback(onFrame);
     };
     this.video.requestVideoFrameCallback(onFrame);

@@ -74,7 +74,7 @@
         window.addEventListener('keydown', (event) => {
           if (reliable.readyState !== 'open') return;
           reliable.send(JSON.stringify({
-            v: 1, type: 'key', seq: seq++, t: performance.timeOrigin + event.timeStamp,
+            v: 1, type: 'key', seq: seq++, t: window.__benchClock.epochTime(event.timeStamp),
             action: 'down', code: event.code, key: event.key, mods: 0, repeat: event.repeat,
           }));
           bench.inputSent += 1;
