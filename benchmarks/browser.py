@@ -190,7 +190,8 @@ _MEASURE = """async (seconds) => {
   const elapsed = (performance.now() - start) / 1000;
   await Promise.all(pending);
   const after = await snapshot();
-  return { elapsed, latencies, callbacks, unreadable, superseded, presented: (lastPresented ?? 0) - (firstPresented ?? 0),
+  return { elapsed, latencies, callbacks, unreadable, superseded,
+           presented: (lastPresented ?? 0) - (firstPresented ?? 0),
            readMs, check, before, after };
 }"""
 
