@@ -29,6 +29,7 @@ def init_script() -> str:
         + INSTRUMENT.read_text()
     )
 
+
 # The same flags as tests/browser.py (loopback ICE, no traffic beyond this machine).
 CHROMIUM_ARGS = [
     "--allow-loopback-in-peer-connection",
@@ -154,10 +155,14 @@ _MEASURE = """async (seconds) => {
   };
   const before = await snapshot();
   const latencies = [];
+  const handedOver = [];  // presentationTime - stamp: when the frame reached the compositor
   const pending = [];
   let callbacks = 0, unreadable = 0, superseded = 0, firstPresented = null, lastPresented = null, readMs = 0;
-  const record = (display, stamp) => {
-    if (stamp !== null) latencies.push(display - stamp);
+  const record = (display, presentation, stamp) => {
+    if (stamp !== null) {
+      latencies.push(display - stamp);
+      handedOver.push(presentation - stamp);
+    }
     else unreadable += 1;
   };
   const start = performance.now();
@@ -167,6 +172,7 @@ _MEASURE = """async (seconds) => {
       if (firstPresented === null) firstPresented = meta.presentedFrames;
       lastPresented = meta.presentedFrames;
       const display = window.__benchClock.epochTime(meta.expectedDisplayTime);
+      const presentation = window.__benchClock.epochTime(meta.presentationTime);
       const readStart = performance.now();
       const frame = fast ? grab() : null;
       // The element may already show a newer frame than the one this callback is for; its stamp
@@ -175,10 +181,11 @@ _MEASURE = """async (seconds) => {
         superseded += 1;
         frame.close();
       } else if (frame !== null) {
-        pending.push(readFrame(frame).then((stamp) => record(display, stamp), () => record(display, null))
+        pending.push(readFrame(frame).then((stamp) => record(display, presentation, stamp),
+          () => record(display, presentation, null))
           .finally(() => frame.close()));
       } else {
-        record(display, canvasReader.readPresented(meta));  // null also when superseded
+        record(display, presentation, canvasReader.readPresented(meta));  // null also when superseded
       }
       readMs += performance.now() - readStart;
       if (performance.now() - start >= seconds * 1000) resolve();
@@ -190,7 +197,7 @@ _MEASURE = """async (seconds) => {
   const elapsed = (performance.now() - start) / 1000;
   await Promise.all(pending);
   const after = await snapshot();
-  return { elapsed, latencies, callbacks, unreadable, superseded,
+  return { elapsed, latencies, handedOver, callbacks, unreadable, superseded,
            presented: (lastPresented ?? 0) - (firstPresented ?? 0),
            readMs, check, before, after };
 }"""

@@ -33,8 +33,9 @@ class Profile:
     g2g_codecs: tuple[str, ...]
     g2g_paths: tuple[str, ...]
     g2g_baseline: bool
-    g2g_warmup_s: float
-    g2g_measure_s: float
+    g2g_sessions: int  # sessions per configuration, measured one after another and pooled
+    g2g_warmup_s: float  # per session
+    g2g_measure_s: float  # per configuration, shared out among its sessions
     # Time to first frame.
     ttff_sessions: int
     # Input latency: events sent per run.
@@ -55,7 +56,8 @@ FULL: Final = Profile(
     g2g_codecs=("h264", "vp8"),
     g2g_paths=("host", "relay"),
     g2g_baseline=True,
-    g2g_warmup_s=4.0,
+    g2g_sessions=3,
+    g2g_warmup_s=3.0,
     g2g_measure_s=15.0,
     ttff_sessions=20,
     input_events=300,
@@ -73,8 +75,9 @@ QUICK: Final = Profile(
     g2g_codecs=("h264",),
     g2g_paths=("host",),
     g2g_baseline=True,
+    g2g_sessions=2,
     g2g_warmup_s=2.0,
-    g2g_measure_s=5.0,
+    g2g_measure_s=6.0,
     ttff_sessions=5,
     input_events=100,
     proxy_concurrency=(1, 100, 1000),
@@ -91,6 +94,7 @@ SMOKE: Final = Profile(
     g2g_codecs=("vp8",),
     g2g_paths=("host",),
     g2g_baseline=True,
+    g2g_sessions=1,
     g2g_warmup_s=1.0,
     g2g_measure_s=1.5,
     ttff_sessions=2,

@@ -347,10 +347,12 @@ def _g2g(doc: dict[str, Any], out_dir: Path) -> list[str]:
         if "error" in r:
             rows.append(
                 [r["server"], f"{r['width']}x{r['height']}@{r['fps']}", r["codec"], r["path"], "error: " + r["error"]]
-                + [""] * 10
+                + [""] * 12
             )
             continue
         lat = r["latency_ms"]
+        to_compositor = r.get("to_compositor_ms", {}).get("p50")
+        sessions = r.get("session_p50_ms") or []
         rows.append(
             [
                 r["server"],
@@ -360,6 +362,8 @@ def _g2g(doc: dict[str, Any], out_dir: Path) -> list[str]:
                 _fmt(lat["p50"]),
                 _fmt(lat["p95"]),
                 _fmt(lat["p99"]),
+                _fmt(to_compositor),
+                " / ".join(_fmt(x) for x in sessions) or "-",
                 _fmt(r["presented_fps"]),
                 _fmt(r["received_fps"]),
                 r["frames_dropped"],
@@ -379,6 +383,8 @@ def _g2g(doc: dict[str, Any], out_dir: Path) -> list[str]:
             "p50 ms",
             "p95 ms",
             "p99 ms",
+            "to compositor p50 ms",
+            "p50 per session",
             "presented fps",
             "received fps",
             "dropped",

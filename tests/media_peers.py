@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import av
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCRtpReceiver
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPsfbPacket, pack_remb_fci
 from conftest import free_udp_port_range
@@ -79,6 +79,14 @@ class Peers:
         await receiver._send_rtcp(packet)
 
 
+def _with_video_extensions(sdp: str, extensions: dict[int, str]) -> str:
+    lines = sdp.splitlines()
+    video = next(i for i, line in enumerate(lines) if line.startswith("m=video"))
+    at = next(i for i in range(video, len(lines)) if lines[i].startswith("a="))
+    lines[at:at] = [f"a=extmap:{ext_id} {uri}" for ext_id, uri in extensions.items()]
+    return "\r\n".join(lines) + "\r\n"
+
+
 def stamp_age_ms(frame: av.VideoFrame) -> float:
     return time.time() * 1000 - stamp.read(frame.to_ndarray(format="gray"))
 
@@ -91,8 +99,11 @@ async def connected(
     *,
     client_codecs: tuple[str, ...] | None = None,
     offer_audio: bool = True,
+    offer_video_extensions: dict[int, str] | None = None,
 ) -> AsyncIterator[Peers]:
-    """A connected pair; `client_codecs` orders the client's offer (setCodecPreferences)."""
+    """A connected pair; `client_codecs` orders the client's offer (setCodecPreferences);
+    `offer_video_extensions` ({id: uri}) are added to the offer's video section, as a browser
+    offers RTP header extensions aiortc's client does not."""
     config = config or MediaConfig()
     server, client = loopback_pc(), loopback_pc()
     try:
@@ -107,7 +118,10 @@ async def connected(
         client.createDataChannel("input")
         confine_to_range(client, PortRange(*free_udp_port_range(3)), ("127.0.0.1",))
         await client.setLocalDescription(await client.createOffer())
-        await server.setRemoteDescription(client.localDescription)
+        offer = client.localDescription
+        if offer_video_extensions:
+            offer = RTCSessionDescription(_with_video_extensions(offer.sdp, offer_video_extensions), "offer")
+        await server.setRemoteDescription(offer)
         confine_to_range(server, PortRange(*free_udp_port_range(3)), ("127.0.0.1",))
         media = attach_media(server, video, audio, config)
         await server.setLocalDescription(await server.createAnswer())

@@ -142,5 +142,7 @@ async def test_chromium_decodes_our_video_and_audio(media_site: tuple[str, list[
     # The stamp survives into the picture Chromium shows, and it is recent.
     assert 0 <= age < 3000, age
     assert session.codec == codec and session.stats().frames_encoded >= 30
+    # Chromium offers the playout-delay extension; we answer it and it still decodes every frame.
+    assert session.playout_delay
     assert start == 8_000_000 and session.stats().target_bitrate != start
     assert 1_000_000 <= session.stats().target_bitrate <= 50_000_000

@@ -16,6 +16,7 @@ from stream_app.media.audio_source import AudioSource
 from stream_app.media.config import MediaConfig
 from stream_app.media.encoded_source import EncodedSource
 from stream_app.media.encoders import LowLatencyH264Encoder, LowLatencyVp8Encoder, make_video_encoder
+from stream_app.media.playout_delay import offer_playout_delay
 from stream_app.media.video_source import FrameSource
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class MediaSession:
         self.video_track = video_track
         self.audio_track = audio_track
         self.encoder = encoder
+        self.playout_delay = False  # the playout-delay extension was negotiated and is sent
         self._closed = False
 
     @property
@@ -144,6 +146,8 @@ def attach_media(
     _send_on(video_transceiver, video_track)
     session = MediaSession(video, video_track, encoder, None)
     _install_encoder(video_transceiver.sender, session, config, fps)
+    if config.playout_delay_ms is not None:
+        session.playout_delay = offer_playout_delay(pc, video_transceiver, 0, config.playout_delay_ms)
 
     if audio is not None:
         audio_transceiver = _first_transceiver(pc, "audio")
@@ -153,7 +157,12 @@ def attach_media(
             _narrow_codecs(audio_transceiver, ("OPUS",), prefer_offer_order=True)
             session.audio_track = audio.track()
             _send_on(audio_transceiver, session.audio_track)
-    logger.info("media: %s video%s", session.codec, " and Opus audio" if session.audio_track else "")
+    logger.info(
+        "media: %s video%s%s",
+        session.codec,
+        " and Opus audio" if session.audio_track else "",
+        f", playout delay 0-{config.playout_delay_ms} ms asked" if session.playout_delay else "",
+    )
     return session
 
 

@@ -15,6 +15,7 @@ SUPPORTED_CODECS = ("H264", "VP8")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 CodecOrder = Literal["client", "server"]
 
+PLAYOUT_DELAY_MAX_MS = 40_950  # 12 bits of 10 ms units (stream_app.media.playout_delay)
 _BITRATE_FLOOR = 100_000
 _BITRATE_CEILING = 500_000_000
 
@@ -38,6 +39,9 @@ class MediaConfig:
     - `max_fps`: the highest source frame rate accepted.
     - `encoder_threads`: encoder threads per stream; 0 picks: 1 on a machine with 2 CPUs or
       fewer (threads there stall behind other work: measured p95 10x worse), more on larger ones.
+    - `playout_delay_ms`: the most playout delay the browser is asked for with the playout-delay
+      RTP header extension (minimum always 0); 0 asks it to show each frame as soon as it is
+      decoded, None sends no extension (the browser schedules frames itself).
     """
 
     codecs: tuple[str, ...] = SUPPORTED_CODECS
@@ -49,6 +53,7 @@ class MediaConfig:
     x264_preset: str = "ultrafast"
     max_fps: int = 120
     encoder_threads: int = 0
+    playout_delay_ms: int | None = 0
 
     def __post_init__(self) -> None:
         if not self.codecs:
@@ -77,6 +82,10 @@ class MediaConfig:
             raise MediaConfigError(f"max_fps: {self.max_fps} must be 1-240")
         if not 0 <= self.encoder_threads <= 64:
             raise MediaConfigError(f"encoder_threads: {self.encoder_threads} must be 0 (automatic) to 64")
+        if self.playout_delay_ms is not None and not 0 <= self.playout_delay_ms <= PLAYOUT_DELAY_MAX_MS:
+            raise MediaConfigError(
+                f"playout_delay_ms: {self.playout_delay_ms} must be 0-{PLAYOUT_DELAY_MAX_MS} ms, or off"
+            )
 
     def clamp_bitrate(self, bitrate: int) -> int:
         """`bitrate` limited to [bitrate_min, bitrate_max]."""
@@ -120,6 +129,10 @@ def _codecs(text: str) -> tuple[str, ...]:
     return tuple(item.strip().upper() for item in text.split(",") if item.strip())
 
 
+def _playout_delay(text: str) -> int | None:
+    return None if text.strip().lower() == "off" else _int(text)
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -147,4 +160,10 @@ MEDIA_SETTINGS = (
     MediaSetting("x264_preset", "MEDIA_X264_PRESET", str, "libx264 preset (tune=zerolatency always)"),
     MediaSetting("max_fps", "MEDIA_MAX_FPS", _int, "highest source frame rate accepted"),
     MediaSetting("encoder_threads", "MEDIA_ENCODER_THREADS", _int, "encoder threads per stream; 0 = automatic"),
+    MediaSetting(
+        "playout_delay_ms",
+        "MEDIA_PLAYOUT_DELAY",
+        _playout_delay,
+        "most playout delay asked of the browser, ms (0 = show frames as soon as decoded; off = let it choose)",
+    ),
 )
