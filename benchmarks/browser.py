@@ -17,6 +17,7 @@ from typing import Any
 from playwright.async_api import Browser, Page, async_playwright
 
 from web_client import STATIC_DIR
+from web_client import chromium as chromium_flags
 
 INSTRUMENT = Path(__file__).resolve().parent / "js" / "instrument.js"
 
@@ -30,23 +31,8 @@ def init_script() -> str:
     )
 
 
-# The same flags as tests/browser.py (loopback ICE, no traffic beyond this machine).
-CHROMIUM_ARGS = [
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--autoplay-policy=no-user-gesture-required",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-    "--no-sandbox",
-    "--disable-gpu",
-    # A hidden or occluded headless tab must not throttle rVFC and timers.
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--disable-backgrounding-occluded-windows",
-]
+# Loopback ICE, no traffic beyond this machine, no throttling of a headless tab.
+CHROMIUM_ARGS = [*chromium_flags.LOCAL_ARGS, *chromium_flags.UNTHROTTLED_ARGS]
 
 # Page phases of a session, in order: (mark, phase name, what the phase spans).
 PHASES: tuple[tuple[str, str, str], ...] = (

@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
+from web_client import chromium as chromium_flags
+
 BENCHMARKS: Final = ("encoder_cost", "proxy_overhead", "glass_to_glass", "time_to_first_frame", "input_latency")
 """Every benchmark, in the order the runner runs them (cheap and browser-free first)."""
 
@@ -117,7 +119,7 @@ class BenchConfig:
     profile: Profile = FULL
     only: tuple[str, ...] = BENCHMARKS
     out_dir: Path = DEFAULT_OUT_DIR
-    chromium: str = "/usr/bin/chromium"
+    chromium: str = chromium_flags.EXECUTABLE
     nginx: str = "nginx"
     profile_misses: bool = False
     """Run py-spy over a benchmark whose target was missed and keep the flame graph (slow)."""

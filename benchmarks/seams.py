@@ -60,8 +60,9 @@ the regex `benchmarks.input_latency.APP_LINE`; e.g. ``"input applied"`` for a li
 handler's ``time.time() * 1000`` when the message arrived).
 """
 
-APP_INPUT_LOG_ENV: Final[dict[str, str]] = {"LOG_LEVEL": "DEBUG"}
-"""Environment that makes the stream app write that line (its log level is ``LOG_LEVEL``)."""
+APP_INPUT_LOG_ENV: Final[dict[str, str]] = {"LOG_LEVELS": "stream_app.input_receiver=DEBUG"}
+"""Environment that makes the stream app write that line: DEBUG for the input receiver's logger only
+(``LOG_LEVEL=DEBUG`` would also make aiortc log every RTP packet, slowing the app being measured)."""
 
 # --- 3. Proxy (merged): token algorithm and metrics ----------------------------------
 PROXY_TOKEN_MODE: Final[str] = "rs256-jwks"

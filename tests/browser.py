@@ -7,22 +7,10 @@ from contextlib import asynccontextmanager
 
 from playwright.async_api import Browser, async_playwright
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    # WebRTC on loopback only: Chromium leaves 127.0.0.1 out of ICE unless told otherwise.
-    "--allow-loopback-in-peer-connection",
-    # Real host candidates instead of mDNS names, so ICE needs no multicast.
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--autoplay-policy=no-user-gesture-required",
-    # No traffic beyond this machine: no background services, update checks or QUIC probes.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-    "--no-sandbox",
-    "--disable-gpu",
-]
+from web_client import chromium as chromium_flags
+
+CHROMIUM = chromium_flags.EXECUTABLE
+CHROMIUM_ARGS = list(chromium_flags.LOCAL_ARGS)
 
 
 @asynccontextmanager
@@ -31,7 +19,7 @@ async def chromium(*, loopback_ice: bool = True) -> AsyncIterator[Browser]:
 
     With `loopback_ice` False it gathers ICE candidates as an ordinary desktop browser does.
     """
-    args = CHROMIUM_ARGS if loopback_ice else [a for a in CHROMIUM_ARGS if a != "--allow-loopback-in-peer-connection"]
+    args = CHROMIUM_ARGS if loopback_ice else [a for a in CHROMIUM_ARGS if a != chromium_flags.LOOPBACK_ICE]
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
         try:

@@ -42,6 +42,7 @@ from typing import Any
 import aiohttp
 import psutil
 import pytest
+from proxy_harness import Upstream
 from stream_app_harness import RunningStreamApp, running_stream_app
 
 from deploy.children import Child, start_child
@@ -390,3 +391,12 @@ async def app() -> AsyncIterator[RunningStreamApp]:
     """A stream app (control and streaming servers) running in the test's event loop on loopback."""
     async with running_stream_app() as running:
         yield running
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[Upstream]:
+    """A relay stand-in on loopback for the proxy tests (proxy_harness.Upstream)."""
+    server = Upstream()
+    await server.server.start_server()
+    yield server
+    await server.server.close()

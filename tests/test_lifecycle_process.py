@@ -151,3 +151,39 @@ def test_exit_after_session_defaults_on_in_a_container_and_can_be_overridden(
     if dockerenv:
         marker.touch()
     assert load_config(argv, env, dockerenv=marker).exit_after_session is expected
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LOG_LEVEL": "LOUD"}, b"LOG_LEVEL: 'LOUD' is not one of DEBUG, INFO, WARNING, ERROR"),
+        ({"LOG_LEVELS": "aioice"}, b"LOG_LEVELS: 'aioice' is not logger=LEVEL"),
+        ({"LOG_LEVELS": "aioice=CHATTY"}, b"LOG_LEVELS (aioice): 'CHATTY' is not one of"),
+    ],
+)
+async def test_a_bad_log_setting_stops_with_status_2_and_says_why(env: dict[str, str], message: bytes) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "stream_app", cwd=REPO, env={**os.environ, **env}, stderr=asyncio.subprocess.PIPE
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    assert message in stderr, stderr
+
+
+async def test_log_levels_turns_on_one_logger_without_the_rest(http: aiohttp.ClientSession) -> None:
+    """The input receiver's per-message DEBUG line, without aiortc's per-packet DEBUG lines."""
+    env = {"LOG_LEVEL": "INFO", "LOG_LEVELS": "stream_app.input_receiver=DEBUG"}
+    async with stream_app_process("--exit-after-session", env=env) as app:
+        session = await open_session(http, app.sign_in_url, input_channels=True)
+        await session.channels_open()
+        await session.latencies(3)
+        session.send_input("key", action="down", code="KeyA", key="a", mods=0, repeat=False)
+        await asyncio.sleep(0.5)
+        await session.bye()
+        await session.pc.close()
+        assert await asyncio.wait_for(app.process.wait(), 15) == 0
+        assert app.process.stderr is not None
+        log = (await app.process.stderr.read()).decode()
+    applied = [line for line in log.splitlines() if "input applied type=key" in line]
+    assert len(applied) == 1 and "stream_app.input_receiver DEBUG" in applied[0], log[-2000:]
+    assert " DEBUG " not in log.replace("stream_app.input_receiver DEBUG", ""), "another logger wrote DEBUG"

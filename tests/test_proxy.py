@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -18,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +25,16 @@ import aiohttp
 import jwt
 import pytest
 import websockets
-from aiohttp import WSMsgType, web
+from aiohttp import WSMsgType
 from aiohttp.test_utils import TestServer
 from conftest import free_port
-from multidict import CIMultiDict
+from proxy_harness import StartProxy, Upstream, proxy_starter
 from websockets.client import ClientProtocol
 from websockets.uri import parse_uri
 
 from proxy.closecodes import CloseCode
 from proxy.config import SETTINGS, ConfigError, ProxyConfig, load_config
 from proxy.devtoken import mint_dev_token
-from proxy.server import ProxyAccessLogger, make_app
 
 SECRET = b"proxy-test-secret-0123456789abcdef-0123456789abcdef-0123456789ab"
 API_KEY = "nvapi-test-key-0123456789"
@@ -86,67 +84,6 @@ def unsigned_token() -> str:
     return f"{b64url({'alg': 'none', 'typ': 'JWT'})}.{b64url(claims)}."
 
 
-# --- the upstream stand-in ------------------------------------------------------------------
-
-
-class Upstream:
-    """A WebSocket server on loopback that behaves like the relay in the ways a test asks for."""
-
-    def __init__(self) -> None:
-        self.handshakes: list[CIMultiDict[str]] = []
-        self.refuse_status: int | None = None
-        # When set, sent as `Set-Cookie: nvcf-request-id=...`, as NVCF's relay does.
-        self.session_cookie: str | None = None
-        # When set, answered as the `nvcf-reqid` header (the relay's session id).
-        self.reqid: str | None = None
-        # The status answered to a handshake that asks to resume (carries `nvcf-reqid`).
-        self.resume_refusal: int | None = None
-        self.closes: asyncio.Queue[tuple[int | None, str]] = asyncio.Queue()
-        app = web.Application()
-        app.router.add_get("/sign_in", self._sign_in)
-        self.server = TestServer(app, host="127.0.0.1")
-
-    @property
-    def base_url(self) -> str:
-        return f"ws://127.0.0.1:{self.server.port}"
-
-    async def _sign_in(self, request: web.Request) -> web.StreamResponse:
-        self.handshakes.append(CIMultiDict(request.headers))
-        if self.refuse_status is not None:
-            return web.Response(status=self.refuse_status, text="refused by test upstream")
-        if self.resume_refusal is not None and "nvcf-reqid" in request.headers:
-            return web.Response(status=self.resume_refusal, text="no existing session")
-        ws = web.WebSocketResponse()
-        if self.reqid is not None:
-            ws.headers["nvcf-reqid"] = self.reqid
-        if self.session_cookie is not None:
-            ws.set_cookie("nvcf-request-id", self.session_cookie)
-        await ws.prepare(request)
-        while True:
-            msg = await ws.receive()
-            if msg.type is WSMsgType.TEXT:
-                if msg.data.startswith("please-close "):
-                    _, code, reason = msg.data.split(" ", 2)
-                    await ws.close(code=int(code), message=reason.encode())
-                    self.closes.put_nowait((None, "closed by upstream"))
-                    return ws
-                await ws.send_str(f"echo:{msg.data}")
-            elif msg.type is WSMsgType.BINARY:
-                await ws.send_bytes(b"echo:" + msg.data)
-            else:
-                reason = msg.extra if msg.type is WSMsgType.CLOSE and isinstance(msg.extra, str) else ""
-                self.closes.put_nowait((ws.close_code, reason))
-                return ws
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[Upstream]:
-    server = Upstream()
-    await server.server.start_server()
-    yield server
-    await server.server.close()
-
-
 @pytest.fixture
 def web_dir(tmp_path: Path) -> Path:
     """A web client directory, with a file next to it that must never be served."""
@@ -181,24 +118,11 @@ def base_config(upstream: Upstream, web_dir: Path) -> ProxyConfig:
     )
 
 
-StartProxy = Callable[..., Awaitable[TestServer]]
-
-
 @pytest.fixture
 async def start_proxy(base_config: ProxyConfig) -> AsyncIterator[StartProxy]:
     """Start the real proxy app on loopback; keyword arguments change its config."""
-    servers: list[TestServer] = []
-
-    async def start(**changes: Any) -> TestServer:
-        config = dataclasses.replace(base_config, **changes)
-        server = TestServer(make_app(config), host="127.0.0.1")
-        await server.start_server(access_log_class=ProxyAccessLogger)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        await server.close()
+    async with proxy_starter(base_config) as start:
+        yield start
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from proxy_harness import StartProxy, proxy_starter
-from test_proxy import AUDIENCE, ISSUER, Upstream, expect_close, open_session
+from proxy_harness import StartProxy, Upstream, proxy_starter
+from test_proxy import AUDIENCE, ISSUER, expect_close, open_session
 
 from proxy.closecodes import CloseCode
 from proxy.config import ProxyConfig
@@ -83,14 +83,6 @@ class KeyServer:
 @pytest.fixture
 async def key_server() -> AsyncIterator[KeyServer]:
     server = KeyServer()
-    await server.server.start_server()
-    yield server
-    await server.server.close()
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[Upstream]:
-    server = Upstream()
     await server.server.start_server()
     yield server
     await server.server.close()

@@ -7,47 +7,26 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
 
 import aiohttp
-import pytest
 from conftest import free_port
-from test_proxy import API_KEY, APP_PROTOCOL, REPO, SECRET, Upstream, expect_close, make_token
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[Upstream]:
-    server = Upstream()
-    await server.server.start_server()
-    yield server
-    await server.server.close()
+from proxy_harness import Upstream, start_proxy_process, wait_ready
+from test_proxy import API_KEY, APP_PROTOCOL, REPO, SECRET, expect_close, make_token
 
 
 async def test_sigterm_drains_then_closes_sessions_with_1001(upstream: Upstream) -> None:
     port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PROXY_PORT": str(port),
-        "NVCF_SERVER": upstream.base_url,
-        "NVCF_API_KEY": API_KEY,
-        "STREAMING_FUNCTION_ID": "fn-1",
-        "PROXY_JWT_SECRET": SECRET.decode(),
-        "PROXY_DRAIN_SECONDS": "1.5",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "proxy", env=env, cwd=REPO, stderr=asyncio.subprocess.PIPE
+    process = await start_proxy_process(
+        port,
+        upstream.base_url,
+        NVCF_API_KEY=API_KEY,
+        PROXY_JWT_SECRET=SECRET.decode(),
+        PROXY_DRAIN_SECONDS="1.5",
     )
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(200):
-                try:
-                    async with http.get(f"{base}/readyz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
+            await wait_ready(http, port)
             protocols = [APP_PROTOCOL, f"token.{make_token()}"]
             ws = await http.ws_connect(f"ws://127.0.0.1:{port}/sign_in", protocols=protocols)
             await ws.send_str("x")

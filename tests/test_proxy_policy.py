@@ -16,12 +16,11 @@ import aiohttp
 import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestServer
-from proxy_harness import StartProxy, proxy_starter
+from proxy_harness import StartProxy, Upstream, proxy_starter
 from test_proxy import (
     API_KEY,
     APP_PROTOCOL,
     SECRET,
-    Upstream,
     expect_close,
     make_token,
     open_session,
@@ -55,14 +54,6 @@ functions = ["viewer"]
 functions = ["paint"]
 max_sessions = 2
 """
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[Upstream]:
-    server = Upstream()
-    await server.server.start_server()
-    yield server
-    await server.server.close()
 
 
 @pytest.fixture

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
@@ -22,8 +20,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from conftest import free_port
-from proxy_harness import StartProxy, proxy_starter
-from test_proxy import API_KEY, APP_PROTOCOL, REPO, SECRET, Upstream, expect_close, make_token
+from proxy_harness import StartProxy, Upstream, proxy_starter, start_proxy_process, wait_ready
+from test_proxy import API_KEY, APP_PROTOCOL, SECRET, expect_close, make_token
 from test_proxy_policy import POLICY, connect
 
 from proxy.closecodes import CloseCode
@@ -131,14 +129,6 @@ def test_short_or_misplaced_session_secret_is_refused(tmp_path: Path) -> None:
 
 
 # --- real proxies ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[Upstream]:
-    server = Upstream()
-    await server.server.start_server()
-    yield server
-    await server.server.close()
 
 
 @pytest.fixture
@@ -312,40 +302,23 @@ async def test_without_a_secret_each_app_signs_with_its_own(
     assert forwarded(upstream) == [None, None, "sess-1"]
 
 
-async def wait_ready(http: aiohttp.ClientSession, port: int) -> None:
-    for _ in range(200):
-        try:
-            async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
-                if r.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"proxy on port {port} never became ready")
-
-
 async def test_a_restarted_proxy_process_resumes_the_session(upstream: Upstream, tmp_path: Path) -> None:
     """The rolling deploy: SIGTERM closes the page with 1001, the new process takes the resume."""
     secret_file = tmp_path / "session-secret"
     secret_file.write_bytes(SESSION_SECRET + b"\n")
     port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PROXY_PORT": str(port),
-        "NVCF_SERVER": upstream.base_url,
-        "NVCF_API_KEY": API_KEY,
-        "STREAMING_FUNCTION_ID": "fn-1",
-        "PROXY_JWT_SECRET": SECRET.decode(),
-        "PROXY_SESSION_SECRET_FILE": str(secret_file),
-        "PROXY_DRAIN_SECONDS": "0",
-    }
     upstream.reqid = "sess-42"
     url = f"ws://127.0.0.1:{port}/sign_in"
     processes: list[asyncio.subprocess.Process] = []
 
     async def run_proxy() -> asyncio.subprocess.Process:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "proxy", env=env, cwd=REPO, stderr=asyncio.subprocess.PIPE
+        process = await start_proxy_process(
+            port,
+            upstream.base_url,
+            NVCF_API_KEY=API_KEY,
+            PROXY_JWT_SECRET=SECRET.decode(),
+            PROXY_SESSION_SECRET_FILE=str(secret_file),
+            PROXY_DRAIN_SECONDS="0",
         )
         processes.append(process)
         return process
