@@ -16,6 +16,7 @@ import sys
 import textwrap
 from collections.abc import Mapping, Sequence
 
+import uvloop
 from aiohttp import web
 
 from proxy.config import SETTINGS, ConfigError, ProxyConfig, Setting, load_config
@@ -135,7 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(config))
+    if config.event_loop == "uvloop":
+        uvloop.run(serve(config))
+    else:
+        asyncio.run(serve(config))
     return 0
 
 

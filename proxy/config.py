@@ -63,6 +63,7 @@ DEFAULT_JWT_ISSUER: Final = "nvcf-stream-kit"
 DEFAULT_JWT_AUDIENCE: Final = "stream-proxy"
 MAX_UPSTREAM_TIMEOUT: Final = 300.0
 MAX_MESSAGE_BYTES_LIMIT: Final = 64 * 1024 * 1024
+EVENT_LOOPS: Final = ("uvloop", "asyncio")
 
 SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("PROXY_CONFIG_FILE", "--config", None, "TOML file of settings, keys named like these variables"),
@@ -247,6 +248,12 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         default_text="the installed web_client package's directory",
     ),
     Setting("PROXY_LOG_LEVEL", "--log-level", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    Setting(
+        "PROXY_EVENT_LOOP",
+        "--event-loop",
+        "uvloop",
+        "uvloop (libuv, faster message relay) or asyncio (the standard library's)",
+    ),
 )
 
 _DEFAULTS: Final = {s.env: s.default for s in SETTINGS if s.default is not None}
@@ -335,6 +342,7 @@ class ProxyConfig:
     upstream_timeout: float = 10.0
     web_client_dir: Path = dataclasses.field(default_factory=default_web_client_dir)
     log_level: str = "INFO"
+    event_loop: str = "uvloop"
     access_policy: AccessPolicy = dataclasses.field(init=False, compare=False)
     """The policy file's content, or the single default function (computed)."""
     token_policy: TokenPolicy = dataclasses.field(init=False, compare=False)
@@ -418,6 +426,8 @@ class ProxyConfig:
             raise ConfigError(f"PROXY_WEB_CLIENT_DIR is not a directory: {self.web_client_dir}")
         if self.log_level not in _LOG_LEVELS:
             raise ConfigError(f"PROXY_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
+        if self.event_loop not in EVENT_LOOPS:
+            raise ConfigError(f"PROXY_EVENT_LOOP must be one of {', '.join(EVENT_LOOPS)}, got {self.event_loop!r}")
 
     def _check_keys(self) -> None:
         if not 0 <= self.jwt_leeway <= MAX_LEEWAY_SECONDS:
@@ -652,4 +662,5 @@ def load_config(env: Mapping[str, str], overrides: Mapping[str, str | None] | No
         upstream_timeout=_number(raw, "PROXY_UPSTREAM_TIMEOUT"),
         web_client_dir=Path(web_dir) if web_dir is not None else default_web_client_dir(),
         log_level=raw["PROXY_LOG_LEVEL"].upper(),
+        event_loop=raw["PROXY_EVENT_LOOP"].strip().lower(),
     )

@@ -604,6 +604,7 @@ def test_config_from_env_with_defaults(web_dir: Path) -> None:
     assert config.upstream_url == "wss://grpc.nvcf.nvidia.com/sign_in"
     assert (config.jwt_issuer, config.jwt_audience) == ("nvcf-stream-kit", "stream-proxy")
     assert config.function_version_id is None
+    assert config.event_loop == "uvloop"
 
 
 def test_config_default_web_client_dir_is_the_package() -> None:
@@ -643,6 +644,7 @@ def test_config_repr_masks_secrets(web_dir: Path) -> None:
         ({"NVCF_SERVER": "https://grpc.nvcf.nvidia.com"}, "NVCF_SERVER"),
         ({"PROXY_JWT_LEEWAY": "3600"}, "PROXY_JWT_LEEWAY"),
         ({"STREAMING_FUNCTION_ID": "id with spaces"}, "STREAMING_FUNCTION_ID"),
+        ({"PROXY_EVENT_LOOP": "trio"}, "PROXY_EVENT_LOOP must be one of uvloop, asyncio, got 'trio'"),
     ],
 )
 def test_bad_settings_raise_config_error(changes: dict[str, str], message: str) -> None:

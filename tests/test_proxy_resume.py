@@ -319,6 +319,8 @@ async def test_a_restarted_proxy_process_resumes_the_session(upstream: Upstream,
             PROXY_JWT_SECRET=SECRET.decode(),
             PROXY_SESSION_SECRET_FILE=str(secret_file),
             PROXY_DRAIN_SECONDS="0",
+            # The drain test runs the default loop (uvloop); this one the standard library's.
+            PROXY_EVENT_LOOP="asyncio",
         )
         processes.append(process)
         return process
