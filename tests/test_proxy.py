@@ -130,21 +130,15 @@ async def proxy(start_proxy: StartProxy) -> TestServer:
     return await start_proxy()
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def sign_in_url(server: TestServer) -> str:
     return f"ws://127.0.0.1:{server.port}/sign_in"
 
 
 async def open_session(
-    browser: aiohttp.ClientSession, proxy: TestServer, token: str | None = None, **kwargs: Any
+    http: aiohttp.ClientSession, proxy: TestServer, token: str | None = None, **kwargs: Any
 ) -> aiohttp.ClientWebSocketResponse:
     protocols = [APP_PROTOCOL] + ([f"token.{token}"] if token is not None else [])
-    ws: aiohttp.ClientWebSocketResponse = await browser.ws_connect(sign_in_url(proxy), protocols=protocols, **kwargs)
+    ws: aiohttp.ClientWebSocketResponse = await http.ws_connect(sign_in_url(proxy), protocols=protocols, **kwargs)
     return ws
 
 
@@ -157,15 +151,15 @@ async def expect_close(ws: aiohttp.ClientWebSocketResponse) -> tuple[int, str]:
 # --- relaying -------------------------------------------------------------------------------
 
 
-async def test_relays_text_both_ways(proxy: TestServer, browser: aiohttp.ClientSession) -> None:
-    ws = await open_session(browser, proxy, make_token())
+async def test_relays_text_both_ways(proxy: TestServer, http: aiohttp.ClientSession) -> None:
+    ws = await open_session(http, proxy, make_token())
     await ws.send_str('{"v": 1, "type": "offer", "sdp": "v=0"}')
     assert await ws.receive_str(timeout=5) == 'echo:{"v": 1, "type": "offer", "sdp": "v=0"}'
     await ws.close()
 
 
-async def test_relays_binary_both_ways(proxy: TestServer, browser: aiohttp.ClientSession) -> None:
-    ws = await open_session(browser, proxy, make_token())
+async def test_relays_binary_both_ways(proxy: TestServer, http: aiohttp.ClientSession) -> None:
+    ws = await open_session(http, proxy, make_token())
     payload = bytes(range(256)) * 64
     await ws.send_bytes(payload)
     msg = await ws.receive(timeout=5)
@@ -188,11 +182,11 @@ async def test_echoes_only_the_app_protocol(proxy: TestServer, valid: bool) -> N
 
 
 async def test_upstream_gets_exactly_the_allowed_headers(
-    proxy: TestServer, browser: aiohttp.ClientSession, upstream: Upstream
+    proxy: TestServer, http: aiohttp.ClientSession, upstream: Upstream
 ) -> None:
     token = make_token()
     ws = await open_session(
-        browser,
+        http,
         proxy,
         token,
         headers={
@@ -226,10 +220,10 @@ async def test_upstream_gets_exactly_the_allowed_headers(
 
 
 async def test_version_header_is_left_out_when_unset(
-    start_proxy: StartProxy, browser: aiohttp.ClientSession, upstream: Upstream
+    start_proxy: StartProxy, http: aiohttp.ClientSession, upstream: Upstream
 ) -> None:
     proxy = await start_proxy(function_version_id=None)
-    ws = await open_session(browser, proxy, make_token())
+    ws = await open_session(http, proxy, make_token())
     await ws.close()
     (seen,) = upstream.handshakes
     assert "function-version-id" not in seen
@@ -237,7 +231,7 @@ async def test_version_header_is_left_out_when_unset(
 
 
 async def test_upstream_sets_no_cookie_for_later_sessions(
-    start_proxy: StartProxy, browser: aiohttp.ClientSession, upstream: Upstream
+    start_proxy: StartProxy, http: aiohttp.ClientSession, upstream: Upstream
 ) -> None:
     # The relay answers with Set-Cookie: nvcf-request-id=...; a shared cookie jar would send one
     # user's session id with the next user's handshake.
@@ -245,7 +239,7 @@ async def test_upstream_sets_no_cookie_for_later_sessions(
     # By name, not IP: aiohttp's cookie jar ignores cookies from IP addresses.
     proxy = await start_proxy(nvcf_server=f"ws://localhost:{upstream.server.port}")
     for _ in range(2):
-        ws = await open_session(browser, proxy, make_token())
+        ws = await open_session(http, proxy, make_token())
         await ws.close()
     assert len(upstream.handshakes) == 2
     assert "cookie" not in upstream.handshakes[1]
@@ -284,14 +278,14 @@ async def test_upstream_sets_no_cookie_for_later_sessions(
 )
 async def test_bad_token_closes_4401_without_upstream(
     proxy: TestServer,
-    browser: aiohttp.ClientSession,
+    http: aiohttp.ClientSession,
     upstream: Upstream,
     make: Callable[[], str | None],
     reason: str,
 ) -> None:
     # Minted here, not at collection: a token made then could expire before the test runs.
     token = make()
-    ws = await open_session(browser, proxy, token)
+    ws = await open_session(http, proxy, token)
     assert ws.protocol == APP_PROTOCOL  # The handshake completes so the page can read the code.
     code, text = await expect_close(ws)
     assert code == CloseCode.TOKEN_INVALID
@@ -301,8 +295,8 @@ async def test_bad_token_closes_4401_without_upstream(
     assert upstream.handshakes == []
 
 
-async def test_two_tokens_close_4401(proxy: TestServer, browser: aiohttp.ClientSession, upstream: Upstream) -> None:
-    ws = await browser.ws_connect(
+async def test_two_tokens_close_4401(proxy: TestServer, http: aiohttp.ClientSession, upstream: Upstream) -> None:
+    ws = await http.ws_connect(
         sign_in_url(proxy),
         protocols=[APP_PROTOCOL, f"token.{make_token()}", f"token.{make_token()}"],
     )
@@ -347,8 +341,8 @@ async def test_offer_split_over_two_headers_is_refused_and_not_logged(
     assert token not in caplog.text
 
 
-async def test_plain_get_on_sign_in_is_400(proxy: TestServer, browser: aiohttp.ClientSession) -> None:
-    async with browser.get(proxy.make_url("/sign_in")) as response:
+async def test_plain_get_on_sign_in_is_400(proxy: TestServer, http: aiohttp.ClientSession) -> None:
+    async with http.get(proxy.make_url("/sign_in")) as response:
         assert response.status == 400
 
 
@@ -366,26 +360,26 @@ async def test_plain_get_on_sign_in_is_400(proxy: TestServer, browser: aiohttp.C
 )
 async def test_upstream_refusal_maps_to_close_code(
     proxy: TestServer,
-    browser: aiohttp.ClientSession,
+    http: aiohttp.ClientSession,
     upstream: Upstream,
     status: int,
     code: int,
     reason: str,
 ) -> None:
     upstream.refuse_status = status
-    ws = await open_session(browser, proxy, make_token())
+    ws = await open_session(http, proxy, make_token())
     assert await expect_close(ws) == (code, reason)
     assert len(upstream.handshakes) == 1
 
 
-async def test_unreachable_upstream_closes_4502(start_proxy: StartProxy, browser: aiohttp.ClientSession) -> None:
+async def test_unreachable_upstream_closes_4502(start_proxy: StartProxy, http: aiohttp.ClientSession) -> None:
     proxy = await start_proxy(nvcf_server=f"ws://127.0.0.1:{free_port()}")
-    ws = await open_session(browser, proxy, make_token())
+    ws = await open_session(http, proxy, make_token())
     assert await expect_close(ws) == (4502, "upstream unreachable")
 
 
 async def test_silent_upstream_closes_4504_after_the_timeout(
-    start_proxy: StartProxy, browser: aiohttp.ClientSession
+    start_proxy: StartProxy, http: aiohttp.ClientSession
 ) -> None:
     accepted = asyncio.Event()
 
@@ -399,7 +393,7 @@ async def test_silent_upstream_closes_4504_after_the_timeout(
     try:
         proxy = await start_proxy(nvcf_server=f"ws://127.0.0.1:{port}", upstream_timeout=0.3)
         started = time.monotonic()
-        ws = await open_session(browser, proxy, make_token())
+        ws = await open_session(http, proxy, make_token())
         assert await expect_close(ws) == (4504, "upstream timed out")
         assert accepted.is_set()
         assert 0.25 <= time.monotonic() - started < 2.0
@@ -411,16 +405,16 @@ async def test_silent_upstream_closes_4504_after_the_timeout(
 # --- close codes ----------------------------------------------------------------------------
 
 
-async def test_upstream_close_code_reaches_browser(proxy: TestServer, browser: aiohttp.ClientSession) -> None:
-    ws = await open_session(browser, proxy, make_token())
+async def test_upstream_close_code_reaches_browser(proxy: TestServer, http: aiohttp.ClientSession) -> None:
+    ws = await open_session(http, proxy, make_token())
     await ws.send_str("please-close 4000 game over")
     assert await expect_close(ws) == (4000, "game over")
 
 
 async def test_browser_close_code_reaches_upstream(
-    proxy: TestServer, browser: aiohttp.ClientSession, upstream: Upstream
+    proxy: TestServer, http: aiohttp.ClientSession, upstream: Upstream
 ) -> None:
-    ws = await open_session(browser, proxy, make_token())
+    ws = await open_session(http, proxy, make_token())
     await ws.send_str("hello")
     await ws.receive_str(timeout=5)
     await ws.close(code=4000, message=b"user left")
@@ -428,10 +422,10 @@ async def test_browser_close_code_reaches_upstream(
 
 
 async def test_shutdown_ends_sessions_with_1001(
-    start_proxy: StartProxy, browser: aiohttp.ClientSession, upstream: Upstream
+    start_proxy: StartProxy, http: aiohttp.ClientSession, upstream: Upstream
 ) -> None:
     proxy = await start_proxy()
-    ws = await open_session(browser, proxy, make_token())
+    ws = await open_session(http, proxy, make_token())
     await ws.send_str("x")
     await ws.receive_str(timeout=5)
     browser_close = asyncio.create_task(expect_close(ws))  # A browser answers a close at once.
@@ -464,10 +458,10 @@ async def test_close_without_code_reaches_upstream_as_normal_closure(proxy: Test
 
 
 async def test_oversized_message_ends_only_its_own_session(
-    proxy: TestServer, browser: aiohttp.ClientSession, upstream: Upstream
+    proxy: TestServer, http: aiohttp.ClientSession, upstream: Upstream
 ) -> None:
-    steady = await open_session(browser, proxy, make_token(sub="steady"))
-    greedy = await open_session(browser, proxy, make_token(sub="greedy"))
+    steady = await open_session(http, proxy, make_token(sub="steady"))
+    greedy = await open_session(http, proxy, make_token(sub="greedy"))
     # Over the 4 MiB message limit: the proxy stops reading and closes while this is sent.
     with contextlib.suppress(ConnectionError):
         await greedy.send_bytes(b"\0" * (5 * 1024 * 1024))
@@ -483,8 +477,8 @@ async def test_oversized_message_ends_only_its_own_session(
     await steady.close()
 
 
-async def test_garbage_request_does_not_disturb_a_session(proxy: TestServer, browser: aiohttp.ClientSession) -> None:
-    ws = await open_session(browser, proxy, make_token())
+async def test_garbage_request_does_not_disturb_a_session(proxy: TestServer, http: aiohttp.ClientSession) -> None:
+    ws = await open_session(http, proxy, make_token())
     reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
     writer.write(b"\x16\x03\x01 not http at all\r\n\r\n")
     assert (await asyncio.wait_for(reader.read(), 5)).split(b"\r\n")[0].endswith(b" 400 Bad Request")
@@ -508,9 +502,9 @@ async def test_garbage_request_does_not_disturb_a_session(proxy: TestServer, bro
     ],
 )
 async def test_serves_web_client_files(
-    proxy: TestServer, browser: aiohttp.ClientSession, path: str, content_type: str, body: str
+    proxy: TestServer, http: aiohttp.ClientSession, path: str, content_type: str, body: str
 ) -> None:
-    async with browser.get(proxy.make_url(path)) as response:
+    async with http.get(proxy.make_url(path)) as response:
         assert response.status == 200
         assert response.content_type == content_type
         assert await response.text() == body
@@ -547,8 +541,8 @@ async def test_serves_nothing_outside_the_client_files(proxy: TestServer, target
     assert b"package marker" not in response
 
 
-async def test_healthz(proxy: TestServer, browser: aiohttp.ClientSession) -> None:
-    async with browser.get(proxy.make_url("/healthz")) as response:
+async def test_healthz(proxy: TestServer, http: aiohttp.ClientSession) -> None:
+    async with http.get(proxy.make_url("/healthz")) as response:
         assert response.status == 200
         assert await response.text() == "ok"
 
@@ -557,10 +551,10 @@ async def test_healthz(proxy: TestServer, browser: aiohttp.ClientSession) -> Non
 
 
 async def test_access_log_has_no_query_string(
-    proxy: TestServer, browser: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+    proxy: TestServer, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="aiohttp.access")
-    async with browser.get(proxy.make_url("/healthz?token=leaked-if-logged")) as response:
+    async with http.get(proxy.make_url("/healthz?token=leaked-if-logged")) as response:
         assert response.status == 200
     access = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
     assert any("GET /healthz 200" in line for line in access)
@@ -569,16 +563,16 @@ async def test_access_log_has_no_query_string(
 
 async def test_session_log_names_user_and_code_but_no_secret(
     proxy: TestServer,
-    browser: aiohttp.ClientSession,
+    http: aiohttp.ClientSession,
     upstream: Upstream,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     good, bad = make_token(sub="carol"), make_token(iss="nobody")
-    ws = await open_session(browser, proxy, good)
+    ws = await open_session(http, proxy, good)
     await ws.send_str("please-close 4000 done")
     await expect_close(ws)
-    refused = await open_session(browser, proxy, bad)
+    refused = await open_session(http, proxy, bad)
     await expect_close(refused)
     await asyncio.sleep(0.05)  # Let the handlers write their last line.
     lines = [r.getMessage() for r in caplog.records if r.name == "proxy.session"]
@@ -772,9 +766,9 @@ async def test_devtoken_without_secret_exits_2() -> None:
     assert "--secret-file" in result.stderr
 
 
-async def test_minted_token_opens_a_session(proxy: TestServer, browser: aiohttp.ClientSession) -> None:
+async def test_minted_token_opens_a_session(proxy: TestServer, http: aiohttp.ClientSession) -> None:
     token = mint_dev_token(SECRET, issuer=ISSUER, audience=AUDIENCE, subject="erin", ttl_seconds=30)
-    ws = await open_session(browser, proxy, token)
+    ws = await open_session(http, proxy, token)
     await ws.send_str("x")
     assert await ws.receive_str(timeout=5) == "echo:x"
     await ws.close()

@@ -109,23 +109,17 @@ async def start(upstream: Upstream, key_server: KeyServer, tmp_path: Path) -> As
         yield start_proxy
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-async def sign_in(browser: aiohttp.ClientSession, proxy: TestServer, token: str) -> tuple[int, str]:
-    ws = await open_session(browser, proxy, token)
+async def sign_in(http: aiohttp.ClientSession, proxy: TestServer, token: str) -> tuple[int, str]:
+    ws = await open_session(http, proxy, token)
     return await expect_close(ws)
 
 
 @pytest.mark.parametrize("make", [rs256, es256], ids=["RS256", "ES256"])
 async def test_good_tokens_from_the_jwks_open_a_session(
-    start: Callable[..., Any], browser: aiohttp.ClientSession, upstream: Upstream, key_server: KeyServer, make: Any
+    start: Callable[..., Any], http: aiohttp.ClientSession, upstream: Upstream, key_server: KeyServer, make: Any
 ) -> None:
     proxy = await start()
-    ws = await open_session(browser, proxy, make())
+    ws = await open_session(http, proxy, make())
     await ws.send_str("hi")
     assert await ws.receive_str(timeout=5) == "echo:hi"
     await ws.close()
@@ -223,14 +217,14 @@ BAD_TOKENS: dict[str, tuple[Callable[[], str], str]] = {
 
 
 async def test_bad_token_matrix_closes_4401_without_upstream_or_key_fetch(
-    start: Callable[..., Any], browser: aiohttp.ClientSession, upstream: Upstream, key_server: KeyServer
+    start: Callable[..., Any], http: aiohttp.ClientSession, upstream: Upstream, key_server: KeyServer
 ) -> None:
     proxy = await start()
     fetches_at_start = key_server.fetches
     # The unknown-kid case may fetch once (a rotated key); no other case may fetch at all.
     for name, (make, reason) in BAD_TOKENS.items():
         token = make()
-        code, got = await sign_in(browser, proxy, token)
+        code, got = await sign_in(http, proxy, token)
         assert (code, got) == (CloseCode.TOKEN_INVALID, reason), name
         assert token not in got
     assert upstream.handshakes == []
@@ -238,26 +232,24 @@ async def test_bad_token_matrix_closes_4401_without_upstream_or_key_fetch(
 
 
 async def test_unknown_kid_flood_fetches_at_most_once_per_cooldown(
-    start: Callable[..., Any], browser: aiohttp.ClientSession, upstream: Upstream, key_server: KeyServer
+    start: Callable[..., Any], http: aiohttp.ClientSession, upstream: Upstream, key_server: KeyServer
 ) -> None:
     proxy = await start(jwks_cooldown=0.5)
     await asyncio.sleep(0.7)  # Past the cooldown of the start-up fetch.
     before = key_server.fetches
-    results = await asyncio.gather(
-        *(sign_in(browser, proxy, rs256(headers={"kid": f"made-up-{i}"})) for i in range(40))
-    )
+    results = await asyncio.gather(*(sign_in(http, proxy, rs256(headers={"kid": f"made-up-{i}"})) for i in range(40)))
     assert all(code == CloseCode.TOKEN_INVALID for code, _ in results)
     assert key_server.fetches - before == 1
     assert upstream.handshakes == []
 
 
 async def test_rotated_key_is_found_by_one_refetch(
-    start: Callable[..., Any], browser: aiohttp.ClientSession, key_server: KeyServer
+    start: Callable[..., Any], http: aiohttp.ClientSession, key_server: KeyServer
 ) -> None:
     proxy = await start(jwks_cooldown=0.3)
     await asyncio.sleep(0.4)
     key_server.keys.append(public_jwk(OTHER_RSA_KEY, "rsa-2", "RS256"))
-    ws = await open_session(browser, proxy, rs256(key=OTHER_RSA_KEY, headers={"kid": "rsa-2"}))
+    ws = await open_session(http, proxy, rs256(key=OTHER_RSA_KEY, headers={"kid": "rsa-2"}))
     await ws.send_str("x")
     assert await ws.receive_str(timeout=5) == "echo:x"
     await ws.close()
@@ -265,7 +257,7 @@ async def test_rotated_key_is_found_by_one_refetch(
 
 
 async def test_jku_and_x5u_headers_are_never_fetched(
-    start: Callable[..., Any], browser: aiohttp.ClientSession, key_server: KeyServer, upstream: Upstream
+    start: Callable[..., Any], http: aiohttp.ClientSession, key_server: KeyServer, upstream: Upstream
 ) -> None:
     attacker = KeyServer()
     attacker.keys = [public_jwk(OTHER_RSA_KEY, "evil", "RS256")]
@@ -273,7 +265,7 @@ async def test_jku_and_x5u_headers_are_never_fetched(
     try:
         proxy = await start()
         token = rs256(key=OTHER_RSA_KEY, headers={"kid": "evil", "jku": attacker.url, "x5u": attacker.url})
-        assert await sign_in(browser, proxy, token) == (CloseCode.TOKEN_INVALID, "token invalid: unknown signing key")
+        assert await sign_in(http, proxy, token) == (CloseCode.TOKEN_INVALID, "token invalid: unknown signing key")
         assert attacker.fetches == 0
         assert upstream.handshakes == []
     finally:
@@ -281,21 +273,21 @@ async def test_jku_and_x5u_headers_are_never_fetched(
 
 
 async def test_last_good_keys_serve_while_the_key_server_is_down_then_expire(
-    start: Callable[..., Any], browser: aiohttp.ClientSession, key_server: KeyServer, upstream: Upstream
+    start: Callable[..., Any], http: aiohttp.ClientSession, key_server: KeyServer, upstream: Upstream
 ) -> None:
     proxy = await start(jwks_ttl=0.2, jwks_cooldown=0.2, jwks_max_stale=1.5)
     key_server.failing = True
     await asyncio.sleep(0.4)  # Past the TTL: the next sign-in refetches, which fails.
-    ws = await open_session(browser, proxy, rs256())
+    ws = await open_session(http, proxy, rs256())
     await ws.send_str("x")
     assert await ws.receive_str(timeout=5) == "echo:x"
     await ws.close()
-    async with browser.get(f"http://127.0.0.1:{proxy.port}/readyz") as response:
+    async with http.get(f"http://127.0.0.1:{proxy.port}/readyz") as response:
         assert (await response.json())["keys"] is True
     await asyncio.sleep(1.5)  # Past the stale limit: no keys, no sessions.
-    code, reason = await sign_in(browser, proxy, rs256())
+    code, reason = await sign_in(http, proxy, rs256())
     assert (code, reason) == (CloseCode.UPSTREAM_BUSY, "signing keys unavailable")
-    async with browser.get(f"http://127.0.0.1:{proxy.port}/readyz") as response:
+    async with http.get(f"http://127.0.0.1:{proxy.port}/readyz") as response:
         assert response.status == 503
         assert (await response.json())["keys"] is False
     assert len(upstream.handshakes) == 1
@@ -303,10 +295,10 @@ async def test_last_good_keys_serve_while_the_key_server_is_down_then_expire(
 
 
 async def test_token_expiring_mid_session_closes_4408(
-    start: Callable[..., Any], browser: aiohttp.ClientSession, upstream: Upstream
+    start: Callable[..., Any], http: aiohttp.ClientSession, upstream: Upstream
 ) -> None:
     proxy = await start()
-    ws = await open_session(browser, proxy, rs256(exp=int(time.time()) + 2))
+    ws = await open_session(http, proxy, rs256(exp=int(time.time()) + 2))
     await ws.send_str("x")
     assert await ws.receive_str(timeout=5) == "echo:x"
     started = time.monotonic()
@@ -316,14 +308,14 @@ async def test_token_expiring_mid_session_closes_4408(
 
 
 async def test_public_key_file_mode(
-    start: Callable[..., Any], browser: aiohttp.ClientSession, upstream: Upstream, key_server: KeyServer
+    start: Callable[..., Any], http: aiohttp.ClientSession, upstream: Upstream, key_server: KeyServer
 ) -> None:
     pem = EC_KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     proxy = await start(jwks_url=None, jwt_public_key=pem, jwt_algorithms=("ES256",))
     before = key_server.fetches
-    ws = await open_session(browser, proxy, es256())
+    ws = await open_session(http, proxy, es256())
     await ws.send_str("x")
     assert await ws.receive_str(timeout=5) == "echo:x"
     await ws.close()
-    assert await sign_in(browser, proxy, rs256()) == (CloseCode.TOKEN_INVALID, "token invalid: algorithm not allowed")
+    assert await sign_in(http, proxy, rs256()) == (CloseCode.TOKEN_INVALID, "token invalid: algorithm not allowed")
     assert key_server.fetches == before

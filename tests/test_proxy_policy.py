@@ -80,28 +80,22 @@ async def start(config: ProxyConfig) -> AsyncIterator[StartProxy]:
         yield start_proxy
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 async def connect(
-    browser: aiohttp.ClientSession, proxy: TestServer, token: str, function: str | None = None, **kwargs: Any
+    http: aiohttp.ClientSession, proxy: TestServer, token: str, function: str | None = None, **kwargs: Any
 ) -> aiohttp.ClientWebSocketResponse:
     url = sign_in_url(proxy) + (f"?function={function}" if function is not None else "")
     protocols = [APP_PROTOCOL, f"token.{token}", *kwargs.pop("extra", [])]
-    ws: aiohttp.ClientWebSocketResponse = await browser.ws_connect(url, protocols=protocols, **kwargs)
+    ws: aiohttp.ClientWebSocketResponse = await http.ws_connect(url, protocols=protocols, **kwargs)
     return ws
 
 
 async def test_function_choice_reaches_upstream_as_its_ids(
-    start: Any, browser: aiohttp.ClientSession, upstream: Upstream
+    start: Any, http: aiohttp.ClientSession, upstream: Upstream
 ) -> None:
     proxy = await start()
-    ws = await connect(browser, proxy, make_token(sub="alice"), "paint")
+    ws = await connect(http, proxy, make_token(sub="alice"), "paint")
     await ws.close()
-    ws = await connect(browser, proxy, make_token(sub="bob"))  # The default function.
+    ws = await connect(http, proxy, make_token(sub="bob"))  # The default function.
     await ws.close()
     assert [(h["function-id"], h.get("function-version-id")) for h in upstream.handshakes] == [
         ("fn-paint", "ver-paint"),
@@ -120,7 +114,7 @@ async def test_function_choice_reaches_upstream_as_its_ids(
 )
 async def test_policy_refusals_open_no_upstream(
     start: Any,
-    browser: aiohttp.ClientSession,
+    http: aiohttp.ClientSession,
     upstream: Upstream,
     sub: str,
     groups: list[str],
@@ -128,78 +122,74 @@ async def test_policy_refusals_open_no_upstream(
     expected: Any,
 ) -> None:
     proxy = await start()
-    ws = await connect(browser, proxy, make_token(sub=sub, groups=groups), function)
+    ws = await connect(http, proxy, make_token(sub=sub, groups=groups), function)
     assert await expect_close(ws) == expected
     assert upstream.handshakes == []
 
 
-async def test_group_grants_a_function(start: Any, browser: aiohttp.ClientSession, upstream: Upstream) -> None:
+async def test_group_grants_a_function(start: Any, http: aiohttp.ClientSession, upstream: Upstream) -> None:
     proxy = await start()
-    ws = await connect(browser, proxy, make_token(sub="carol", groups=["artists"]), "paint")
+    ws = await connect(http, proxy, make_token(sub="carol", groups=["artists"]), "paint")
     await ws.send_str("x")
     assert await ws.receive_str(timeout=5) == "echo:x"
     await ws.close()
 
 
-async def test_session_limit_per_user_closes_4409(
-    start: Any, browser: aiohttp.ClientSession, upstream: Upstream
-) -> None:
+async def test_session_limit_per_user_closes_4409(start: Any, http: aiohttp.ClientSession, upstream: Upstream) -> None:
     proxy = await start()
-    first = await connect(browser, proxy, make_token(sub="alice"), "paint")
+    first = await connect(http, proxy, make_token(sub="alice"), "paint")
     await first.send_str("x")
     await first.receive_str(timeout=5)
-    second = await connect(browser, proxy, make_token(sub="alice"), "viewer")
+    second = await connect(http, proxy, make_token(sub="alice"), "viewer")
     assert await expect_close(second) == (CloseCode.TOO_MANY_SESSIONS, "too many sessions for alice (limit 1)")
     assert len(upstream.handshakes) == 1
     await first.close()
     await asyncio.sleep(0.2)
-    third = await connect(browser, proxy, make_token(sub="alice"), "viewer")
+    third = await connect(http, proxy, make_token(sub="alice"), "viewer")
     await third.send_str("y")
     assert await third.receive_str(timeout=5) == "echo:y"
     await third.close()
 
 
-async def test_functions_lists_what_the_user_may_open(start: Any, browser: aiohttp.ClientSession) -> None:
+async def test_functions_lists_what_the_user_may_open(start: Any, http: aiohttp.ClientSession) -> None:
     proxy = await start()
     base = f"http://127.0.0.1:{proxy.port}/functions"
-    async with browser.get(base, headers={"Authorization": f"Bearer {make_token(sub='alice')}"}) as r:
+    async with http.get(base, headers={"Authorization": f"Bearer {make_token(sub='alice')}"}) as r:
         assert r.status == 200
         assert await r.json() == {
             "functions": [{"name": "paint", "title": "Paint"}, {"name": "viewer", "title": "viewer"}],
             "default": "viewer",
         }
-    async with browser.get(
-        base, headers={"Authorization": f"Bearer {make_token(sub='carol', groups=['artists'])}"}
-    ) as r:
+    async with http.get(base, headers={"Authorization": f"Bearer {make_token(sub='carol', groups=['artists'])}"}) as r:
         assert [f["name"] for f in (await r.json())["functions"]] == ["paint"]
-    async with browser.get(base, headers={"Authorization": f"Bearer {make_token(exp=1)}"}) as r:
+    async with http.get(base, headers={"Authorization": f"Bearer {make_token(exp=1)}"}) as r:
         assert r.status == 401
         assert (await r.json()) == {"error": "token invalid: expired"}
-    async with browser.get(base) as r:
+    async with http.get(base) as r:
         assert r.status == 401
 
 
 async def test_foreign_origin_gets_403_before_upgrade(
-    start: Any, browser: aiohttp.ClientSession, upstream: Upstream
+    start: Any, http: aiohttp.ClientSession, upstream: Upstream
 ) -> None:
     proxy = await start()
     with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
-        await connect(browser, proxy, make_token(sub="bob"), origin="https://evil.test")
+        await connect(http, proxy, make_token(sub="bob"), origin="https://evil.test")
     assert caught.value.status == 403
-    ws = await connect(browser, proxy, make_token(sub="bob"), origin=f"http://127.0.0.1:{proxy.port}")
+    ws = await connect(http, proxy, make_token(sub="bob"), origin=f"http://127.0.0.1:{proxy.port}")
     await ws.close()
     allowed = await start(allowed_origins=("https://app.example",))
-    ws = await connect(browser, allowed, make_token(sub="bob"), origin="https://app.example")
+    ws = await connect(http, allowed, make_token(sub="bob"), origin="https://app.example")
     await ws.close()
     assert len(upstream.handshakes) == 2
 
 
-async def test_rate_limits_answer_429(start: Any, browser: aiohttp.ClientSession) -> None:
+async def test_rate_limits_answer_429(start: Any, http: aiohttp.ClientSession) -> None:
     proxy = await start(rate_per_address=3, rate_per_user=0)
     statuses = []
     for _ in range(5):
         try:
-            await (await connect(browser, proxy, make_token(sub="bob"))).close()
+            await (await connect(http, proxy, make_token(sub="bob"))).close()
             statuses.append(101)
         except aiohttp.WSServerHandshakeError as exc:
             statuses.append(exc.status)
@@ -208,17 +198,17 @@ async def test_rate_limits_answer_429(start: Any, browser: aiohttp.ClientSession
     statuses = []
     for _ in range(3):
         try:
-            await (await connect(browser, per_user, make_token(sub="bob"))).close()
+            await (await connect(http, per_user, make_token(sub="bob"))).close()
             statuses.append(101)
         except aiohttp.WSServerHandshakeError as exc:
             statuses.append(exc.status)
     assert statuses == [101, 101, 429]
 
 
-async def test_static_files_carry_strict_security_headers(start: Any, browser: aiohttp.ClientSession) -> None:
+async def test_static_files_carry_strict_security_headers(start: Any, http: aiohttp.ClientSession) -> None:
     proxy = await start()
     for path in ("/", "/client.js", "/nosuch.js", "/healthz"):
-        async with browser.get(f"http://127.0.0.1:{proxy.port}{path}") as r:
+        async with http.get(f"http://127.0.0.1:{proxy.port}{path}") as r:
             assert r.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY, path
             assert r.headers["X-Content-Type-Options"] == "nosniff"
             assert r.headers["Referrer-Policy"] == "no-referrer"
@@ -226,19 +216,19 @@ async def test_static_files_carry_strict_security_headers(start: Any, browser: a
 
 
 async def test_metrics_count_handshakes_sessions_and_bytes(
-    start: Any, browser: aiohttp.ClientSession, upstream: Upstream
+    start: Any, http: aiohttp.ClientSession, upstream: Upstream
 ) -> None:
     proxy = await start()
-    ws = await connect(browser, proxy, make_token(sub="bob"))
+    ws = await connect(http, proxy, make_token(sub="bob"))
     await ws.send_bytes(b"12345")
     await ws.receive_bytes(timeout=5)
-    async with browser.get(f"http://127.0.0.1:{proxy.port}/metrics") as r:
+    async with http.get(f"http://127.0.0.1:{proxy.port}/metrics") as r:
         during = await r.text()
     await ws.close()
-    bad = await connect(browser, proxy, "nope")
+    bad = await connect(http, proxy, "nope")
     await expect_close(bad)
     await asyncio.sleep(0.2)
-    async with browser.get(f"http://127.0.0.1:{proxy.port}/metrics") as r:
+    async with http.get(f"http://127.0.0.1:{proxy.port}/metrics") as r:
         text = await r.text()
     assert "proxy_active_sessions 1.0" in during
     assert "proxy_active_sessions 0.0" in text
@@ -250,59 +240,57 @@ async def test_metrics_count_handshakes_sessions_and_bytes(
     assert "proxy_upstream_connect_seconds_count 1.0" in text
     # Two apps, two registries: nothing global.
     other = await start()
-    async with browser.get(f"http://127.0.0.1:{other.port}/metrics") as r:
+    async with http.get(f"http://127.0.0.1:{other.port}/metrics") as r:
         assert "proxy_active_sessions 0.0" in await r.text()
 
 
-async def test_readyz_needs_a_reachable_upstream(
-    start: Any, browser: aiohttp.ClientSession, upstream: Upstream
-) -> None:
+async def test_readyz_needs_a_reachable_upstream(start: Any, http: aiohttp.ClientSession, upstream: Upstream) -> None:
     proxy = await start()
-    async with browser.get(f"http://127.0.0.1:{proxy.port}/readyz") as r:
+    async with http.get(f"http://127.0.0.1:{proxy.port}/readyz") as r:
         assert r.status == 200
     down = await start(nvcf_server="ws://127.0.0.1:9")  # Discard port: nothing listens.
-    async with browser.get(f"http://127.0.0.1:{down.port}/readyz") as r:
+    async with http.get(f"http://127.0.0.1:{down.port}/readyz") as r:
         assert r.status == 503
         assert (await r.json())["upstream"] is False
-    async with browser.get(f"http://127.0.0.1:{down.port}/healthz") as r:
+    async with http.get(f"http://127.0.0.1:{down.port}/healthz") as r:
         assert r.status == 200
 
 
-async def test_first_message_token(start: Any, browser: aiohttp.ClientSession, upstream: Upstream) -> None:
+async def test_first_message_token(start: Any, http: aiohttp.ClientSession, upstream: Upstream) -> None:
     proxy = await start(token_first_message=True, auth_timeout=1.0)
-    ws = await open_session(browser, proxy)
+    ws = await open_session(http, proxy)
     assert ws.protocol == APP_PROTOCOL
     await ws.send_str(json.dumps({"token": make_token(sub="bob")}))
     await ws.send_str("hello")
     assert await ws.receive_str(timeout=5) == "echo:hello"
     await ws.close()
-    silent = await open_session(browser, proxy)
+    silent = await open_session(http, proxy)
     assert await expect_close(silent) == (CloseCode.TOKEN_INVALID, "token missing")
     assert len(upstream.handshakes) == 1
 
 
-async def test_query_token_only_when_enabled(start: Any, browser: aiohttp.ClientSession, upstream: Upstream) -> None:
+async def test_query_token_only_when_enabled(start: Any, http: aiohttp.ClientSession, upstream: Upstream) -> None:
     token = make_token(sub="bob")
     off = await start()
-    ws = await browser.ws_connect(f"{sign_in_url(off)}?token={token}", protocols=[APP_PROTOCOL])
+    ws = await http.ws_connect(f"{sign_in_url(off)}?token={token}", protocols=[APP_PROTOCOL])
     assert (await expect_close(ws))[0] == CloseCode.TOKEN_INVALID
     on = await start(token_query=True)
-    ws = await browser.ws_connect(f"{sign_in_url(on)}?token={token}", protocols=[APP_PROTOCOL])
+    ws = await http.ws_connect(f"{sign_in_url(on)}?token={token}", protocols=[APP_PROTOCOL])
     await ws.send_str("q")
     assert await ws.receive_str(timeout=5) == "echo:q"
     await ws.close()
     assert len(upstream.handshakes) == 1
 
 
-async def test_max_session_length_closes_4408(start: Any, browser: aiohttp.ClientSession) -> None:
+async def test_max_session_length_closes_4408(start: Any, http: aiohttp.ClientSession) -> None:
     proxy = await start(max_session_seconds=1.0)
-    ws = await connect(browser, proxy, make_token(sub="bob"))
+    ws = await connect(http, proxy, make_token(sub="bob"))
     assert await asyncio.wait_for(expect_close(ws), 5) == (CloseCode.SESSION_TIMEOUT, "session time limit reached")
 
 
-async def test_oversized_message_closes_1009(start: Any, browser: aiohttp.ClientSession) -> None:
+async def test_oversized_message_closes_1009(start: Any, http: aiohttp.ClientSession) -> None:
     proxy = await start(max_message_bytes=2048)
-    ws = await connect(browser, proxy, make_token(sub="bob"))
+    ws = await connect(http, proxy, make_token(sub="bob"))
     await ws.send_bytes(b"x" * 4096)
     msg = await ws.receive(timeout=5)
     assert msg.type is WSMsgType.CLOSE and msg.data == 1009
@@ -312,10 +300,10 @@ async def test_oversized_message_closes_1009(start: Any, browser: aiohttp.Client
 
 
 async def test_a_session_without_messages_for_the_idle_timeout_is_closed_4408(
-    start: Any, browser: aiohttp.ClientSession
+    start: Any, http: aiohttp.ClientSession
 ) -> None:
     proxy = await start(idle_timeout=0.6)
-    ws = await connect(browser, proxy, make_token(sub="alice"), "viewer")
+    ws = await connect(http, proxy, make_token(sub="alice"), "viewer")
     # Messages keep it open past the timeout ...
     for _ in range(4):
         await ws.send_str("ping")

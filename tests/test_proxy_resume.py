@@ -146,19 +146,10 @@ def config(upstream: Upstream, tmp_path: Path) -> ProxyConfig:
     )
 
 
-Start = StartProxy
-
-
 @pytest.fixture
 async def start(config: ProxyConfig) -> AsyncIterator[StartProxy]:
     async with proxy_starter(config) as start_proxy:
         yield start_proxy
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def resume_cookie(ws: aiohttp.ClientWebSocketResponse) -> tuple[str, Any]:
@@ -170,19 +161,19 @@ def resume_cookie(ws: aiohttp.ClientWebSocketResponse) -> tuple[str, Any]:
 
 
 async def first_session(
-    browser: aiohttp.ClientSession, proxy: TestServer, sub: str = "bob", function: str | None = None
+    http: aiohttp.ClientSession, proxy: TestServer, sub: str = "bob", function: str | None = None
 ) -> str:
-    ws = await connect(browser, proxy, make_token(sub=sub), function)
+    ws = await connect(http, proxy, make_token(sub=sub), function)
     value, _ = resume_cookie(ws)
     await ws.close()
     return value
 
 
 async def reconnect(
-    browser: aiohttp.ClientSession, proxy: TestServer, cookie: str, sub: str = "bob", function: str | None = None
+    http: aiohttp.ClientSession, proxy: TestServer, cookie: str, sub: str = "bob", function: str | None = None
 ) -> None:
     ws = await connect(
-        browser, proxy, make_token(sub=sub), function, headers={"Cookie": f"nvcf-request-id={cookie}"}, extra=["resume"]
+        http, proxy, make_token(sub=sub), function, headers={"Cookie": f"nvcf-request-id={cookie}"}, extra=["resume"]
     )
     await ws.send_str("x")
     assert await ws.receive_str(timeout=5) == "echo:x"
@@ -194,11 +185,11 @@ def forwarded(upstream: Upstream) -> list[str | None]:
 
 
 async def test_cookie_is_signed_and_keeps_its_attributes(
-    start: Start, browser: aiohttp.ClientSession, upstream: Upstream
+    start: StartProxy, http: aiohttp.ClientSession, upstream: Upstream
 ) -> None:
     proxy = await start()
     upstream.reqid = "sess.1234"
-    ws = await connect(browser, proxy, make_token(sub="bob", exp=int(time.time()) + 100))
+    ws = await connect(http, proxy, make_token(sub="bob", exp=int(time.time()) + 100))
     value, morsel = resume_cookie(ws)
     await ws.close()
     assert value.startswith("sess.1234.") and value.count(".") == 3
@@ -210,34 +201,34 @@ async def test_cookie_is_signed_and_keeps_its_attributes(
 
 
 async def test_cookie_from_one_proxy_resumes_through_another_with_the_same_secret(
-    start: Start, browser: aiohttp.ClientSession, upstream: Upstream
+    start: StartProxy, http: aiohttp.ClientSession, upstream: Upstream
 ) -> None:
     upstream.reqid = "sess.1234"
     proxy_a = await start()
-    cookie = await first_session(browser, proxy_a)
+    cookie = await first_session(http, proxy_a)
     await proxy_a.close()  # As in a rolling deploy: the proxy that set the cookie is gone.
     proxy_b = await start()
-    await reconnect(browser, proxy_b, cookie)
+    await reconnect(http, proxy_b, cookie)
     proxy_c = await start(session_secret=OTHER_SECRET)
-    await reconnect(browser, proxy_c, cookie)
+    await reconnect(http, proxy_c, cookie)
     assert forwarded(upstream) == [None, "sess.1234", None]
 
 
 async def test_without_the_resume_item_the_cookie_is_not_forwarded(
-    start: Start, browser: aiohttp.ClientSession, upstream: Upstream
+    start: StartProxy, http: aiohttp.ClientSession, upstream: Upstream
 ) -> None:
     upstream.reqid = "sess-1"
     proxy = await start()
-    cookie = await first_session(browser, proxy)
-    ws = await connect(browser, proxy, make_token(sub="bob"), headers={"Cookie": f"nvcf-request-id={cookie}"})
+    cookie = await first_session(http, proxy)
+    ws = await connect(http, proxy, make_token(sub="bob"), headers={"Cookie": f"nvcf-request-id={cookie}"})
     await ws.close()  # A second tab: a new session.
     assert forwarded(upstream) == [None, None]
 
 
-async def test_tampered_cookies_are_ignored(start: Start, browser: aiohttp.ClientSession, upstream: Upstream) -> None:
+async def test_tampered_cookies_are_ignored(start: StartProxy, http: aiohttp.ClientSession, upstream: Upstream) -> None:
     upstream.reqid = "sess-1"
     proxy = await start()
-    cookie = await first_session(browser, proxy)
+    cookie = await first_session(http, proxy)
     session_id, expiry, mac = cookie.rsplit(".", 2)
     flipped = ("A" if mac[0] != "A" else "B") + mac[1:]
     for tampered in (
@@ -246,49 +237,49 @@ async def test_tampered_cookies_are_ignored(start: Start, browser: aiohttp.Clien
         f"{session_id}.{expiry}.{flipped}",
         session_id,  # What the cookie used to be.
     ):
-        await reconnect(browser, proxy, tampered)
+        await reconnect(http, proxy, tampered)
     assert forwarded(upstream) == [None] * 5
 
 
 async def test_another_users_or_functions_cookie_is_ignored(
-    start: Start, browser: aiohttp.ClientSession, upstream: Upstream
+    start: StartProxy, http: aiohttp.ClientSession, upstream: Upstream
 ) -> None:
     upstream.reqid = "sess-1"
     proxy = await start()
-    bobs = await first_session(browser, proxy, "bob")  # bob's default function: viewer
-    alices_paint = await first_session(browser, proxy, "alice", "paint")
-    await reconnect(browser, proxy, bobs, "alice", "viewer")
-    await reconnect(browser, proxy, alices_paint, "alice", "viewer")
-    await reconnect(browser, proxy, alices_paint, "alice", "paint")  # Her own: forwarded.
+    bobs = await first_session(http, proxy, "bob")  # bob's default function: viewer
+    alices_paint = await first_session(http, proxy, "alice", "paint")
+    await reconnect(http, proxy, bobs, "alice", "viewer")
+    await reconnect(http, proxy, alices_paint, "alice", "viewer")
+    await reconnect(http, proxy, alices_paint, "alice", "paint")  # Her own: forwarded.
     assert forwarded(upstream) == [None, None, None, None, "sess-1"]
 
 
-async def test_an_expired_cookie_is_ignored(start: Start, browser: aiohttp.ClientSession, upstream: Upstream) -> None:
+async def test_an_expired_cookie_is_ignored(start: StartProxy, http: aiohttp.ClientSession, upstream: Upstream) -> None:
     proxy = await start()
     # What a proxy with this secret issued 100 s ago, valid for 50 s.
     expired = ResumeSigner(SESSION_SECRET, clock=lambda: time.time() - 100).issue("sess-1", "bob", "viewer", 50)
     still_valid = ResumeSigner(SESSION_SECRET, clock=lambda: time.time() - 100).issue("sess-2", "bob", "viewer", 150)
     assert expired is not None and still_valid is not None
-    await reconnect(browser, proxy, expired)
-    await reconnect(browser, proxy, still_valid)
+    await reconnect(http, proxy, expired)
+    await reconnect(http, proxy, still_valid)
     assert forwarded(upstream) == [None, "sess-2"]
 
 
 async def test_resume_of_a_gone_session_closes_4410(
-    start: Start, browser: aiohttp.ClientSession, upstream: Upstream
+    start: StartProxy, http: aiohttp.ClientSession, upstream: Upstream
 ) -> None:
     proxy = await start()
     upstream.reqid = "sess-9"
-    cookie = await first_session(browser, proxy)
+    cookie = await first_session(http, proxy)
     upstream.resume_refusal = 404
     ws = await connect(
-        browser, proxy, make_token(sub="bob"), headers={"Cookie": f"nvcf-request-id={cookie}"}, extra=["resume"]
+        http, proxy, make_token(sub="bob"), headers={"Cookie": f"nvcf-request-id={cookie}"}, extra=["resume"]
     )
     assert await expect_close(ws) == (CloseCode.SESSION_GONE, "session expired")
 
 
 async def test_without_a_secret_each_app_signs_with_its_own(
-    start: Start, browser: aiohttp.ClientSession, upstream: Upstream, caplog: pytest.LogCaptureFixture
+    start: StartProxy, http: aiohttp.ClientSession, upstream: Upstream, caplog: pytest.LogCaptureFixture
 ) -> None:
     upstream.reqid = "sess-1"
     with caplog.at_level(logging.INFO, logger="proxy"):
@@ -296,9 +287,9 @@ async def test_without_a_secret_each_app_signs_with_its_own(
         proxy_b = await start(session_secret=None)
     warnings = [r for r in caplog.records if "PROXY_SESSION_SECRET is not set" in r.getMessage()]
     assert len(warnings) == 2 and all(r.levelno == logging.INFO for r in warnings)
-    cookie = await first_session(browser, proxy_a)
-    await reconnect(browser, proxy_b, cookie)
-    await reconnect(browser, proxy_a, cookie)
+    cookie = await first_session(http, proxy_a)
+    await reconnect(http, proxy_b, cookie)
+    await reconnect(http, proxy_a, cookie)
     assert forwarded(upstream) == [None, None, "sess-1"]
 
 

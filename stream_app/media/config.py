@@ -15,7 +15,7 @@ SUPPORTED_CODECS = ("H264", "VP8")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 CodecOrder = Literal["client", "server"]
 
-PLAYOUT_DELAY_MAX_MS = 40_950  # 12 bits of 10 ms units (stream_app.media.playout_delay)
+PLAYOUT_DELAY_MAX_MS = 0xFFF * 10  # the playout-delay extension's 12 bits of 10 ms units
 _BITRATE_FLOOR = 100_000
 _BITRATE_CEILING = 500_000_000
 

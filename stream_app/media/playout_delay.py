@@ -20,9 +20,11 @@ from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParam
 from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, pack_header_extensions, unpack_header_extensions
 from aiortc.sdp import SessionDescription
 
+from stream_app.media.config import PLAYOUT_DELAY_MAX_MS
+
 URI = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
 UNIT_MS = 10
-MAX_MS = 0xFFF * UNIT_MS  # 12 bits of 10 ms units; config.PLAYOUT_DELAY_MAX_MS is the same
+MAX_MS = PLAYOUT_DELAY_MAX_MS
 
 # aiortc keeps a sender's header extension map in this private attribute; pyproject pins aiortc to
 # releases that do (see also attach._SENDER_ENCODER).
