@@ -37,8 +37,8 @@ def summarize_stream(raw: dict[str, Any], fps: int) -> dict[str, Any]:
     decode_time = after["totalDecodeTime"] - before["totalDecodeTime"]
     return {
         "latency_ms": summarize([float(x) for x in raw["latencies"]], QUANTILES),
-        # Capture to the frame's hand-over to the compositor (rVFC presentationTime): the latency
-        # without the wait for the display's next refresh.
+        # Capture to rVFC's presentationTime (the frame handed to the compositor). Chromium does not
+        # always put it before expectedDisplayTime, so it is a second reading, not a breakdown.
         "to_compositor_ms": summarize([float(x) for x in raw["handedOver"]], QUANTILES),
         "presented_fps": round(presented / elapsed, 2),
         "callbacks_fps": round(raw["callbacks"] / elapsed, 2),

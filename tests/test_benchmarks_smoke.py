@@ -17,6 +17,7 @@ import aiohttp
 import jwt
 import pytest
 
+from benchmarks import glass_to_glass
 from benchmarks.input_latency import APP_LINE
 from benchmarks.profiling import own_functions, top_functions
 from benchmarks.results import SCHEMA, schema_problems
@@ -202,3 +203,34 @@ def test_app_input_log_line_gives_event_and_receive_time() -> None:
     found = APP_LINE.search(line)
     assert found is not None
     assert (int(found["seq"]), float(found["recv"]) - float(found["t"])) == (12, 1.375)
+
+
+def test_pooled_sessions_join_samples_and_add_up_counters() -> None:
+    """Glass-to-glass measures several sessions per configuration and reports them as one."""
+
+    def session(latencies: list[float], decoded: tuple[int, int], presented: int) -> dict[str, Any]:
+        counters = {key: 0 for key in glass_to_glass._COUNTERS}
+        counters.update(width=1280, height=720, local="host", remote="host")
+        return {
+            "elapsed": 5.0,
+            "callbacks": presented,
+            "unreadable": 1,
+            "superseded": 2,
+            "presented": presented,
+            "readMs": 1.5,
+            "latencies": latencies,
+            "handedOver": [x - 1 for x in latencies],
+            "check": {"reader": "videoframe"},
+            "before": {**counters, "framesDecoded": decoded[0], "codec": "video/H264"},
+            "after": {**counters, "framesDecoded": decoded[1], "codec": "video/H264"},
+        }
+
+    first, second = session([10.0, 12.0], (100, 400), 300), session([20.0], (5, 305), 299)
+    pooled = glass_to_glass.pool_sessions([first, second])
+    assert pooled["latencies"] == [10.0, 12.0, 20.0] and pooled["handedOver"] == [9.0, 11.0, 19.0]
+    assert (pooled["elapsed"], pooled["presented"], pooled["unreadable"], pooled["superseded"]) == (10.0, 599, 2, 4)
+    assert pooled["after"]["framesDecoded"] - pooled["before"]["framesDecoded"] == 600
+    assert pooled["after"]["codec"] == "video/H264"
+    summary = glass_to_glass.summarize_stream(pooled, 60)
+    assert summary["presented_fps"] == 59.9 and summary["decoded_fps"] == 60.0
+    assert glass_to_glass.pool_sessions([first]) is first
