@@ -1,4 +1,4 @@
-"""Free loopback ports for the servers the suite starts."""
+"""Free loopback ports for the servers the benchmarks and the tests start."""
 
 from __future__ import annotations
 
@@ -29,7 +29,11 @@ def free_port() -> int:
 
 
 def free_udp_port_range(count: int, low: int = 20000, high: int = 32000) -> tuple[int, int]:
-    """`count` consecutive free UDP ports below Linux's ephemeral range; returns (first, last)."""
+    """`count` consecutive free UDP ports; returns (first, last).
+
+    Picked below Linux's ephemeral range (32768-60999), where the OS hands out ports to `bind(0)`
+    and outgoing connections, and away from the demo's defaults.
+    """
     for _ in range(200):
         first = random.randint(low, high - count)
         if all(_bindable(port, socket.SOCK_DGRAM) for port in range(first, first + count)):

@@ -27,9 +27,7 @@ import functools
 import json
 import logging
 import os
-import random
 import secrets
-import socket
 import sys
 import time
 import uuid
@@ -45,42 +43,10 @@ import pytest
 from proxy_harness import Upstream
 from stream_app_harness import RunningStreamApp, running_stream_app
 
+from benchmarks.ports import LOOPBACK, free_port, free_udp_port_range
 from deploy.children import Child, start_child
 from deploy.coturn import CoturnConfig, RunningCoturn, start_coturn
 from deploy.nvcf_local.config import DEFAULT_DEFINITION
-
-LOOPBACK = "127.0.0.1"
-# Ports for fixed ranges are picked below Linux's ephemeral range (32768-60999), where the OS
-# hands out ports to `bind(0)` and outgoing connections, and away from the demo's defaults.
-_RANGE_LOW, _RANGE_HIGH = 20000, 32000
-
-
-def _bindable(port: int, kind: socket.SocketKind) -> bool:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        try:
-            sock.bind((LOOPBACK, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that is free right now for both TCP and UDP."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((LOOPBACK, 0))
-            port = int(sock.getsockname()[1])
-        if _bindable(port, socket.SOCK_DGRAM):
-            return port
-
-
-def free_udp_port_range(count: int) -> tuple[int, int]:
-    """`count` consecutive UDP ports on 127.0.0.1, all free right now; returns (first, last)."""
-    for _ in range(200):
-        first = random.randint(_RANGE_LOW, _RANGE_HIGH - count)
-        if all(_bindable(port, socket.SOCK_DGRAM) for port in range(first, first + count)):
-            return first, first + count - 1
-    raise RuntimeError(f"no {count} consecutive free UDP ports in {_RANGE_LOW}-{_RANGE_HIGH}")
 
 
 def alive(process: psutil.Process) -> bool:
