@@ -16,11 +16,11 @@ every RTP packet. Nothing module-wide in aiortc is changed.
 from __future__ import annotations
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
-from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtcrtpparameters import RTCRtpParameters
 from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, pack_header_extensions, unpack_header_extensions
-from aiortc.sdp import SessionDescription
 
 from stream_app.media.config import PLAYOUT_DELAY_MAX_MS
+from stream_app.media.negotiation import answer_header_extension
 
 URI = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
 UNIT_MS = 10
@@ -77,25 +77,9 @@ def offer_playout_delay(pc: RTCPeerConnection, transceiver: RTCRtpTransceiver, m
     nothing) when the offer does not offer the extension for this transceiver's media section.
     """
     value = encode(min_ms, max_ms)
-    description = pc.remoteDescription
-    if description is None or description.type != "offer":
-        return False
-    offered = _offered_id(SessionDescription.parse(description.sdp), transceiver.mid)
-    if offered is None:
-        return False
-    negotiated: list[RTCRtpHeaderExtensionParameters] = transceiver._headerExtensions
-    if not any(extension.uri == URI for extension in negotiated):
-        negotiated.append(RTCRtpHeaderExtensionParameters(id=offered, uri=URI))
     if not hasattr(transceiver.sender, _SENDER_MAP):
         raise RuntimeError("this aiortc keeps its header extension map elsewhere; stream_app.media needs aiortc 1.16")
+    if answer_header_extension(pc, transceiver, URI) is None:
+        return False
     setattr(transceiver.sender, _SENDER_MAP, PlayoutDelayExtensionsMap(value))
     return True
-
-
-def _offered_id(offer: SessionDescription, mid: str | None) -> int | None:
-    for media in offer.media:
-        if media.kind == "video" and (mid is None or media.rtp.muxId == mid):
-            for extension in media.rtp.headerExtensions:
-                if extension.uri == URI:
-                    return int(extension.id)
-    return None
