@@ -208,10 +208,8 @@ def _symbols(chunks: bytes, offset: int, count: int) -> tuple[list[int], int]:
         left = count - len(symbols)
         if not chunk & 0x8000:
             symbol = (chunk >> 13) & 0x3
-            run = chunk & _RUN_LENGTH_MAX
-            if run == 0:
-                raise ValueError("run-length chunk of length 0")
-            symbols += [symbol] * min(run, left)
+            # A run may be longer than the statuses left (cut, as libwebrtc does) or empty (skipped).
+            symbols += [symbol] * min(chunk & _RUN_LENGTH_MAX, left)
         elif not chunk & 0x4000:
             symbols += [(chunk >> (13 - i)) & 0x1 for i in range(min(_ONE_BIT_CAPACITY, left))]
         else:
