@@ -1,0 +1,171 @@
+"""Bandwidth probing: when to send a short burst above the estimate, and what its feedback says.
+
+After libwebrtc's probe_controller and probe_bitrate_estimator. A probe is a cluster of packets the
+pacer sends at a given bitrate for about 15 ms (at least 5 packets); if the receiver saw them
+arrive about as fast as they were sent, the link carries at least that much, and the estimate
+jumps there instead of creeping up at 8 %/s. Probes are sent:
+
+- at start, at 3x and 6x the start bitrate, then again at 2x each result as long as a result
+  reaches 70 % of what was probed (exponential probing, up to the maximum);
+- after a large drop (the estimate fell below 66 % of its value), once the estimate holds, every
+  few seconds at 2x the estimate for up to a minute, so a link that comes back is found fast (a
+  probe at 2x on a link that did not come back costs a few ms of queue);
+- when an upper bound that was limiting the estimate (REMB) rises.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from stream_app.media.transport_cc import PacketResult
+
+FIRST_PROBE_SCALES = (3.0, 6.0)
+FURTHER_PROBE_SCALE = 2.0
+FURTHER_PROBE_THRESHOLD = 0.7
+PROBE_DURATION_S = 0.015
+PROBE_MIN_PACKETS = 5
+PROBE_RESULT_TIMEOUT_S = 1.0  # kMaxWaitingTimeForProbingResult
+LARGE_DROP = 0.66  # kBitrateDropThreshold
+RECOVERY_INTERVAL_S = (1.0, 3.0)  # first and longest wait between recovery probes
+RECOVERY_WINDOW_S = 60.0
+MIN_RECEIVED_RATIO = 0.8  # of a cluster's packets and bytes, for a result to count
+MAX_PROBE_INTERVAL_S = 1.0
+MAX_RECEIVE_SEND_RATIO = 2.0  # arrivals faster than this x sending: bogus timestamps
+UNSATURATED_RATIO = 0.9
+SATURATED_UTILIZATION = 0.95
+
+
+@dataclass(frozen=True)
+class ProbeCluster:
+    """A probe the pacer should send: at least `min_packets` and `min_bytes`, at `bitrate` (bits/s).
+
+    Packets sent for it carry `id` as their `SentPacket.probe_cluster`.
+    """
+
+    id: int
+    bitrate: float
+    min_packets: int
+    min_bytes: int
+
+
+class ProbeController:
+    """Decides when to probe and at what rate, from the estimates it is shown."""
+
+    def __init__(self, start_bps: float, max_bps: float) -> None:
+        self._max = max_bps
+        self._next_id = 1
+        self._queue: deque[ProbeCluster] = deque(self._cluster(start_bps * s) for s in FIRST_PROBE_SCALES)
+        self._further_above: float | None = start_bps * FIRST_PROBE_SCALES[-1] * FURTHER_PROBE_THRESHOLD
+        self._last_probe_time: float | None = None
+        self._estimate = start_bps
+        self._drop_time: float | None = None
+        self._before_drop = 0.0
+        self._recovery_wait = RECOVERY_INTERVAL_S[0]
+
+    def _cluster(self, bitrate: float) -> ProbeCluster:
+        bitrate = min(bitrate, self._max)
+        cluster_id, self._next_id = self._next_id, self._next_id + 1
+        return ProbeCluster(cluster_id, bitrate, PROBE_MIN_PACKETS, int(bitrate * PROBE_DURATION_S / 8))
+
+    def _probe(self, bitrate: float, now: float) -> None:
+        if bitrate <= self._estimate or self._estimate >= self._max:
+            return
+        self._queue.append(self._cluster(bitrate))
+        self._further_above = min(bitrate, self._max) * FURTHER_PROBE_THRESHOLD
+        self._last_probe_time = now
+
+    def on_estimate(self, bitrate: float, now: float, settled: bool) -> None:
+        """The current estimate; `settled` when the delay detector is back to normal (no queue building)."""
+        if bitrate < LARGE_DROP * self._estimate:
+            if self._drop_time is None or now - self._drop_time > RECOVERY_WINDOW_S:
+                self._before_drop = self._estimate
+            self._drop_time = now
+            self._recovery_wait = RECOVERY_INTERVAL_S[0]
+            self._further_above = None
+        self._estimate = bitrate
+        waiting = self._last_probe_time is not None and now - self._last_probe_time < PROBE_RESULT_TIMEOUT_S
+        if self._further_above is not None and bitrate > self._further_above and waiting:
+            self._probe(FURTHER_PROBE_SCALE * bitrate, now)  # exponential probing: the last one got through
+        elif self._further_above is not None and not waiting and self._last_probe_time is not None:
+            self._further_above = None
+        if settled and self._drop_time is not None:
+            self._maybe_probe_recovery(now)
+
+    def _maybe_probe_recovery(self, now: float) -> None:
+        assert self._drop_time is not None
+        if now - self._drop_time > RECOVERY_WINDOW_S or self._estimate >= 0.85 * self._before_drop:
+            self._drop_time = None
+            return
+        last = self._drop_time if self._last_probe_time is None else max(self._last_probe_time, self._drop_time)
+        if now - last >= self._recovery_wait:
+            self._probe(FURTHER_PROBE_SCALE * self._estimate, now)
+            self._recovery_wait = min(self._recovery_wait * 1.5, RECOVERY_INTERVAL_S[1])
+
+    def on_bound_raised(self, bound: float, now: float) -> None:
+        """An upper bound (REMB) that limited the estimate rose to `bound`: find out whether the link follows."""
+        self._probe(bound, now)
+
+    def next_probe(self, now: float) -> ProbeCluster | None:
+        """The next probe the pacer should send, if any (each is returned once)."""
+        if not self._queue:
+            return None
+        self._last_probe_time = now
+        return self._queue.popleft()
+
+
+@dataclass
+class _ClusterPackets:
+    first_send: float = float("inf")
+    last_send: float = float("-inf")
+    last_send_size: int = 0
+    first_arrival: float = float("inf")
+    first_arrival_size: int = 0
+    last_arrival: float = float("-inf")
+    packets: int = 0
+    size: int = 0
+
+
+class ProbeBitrateEstimator:
+    """The bitrate a probe's feedback shows: min(send rate, receive rate), less if the receiver fell behind."""
+
+    def __init__(self) -> None:
+        self._clusters: dict[int, tuple[ProbeCluster, _ClusterPackets]] = {}
+
+    def on_probe(self, cluster: ProbeCluster) -> None:
+        """A probe the pacer is sending; its packets' feedback will be read against it."""
+        self._clusters[cluster.id] = (cluster, _ClusterPackets())
+        while len(self._clusters) > 8:
+            del self._clusters[min(self._clusters)]
+
+    def on_result(self, result: PacketResult) -> float | None:
+        """Add one packet's feedback; return the cluster's bitrate once enough of it has arrived."""
+        cluster_id = result.sent.probe_cluster
+        if cluster_id is None or cluster_id not in self._clusters or result.arrival is None:
+            return None
+        cluster, seen = self._clusters[cluster_id]
+        sent, arrival = result.sent, result.arrival
+        if sent.send_time < seen.first_send:
+            seen.first_send = sent.send_time
+        if sent.send_time >= seen.last_send:
+            seen.last_send, seen.last_send_size = sent.send_time, sent.size
+        if arrival < seen.first_arrival:
+            seen.first_arrival, seen.first_arrival_size = arrival, sent.size
+        seen.last_arrival = max(seen.last_arrival, arrival)
+        seen.packets += 1
+        seen.size += sent.size
+        enough = seen.packets >= MIN_RECEIVED_RATIO * cluster.min_packets
+        if not enough or seen.size < MIN_RECEIVED_RATIO * cluster.min_bytes:
+            return None
+        send_interval = seen.last_send - seen.first_send
+        receive_interval = seen.last_arrival - seen.first_arrival
+        if not (0 < send_interval <= MAX_PROBE_INTERVAL_S and 0 < receive_interval <= MAX_PROBE_INTERVAL_S):
+            return None
+        # The last packet sent and the first received open no interval of their own.
+        send_rate = (seen.size - seen.last_send_size) * 8 / send_interval
+        receive_rate = (seen.size - seen.first_arrival_size) * 8 / receive_interval
+        if receive_rate > MAX_RECEIVE_SEND_RATIO * send_rate:
+            return None
+        if receive_rate < UNSATURATED_RATIO * send_rate:
+            return SATURATED_UTILIZATION * receive_rate
+        return min(send_rate, receive_rate)
