@@ -1,0 +1,199 @@
+"""The send-side estimator on synthetic delay traces and on a simulated bottleneck (`link_sim`)."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+from link_sim import Bottleneck, LinkSim
+
+from stream_app.media.probes import ProbeBitrateEstimator, ProbeCluster
+from stream_app.media.rate_control import RateControlConfig, SendSideEstimator
+from stream_app.media.transport_cc import PacketResult, SentPacket
+
+MBIT = 1_000_000
+
+
+def trace(rate_bps: float, seconds: float, queue_growth: float, start: float = 0.0, first_seq: int = 0):
+    """Packets of 1200 bytes sent at `rate_bps`; each waits `queue_growth` s longer per second sent."""
+    interval = 1200 * 8 / rate_bps
+    packets = []
+    for i in range(int(seconds / interval)):
+        sent = start + i * interval
+        packet = SentPacket(first_seq + i, (first_seq + i) & 0xFFFF, sent, 1200)
+        packets.append(PacketResult(packet, sent + 0.02 + queue_growth * (sent - start)))
+    return packets
+
+
+def feed(estimator: SendSideEstimator, results: list[PacketResult], every: float = 0.05):
+    """Deliver `results` as feedback every `every` seconds (20 ms after the last arrival reported)."""
+    estimates = []
+    batch: list[PacketResult] = []
+    next_report = results[0].sent.send_time + every
+    for result in results:
+        assert result.arrival is not None
+        if result.arrival > next_report and batch:
+            estimates.append(estimator.on_feedback(batch, next_report + 0.02))
+            batch = []
+            next_report += every
+        batch.append(result)
+    estimates.append(estimator.on_feedback(batch, next_report + 0.02))
+    return estimates
+
+
+def test_backs_off_on_a_growing_queue() -> None:
+    estimator = SendSideEstimator(RateControlConfig(start_bitrate=4 * MBIT))
+    steady = feed(estimator, trace(4 * MBIT, 2.0, 0.0))
+    assert steady[-1].delay_state == "normal"
+    before = steady[-1].target_bitrate
+    # The same sending rate, but each packet waits 10 % longer: the link carries ~3.6 Mbit/s.
+    growing = feed(estimator, trace(4 * MBIT, 1.0, 0.1, start=2.0, first_seq=10_000))
+    assert "overusing" in {e.delay_state for e in growing}
+    assert growing[-1].target_bitrate < 0.9 * before
+    assert growing[-1].limited_by == "delay"
+
+
+def test_holds_on_a_steady_queue() -> None:
+    estimator = SendSideEstimator(RateControlConfig(start_bitrate=4 * MBIT))
+    feed(estimator, trace(4 * MBIT, 2.0, 0.0))
+    # A queue that grew for 200 ms and then stays: delay is high but no longer growing.
+    feed(estimator, trace(4 * MBIT, 0.2, 0.1, start=2.0, first_seq=10_000))
+    settled = feed(estimator, trace(4 * MBIT, 2.0, 0.0, start=2.2, first_seq=20_000))
+    tail = settled[len(settled) // 2 :]
+    assert {e.delay_state for e in tail} == {"normal"}
+    assert all(b.target_bitrate >= a.target_bitrate for a, b in itertools.pairwise(tail))
+
+
+def run(capacity: float, seconds: float, *, loss: float = 0.0, config: RateControlConfig | None = None) -> LinkSim:
+    sim = LinkSim(SendSideEstimator(config), Bottleneck(capacity, loss=loss, rng=random.Random(7)))
+    sim.run(seconds)
+    return sim
+
+
+def test_ramps_fast_on_spare_capacity() -> None:
+    sim = run(20 * MBIT, 3.0)
+    assert sim.between(0.0, 0.05)[0].estimate.limited_by == "start"
+    assert max(s.estimate.target_bitrate for s in sim.between(0.0, 1.0)) >= 10 * MBIT  # probes, not 8 %/s
+    assert min(s.estimate.target_bitrate for s in sim.between(1.5, 3.0)) >= 12 * MBIT
+
+
+def test_converges_near_capacity_with_a_short_queue() -> None:
+    sim = run(5 * MBIT, 20.0)
+    settled = sim.between(3.0, 20.0)
+    targets = [s.estimate.target_bitrate for s in settled]
+    assert 0.85 * 5 * MBIT <= sum(targets) / len(targets) <= 1.0 * 5 * MBIT
+    assert min(targets) >= 0.75 * 5 * MBIT and max(targets) <= 1.15 * 5 * MBIT
+    assert max(s.queue_delay for s in settled) < 0.1
+
+
+def test_recovers_fast_from_a_20_5_20_step() -> None:
+    sim = LinkSim(SendSideEstimator(), Bottleneck(20 * MBIT))
+    sim.run(10.0)
+    assert sim.samples[-1].estimate.target_bitrate >= 15 * MBIT
+    sim.link.capacity = 5 * MBIT
+    sim.run(20.0)
+    sim.link.capacity = 20 * MBIT
+    sim.run(30.0)
+    after_drop = sim.between(11.5, 20.0)
+    assert max(s.estimate.target_bitrate for s in after_drop) < 5 * MBIT  # under the new capacity within 1.5 s
+    assert max(s.queue_delay for s in after_drop) < 0.1  # and the queue it built is gone
+    assert max(s.estimate.target_bitrate for s in sim.between(20.0, 25.0)) >= 15 * MBIT
+    assert min(s.estimate.target_bitrate for s in sim.between(25.0, 30.0)) >= 15 * MBIT
+
+
+def test_backs_off_at_15_percent_random_loss() -> None:
+    sim = run(5 * MBIT, 15.0, loss=0.15)
+    late = sim.between(10.0, 15.0)
+    assert max(s.estimate.target_bitrate for s in late) <= 1 * MBIT
+    assert {s.estimate.limited_by for s in late} == {"loss"}
+
+
+def test_ignores_1_percent_random_loss() -> None:
+    sim = run(5 * MBIT, 15.0, loss=0.01)
+    late = sim.between(5.0, 15.0)
+    assert min(s.estimate.target_bitrate for s in late) >= 0.8 * 5 * MBIT
+    assert "loss" not in {s.estimate.limited_by for s in late}
+
+
+def test_respects_the_configured_maximum() -> None:
+    config = RateControlConfig(min_bitrate=300_000, start_bitrate=1 * MBIT, max_bitrate=3 * MBIT)
+    sim = run(20 * MBIT, 5.0, config=config)
+    assert max(s.estimate.target_bitrate for s in sim.samples) <= 3 * MBIT
+    assert sim.samples[-1].estimate.limited_by == "max"
+
+
+def test_never_goes_below_the_configured_minimum() -> None:
+    sim = run(200_000, 10.0, config=RateControlConfig(min_bitrate=300_000, start_bitrate=500_000))
+    assert min(s.estimate.target_bitrate for s in sim.samples) == 300_000
+
+
+def test_the_same_trace_gives_the_same_estimates() -> None:
+    first, second = run(5 * MBIT, 5.0, loss=0.02), run(5 * MBIT, 5.0, loss=0.02)
+    assert [s.estimate for s in first.samples] == [s.estimate for s in second.samples]
+
+
+def test_pacing_runs_at_two_and_a_half_times_the_target() -> None:
+    estimate = SendSideEstimator().process(0.0)
+    assert (estimate.target_bitrate, estimate.pacing_bitrate) == (1_500_000, 3_750_000)
+    assert (estimate.limited_by, estimate.acknowledged_bitrate, estimate.rtt) == ("start", None, None)
+
+
+def test_first_probes_are_at_three_and_six_times_the_start() -> None:
+    estimator = SendSideEstimator(RateControlConfig(start_bitrate=1 * MBIT))
+    first, second = estimator.next_probe(0.0), estimator.next_probe(0.0)
+    assert first == ProbeCluster(1, 3 * MBIT, 5, 3 * MBIT * 15 // 8000)
+    assert second is not None and second.bitrate == 6 * MBIT
+    assert estimator.next_probe(0.0) is None
+
+
+def test_a_probe_that_got_through_sets_the_estimate_and_that_one_did_not_is_discounted() -> None:
+    estimator = ProbeBitrateEstimator()
+    cluster = ProbeCluster(7, 8 * MBIT, 5, 15_000)
+    estimator.on_probe(cluster)
+    interval = 1200 * 8 / (8 * MBIT)
+    results = [PacketResult(SentPacket(i, i, i * interval, 1200, 7), 1.0 + i * interval) for i in range(13)]
+    assert [estimator.on_result(r) for r in results][-1] == pytest.approx(8 * MBIT, rel=0.01)
+    estimator.on_probe(ProbeCluster(8, 8 * MBIT, 5, 15_000))
+    slow = [PacketResult(SentPacket(i, i, i * interval, 1200, 8), 1.0 + i * interval * 2) for i in range(13)]
+    assert [estimator.on_result(r) for r in slow][-1] == pytest.approx(0.95 * 4 * MBIT, rel=0.01)
+    assert estimator.on_result(PacketResult(SentPacket(99, 99, 0.0, 1200, None), 1.0)) is None
+
+
+def test_remb_alone_sets_the_target_without_transport_feedback() -> None:
+    estimator = SendSideEstimator()
+    estimate = estimator.on_remb(2 * MBIT, 0.5)
+    assert (estimate.target_bitrate, estimate.limited_by) == (2 * MBIT, "remb")
+    assert estimator.next_probe(0.5) is None  # nothing could measure a probe's result
+    assert estimator.on_remb(50 * MBIT, 1.0).limited_by == "max"
+
+
+def test_remb_bounds_the_transport_cc_estimate() -> None:
+    estimator = SendSideEstimator(RateControlConfig(start_bitrate=4 * MBIT))
+    feed(estimator, trace(4 * MBIT, 1.0, 0.0))
+    estimate = estimator.on_remb(1 * MBIT, 1.1)
+    assert (estimate.target_bitrate, estimate.limited_by) == (1 * MBIT, "remb")
+
+
+def test_receiver_report_loss_backs_off_without_transport_feedback() -> None:
+    estimator = SendSideEstimator()
+    estimator.on_remb(4 * MBIT, 0.0)
+    estimator.on_rtt(0.05, 0.0)
+    for i in range(1, 11):
+        estimate = estimator.on_receiver_report(0.25, i * 0.5)
+    assert estimate.limited_by == "loss"
+    assert estimate.target_bitrate < 2 * MBIT
+    assert estimate.loss_fraction == 0.25 and estimate.rtt == 0.05
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"min_bitrate": 5_000}, "10 kbit/s <= min"),
+        ({"start_bitrate": 100_000}, "min <= start"),
+        ({"max_bitrate": 1_000_000}, "start <= max"),
+    ],
+)
+def test_config_refuses_inconsistent_bitrates(kwargs: dict[str, int], reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        RateControlConfig(**kwargs)
