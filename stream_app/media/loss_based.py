@@ -1,7 +1,7 @@
 """The loss-based half of the send-side estimate, and the acknowledged (delivered) bitrate.
 
 Loss after libwebrtc's send_side_bandwidth_estimation (draft-ietf-rmcat-gcc-02 §6): over a short
-window (at least 20 packets), a loss fraction above 10 % cuts the bitrate to ``(1 - 0.5 * loss)``
+window (at least 20 packets and 0.5 s), a loss fraction above 10 % cuts the bitrate to ``(1 - 0.5 * loss)``
 of itself, at most once per 300 ms + RTT; below 2 % the cut grows back by 8 % a second until the
 delay-based estimate is the limit again; in between it holds. Random loss of a few percent (Wi-Fi)
 thus never lowers the rate, and the delay-based controller keeps it at the link's capacity.
@@ -16,6 +16,10 @@ from stream_app.media.transport_cc import PacketResult
 LOW_LOSS = 0.02
 HIGH_LOSS = 0.10
 MIN_PACKETS = 20  # kLimitNumPackets
+# libwebrtc takes a fraction every 20 packets; per 50 ms feedback at a few Mbit/s that is so few that
+# 5 % random loss reads above 10 % one window in ten and ratchets the rate down. Half a second of
+# packets keeps random loss below the threshold and still reacts within a second to real loss.
+MIN_WINDOW_S = 0.5
 DECREASE_INTERVAL_S = 0.3  # kBweDecreaseInterval, plus the RTT
 GROWTH_PER_S = 1.08
 GROWTH_EXTRA_BPS_PER_S = 1000.0
@@ -31,18 +35,22 @@ class LossBasedControl:
         self.bound: float | None = None
         self._lost = 0
         self._expected = 0
+        self._window_start: float | None = None
         self._last_report: float | None = None
         self._last_update: float | None = None
         self._last_decrease: float | None = None
         self._fresh = False
 
     def on_packets(self, lost: int, expected: int, now: float) -> None:
-        """Count packets a feedback reported; a new loss fraction is taken every 20 or more."""
+        """Count packets a feedback reported; a new loss fraction is taken every 0.5 s and 20 packets."""
+        if self._window_start is None:
+            self._window_start = now
         self._lost += lost
         self._expected += expected
-        if self._expected >= MIN_PACKETS:
+        if self._expected >= MIN_PACKETS and now - self._window_start >= MIN_WINDOW_S:
             self.on_fraction(self._lost / self._expected, now)
             self._lost = self._expected = 0
+            self._window_start = now
 
     def on_fraction(self, fraction: float, now: float) -> None:
         """A loss fraction measured elsewhere (an RTCP receiver report)."""
@@ -50,8 +58,8 @@ class LossBasedControl:
         self._last_report = now
         self._fresh = True
 
-    def update(self, now: float, estimate: float, rtt: float) -> float | None:
-        """Move the bound for the time passed; `estimate` is what the other limits allow."""
+    def update(self, now: float, estimate: float, rtt: float, floor: float) -> float | None:
+        """Move the bound for the time passed; `estimate` is what the other limits allow, `floor` the minimum."""
         elapsed = 0.0 if self._last_update is None else min(max(now - self._last_update, 0.0), 1.0)
         self._last_update = now
         if self._last_report is None or now - self._last_report > STALE_AFTER_S:
@@ -64,7 +72,7 @@ class LossBasedControl:
         elif self.fraction > HIGH_LOSS and self._fresh:
             if self._last_decrease is None or now - self._last_decrease >= DECREASE_INTERVAL_S + rtt:
                 base = estimate if self.bound is None else min(self.bound, estimate)
-                self.bound = base * (1 - 0.5 * self.fraction)
+                self.bound = max(floor, base * (1 - 0.5 * self.fraction))
                 self._last_decrease = now
                 self._fresh = False
         return self.bound

@@ -111,6 +111,7 @@ class SendSideEstimator:
         self._acknowledged = AcknowledgedBitrate()
         self._queue = QueueDelay()
         self._draining = False
+        self._overused = False
         self._loss = LossBasedControl()
         self._probes = ProbeController(config.start_bitrate, config.max_bitrate)
         self._probe_results = ProbeBitrateEstimator()
@@ -140,6 +141,7 @@ class SendSideEstimator:
             # No RTCP round trip yet: the newest packet's wait for its feedback bounds the RTT from above.
             self._delay.rtt = min(now - r.sent.send_time for r in received)
         probe: float | None = None
+        initial_probe = False
         for result in received:
             assert result.arrival is not None
             deltas = self._inter_arrival.update(result.sent.send_time, result.arrival)
@@ -148,21 +150,28 @@ class SendSideEstimator:
             probed = self._probe_results.on_result(result)
             if probed is not None:
                 probe = probed if probe is None else max(probe, probed)
-        self._update_delay_based(probe, now)
+                initial_probe = initial_probe or self._probe_results.is_initial(result)
+        self._update_delay_based(probe, initial_probe, now)
         if self._detector.state == "overusing":
             self._draining = True
         elif self._queue.delay < DRAIN_DONE_S:
             self._draining = False
         return self.process(now)
 
-    def _update_delay_based(self, probe: float | None, now: float) -> None:
+    def _update_delay_based(self, probe: float | None, initial_probe: bool, now: float) -> None:
         state = self._detector.state
         acknowledged = self._acknowledged.bitrate()
         if state == "overusing":
+            self._overused = True
             if self._delay.time_to_reduce_further(now, acknowledged or self._delay.bitrate):
                 self._delay.update(state, acknowledged, now)
         elif probe is not None and probe > self._delay.bitrate:
             self._delay.set_estimate(probe, now)
+        elif probe is not None and initial_probe and not self._overused:
+            # The first probes found the link slower than the start bitrate: take their word before
+            # the delay trend (slow to build at a few hundred kbit/s) does, and drain what the start built.
+            self._delay.set_estimate(probe, now)
+            self._draining = True
         else:
             self._delay.update(state, acknowledged, now)
 
@@ -207,12 +216,13 @@ class SendSideEstimator:
             bounds.append((float(self.config.start_bitrate), "start"))
         upper, reason = min(bounds, key=lambda bound: bound[0])
         rtt = self._rtt if self._rtt is not None else self._delay.rtt
-        loss_bound = self._loss.update(now, upper, rtt)
+        loss_bound = self._loss.update(now, upper, rtt, float(self.config.min_bitrate))
         if loss_bound is not None and loss_bound < upper:
             upper, reason = loss_bound, "loss"
         self._estimate = self._make_estimate(upper, reason)
         if self._transport_cc(now):
-            self._probes.on_estimate(self._estimate.target_bitrate, now, self._detector.state == "normal")
+            settled = self._detector.state == "normal"
+            self._probes.on_estimate(self._estimate.target_bitrate, now, settled, self._acknowledged.bitrate())
         return self._estimate
 
     def next_probe(self, now: float) -> ProbeCluster | None:

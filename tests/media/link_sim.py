@@ -98,8 +98,10 @@ class LinkSim:
         estimate = self.estimator.process(now)
         cluster = self.estimator.next_probe(now)
         if cluster is not None:
-            count = max(cluster.min_packets, math.ceil(cluster.min_bytes / PACKET_BYTES))
-            self._probe_queue.extend((PACKET_BYTES, cluster.id, cluster.bitrate) for _ in range(count))
+            # Padding may be small: a slow link's probe need not be five full packets.
+            size = max(200, min(PACKET_BYTES, cluster.min_bytes // cluster.min_packets))
+            count = max(cluster.min_packets, math.ceil(cluster.min_bytes / size))
+            self._probe_queue.extend((size, cluster.id, cluster.bitrate) for _ in range(count))
             self._probe_free = max(self._probe_free, now - 0.001)
         while now >= self._next_frame:
             frame_bytes = round(estimate.target_bitrate / 8 / self._fps)

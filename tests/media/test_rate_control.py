@@ -109,8 +109,9 @@ def test_backs_off_at_15_percent_random_loss() -> None:
     assert {s.estimate.limited_by for s in late} == {"loss"}
 
 
-def test_ignores_1_percent_random_loss() -> None:
-    sim = run(5 * MBIT, 15.0, loss=0.01)
+@pytest.mark.parametrize("loss", [0.01, 0.03])
+def test_ignores_a_few_percent_of_random_loss(loss: float) -> None:
+    sim = run(5 * MBIT, 15.0, loss=loss)
     late = sim.between(5.0, 15.0)
     assert min(s.estimate.target_bitrate for s in late) >= 0.8 * 5 * MBIT
     assert "loss" not in {s.estimate.limited_by for s in late}
@@ -139,12 +140,28 @@ def test_pacing_runs_at_two_and_a_half_times_the_target() -> None:
     assert (estimate.limited_by, estimate.acknowledged_bitrate, estimate.rtt) == ("start", None, None)
 
 
-def test_first_probes_are_at_three_and_six_times_the_start() -> None:
+def test_the_first_probe_is_at_three_times_the_start_and_the_next_doubles_its_result() -> None:
     estimator = SendSideEstimator(RateControlConfig(start_bitrate=1 * MBIT))
-    first, second = estimator.next_probe(0.0), estimator.next_probe(0.0)
+    first = estimator.next_probe(0.0)
     assert first == ProbeCluster(1, 3 * MBIT, 5, 3 * MBIT * 15 // 8000)
-    assert second is not None and second.bitrate == 6 * MBIT
-    assert estimator.next_probe(0.0) is None
+    assert first.initial and estimator.next_probe(0.0) is None
+    interval = 1200 * 8 / first.bitrate
+    results = [PacketResult(SentPacket(i, i, i * interval, 1200, 1), 5.0 + i * interval) for i in range(6)]
+    estimate = estimator.on_feedback(results, 0.1)
+    assert estimate.target_bitrate == pytest.approx(3 * MBIT, rel=0.01)
+    second = estimator.next_probe(0.1)
+    assert second is not None and second.bitrate == pytest.approx(6 * MBIT, rel=0.01) and not second.initial
+
+
+def test_a_first_probe_on_a_slow_link_lowers_the_start() -> None:
+    estimator = SendSideEstimator(RateControlConfig(start_bitrate=2 * MBIT))
+    first = estimator.next_probe(0.0)
+    assert first is not None
+    interval = 1200 * 8 / first.bitrate
+    arrival = 1200 * 8 / 500_000  # a 500 kbit/s link
+    results = [PacketResult(SentPacket(i, i, i * interval, 1200, 1), 5.0 + i * arrival) for i in range(8)]
+    estimate = estimator.on_feedback(results, 0.2)
+    assert estimate.target_bitrate < 500_000
 
 
 def test_a_probe_that_got_through_sets_the_estimate_and_that_one_did_not_is_discounted() -> None:
