@@ -58,6 +58,15 @@ class LossBasedControl:
         self._last_report = now
         self._fresh = True
 
+    def on_probe(self, bitrate: float) -> None:
+        """A probe got `bitrate` through: if loss is low now, the bound a past loss left may rise to it.
+
+        Without this a burst of loss (a queue overflowing at a capacity drop) would hold the rate
+        down long after the link has recovered, growing back at only 8 %/s.
+        """
+        if self.bound is not None and self.fraction <= LOW_LOSS and bitrate > self.bound:
+            self.bound = bitrate
+
     def update(self, now: float, estimate: float, rtt: float, floor: float) -> float | None:
         """Move the bound for the time passed; `estimate` is what the other limits allow, `floor` the minimum."""
         elapsed = 0.0 if self._last_update is None else min(max(now - self._last_update, 0.0), 1.0)

@@ -97,9 +97,10 @@ class ProbeController:
         really carried before it, not to an estimate nothing had tested (the start bitrate).
         """
         best_delivered = self._remember_delivered(delivered, now)
-        if bitrate < LARGE_DROP * self._estimate:
-            if self._drop_time is None or now - self._drop_time > RECOVERY_WINDOW_S:
-                self._before_drop = min(self._estimate, best_delivered)
+        # Against the best delivered in the last 2 s, not the previous estimate: a drop in steps
+        # of 0.85 is as large a drop as one in a single step.
+        if self._drop_time is None and bitrate < LARGE_DROP * best_delivered:
+            self._before_drop = best_delivered
             self._drop_time = now
             self._recovery_wait = RECOVERY_INTERVAL_S[0]
             self._further_above = None

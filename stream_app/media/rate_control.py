@@ -152,6 +152,8 @@ class SendSideEstimator:
                 probe = probed if probe is None else max(probe, probed)
                 initial_probe = initial_probe or self._probe_results.is_initial(result)
         self._update_delay_based(probe, initial_probe, now)
+        if probe is not None:
+            self._loss.on_probe(probe)
         if self._detector.state == "overusing":
             self._draining = True
         elif self._queue.delay < DRAIN_DONE_S:
