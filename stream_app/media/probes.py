@@ -13,6 +13,9 @@ jumps there instead of creeping up at 8 %/s. Probes are sent:
   few seconds at 2x the estimate for up to a minute, until it is back near what was delivered
   before the drop, so a link that comes back is found fast (a probe at 2x on a link that did not
   come back costs a few ms of queue);
+- while the sender is application-limited (it sends under 65 % of the estimate, e.g. a still
+  scene), every 5 s at 2x the estimate: the delay-based estimate cannot grow past 1.5x what is
+  sent, so without probes it would go stale just when the scene gets busy;
 - when an upper bound that was limiting the estimate (REMB) rises.
 """
 
@@ -33,6 +36,9 @@ LARGE_DROP = 0.66  # kBitrateDropThreshold
 RECOVERY_INTERVAL_S = (1.0, 3.0)  # first and longest wait between recovery probes
 RECOVERY_WINDOW_S = 60.0
 DELIVERED_MEMORY_S = 2.0  # what was delivered "before the drop": the best of this long before it
+ALR_RATIO = 0.65  # kDefaultAlrBandwidthUsageRatio: sending less than this of the estimate
+ALR_AFTER_S = 0.5  # application-limited for this long before it counts
+ALR_PROBE_INTERVAL_S = 5.0  # kAlrPeriodicProbingInterval
 MIN_RECEIVED_RATIO = 0.8  # of a cluster's packets and bytes, for a result to count
 MAX_PROBE_INTERVAL_S = 1.0
 MAX_RECEIVE_SEND_RATIO = 2.0  # arrivals faster than this x sending: bogus timestamps
@@ -68,6 +74,7 @@ class ProbeController:
         self._before_drop = 0.0
         self._recovery_wait = RECOVERY_INTERVAL_S[0]
         self._delivered: deque[tuple[float, float]] = deque()  # (time, acknowledged bitrate), decreasing rates
+        self._limited_since: float | None = None
 
     def _cluster(self, bitrate: float, initial: bool = False) -> ProbeCluster:
         bitrate = min(bitrate, self._max)
@@ -112,6 +119,19 @@ class ProbeController:
             self._further_above = None
         if settled and self._drop_time is not None:
             self._maybe_probe_recovery(now)
+        self._maybe_probe_application_limited(bitrate, delivered, now, settled)
+
+    def _maybe_probe_application_limited(
+        self, bitrate: float, delivered: float | None, now: float, settled: bool
+    ) -> None:
+        if delivered is None or delivered >= ALR_RATIO * bitrate:
+            self._limited_since = None
+            return
+        if self._limited_since is None:
+            self._limited_since = now
+        idle = self._last_probe_time is None or now - self._last_probe_time >= ALR_PROBE_INTERVAL_S
+        if settled and idle and now - self._limited_since >= ALR_AFTER_S:
+            self._probe(FURTHER_PROBE_SCALE * bitrate, now)
 
     def _maybe_probe_recovery(self, now: float) -> None:
         assert self._drop_time is not None

@@ -67,6 +67,7 @@ class LinkSim:
 
     def __init__(self, estimator: SendSideEstimator, link: Bottleneck, fps: int = 60, feedback_interval: float = 0.05):
         self.estimator = estimator
+        self.app_limit: float | None = None  # bits/s the encoder produces at most (a still scene)
         self.link = link
         self.history = SendHistory()
         self.samples: list[Sample] = []
@@ -104,7 +105,8 @@ class LinkSim:
             self._probe_queue.extend((size, cluster.id, cluster.bitrate) for _ in range(count))
             self._probe_free = max(self._probe_free, now - 0.001)
         while now >= self._next_frame:
-            frame_bytes = round(estimate.target_bitrate / 8 / self._fps)
+            media = estimate.target_bitrate if self.app_limit is None else min(self.app_limit, estimate.target_bitrate)
+            frame_bytes = round(media / 8 / self._fps)
             whole, rest = divmod(frame_bytes, PACKET_BYTES)
             self._pacer.extend((PACKET_BYTES, None) for _ in range(whole))
             if rest:

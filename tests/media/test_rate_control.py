@@ -103,6 +103,20 @@ def test_recovers_fast_from_a_drop_and_a_restore(low: float) -> None:
     assert min(s.estimate.target_bitrate for s in sim.between(25.0, 30.0)) >= 15 * MBIT
 
 
+def test_probes_keep_the_estimate_up_while_the_sender_is_application_limited() -> None:
+    sim = LinkSim(SendSideEstimator(), Bottleneck(2 * MBIT))
+    sim.run(5.0)
+    assert sim.samples[-1].estimate.target_bitrate < 2 * MBIT
+    sim.app_limit = 0.5 * MBIT  # a still scene: the encoder needs little
+    sim.link.capacity = 20 * MBIT
+    sim.run(17.0)
+    assert sim.samples[-1].estimate.target_bitrate >= 10 * MBIT  # 1.5x what is sent would be 0.75 Mbit/s
+    sim.app_limit = None  # the scene gets busy: the link's rate is there at once
+    sim.run(19.0)
+    assert min(s.estimate.target_bitrate for s in sim.between(17.0, 19.0)) >= 10 * MBIT
+    assert max(s.queue_delay for s in sim.between(17.0, 19.0)) < 0.1
+
+
 def test_backs_off_at_15_percent_random_loss() -> None:
     sim = run(5 * MBIT, 15.0, loss=0.15)
     late = sim.between(10.0, 15.0)
