@@ -9,13 +9,15 @@ import pytest
 from link_sim import Bottleneck, LinkSim
 
 from stream_app.media.probes import ProbeBitrateEstimator, ProbeCluster
-from stream_app.media.rate_control import RateControlConfig, SendSideEstimator
+from stream_app.media.rate_control import Estimate, RateControlConfig, SendSideEstimator
 from stream_app.media.transport_cc import PacketResult, SentPacket
 
 MBIT = 1_000_000
 
 
-def trace(rate_bps: float, seconds: float, queue_growth: float, start: float = 0.0, first_seq: int = 0):
+def trace(
+    rate_bps: float, seconds: float, queue_growth: float, start: float = 0.0, first_seq: int = 0
+) -> list[PacketResult]:
     """Packets of 1200 bytes sent at `rate_bps`; each waits `queue_growth` s longer per second sent."""
     interval = 1200 * 8 / rate_bps
     packets = []
@@ -26,9 +28,9 @@ def trace(rate_bps: float, seconds: float, queue_growth: float, start: float = 0
     return packets
 
 
-def feed(estimator: SendSideEstimator, results: list[PacketResult], every: float = 0.05):
+def feed(estimator: SendSideEstimator, results: list[PacketResult], every: float = 0.05) -> list[Estimate]:
     """Deliver `results` as feedback every `every` seconds (20 ms after the last arrival reported)."""
-    estimates = []
+    estimates: list[Estimate] = []
     batch: list[PacketResult] = []
     next_report = results[0].sent.send_time + every
     for result in results:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import given, settings
@@ -30,7 +31,7 @@ SEVEN_PACKETS = bytes.fromhex("afcd0007 fa17fa17 193dd8bb 00040007 10636e01 2007
 LONG_LAST_RUN = bytes.fromhex("afcd0007 9b74f61f 9371dcbc 853c0009 63f916b3 d5520030 9baa6aaa 7b010901")
 
 
-def feedback(base: int, statuses: list[int | None], reference: int = 100, count: int = 0) -> TransportFeedback:
+def feedback(base: int, statuses: Sequence[int | None], reference: int = 100, count: int = 0) -> TransportFeedback:
     """Feedback for consecutive sequences from `base`; each status a delta in µs, None = lost."""
     packets = tuple(PacketStatus((base + i) & 0xFFFF, delta is not None, delta) for i, delta in enumerate(statuses))
     return TransportFeedback(0x1234, 0x5678, base & 0xFFFF, count, reference, packets)
@@ -93,7 +94,7 @@ def test_large_and_negative_deltas_use_two_bit_vectors_and_two_bytes() -> None:
 
 
 def test_a_long_run_then_a_large_delta_keeps_the_run() -> None:
-    statuses: list[int | None] = [1000] * 10 + [-1000] + [1000] * 3
+    statuses = [1000] * 10 + [-1000] + [1000] * 3
     packet = serialize_feedback(feedback(0, statuses))
     assert chunks(packet, 2) == [(1 << 13) | 10, 0b11_10_01_01_01_00_00_00]
     assert parse_feedback(packet) == feedback(0, statuses)
