@@ -82,10 +82,13 @@ class ProbeController:
         return ProbeCluster(cluster_id, bitrate, PROBE_MIN_PACKETS, int(bitrate * PROBE_DURATION_S / 8), initial)
 
     def _probe(self, bitrate: float, now: float) -> None:
-        if bitrate <= self._estimate or self._estimate >= self._max:
-            return
+        bitrate = min(bitrate, self._max)
+        if bitrate <= self._estimate or self._queue:
+            return  # nothing to learn, or the last request is not even sent yet
         self._queue.append(self._cluster(bitrate))
-        self._further_above = min(bitrate, self._max) * FURTHER_PROBE_THRESHOLD
+        # Probe further only from below the maximum: a result near a probe at the maximum would
+        # otherwise ask for the same probe again on every tick.
+        self._further_above = bitrate * FURTHER_PROBE_THRESHOLD if bitrate < self._max else None
         self._last_probe_time = now
 
     def _remember_delivered(self, delivered: float | None, now: float) -> float:

@@ -29,14 +29,16 @@ RECEIVER_CLOCK_OFFSET = 5000.0  # the receiver's clock is not ours: only differe
 
 @dataclass
 class Bottleneck:
-    """A link: `capacity` bits/s, `base_delay` s one way, a queue of at most `queue_limit` s, random `loss`."""
+    """A link: `capacity` bits/s, `base_delay` s one way, a queue of at most `queue_limit` s, `loss`, `jitter`."""
 
     capacity: float
     base_delay: float = 0.02
     queue_limit: float = 0.5
     loss: float = 0.0
+    jitter: float = 0.0  # extra delay after the queue, uniform in [0, jitter] s, order kept
     rng: random.Random = field(default_factory=lambda: random.Random(1))
     _busy_until: float = 0.0
+    _last_arrival: float = 0.0
 
     def send(self, size: int, now: float) -> float | None:
         """The arrival time of a packet sent at `now`, or None if it is dropped."""
@@ -46,7 +48,11 @@ class Bottleneck:
         self._busy_until = start + size * 8 / self.capacity
         if self.loss and self.rng.random() < self.loss:
             return None
-        return self._busy_until + self.base_delay
+        arrival = self._busy_until + self.base_delay
+        if self.jitter:
+            arrival = max(self._last_arrival, arrival + self.rng.uniform(0, self.jitter))
+        self._last_arrival = arrival
+        return arrival
 
     def queue_delay(self, now: float) -> float:
         return max(0.0, self._busy_until - now)

@@ -8,7 +8,7 @@ import random
 import pytest
 from link_sim import Bottleneck, LinkSim
 
-from stream_app.media.probes import ProbeBitrateEstimator, ProbeCluster
+from stream_app.media.probes import ProbeBitrateEstimator, ProbeCluster, ProbeController
 from stream_app.media.rate_control import Estimate, RateControlConfig, SendSideEstimator
 from stream_app.media.transport_cc import PacketResult, SentPacket
 
@@ -119,6 +119,14 @@ def test_probes_keep_the_estimate_up_while_the_sender_is_application_limited() -
     assert max(s.queue_delay for s in sim.between(17.0, 19.0)) < 0.1
 
 
+def test_holds_near_capacity_under_20_ms_of_jitter() -> None:
+    sim = LinkSim(SendSideEstimator(), Bottleneck(5 * MBIT, jitter=0.02, rng=random.Random(3)))
+    sim.run(20.0)
+    targets = [s.estimate.target_bitrate for s in sim.between(5.0, 20.0)]
+    assert sum(targets) / len(targets) >= 0.85 * 5 * MBIT
+    assert max(targets) <= 1.15 * 5 * MBIT
+
+
 def test_backs_off_at_15_percent_random_loss() -> None:
     sim = run(5 * MBIT, 15.0, loss=0.15)
     late = sim.between(10.0, 15.0)
@@ -168,6 +176,15 @@ def test_the_first_probe_is_at_three_times_the_start_and_the_next_doubles_its_re
     assert estimate.target_bitrate == pytest.approx(3 * MBIT, rel=0.01)
     second = estimator.next_probe(0.1)
     assert second is not None and second.bitrate == pytest.approx(6 * MBIT, rel=0.01) and not second.initial
+
+
+def test_a_probe_at_the_maximum_is_not_repeated_when_its_result_is_near_it() -> None:
+    controller = ProbeController(start_bps=4 * MBIT, max_bps=10 * MBIT)
+    first = controller.next_probe(0.0)
+    assert first is not None and first.bitrate == 10 * MBIT  # 3x the start, capped
+    for tick in range(1, 200):
+        controller.on_estimate(9.5 * MBIT, tick * 0.001, settled=True, delivered=9 * MBIT)
+    assert controller.next_probe(0.2) is None
 
 
 def test_a_first_probe_on_a_slow_link_lowers_the_start() -> None:
