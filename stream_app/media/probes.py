@@ -67,7 +67,8 @@ class ProbeController:
         self._max = max_bps
         self._next_id = 1
         self._queue: deque[ProbeCluster] = deque(self._cluster(start_bps * s, initial=True) for s in FIRST_PROBE_SCALES)
-        self._further_above: float | None = start_bps * FIRST_PROBE_SCALES[-1] * FURTHER_PROBE_THRESHOLD
+        last = self._queue[-1].bitrate
+        self._further_above: float | None = last * FURTHER_PROBE_THRESHOLD if last < max_bps else None
         self._last_probe_time: float | None = None
         self._estimate = start_bps
         self._drop_time: float | None = None
