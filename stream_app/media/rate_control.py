@@ -144,9 +144,12 @@ class SendSideEstimator:
         initial_probe = False
         for result in received:
             assert result.arrival is not None
-            deltas = self._inter_arrival.update(result.sent.send_time, result.arrival)
-            if deltas is not None:
-                self._detector.update(*deltas, result.arrival)
+            # A probe queues by design; its result, not the delay trend it causes, says what the link
+            # carries (left in, a probe above capacity reads as overuse and halves a recovery).
+            if result.sent.probe_cluster is None:
+                deltas = self._inter_arrival.update(result.sent.send_time, result.arrival)
+                if deltas is not None:
+                    self._detector.update(*deltas, result.arrival)
             probed = self._probe_results.on_result(result)
             if probed is not None:
                 probe = probed if probe is None else max(probe, probed)
@@ -165,6 +168,10 @@ class SendSideEstimator:
         acknowledged = self._acknowledged.bitrate()
         if state == "overusing":
             self._overused = True
+            if probe is not None:
+                # A probe that overfilled the link measured what it delivers: back off from that,
+                # not from a 150 ms average that the probe's own burst only partly fills.
+                acknowledged = max(acknowledged or 0.0, probe)
             if self._delay.time_to_reduce_further(now, acknowledged or self._delay.bitrate):
                 self._delay.update(state, acknowledged, now)
         elif probe is not None and probe > self._delay.bitrate:

@@ -4,7 +4,8 @@ One bottleneck (a FIFO with a capacity, a tail-drop limit and a base delay, plus
 loss), a sender that encodes 60 frames a second at the estimator's target and paces them at its
 pacing rate, sends the probes it asks for, and a receiver that answers every 50 ms with RTCP
 transport feedback, serialized and parsed as on the wire. Time is simulated (1 ms steps); the
-same seed gives the same trace.
+same seed gives the same trace. The estimator's `process` and `next_probe` run every 25 ms, as the
+shell's timer would call them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from stream_app.media.transport_cc import (
 )
 
 PACKET_BYTES = 1200
+PROCESS_INTERVAL = 0.025
 RECEIVER_CLOCK_OFFSET = 5000.0  # the receiver's clock is not ours: only differences may matter
 
 
@@ -83,6 +85,7 @@ class LinkSim:
         self._next_frame = 0.0
         self._next_feedback = feedback_interval
         self._next_sample = 0.0
+        self._next_process = 0.0
         self._pacer: deque[tuple[int, int | None]] = deque()  # (size, probe cluster)
         self._pacer_free = 0.0
         self._probe_free = 0.0
@@ -102,8 +105,12 @@ class LinkSim:
 
     def _tick(self) -> None:
         now = self.now
-        estimate = self.estimator.process(now)
-        cluster = self.estimator.next_probe(now)
+        cluster = None
+        if now >= self._next_process:  # the shell's timer: every 25 ms
+            self.estimator.process(now)
+            cluster = self.estimator.next_probe(now)
+            self._next_process += PROCESS_INTERVAL
+        estimate = self.estimator.estimate
         if cluster is not None:
             # Padding may be small: a slow link's probe need not be five full packets.
             size = max(200, min(PACKET_BYTES, cluster.min_bytes // cluster.min_packets))
