@@ -41,12 +41,16 @@ class LossBasedControl:
         self._last_decrease: float | None = None
         self._fresh = False
 
-    def on_packets(self, lost: int, expected: int, now: float) -> None:
-        """Count packets a feedback reported; a new loss fraction is taken every 0.5 s and 20 packets."""
+    def on_packets(self, lost: int, expected: int, now: float, recovered: int = 0) -> None:
+        """Count packets a feedback reported; a new loss fraction is taken every 0.5 s and 20 packets.
+
+        `recovered` of the `expected` were reported lost before and arrived after all (reordered):
+        they are neither lost nor new.
+        """
         if self._window_start is None:
             self._window_start = now
-        self._lost += lost
-        self._expected += expected
+        self._lost = max(0, self._lost + lost - recovered)
+        self._expected += expected - recovered
         if self._expected >= MIN_PACKETS and now - self._window_start >= MIN_WINDOW_S:
             self.on_fraction(self._lost / self._expected, now)
             self._lost = self._expected = 0

@@ -37,6 +37,7 @@ DRAIN_TIME_S = 1.0  # a queue we built is drained in about this long
 DRAIN_MAX_CUT = 0.5
 DRAIN_DONE_S = 0.02  # below this much queueing delay there is nothing left to drain
 BASE_DELAY_WINDOW_S = 10.0
+REPORTED_LOST_MAX = 8192  # lost packets remembered, for 2 s, in case they arrive after all
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class SendSideEstimator:
         self._queue = QueueDelay()
         self._draining = False
         self._overused = False
+        self._reported_lost: dict[int, float] = {}  # sequence -> when reported lost, oldest first
         self._loss = LossBasedControl()
         self._probes = ProbeController(config.start_bitrate, config.max_bitrate)
         self._probe_results = ProbeBitrateEstimator()
@@ -134,7 +136,7 @@ class SendSideEstimator:
             return self.process(now)
         self._last_feedback = now
         received = sorted((r for r in results if r.arrival is not None), key=lambda r: r.arrival or 0.0)
-        self._loss.on_packets(len(results) - len(received), len(results), now)
+        self._loss.on_packets(len(results) - len(received), len(results), now, self._recovered(results, now))
         self._acknowledged.on_results(received)
         self._queue.on_results(received, now)
         if self._rtt is None and received:
@@ -162,6 +164,23 @@ class SendSideEstimator:
         elif self._queue.delay < DRAIN_DONE_S:
             self._draining = False
         return self.process(now)
+
+    def _recovered(self, results: list[PacketResult], now: float) -> int:
+        """How many received `results` were reported lost before: reordered past a feedback, not lost.
+
+        Without this, 20 ms of reordering jitter at 20 Mbit/s read as over 10 % loss.
+        """
+        recovered = 0
+        for result in results:
+            if result.arrival is None:
+                self._reported_lost[result.sent.sequence] = now
+            elif self._reported_lost.pop(result.sent.sequence, None) is not None:
+                recovered += 1
+        while self._reported_lost and (
+            len(self._reported_lost) > REPORTED_LOST_MAX or next(iter(self._reported_lost.values())) < now - 2.0
+        ):
+            del self._reported_lost[next(iter(self._reported_lost))]
+        return recovered
 
     def _update_delay_based(self, probe: float | None, initial_probe: bool, now: float) -> None:
         state = self._detector.state

@@ -37,7 +37,8 @@ class Bottleneck:
     base_delay: float = 0.02
     queue_limit: float = 0.5
     loss: float = 0.0
-    jitter: float = 0.0  # extra delay after the queue, uniform in [0, jitter] s, order kept
+    jitter: float = 0.0  # extra delay after the queue, uniform in [0, jitter] s
+    reorder: bool = False  # whether jitter may reorder packets (else each waits for the one before)
     rng: random.Random = field(default_factory=lambda: random.Random(1))
     _busy_until: float = 0.0
     _last_arrival: float = 0.0
@@ -52,7 +53,9 @@ class Bottleneck:
             return None
         arrival = self._busy_until + self.base_delay
         if self.jitter:
-            arrival = max(self._last_arrival, arrival + self.rng.uniform(0, self.jitter))
+            arrival += self.rng.uniform(0, self.jitter)
+            if not self.reorder:
+                arrival = max(self._last_arrival, arrival)
         self._last_arrival = arrival
         return arrival
 
@@ -90,7 +93,8 @@ class LinkSim:
         self._pacer_free = 0.0
         self._probe_free = 0.0
         self._probe_queue: deque[tuple[int, int, float]] = deque()  # (size, cluster, bitrate)
-        self._arrivals: dict[int, float] = {}  # wire sequence -> receiver-clock arrival
+        self._pending: dict[int, float] = {}  # sequence -> receiver-clock arrival, not yet arrived or reported
+        self._received: dict[int, float] = {}  # sequence -> arrival, reported (kept to report again)
         self._next_reported: int | None = None
         self._feedback_count = 0
         self._in_transit: deque[tuple[float, bytes]] = deque()
@@ -161,34 +165,39 @@ class LinkSim:
         self._sent_window.append((at, size))
         arrival = self.link.send(size, at)
         if arrival is not None:
-            self._arrivals[packet.sequence] = arrival + RECEIVER_CLOCK_OFFSET
+            self._pending[packet.sequence] = arrival + RECEIVER_CLOCK_OFFSET
 
     def _send_feedback(self, now: float) -> None:
-        """What a receiver would report at `now`: every sequence from the last report to the newest arrival."""
+        """What Chromium would report at `now`: every sequence from the last report to the newest arrival.
+
+        As Chromium's feedback generator, a packet that arrives after a later one was reported
+        (reordered) moves the start back, so it and the ones after it are reported again.
+        """
         local_now = now + RECEIVER_CLOCK_OFFSET
-        arrived = [seq for seq, at in self._arrivals.items() if at <= local_now]
-        if not arrived:
+        new = [seq for seq, at in self._pending.items() if at <= local_now]
+        if not new:
             return
-        first = min(arrived) if self._next_reported is None else self._next_reported
-        last = max(arrived)
-        if last < first:
-            return
-        reference = math.floor((min(self._arrivals[s] for s in arrived if s >= first) * 1e6) / 64_000)
+        for seq in new:
+            self._received[seq] = self._pending.pop(seq)
+        first = min(new) if self._next_reported is None else min(self._next_reported, min(new))
+        last = max(self._received)
+        arrivals = [(seq, self._received.get(seq)) for seq in range(first, last + 1)]
+        reference = math.floor(min(at for _, at in arrivals if at is not None) * 1e6 / 64_000)
         previous_us = reference * 64_000
         statuses = []
-        for seq in range(first, last + 1):
-            at = self._arrivals.get(seq)
-            if at is None or at > local_now:
+        for seq, at in arrivals:
+            if at is None:
                 statuses.append(PacketStatus(seq & 0xFFFF, False))
                 continue
             delta = round((at * 1e6 - previous_us) / 250) * 250
             previous_us += delta
             statuses.append(PacketStatus(seq & 0xFFFF, True, delta))
-            del self._arrivals[seq]
         fb = TransportFeedback(1, 2, first & 0xFFFF, self._feedback_count & 0xFF, reference & 0x7FFFFF, tuple(statuses))
         self._feedback_count += 1
         self._next_reported = last + 1
         self._in_transit.append((now + self.link.base_delay, serialize_feedback(fb)))
+        if len(self._received) > 4000:  # reordering this deep is not simulated
+            self._received = {seq: at for seq, at in self._received.items() if seq >= last - 2000}
 
     def _deliver_feedback(self, now: float) -> None:
         while self._in_transit and self._in_transit[0][0] <= now:

@@ -128,6 +128,16 @@ def test_holds_near_capacity_under_20_ms_of_jitter() -> None:
     assert max(targets) <= 1.15 * 5 * MBIT
 
 
+def test_packets_reordered_past_a_feedback_are_not_counted_lost() -> None:
+    link = Bottleneck(5 * MBIT, jitter=0.02, reorder=True, rng=random.Random(3))
+    sim = LinkSim(SendSideEstimator(), link)
+    sim.run(15.0)
+    late = sim.between(5.0, 15.0)
+    assert max(s.estimate.loss_fraction for s in late) < 0.05  # counted as lost, 20 ms of jitter reads ~13 %
+    assert "loss" not in {s.estimate.limited_by for s in late}
+    assert sum(s.estimate.target_bitrate for s in late) / len(late) >= 0.8 * 5 * MBIT
+
+
 def test_backs_off_at_15_percent_random_loss() -> None:
     sim = run(5 * MBIT, 15.0, loss=0.15)
     late = sim.between(10.0, 15.0)
