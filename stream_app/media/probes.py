@@ -16,7 +16,8 @@ jumps there instead of creeping up at 8 %/s. Probes are sent:
 - while the sender is application-limited (it sends under 65 % of the estimate, e.g. a still
   scene), every 5 s at 2x the estimate: the delay-based estimate cannot grow past 1.5x what is
   sent, so without probes it would go stale just when the scene gets busy;
-- when an upper bound that was limiting the estimate (REMB) rises.
+- when an upper bound that was limiting the estimate (REMB) rises;
+- when jitter found since the last probe makes it too short to be believed (see `_duration`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ FIRST_PROBE_SCALES = (3.0,)
 FURTHER_PROBE_SCALE = 2.0
 FURTHER_PROBE_THRESHOLD = 0.7
 PROBE_DURATION_S = 0.015
+# Jitter spreads a probe's arrivals by a few times the RFC 3550 jitter; a probe much shorter than
+# that reads as a slow link. Under jitter, probes last 12x the jitter (3x spread, 25 % error), to 100 ms.
+PROBE_JITTER_FACTOR = 12.0
+MAX_PROBE_DURATION_S = 0.1
 PROBE_MIN_PACKETS = 5
 PROBE_RESULT_TIMEOUT_S = 1.0  # kMaxWaitingTimeForProbingResult
 LARGE_DROP = 0.66  # kBitrateDropThreshold
@@ -66,6 +71,8 @@ class ProbeController:
     def __init__(self, start_bps: float, max_bps: float) -> None:
         self._max = max_bps
         self._next_id = 1
+        self.jitter = 0.0  # seconds, set by the estimator from the feedback
+        self._last_duration = PROBE_DURATION_S
         self._queue: deque[ProbeCluster] = deque(self._cluster(start_bps * s, initial=True) for s in FIRST_PROBE_SCALES)
         last = self._queue[-1].bitrate
         self._further_above: float | None = last * FURTHER_PROBE_THRESHOLD if last < max_bps else None
@@ -80,7 +87,11 @@ class ProbeController:
     def _cluster(self, bitrate: float, initial: bool = False) -> ProbeCluster:
         bitrate = min(bitrate, self._max)
         cluster_id, self._next_id = self._next_id, self._next_id + 1
-        return ProbeCluster(cluster_id, bitrate, PROBE_MIN_PACKETS, int(bitrate * PROBE_DURATION_S / 8), initial)
+        self._last_duration = self._duration()
+        return ProbeCluster(cluster_id, bitrate, PROBE_MIN_PACKETS, int(bitrate * self._last_duration / 8), initial)
+
+    def _duration(self) -> float:
+        return min(MAX_PROBE_DURATION_S, max(PROBE_DURATION_S, PROBE_JITTER_FACTOR * self.jitter))
 
     def _probe(self, bitrate: float, now: float) -> None:
         bitrate = min(bitrate, self._max)
@@ -124,6 +135,18 @@ class ProbeController:
         if settled and self._drop_time is not None:
             self._maybe_probe_recovery(now)
         self._maybe_probe_application_limited(bitrate, delivered, now, settled)
+        self._maybe_probe_longer(bitrate, now, settled)
+
+    def _maybe_probe_longer(self, bitrate: float, now: float, settled: bool) -> None:
+        """Probe again if jitter found since the last probe makes it too short to be believed.
+
+        The first probe goes out before any feedback, so with no jitter known; under heavy jitter its
+        result reads low and the estimate would creep up at 8 %/s. Each time the jitter asks for a
+        probe twice as long as the last, one more (at most three times from 15 ms to 100 ms).
+        """
+        idle = self._last_probe_time is None or now - self._last_probe_time >= PROBE_RESULT_TIMEOUT_S
+        if settled and idle and self._further_above is None and self._duration() >= 2 * self._last_duration:
+            self._probe(FURTHER_PROBE_SCALE * bitrate, now)
 
     def _maybe_probe_application_limited(
         self, bitrate: float, delivered: float | None, now: float, settled: bool

@@ -86,12 +86,18 @@ class QueueDelay:
     def __init__(self) -> None:
         self._minima: deque[tuple[float, float]] = deque()  # (time, one-way delay), increasing delays
         self.delay = 0.0
+        self.jitter = 0.0  # RFC 3550's interarrival jitter: mean |change of one-way delay|, smoothed 1/16
+        self._last_delay: float | None = None
 
     def on_results(self, received: list[PacketResult], now: float) -> None:
         """Read the received packets of one feedback, in arrival order."""
         if not received:
             return
         delays = [r.arrival - r.sent.send_time for r in received if r.arrival is not None]
+        for delay in delays:
+            if self._last_delay is not None:
+                self.jitter += (abs(delay - self._last_delay) - self.jitter) / 16
+            self._last_delay = delay
         lowest = min(delays)
         while self._minima and self._minima[-1][1] >= lowest:
             self._minima.pop()
@@ -139,6 +145,7 @@ class SendSideEstimator:
         self._loss.on_packets(len(results) - len(received), len(results), now, self._recovered(results, now))
         self._acknowledged.on_results(received)
         self._queue.on_results(received, now)
+        self._probes.jitter = self._queue.jitter
         if self._rtt is None and received:
             # No RTCP round trip yet: the newest packet's wait for its feedback bounds the RTT from above.
             self._delay.rtt = min(now - r.sent.send_time for r in received)
