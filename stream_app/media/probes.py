@@ -9,15 +9,16 @@ jumps there instead of creeping up at 8 %/s. Probes are sent:
   70 % of what was probed (exponential probing, up to the maximum). libwebrtc sends 3x and 6x at
   once; one at a time costs a fast link one round trip and spares a slow one half the probe's
   queue (at 1.5 Mbit/s start, 6x for 15 ms is 17 KB: 270 ms behind a 500 kbit/s link);
-- after a large drop (the estimate fell below 66 % of its value), once the estimate holds, every
-  few seconds at 2x the estimate for up to a minute, until it is back near what was delivered
+- after a large drop (the estimate fell below 66 % of the best delivered in the last 2 s), once the
+  estimate holds, every 1-2 s at 2x the estimate for up to a minute, until it is back near what was delivered
   before the drop, so a link that comes back is found fast (a probe at 2x on a link that did not
   come back costs a few ms of queue);
 - while the sender is application-limited (it sends under 65 % of the estimate, e.g. a still
   scene), every 5 s at 2x the estimate: the delay-based estimate cannot grow past 1.5x what is
   sent, so without probes it would go stale just when the scene gets busy;
 - when an upper bound that was limiting the estimate (REMB) rises;
-- when jitter found since the last probe makes it too short to be believed (see `_duration`).
+- when jitter found since the last probe makes it too short to be believed: under jitter probes
+  last 12x the RFC 3550 jitter (15-100 ms), since a shorter one's spread-out arrivals read slow.
 """
 
 from __future__ import annotations
