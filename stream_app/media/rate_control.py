@@ -46,8 +46,9 @@ class RateControlConfig:
 
     The start is deliberately modest: 1.5 Mbit/s fits almost any uplink a player sits behind
     without building a queue before the first feedback arrives (libwebrtc starts at 300 kbit/s;
-    we can afford more because the first probes at 3x and 6x within the first RTTs find a fast link
-    anyway, and a too-high start on a slow link costs seconds of queue). The minimum of 300 kbit/s
+    we can afford more because the first probe, at 3x and then 2x each result, finds a fast link
+    within a few round trips anyway, and a slow link's first probe lowers the start as soon as its
+    result is in; a higher start would cost a slow link a second of queue). The minimum of 300 kbit/s
     keeps a 500 kbit/s link usable; the maximum is libwebrtc's delay-based default.
     """
 
@@ -261,7 +262,11 @@ class SendSideEstimator:
         return self._estimate
 
     def next_probe(self, now: float) -> ProbeCluster | None:
-        """The next probe the pacer should send now, if any; probe only with transport-cc feedback."""
+        """The next probe the pacer should send now, if any (each once).
+
+        Only meaningful with transport-cc negotiated: without its feedback nothing measures a probe
+        (once a REMB has come and no feedback, this returns None).
+        """
         if self._last_feedback is None and self._remb is not None:
             return None  # REMB only: a probe's result could not be measured
         cluster = self._probes.next_probe(now)
