@@ -1,0 +1,245 @@
+"""Bandwidth probing: when to send a short burst above the estimate, and what its feedback says.
+
+After libwebrtc's probe_controller and probe_bitrate_estimator. A probe is a cluster of packets the
+pacer sends at a given bitrate for about 15 ms (at least 5 packets); if the receiver saw them
+arrive about as fast as they were sent, the link carries at least that much, and the estimate
+jumps there instead of creeping up at 8 %/s. Probes are sent:
+
+- at start, at 3x the start bitrate, then again at 2x each result as long as a result reaches
+  70 % of what was probed (exponential probing, up to the maximum). libwebrtc sends 3x and 6x at
+  once; one at a time costs a fast link one round trip and spares a slow one half the probe's
+  queue (at 1.5 Mbit/s start, 6x for 15 ms is 17 KB: 270 ms behind a 500 kbit/s link);
+- after a large drop (the estimate fell below 66 % of the best delivered in the last 2 s), once the
+  estimate holds, every 1-2 s at 2x the estimate for up to a minute, until it is back near what was delivered
+  before the drop, so a link that comes back is found fast (a probe at 2x on a link that did not
+  come back costs a few ms of queue);
+- while the sender is application-limited (it sends under 65 % of the estimate, e.g. a still
+  scene), every 5 s at 2x the estimate: the delay-based estimate cannot grow past 1.5x what is
+  sent, so without probes it would go stale just when the scene gets busy;
+- when an upper bound that was limiting the estimate (REMB) rises;
+- when jitter found since the last probe makes it too short to be believed: under jitter probes
+  last 12x the RFC 3550 jitter (15-100 ms), since a shorter one's spread-out arrivals read slow.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from stream_app.media.transport_cc import PacketResult
+
+FIRST_PROBE_SCALES = (3.0,)
+FURTHER_PROBE_SCALE = 2.0
+FURTHER_PROBE_THRESHOLD = 0.7
+PROBE_DURATION_S = 0.015
+# Jitter spreads a probe's arrivals by a few times the RFC 3550 jitter; a probe much shorter than
+# that reads as a slow link. Under jitter, probes last 12x the jitter (3x spread, 25 % error), to 100 ms.
+PROBE_JITTER_FACTOR = 12.0
+MAX_PROBE_DURATION_S = 0.1
+PROBE_MIN_PACKETS = 5
+PROBE_RESULT_TIMEOUT_S = 1.0  # kMaxWaitingTimeForProbingResult
+LARGE_DROP = 0.66  # kBitrateDropThreshold
+RECOVERY_INTERVAL_S = (1.0, 2.0)  # first and longest wait between recovery probes
+RECOVERY_WINDOW_S = 60.0
+DELIVERED_MEMORY_S = 2.0  # what was delivered "before the drop": the best of this long before it
+ALR_RATIO = 0.65  # kDefaultAlrBandwidthUsageRatio: sending less than this of the estimate
+ALR_AFTER_S = 0.5  # application-limited for this long before it counts
+ALR_PROBE_INTERVAL_S = 5.0  # kAlrPeriodicProbingInterval
+MIN_RECEIVED_RATIO = 0.8  # of a cluster's packets and bytes, for a result to count
+MAX_PROBE_INTERVAL_S = 1.0
+MAX_RECEIVE_SEND_RATIO = 2.0  # arrivals faster than this x sending: bogus timestamps
+UNSATURATED_RATIO = 0.9
+SATURATED_UTILIZATION = 0.95
+
+
+@dataclass(frozen=True)
+class ProbeCluster:
+    """A probe the pacer should send: at least `min_packets` and `min_bytes`, at `bitrate` (bits/s).
+
+    Packets sent for it carry `id` as their `SentPacket.probe_cluster`.
+    """
+
+    id: int
+    bitrate: float
+    min_packets: int
+    min_bytes: int
+    initial: bool = field(default=False, compare=False)  # one of the first probes, sent before any feedback
+
+
+class ProbeController:
+    """Decides when to probe and at what rate, from the estimates it is shown."""
+
+    def __init__(self, start_bps: float, max_bps: float) -> None:
+        self._max = max_bps
+        self._next_id = 1
+        self.jitter = 0.0  # seconds, set by the estimator from the feedback
+        self._last_duration = PROBE_DURATION_S
+        self._queue: deque[ProbeCluster] = deque(self._cluster(start_bps * s, initial=True) for s in FIRST_PROBE_SCALES)
+        last = self._queue[-1].bitrate
+        self._further_above: float | None = last * FURTHER_PROBE_THRESHOLD if last < max_bps else None
+        self._last_probe_time: float | None = None
+        self._estimate = start_bps
+        self._drop_time: float | None = None
+        self._before_drop = 0.0
+        self._recovery_wait = RECOVERY_INTERVAL_S[0]
+        self._delivered: deque[tuple[float, float]] = deque()  # (time, acknowledged bitrate), decreasing rates
+        self._limited_since: float | None = None
+
+    def _cluster(self, bitrate: float, initial: bool = False) -> ProbeCluster:
+        bitrate = min(bitrate, self._max)
+        cluster_id, self._next_id = self._next_id, self._next_id + 1
+        self._last_duration = self._duration()
+        return ProbeCluster(cluster_id, bitrate, PROBE_MIN_PACKETS, int(bitrate * self._last_duration / 8), initial)
+
+    def _duration(self) -> float:
+        return min(MAX_PROBE_DURATION_S, max(PROBE_DURATION_S, PROBE_JITTER_FACTOR * self.jitter))
+
+    def _probe(self, bitrate: float, now: float) -> None:
+        bitrate = min(bitrate, self._max)
+        if bitrate <= self._estimate or self._queue:
+            return  # nothing to learn, or the last request is not even sent yet
+        self._queue.append(self._cluster(bitrate))
+        # Probe further only from below the maximum: a result near a probe at the maximum would
+        # otherwise ask for the same probe again on every tick.
+        self._further_above = bitrate * FURTHER_PROBE_THRESHOLD if bitrate < self._max else None
+        self._last_probe_time = now
+
+    def _remember_delivered(self, delivered: float | None, now: float) -> float:
+        if delivered is not None:
+            while self._delivered and self._delivered[-1][1] <= delivered:
+                self._delivered.pop()
+            self._delivered.append((now, delivered))
+        while self._delivered and self._delivered[0][0] < now - DELIVERED_MEMORY_S:
+            self._delivered.popleft()
+        return self._delivered[0][1] if self._delivered else 0.0
+
+    def on_estimate(self, bitrate: float, now: float, settled: bool, delivered: float | None = None) -> None:
+        """The current estimate; `settled` when the delay detector is back to normal (no queue building).
+
+        `delivered` is the acknowledged bitrate: a drop is only worth recovering to what the link
+        really carried before it, not to an estimate nothing had tested (the start bitrate).
+        """
+        best_delivered = self._remember_delivered(delivered, now)
+        # Against the best delivered in the last 2 s, not the previous estimate: a drop in steps
+        # of 0.85 is as large a drop as one in a single step.
+        if self._drop_time is None and bitrate < LARGE_DROP * best_delivered:
+            self._before_drop = best_delivered
+            self._drop_time = now
+            self._recovery_wait = RECOVERY_INTERVAL_S[0]
+            self._further_above = None
+        self._estimate = bitrate
+        waiting = self._last_probe_time is not None and now - self._last_probe_time < PROBE_RESULT_TIMEOUT_S
+        if self._further_above is not None and bitrate > self._further_above and waiting:
+            self._probe(FURTHER_PROBE_SCALE * bitrate, now)  # exponential probing: the last one got through
+        elif self._further_above is not None and not waiting and self._last_probe_time is not None:
+            self._further_above = None
+        if settled and self._drop_time is not None:
+            self._maybe_probe_recovery(now)
+        self._maybe_probe_application_limited(bitrate, delivered, now, settled)
+        self._maybe_probe_longer(bitrate, now, settled)
+
+    def _maybe_probe_longer(self, bitrate: float, now: float, settled: bool) -> None:
+        """Probe again if jitter found since the last probe makes it too short to be believed.
+
+        The first probe goes out before any feedback, so with no jitter known; under heavy jitter its
+        result reads low and the estimate would creep up at 8 %/s. Each time the jitter asks for a
+        probe twice as long as the last, one more (at most three times from 15 ms to 100 ms).
+        """
+        idle = self._last_probe_time is None or now - self._last_probe_time >= PROBE_RESULT_TIMEOUT_S
+        if settled and idle and self._further_above is None and self._duration() >= 2 * self._last_duration:
+            self._probe(FURTHER_PROBE_SCALE * bitrate, now)
+
+    def _maybe_probe_application_limited(
+        self, bitrate: float, delivered: float | None, now: float, settled: bool
+    ) -> None:
+        if delivered is None or delivered >= ALR_RATIO * bitrate:
+            self._limited_since = None
+            return
+        if self._limited_since is None:
+            self._limited_since = now
+        idle = self._last_probe_time is None or now - self._last_probe_time >= ALR_PROBE_INTERVAL_S
+        if settled and idle and now - self._limited_since >= ALR_AFTER_S:
+            self._probe(FURTHER_PROBE_SCALE * bitrate, now)
+
+    def _maybe_probe_recovery(self, now: float) -> None:
+        assert self._drop_time is not None
+        if now - self._drop_time > RECOVERY_WINDOW_S or self._estimate >= 0.85 * self._before_drop:
+            self._drop_time = None
+            return
+        last = self._drop_time if self._last_probe_time is None else max(self._last_probe_time, self._drop_time)
+        if now - last >= self._recovery_wait:
+            self._probe(FURTHER_PROBE_SCALE * self._estimate, now)
+            self._recovery_wait = min(self._recovery_wait * 1.5, RECOVERY_INTERVAL_S[1])
+
+    def on_bound_raised(self, bound: float, now: float) -> None:
+        """An upper bound (REMB) that limited the estimate rose to `bound`: find out whether the link follows."""
+        self._probe(bound, now)
+
+    def next_probe(self, now: float) -> ProbeCluster | None:
+        """The next probe the pacer should send, if any (each is returned once)."""
+        if not self._queue:
+            return None
+        self._last_probe_time = now
+        return self._queue.popleft()
+
+
+@dataclass
+class _ClusterPackets:
+    first_send: float = float("inf")
+    last_send: float = float("-inf")
+    last_send_size: int = 0
+    first_arrival: float = float("inf")
+    first_arrival_size: int = 0
+    last_arrival: float = float("-inf")
+    packets: int = 0
+    size: int = 0
+
+
+class ProbeBitrateEstimator:
+    """The bitrate a probe's feedback shows: min(send rate, receive rate), less if the receiver fell behind."""
+
+    def __init__(self) -> None:
+        self._clusters: dict[int, tuple[ProbeCluster, _ClusterPackets]] = {}
+
+    def on_probe(self, cluster: ProbeCluster) -> None:
+        """A probe the pacer is sending; its packets' feedback will be read against it."""
+        self._clusters[cluster.id] = (cluster, _ClusterPackets())
+        while len(self._clusters) > 8:
+            del self._clusters[min(self._clusters)]
+
+    def is_initial(self, result: PacketResult) -> bool:
+        """Whether `result` belongs to one of the first probes."""
+        entry = self._clusters.get(result.sent.probe_cluster or 0)
+        return entry is not None and entry[0].initial
+
+    def on_result(self, result: PacketResult) -> float | None:
+        """Add one packet's feedback; return the cluster's bitrate once enough of it has arrived."""
+        cluster_id = result.sent.probe_cluster
+        if cluster_id is None or cluster_id not in self._clusters or result.arrival is None:
+            return None
+        cluster, seen = self._clusters[cluster_id]
+        sent, arrival = result.sent, result.arrival
+        if sent.send_time < seen.first_send:
+            seen.first_send = sent.send_time
+        if sent.send_time >= seen.last_send:
+            seen.last_send, seen.last_send_size = sent.send_time, sent.size
+        if arrival < seen.first_arrival:
+            seen.first_arrival, seen.first_arrival_size = arrival, sent.size
+        seen.last_arrival = max(seen.last_arrival, arrival)
+        seen.packets += 1
+        seen.size += sent.size
+        enough = seen.packets >= MIN_RECEIVED_RATIO * cluster.min_packets
+        if not enough or seen.size < MIN_RECEIVED_RATIO * cluster.min_bytes:
+            return None
+        send_interval = seen.last_send - seen.first_send
+        receive_interval = seen.last_arrival - seen.first_arrival
+        if not (0 < send_interval <= MAX_PROBE_INTERVAL_S and 0 < receive_interval <= MAX_PROBE_INTERVAL_S):
+            return None
+        # The last packet sent and the first received open no interval of their own.
+        send_rate = (seen.size - seen.last_send_size) * 8 / send_interval
+        receive_rate = (seen.size - seen.first_arrival_size) * 8 / receive_interval
+        if receive_rate > MAX_RECEIVE_SEND_RATIO * send_rate:
+            return None
+        if receive_rate < UNSATURATED_RATIO * send_rate:
+            return SATURATED_UTILIZATION * receive_rate
+        return min(send_rate, receive_rate)
