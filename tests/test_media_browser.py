@@ -128,11 +128,11 @@ async def test_chromium_decodes_our_video_and_audio(media_site: tuple[str, list[
         await page.wait_for_function("window.ready === true", timeout=15_000)
         inbound = await wait_for_decoded(page, 30)
         age = await page.evaluate("window.stampAge()")
-        # Chromium's receive-side estimate (REMB) reaches the encoder: the target leaves its start.
+        # The send-side estimate from Chromium's transport feedback reaches the encoder: the target
+        # leaves its start (test_congestion_browser.py looks closer).
         (session,) = sessions
-        start = session.stats().target_bitrate
         for _ in range(100):
-            if session.stats().target_bitrate != start:
+            if session.stats().target_bitrate != MediaConfig().bitrate_start:
                 break
             await asyncio.sleep(0.1)
     video = inbound["video"]
@@ -144,5 +144,5 @@ async def test_chromium_decodes_our_video_and_audio(media_site: tuple[str, list[
     assert session.codec == codec and session.stats().frames_encoded >= 30
     # Chromium offers the playout-delay extension; we answer it and it still decodes every frame.
     assert session.playout_delay
-    assert start == 8_000_000 and session.stats().target_bitrate != start
-    assert 1_000_000 <= session.stats().target_bitrate <= 50_000_000
+    assert session.stats().target_bitrate != MediaConfig().bitrate_start
+    assert MediaConfig().bitrate_min <= session.stats().target_bitrate <= MediaConfig().bitrate_max

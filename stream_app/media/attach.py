@@ -16,7 +16,10 @@ from stream_app.media.audio_source import AudioSource
 from stream_app.media.config import MediaConfig
 from stream_app.media.encoded_source import EncodedSource
 from stream_app.media.encoders import LowLatencyH264Encoder, LowLatencyVp8Encoder, make_video_encoder
+from stream_app.media.negotiation import answer_header_extension, answer_rtcp_feedback, offered_rtcp_feedback
 from stream_app.media.playout_delay import offer_playout_delay
+from stream_app.media.transport_cc import URI as TRANSPORT_CC_URI
+from stream_app.media.video_sender import CongestionStats, VideoSender
 from stream_app.media.video_source import FrameSource
 
 logger = logging.getLogger(__name__)
@@ -47,6 +50,7 @@ class MediaStats:
     width: int
     height: int
     audio: bool  # an audio track is attached
+    congestion: CongestionStats | None  # None with congestion_control=legacy
 
 
 class MediaSession:
@@ -64,6 +68,8 @@ class MediaSession:
         self.audio_track = audio_track
         self.encoder = encoder
         self.playout_delay = False  # the playout-delay extension was negotiated and is sent
+        self.transport_cc = False  # transport-wide sequence numbers and feedback were negotiated
+        self.video_sender: VideoSender | None = None  # the paced loop, once the sender started
         self._closed = False
 
     @property
@@ -89,6 +95,7 @@ class MediaSession:
             width=encoder_stats.width,
             height=encoder_stats.height,
             audio=self.audio_track is not None,
+            congestion=self.video_sender.stats() if self.video_sender is not None else None,
         )
 
     def request_keyframe(self) -> None:
@@ -145,6 +152,8 @@ def attach_media(
     video_track = video.track()
     _send_on(video_transceiver, video_track)
     session = MediaSession(video, video_track, encoder, None)
+    if config.congestion_control == "transport-cc":
+        session.transport_cc = _offer_transport_cc(pc, video_transceiver)
     _install_encoder(video_transceiver.sender, session, config, fps)
     if config.playout_delay_ms is not None:
         session.playout_delay = offer_playout_delay(pc, video_transceiver, 0, config.playout_delay_ms)
@@ -158,12 +167,28 @@ def attach_media(
             session.audio_track = audio.track()
             _send_on(audio_transceiver, session.audio_track)
     logger.info(
-        "media: %s video%s%s",
+        "media: %s video%s%s, %s",
         session.codec,
         " and Opus audio" if session.audio_track else "",
         f", playout delay 0-{config.playout_delay_ms} ms asked" if session.playout_delay else "",
+        _rate_control_words(config, session),
     )
     return session
+
+
+def _offer_transport_cc(pc: RTCPeerConnection, transceiver: RTCRtpTransceiver) -> bool:
+    """Answer the offer's transport-wide sequence numbers and `transport-cc` feedback, if both are there."""
+    offered = offered_rtcp_feedback(pc, transceiver)
+    if "transport-cc" not in offered or answer_header_extension(pc, transceiver, TRANSPORT_CC_URI) is None:
+        return False
+    return answer_rtcp_feedback(transceiver, "transport-cc", offered)
+
+
+def _rate_control_words(config: MediaConfig, session: MediaSession) -> str:
+    if config.congestion_control == "legacy":
+        return "aiortc's own loop (REMB, unpaced)"
+    feedback = "transport-cc feedback" if session.transport_cc else "REMB (no transport-cc offered)"
+    return f"paced, rate from {feedback}, degradation {config.degradation}"
 
 
 def _first_transceiver(pc: RTCPeerConnection, kind: str) -> RTCRtpTransceiver | None:
@@ -231,6 +256,9 @@ def _install_encoder(sender: RTCRtpSender, session: MediaSession, config: MediaC
             session.encoder = replacement
         if getattr(sender, _SENDER_ENCODER) is None:
             setattr(sender, _SENDER_ENCODER, session.encoder)
+        if config.congestion_control == "transport-cc" and session.video_sender is None:
+            session.video_sender = VideoSender(sender, session, config, fps, transport_cc=session.transport_cc)
+            session.video_sender.install()  # before aiortc's send starts the RTP loop
         await original_send(parameters)
 
     def send_keyframe() -> None:

@@ -11,9 +11,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from stream_app.media.degradation import POLICIES, DegradationPolicy
+
 SUPPORTED_CODECS = ("H264", "VP8")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 CodecOrder = Literal["client", "server"]
+CongestionControl = Literal["transport-cc", "legacy"]
+CONGESTION_CONTROLS: tuple[CongestionControl, ...] = ("transport-cc", "legacy")
 
 PLAYOUT_DELAY_MAX_MS = 0xFFF * 10  # the playout-delay extension's 12 bits of 10 ms units
 _BITRATE_FLOOR = 100_000
@@ -32,7 +36,15 @@ class MediaConfig:
     - `codec_order`: `client` (default) sends the first allowed codec in the browser's offer order,
       so a browser that calls `setCodecPreferences` gets its choice; `server` uses `codecs`' order.
     - `bitrate_min` / `bitrate_start` / `bitrate_max`: bits per second; the encoder starts at
-      `bitrate_start` and follows the receiver's REMB estimate, clamped to [min, max].
+      `bitrate_start` and follows the congestion controller's estimate, clamped to [min, max]. The
+      start is conservative (a link's capacity is unknown until feedback arrives) and probing finds
+      more within the first second; the floor is low enough for a 500 kbit/s link.
+    - `congestion_control`: `transport-cc` (default) paces packets and estimates the rate on our
+      side from the browser's transport feedback, or from its REMB when it does not offer
+      `transport-cc`; `legacy` is aiortc's own loop (every frame in one burst, REMB only), kept
+      for comparison.
+    - `degradation`: what gives when the estimate cannot carry the source (`degradation.py`):
+      `latency` (default), `resolution` (keep it), `framerate` (keep it) or `off`.
     - `gop`: frames between periodic keyframes; 0 means keyframes only at start and when the
       receiver asks (PLI/FIR), which keeps the bitrate smooth (no periodic keyframe spikes).
     - `x264_preset`: libx264 speed preset; `tune=zerolatency` is always on.
@@ -46,14 +58,16 @@ class MediaConfig:
 
     codecs: tuple[str, ...] = SUPPORTED_CODECS
     codec_order: CodecOrder = "client"
-    bitrate_min: int = 1_000_000
-    bitrate_start: int = 8_000_000
+    bitrate_min: int = 150_000
+    bitrate_start: int = 2_000_000
     bitrate_max: int = 50_000_000
     gop: int = 0
     x264_preset: str = "ultrafast"
     max_fps: int = 120
     encoder_threads: int = 0
     playout_delay_ms: int | None = 0
+    congestion_control: CongestionControl = "transport-cc"
+    degradation: DegradationPolicy = "latency"
 
     def __post_init__(self) -> None:
         if not self.codecs:
@@ -86,6 +100,13 @@ class MediaConfig:
             raise MediaConfigError(
                 f"playout_delay_ms: {self.playout_delay_ms} must be 0-{PLAYOUT_DELAY_MAX_MS} ms, or off"
             )
+
+        if self.congestion_control not in CONGESTION_CONTROLS:
+            raise MediaConfigError(
+                f"congestion_control: {self.congestion_control!r} is not one of {', '.join(CONGESTION_CONTROLS)}"
+            )
+        if self.degradation not in POLICIES:
+            raise MediaConfigError(f"degradation: {self.degradation!r} is not one of {', '.join(POLICIES)}")
 
     def clamp_bitrate(self, bitrate: int) -> int:
         """`bitrate` limited to [bitrate_min, bitrate_max]."""
@@ -165,5 +186,17 @@ MEDIA_SETTINGS = (
         "MEDIA_PLAYOUT_DELAY",
         _playout_delay,
         "most playout delay asked of the browser, ms (0 = show frames as soon as decoded; off = let it choose)",
+    ),
+    MediaSetting(
+        "congestion_control",
+        "MEDIA_CONGESTION_CONTROL",
+        str,
+        "transport-cc (paced, send-side estimate; REMB when not offered) or legacy (aiortc's loop)",
+    ),
+    MediaSetting(
+        "degradation",
+        "MEDIA_DEGRADATION",
+        str,
+        "what gives on a narrow link: latency (lower resolution first), resolution, framerate (kept) or off",
     ),
 )

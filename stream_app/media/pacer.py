@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Generic, TypeVar
 
+from stream_app.media.probes import ProbeCluster
+
 Item = TypeVar("Item")
 
 # libwebrtc's pacer processes every 5 ms; each interval may send the budget of that interval. A
@@ -33,16 +35,6 @@ class Priority(IntEnum):
     AUDIO = 0
     RETRANSMISSION = 1
     VIDEO = 2
-
-
-@dataclass(frozen=True)
-class ProbeCluster:
-    """A burst at `bitrate` of at least `min_bytes` (and `min_packets`) to measure spare capacity."""
-
-    id: int
-    bitrate: int
-    min_bytes: int
-    min_packets: int = 5
 
 
 @dataclass
@@ -74,7 +66,7 @@ class Pacer(Generic[Item]):
     @property
     def bitrate(self) -> int:
         """The current pacing rate, bits per second (the probe's while a probe runs)."""
-        return self._probe.bitrate if self._probe is not None else self._bitrate
+        return int(self._probe.bitrate) if self._probe is not None else self._bitrate
 
     def set_bitrate(self, bitrate: int, now: float) -> None:
         """Pace at `bitrate` from now on (the budget earned so far is kept at the old rate)."""

@@ -3,6 +3,8 @@ climb back when it can, never flap (pure, clock passed in)."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from stream_app.media.degradation import BPP_DOWN, BPP_UP, HOLD_DOWN, HOLD_UP, DegradationLadder, Step
@@ -46,7 +48,7 @@ def test_it_climbs_back_one_rung_per_hold_once_the_rung_above_is_affordable() ->
         levels.append(ladder.update(20_000_000, PIXELS_720P, now).level)
         now += 0.025
     assert levels[-1] == 0
-    changes = [b for a, b in zip(levels, levels[1:], strict=False) if a != b]
+    changes = [b for a, b in itertools.pairwise(levels) if a != b]
     assert changes == list(range(bottom - 1, -1, -1))  # one rung at a time
 
 

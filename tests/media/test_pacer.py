@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stream_app.media.pacer import INTERVAL, Pacer, Priority, ProbeCluster
+from stream_app.media.pacer import INTERVAL, Pacer, Priority
+from stream_app.media.probes import ProbeCluster
 
 PACKET = 1200
 
@@ -89,7 +90,7 @@ def test_a_probe_runs_at_its_rate_and_asks_for_padding_when_media_runs_out() -> 
 def test_padding_is_asked_only_while_a_probe_runs_and_the_queues_are_empty() -> None:
     pacer: Pacer[str] = Pacer(1_000_000, now=0.0)
     assert pacer.padding_wanted(1.0) == 0
-    pacer.start_probe(ProbeCluster(id=1, bitrate=4_000_000, min_bytes=5000), now=1.0)
+    pacer.start_probe(ProbeCluster(id=1, bitrate=4_000_000, min_packets=5, min_bytes=5000), now=1.0)
     pacer.push("media", PACKET, Priority.VIDEO, now=1.0)
     assert pacer.padding_wanted(1.01) == 0  # media first
     pacer.pop_ready(1.01)
