@@ -122,7 +122,7 @@ async def test_relay_process_changes_its_impairment_while_running() -> None:
 
 async def test_relay_process_refuses_a_bad_control_line_and_keeps_running() -> None:
     async with _echo() as target, running_relay(("127.0.0.1", 0), target) as relay:
-        with pytest.raises(RelayError, match="loss 2.0 is not a probability"):
+        with pytest.raises(RelayError, match=r"loss 2\.0 is not a probability"):
             await relay._ask({"up": {"loss": 2}})
         with pytest.raises(RelayError, match="unknown control field"):
             await relay._ask({"rate": 5})
