@@ -20,6 +20,7 @@ import pytest
 from benchmarks import glass_to_glass
 from benchmarks.input_latency import APP_LINE
 from benchmarks.profiling import own_functions, top_functions
+from benchmarks.netlab.namespace import lab_unavailable
 from benchmarks.results import SCHEMA, schema_problems
 from benchmarks.stats import percentile, summarize
 from benchmarks.targets import TARGETS
@@ -62,9 +63,26 @@ def test_results_document_has_the_schema(smoke_run: tuple[dict[str, Any], Path])
 def test_every_benchmark_produced_results(smoke_run: tuple[dict[str, Any], Path]) -> None:
     doc, _ = smoke_run
     sections = doc["benchmarks"]
-    assert set(sections) == {"encoder_cost", "proxy_overhead", "glass_to_glass", "time_to_first_frame", "input_latency"}
+    assert set(sections) == {
+        "encoder_cost",
+        "proxy_overhead",
+        "glass_to_glass",
+        "time_to_first_frame",
+        "input_latency",
+        "network",
+    }
+    # The network lab needs root; without it the section says so instead of running.
+    lab_reason = lab_unavailable()
+    if lab_reason is not None:
+        network = sections.pop("network")
+        assert (network["status"], network["reason"]) == ("skipped", lab_reason)
     failed = {name: s.get("reason") for name, s in sections.items() if s["status"] not in ("ok", "partial")}
     assert failed == {}
+    if "network" in sections:  # ours on the unimpaired lab path, relay-only through the impairment relay
+        (run,) = sections["network"]["runs"]
+        assert (run["stack"], run["scenario"], run["candidates"].split("/")[0]) == ("ours", "none", "relay")
+        assert run["latency_ms"]["count"] > 0 and run["relay"]["down"]["sent"] > 0
+        assert len(run["series"]["t_s"]) == len(run["series"]["latency_p50_ms"]) > 0
     assert all("error" not in run for run in sections["glass_to_glass"]["runs"])
     assert {run["server"] for run in sections["glass_to_glass"]["runs"]} == {"app", "baseline"}
     assert all(run["latency_ms"]["count"] > 0 for run in sections["glass_to_glass"]["runs"])
@@ -99,6 +117,9 @@ def test_report_and_plots_are_written(smoke_run: tuple[dict[str, Any], Path]) ->
     assert "smoke run" in report
     for heading in ("## Targets", "## 1. Glass-to-glass", "## 2. Time to first frame", "## 4. Proxy overhead"):
         assert heading in report
+    assert "## Network lab" in report
+    assert json.loads((out / "network.json").read_text(encoding="utf-8"))["benchmarks"].keys() == {"network"}
+    assert (out / "network.md").read_text(encoding="utf-8").startswith("# Network benchmark")
     plots = sorted(p.name for p in out.glob("*.png"))
     assert plots == ["encoder_cost.png", "glass_to_glass.png", "proxy_overhead.png", "time_to_first_frame.png"]
     for name in plots:
