@@ -39,15 +39,20 @@ def _value_noise(rng: np.random.Generator, height: int, width: int, cell: int) -
     fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
     a, b = grid[y0][:, x0], grid[y0][:, x0 + 1]
     c, d = grid[y0 + 1][:, x0], grid[y0 + 1][:, x0 + 1]
-    return (a * (1 - fx) + b * fx) * (1 - fy) + (c * (1 - fx) + d * fx) * fy
+    out: npt.NDArray[np.float32] = ((a * (1 - fx) + b * fx) * (1 - fy) + (c * (1 - fx) + d * fx) * fy).astype(
+        np.float32, copy=False
+    )
+    return out
 
 
 def texture(rng: np.random.Generator, height: int, width: int) -> npt.NDArray[np.uint8]:
     """Octaves of noise from 64 px down to single-pixel detail, 16-235 (video range)."""
     layers = [(64, 0.40), (16, 0.25), (4, 0.20)]
-    out = sum(_value_noise(rng, height, width, cell) * weight for cell, weight in layers)
-    out = out + rng.random((height, width), dtype=np.float32) * 0.15  # per-pixel grit: the expensive part
-    return (16 + np.clip(out, 0, 1) * 219).astype(np.uint8)
+    out = rng.random((height, width), dtype=np.float32) * np.float32(0.15)  # per-pixel grit: the expensive part
+    for cell, weight in layers:
+        out += _value_noise(rng, height, width, cell) * np.float32(weight)
+    levels: npt.NDArray[np.uint8] = (16 + np.clip(out, 0, 1) * 219).astype(np.uint8)
+    return levels
 
 
 class TexturedScene:

@@ -154,8 +154,8 @@ def step_restore_mbit(results: dict[str, Any]) -> float | None:
         return None
     restore = float(results["benchmarks"]["network"]["step"]["restore_s"])
     series = run["series"]
-    window = [
-        m
+    window: list[float] = [
+        float(m)
         for end, m in zip(series["t_s"], series["mbit_per_s"], strict=True)
         if restore < end <= restore + 5.0 and m is not None
     ]

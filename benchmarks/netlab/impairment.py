@@ -101,16 +101,24 @@ class Impairment:
         burst = values.pop("burst", None)
         try:
             numbers = {k: float(v) for k, v in values.items()}
+            ge = None
             if burst is not None:
                 if not isinstance(burst, dict):
                     raise ImpairmentError("burst must be a JSON object with p, r, loss_bad, loss_good")
                 ge = GilbertElliott(**{k: float(v) for k, v in burst.items()})
-                return cls(**numbers, burst=ge)
-            return cls(**numbers)
         except (TypeError, ValueError) as exc:
             if isinstance(exc, ImpairmentError):
                 raise
             raise ImpairmentError(f"impairment fields must be numbers: {exc}") from None
+        defaults = cls()
+        return cls(
+            delay_ms=numbers.get("delay_ms", defaults.delay_ms),
+            jitter_ms=numbers.get("jitter_ms", defaults.jitter_ms),
+            loss=numbers.get("loss", defaults.loss),
+            burst=ge,
+            reorder=numbers.get("reorder", defaults.reorder),
+            reorder_ms=numbers.get("reorder_ms", defaults.reorder_ms),
+        )
 
 
 class Impairer:
