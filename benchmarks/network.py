@@ -38,6 +38,7 @@ from benchmarks.netlab.lab import NetLab, running_lab
 from benchmarks.netlab.namespace import lab_unavailable
 from benchmarks.netlab.profiles import STEP_DROP_S, Scenario, scenarios, step_restore_s
 from benchmarks.stack import running_baseline, running_stack
+from benchmarks.stats import summarize
 
 WIDTH, HEIGHT, FPS = 1280, 720, 60
 SAMPLE_MS: Final = 250
@@ -107,7 +108,11 @@ async def measure_session(
     """One session under `scenario`: its first link state, warm-up, then the timeline played while measuring."""
     p = ctx.profile
     await netlab.apply(scenario.timeline.at(0))
-    pages, receiver = await opener()
+    try:
+        pages, receiver = await opener()
+    except TimeoutError as exc:
+        # A stream that never shows its first frame on this link is a result, not a broken harness.
+        return no_frame(str(exc))
     try:
         await asyncio.sleep(p.net_warmup_s)
         relay_before = await netlab.relay.counters()
@@ -130,6 +135,20 @@ async def measure_session(
         for direction in ("up", "down")
     }
     return summary
+
+
+def no_frame(reason: str) -> dict[str, Any]:
+    """The row of a session that presented no frame at all: 0 fps, no latency to measure."""
+    return {
+        "no_frame": reason,
+        "presented_fps": 0.0,
+        "latency_ms": summarize([]),
+        "freeze_count": None,
+        "freezes_per_30s": None,
+        "total_freezes_ms": None,
+        "longest_gap_ms": None,
+        "mbit_per_s": None,
+    }
 
 
 @asynccontextmanager

@@ -67,9 +67,14 @@ def where_libwebrtc_wins(section: dict[str, Any]) -> list[str]:
     compared = 0
     for scenario in section.get("scenarios", {}):
         ours, ref = _row_of(runs, scenario, "ours"), _row_of(runs, scenario, "libwebrtc")
-        if ours is None or ref is None or "error" in ours or "error" in ref:
+        if ours is None or ref is None or "error" in ours or "error" in ref or "no_frame" in ref:
             continue
         compared += 1
+        if "no_frame" in ours:
+            lines.append(
+                f"- **{scenario}**: libwebrtc beats us: it showed {ref['presented_fps']:.1f} fps, we no frame."
+            )
+            continue
         beats = []
         if ref["latency_ms"]["p95"] is not None and ours["latency_ms"]["p95"] is not None:
             if ref["latency_ms"]["p95"] < ours["latency_ms"]["p95"]:
@@ -107,7 +112,12 @@ def network_section(doc: dict[str, Any], out_dir: Path) -> list[str]:
     for scenario, description in section.get("scenarios", {}).items():
         for run in [r for r in section["runs"] if r["scenario"] == scenario]:
             if "error" in run:
-                lines.append(f"| {scenario} | {description} | {run['stack']} | error: {run['error']} ||||||| ")
+                lines.append(f"| {scenario} | {description} | {run['stack']} | error: {run['error']} |||||| |")
+                continue
+            if "no_frame" in run:
+                lines.append(
+                    f"| {scenario} | {description} | {run['stack']} | 0 | no frame: {run['no_frame']} |||||| |"
+                )
                 continue
             lat = run["latency_ms"]
             lines.append(
@@ -147,7 +157,7 @@ def render_network(doc: dict[str, Any], out_dir: Path) -> str:
     ]
     for r in rows:
         measured = "-" if r["measured"] is None else f"{r['measured']:g} {r['unit']}"
-        note = f": {r['note']}" if r["note"] else ""
+        note = f": {r['note'].removeprefix('inconclusive: ')}" if r["note"] else ""
         lines.append(f"| {r['title']} | {r['target']} | {measured} | {r['status']}{note} |")
     lines += ["", *network_section(doc, out_dir)]
     return "\n".join(lines).rstrip() + "\n"

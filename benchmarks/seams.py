@@ -120,6 +120,10 @@ def describe() -> list[SeamState]:
             else "not merged: aiortc's stock encoders, codec picked by the page",
         ),
         SeamState(
+            "network benchmark app settings",
+            "on top of the above: " + " ".join(f"{k}={v}" for k, v in NETWORK_APP_ENV.items()),
+        ),
+        SeamState(
             "app input channels",
             "merged: app handler timestamps from its log"
             if APP_INPUT_CHANNELS

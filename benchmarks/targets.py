@@ -106,9 +106,11 @@ def _net_run(results: dict[str, Any], scenario: str, stack: str = "ours") -> dic
     return None
 
 
-def _net(scenario: str, field: str, sub: str | None = None) -> Callable[[dict[str, Any]], float | None]:
-    def read(results: dict[str, Any]) -> float | None:
+def _net(scenario: str, field: str, sub: str | None = None) -> Callable[[dict[str, Any]], float | str | None]:
+    def read(results: dict[str, Any]) -> float | str | None:
         run = _net_run(results, scenario)
+        if run is not None and "no_frame" in run and field != "presented_fps":
+            return "inconclusive: the stream presented no frame at all; the frame-rate target records the miss"
         value = None if run is None else (run[field][sub] if sub else run[field])
         return None if value is None else float(value)
 
@@ -135,7 +137,7 @@ def step_recovery_s(results: dict[str, Any]) -> float | None:
     """Seconds from the drop until the latency stays under 100 ms for the rest of the low period
     (a 250 ms bin without a presented frame counts as over)."""
     run = _net_run(results, STEP)
-    if run is None:
+    if run is None or "no_frame" in run:
         return None
     step = results["benchmarks"]["network"]["step"]
     drop, restore = float(step["drop_s"]), float(step["restore_s"])
@@ -150,7 +152,7 @@ def step_recovery_s(results: dict[str, Any]) -> float | None:
 def step_restore_mbit(results: dict[str, Any]) -> float | None:
     """The highest 1 s mean received bitrate within 5 s of the restore."""
     run = _net_run(results, STEP)
-    if run is None:
+    if run is None or "no_frame" in run:
         return None
     restore = float(results["benchmarks"]["network"]["step"]["restore_s"])
     series = run["series"]
@@ -172,15 +174,18 @@ def held_p95_ratio(results: dict[str, Any]) -> float | str | None:
     keeps its own p95 within 1.25x of its unimpaired one."""
     runs = results["benchmarks"]["network"]["runs"]
     ours_clear, ref_clear = _net_run(results, "none"), _net_run(results, "none", "libwebrtc")
-    if ours_clear is None or ref_clear is None:
+    if ours_clear is None or ref_clear is None or "no_frame" in ours_clear or "no_frame" in ref_clear:
         return None
     ratios = []
     for scenario in sorted({r["scenario"] for r in runs} - {"none", "*"}):
         ours, ref = _net_run(results, scenario), _net_run(results, scenario, "libwebrtc")
-        if ours is None or ref is None:
+        if ours is None or ref is None or "no_frame" in ref or ref["latency_ms"]["p95"] is None:
             continue
-        if ref["latency_ms"]["p95"] <= HOLD_RATIO * ref_clear["latency_ms"]["p95"]:
-            ratios.append(ours["latency_ms"]["p95"] / ours_clear["latency_ms"]["p95"])
+        if ref["latency_ms"]["p95"] > HOLD_RATIO * ref_clear["latency_ms"]["p95"]:
+            continue  # libwebrtc does not hold this one either
+        if "no_frame" in ours:
+            return f"inconclusive: ours presented no frame in {scenario}, which libwebrtc holds"
+        ratios.append(ours["latency_ms"]["p95"] / ours_clear["latency_ms"]["p95"])
     return max(ratios) if ratios else "inconclusive: libwebrtc held its p95 in no impaired scenario of this run"
 
 

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -36,6 +38,9 @@ from benchmarks.netlab.impairment import Impairer, Impairment, ImpairmentError
 MAX_PENDING = 4096
 """Datagrams waiting for their delivery time, per direction: about 2 s of 20 Mbit/s media."""
 MAX_CLIENTS = 64
+SOCKET_BUFFER = 4 << 20
+"""Bytes of kernel buffer per relay socket: a burst of frames must wait in the relay's queue (counted),
+not overflow a default-sized socket buffer while the relay is descheduled (lost without a trace)."""
 IDLE_CLIENT_S = 120.0
 """A client silent this long loses its upstream socket (a TURN allocation refreshes every few minutes,
 but its media and consent checks never pause this long)."""
@@ -139,6 +144,7 @@ class ImpairmentRelay:
         """Listen on host:port (0: any free port); returns the address bound."""
         self._loop = asyncio.get_running_loop()
         transport, _ = await self._loop.create_datagram_endpoint(lambda: _Listener(self), local_addr=(host, port))
+        _enlarge_buffers(transport)
         self._listener = transport
         self._sweeper = asyncio.create_task(self._sweep())
         bound = transport.get_extra_info("sockname")
@@ -191,9 +197,10 @@ class ImpairmentRelay:
     async def _open(self, client: Address) -> None:
         assert self._loop is not None
         try:
-            _, protocol = await self._loop.create_datagram_endpoint(
+            transport, protocol = await self._loop.create_datagram_endpoint(
                 lambda: _Upstream(self, client), remote_addr=self.target
             )
+            _enlarge_buffers(transport)
         except OSError:
             self._opening.pop(client, None)
             return
@@ -214,6 +221,22 @@ class ImpairmentRelay:
                 if upstream.last_seen < cutoff and upstream.transport is not None:
                     upstream.transport.close()
                     del self._clients[client]
+
+
+# Linux's SO_RCVBUFFORCE / SO_SNDBUFFORCE (root may exceed net.core.rmem_max); Python names neither.
+_SO_RCVBUFFORCE, _SO_SNDBUFFORCE = 33, 32
+
+
+def _enlarge_buffers(transport: asyncio.BaseTransport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    for force, plain in ((_SO_RCVBUFFORCE, socket.SO_RCVBUF), (_SO_SNDBUFFORCE, socket.SO_SNDBUF)):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, SOCKET_BUFFER)  # root: past net.core.rmem_max
+        except OSError:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, plain, SOCKET_BUFFER)
 
 
 def handle_control(relay: ImpairmentRelay, line: str) -> dict[str, Any]:
