@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from benchmarks.network import longest_gap_ms, series
-from benchmarks.targets import held_p95_ratio, step_recovery_s, step_restore_mbit
+from benchmarks.network import longest_gap_ms, no_frame, series
+from benchmarks.targets import TARGETS, held_p95_ratio, step_recovery_s, step_restore_mbit
 
 
 def _doc(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -68,3 +68,12 @@ def test_held_p95_ratio_counts_only_scenarios_libwebrtc_holds() -> None:
     ]
     assert held_p95_ratio(_doc(runs)) == pytest.approx(1.5)
     assert str(held_p95_ratio(_doc(runs[:2] + runs[4:]))).startswith("inconclusive")
+
+
+def test_a_session_without_frames_misses_the_frame_rate_and_leaves_latency_inconclusive() -> None:
+    runs = [{"stack": "ours", "scenario": "cap-5M", **no_frame("no frame within 20 s")}]
+    doc = {"benchmarks": {"network": {"runs": runs, "step": {"drop_s": 5.0, "restore_s": 11.0}}}}
+    by_key = {t.key: t.judge(doc) for t in TARGETS if t.key.startswith("net_cap5m")}
+    assert (by_key["net_cap5m_fps"]["status"], by_key["net_cap5m_fps"]["measured"]) == ("missed", 0.0)
+    assert by_key["net_cap5m_p95"]["status"] == "inconclusive"
+    assert by_key["net_cap5m_freezes"]["status"] == "inconclusive"
