@@ -20,7 +20,7 @@ demo: $(INSTALLED)
 	$(PY) -m deploy.demo
 
 test: $(INSTALLED)
-	@bash deploy/system-deps.sh coturn chromium
+	@bash deploy/system-deps.sh coturn chromium iproute2
 	$(PY) -m pytest
 
 lint: $(INSTALLED)
@@ -39,5 +39,5 @@ $(BENCH_INSTALLED): pyproject.toml $(INSTALLED)
 	touch $(BENCH_INSTALLED)
 
 bench: $(BENCH_INSTALLED)
-	@bash deploy/system-deps.sh coturn chromium nginx
+	@bash deploy/system-deps.sh coturn chromium nginx iproute2
 	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; $(PY) -m benchmarks

@@ -9,7 +9,7 @@ alone drifts from the clock the servers stamp frames and input with).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -65,31 +65,42 @@ PHASES: tuple[tuple[str, str, str], ...] = (
     ),
 )
 
-_MEASURE = """async (seconds) => {
+_MEASURE = """async (args) => {
+  // args: the seconds to measure, or [seconds, sampleMs, width] to also keep each frame's display
+  // time and a getStats sample every sampleMs (the network benchmark's time series), and to read
+  // stamps of frames the sender scaled down from `width` (the stamp shrinks with the picture).
+  const [seconds, sampleMs, nominalWidth] = Array.isArray(args) ? args : [args, 0, 0];
   const { StampReader, CELL, BITS, STAMP_WIDTH } = await import('/stamp.js');
   const video = document.querySelector('video');
   const canvasReader = new StampReader(video);
   // The stamp read straight from the decoded frame's luma plane (WebCodecs VideoFrame.copyTo of the
   // top rows only): StampReader's drawImage converts the whole frame on the page's main thread,
   // ~4.5 ms a frame at 720p on this machine and far more under load, enough to cost presented frames.
-  // Same sampling as stamp.js: the middle 8x8 pixels of each cell, threshold at half scale.
-  const decodeLuma = (plane, offset, stride) => {
+  // Same sampling as stamp.js: the middle half of each cell (8x8 pixels unscaled), threshold at half scale.
+  const decodeLuma = (plane, offset, stride, cell) => {
+    const from = Math.floor(cell / 4), to = Math.max(from + 1, Math.floor((cell * 3) / 4));
     let value = 0;
     for (let bit = 0; bit < BITS; bit++) {
       let sum = 0;
-      for (let y = 4; y < 12; y++) {
-        const row = offset + y * stride + bit * CELL;
-        for (let x = 4; x < 12; x++) sum += plane[row + x];
+      const left = Math.floor(bit * cell);
+      for (let y = from; y < to; y++) {
+        const row = offset + y * stride + left;
+        for (let x = from; x < to; x++) sum += plane[row + x];
       }
-      if (sum / 64 >= 128) value += 2 ** bit;
+      if (sum / ((to - from) * (to - from)) >= 128) value += 2 ** bit;
     }
     return value;
   };
+  const scaleOf = (frame) => (nominalWidth > 0 ? Math.min(1, frame.displayWidth / nominalWidth) : 1);
   const plausible = (stamp) => Math.abs(Date.now() - stamp) < 86_400_000;
   const readFrame = async (frame) => {
-    const buffer = new Uint8Array(frame.allocationSize({ rect: { x: 0, y: 0, width: STAMP_WIDTH, height: CELL } }));
-    const layout = await frame.copyTo(buffer, { rect: { x: 0, y: 0, width: STAMP_WIDTH, height: CELL } });
-    const stamp = decodeLuma(buffer, layout[0].offset, layout[0].stride);
+    const cell = CELL * scaleOf(frame);
+    if (cell < 4) return null;  // a stamp this small does not survive scaling and compression
+    const rect = { x: 0, y: 0, width: Math.min(frame.codedWidth, Math.ceil((STAMP_WIDTH * cell) / CELL / 2) * 2),
+                   height: Math.min(frame.codedHeight, Math.ceil(cell / 2) * 2) };
+    const buffer = new Uint8Array(frame.allocationSize({ rect }));
+    const layout = await frame.copyTo(buffer, { rect });
+    const stamp = decodeLuma(buffer, layout[0].offset, layout[0].stride, cell);
     return plausible(stamp) ? stamp : null;
   };
   const grab = () => {
@@ -106,13 +117,24 @@ _MEASURE = """async (seconds) => {
   // Cross-check on a few frames: both readers on the same presented frame must agree.
   const check = { frames: 0, agree: 0, reader: 'canvas' };
   for (let i = 0; i < 5; i++) {
-    const frame = await new Promise((resolve) => video.requestVideoFrameCallback(() => resolve(grab())));
-    if (frame === null) break;
+    // Bounded: a frozen stream (a congested link) must not hold the measurement up.
+    let late = false;
+    const frame = await new Promise((resolve) => {
+      video.requestVideoFrameCallback(() => {
+        const grabbed = grab();
+        if (late && grabbed !== null) grabbed.close();
+        else resolve(grabbed);
+      });
+      setTimeout(() => { late = true; resolve(undefined); }, 2000);
+    });
+    if (frame === undefined || frame === null) break;
     const viaCanvas = canvasReader.readImage(frame, frame.displayWidth);
     const viaFrame = await readFrame(frame);
+    const scaled = scaleOf(frame) < 1;
     frame.close();
     check.frames += 1;
-    if (viaFrame !== null && viaFrame === viaCanvas) check.agree += 1;
+    // The canvas reader knows only the unscaled stamp: a scaled frame is checked for plausibility only.
+    if (viaFrame !== null && (viaFrame === viaCanvas || scaled)) check.agree += 1;
   }
   const fast = check.frames > 0 && check.agree === check.frames;
   check.reader = fast ? 'videoframe' : 'canvas';
@@ -132,6 +154,11 @@ _MEASURE = """async (seconds) => {
       jitterBufferDelay: inbound ? inbound.jitterBufferDelay || 0 : 0,
       jitterBufferEmittedCount: inbound ? inbound.jitterBufferEmittedCount || 0 : 0,
       totalDecodeTime: inbound ? inbound.totalDecodeTime || 0 : 0,
+      freezeCount: inbound ? inbound.freezeCount || 0 : 0,
+      totalFreezesDuration: inbound ? inbound.totalFreezesDuration || 0 : 0,
+      nackCount: inbound ? inbound.nackCount || 0 : 0,
+      pliCount: inbound ? inbound.pliCount || 0 : 0,
+      packetsLost: inbound ? inbound.packetsLost || 0 : 0,
       codec: inbound && inbound.codecId ? stats.get(inbound.codecId).mimeType : null,
       width: inbound ? inbound.frameWidth : null,
       height: inbound ? inbound.frameHeight : null,
@@ -142,11 +169,22 @@ _MEASURE = """async (seconds) => {
   const before = await snapshot();
   const latencies = [];
   const handedOver = [];  // presentationTime - stamp: when the frame reached the compositor
+  const displayed = [];  // with sampleMs: each latency's expectedDisplayTime (system clock, ms)
+  const samples = [];  // with sampleMs: [system clock ms, bytesReceived, framesDecoded, width, height]
+  let sampler = null;
+  if (sampleMs > 0) {
+    sampler = setInterval(async () => {
+      const s = await snapshot();
+      const at = window.__benchClock.epochTime(performance.now());
+      samples.push([at, s.bytesReceived, s.framesDecoded, s.width, s.height]);
+    }, sampleMs);
+  }
   const pending = [];
   let callbacks = 0, unreadable = 0, superseded = 0, firstPresented = null, lastPresented = null, readMs = 0;
   const record = (display, presentation, stamp) => {
     if (stamp !== null) {
       latencies.push(display - stamp);
+      if (sampleMs > 0) displayed.push(display);
       handedOver.push(presentation - stamp);
     }
     else unreadable += 1;
@@ -181,19 +219,22 @@ _MEASURE = """async (seconds) => {
     setTimeout(resolve, seconds * 1000 + 5000);  // bounded even when frames stop coming
   });
   const elapsed = (performance.now() - start) / 1000;
+  if (sampler !== null) clearInterval(sampler);
   await Promise.all(pending);
   const after = await snapshot();
   return { elapsed, latencies, handedOver, callbacks, unreadable, superseded,
            presented: (lastPresented ?? 0) - (firstPresented ?? 0),
-           readMs, check, before, after };
+           readMs, check, before, after, ...(sampleMs > 0 ? { displayed, samples } : {}) };
 }"""
 
 
 @asynccontextmanager
-async def chromium(executable: str) -> AsyncIterator[Browser]:
-    """A headless Chromium for the run."""
+async def chromium(executable: str, extra_args: Sequence[str] = ()) -> AsyncIterator[Browser]:
+    """A headless Chromium for the run (`extra_args` after the usual flags)."""
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        browser = await playwright.chromium.launch(
+            executable_path=executable, args=[*CHROMIUM_ARGS, *extra_args], headless=True
+        )
         try:
             yield browser
         finally:
@@ -233,7 +274,13 @@ async def marks(page: Page) -> dict[str, float]:
     return dict(await page.evaluate("() => window.__bench.marks"))
 
 
-async def measure_stream(page: Page, seconds: float) -> dict[str, Any]:
-    """Per presented frame for `seconds`: display time minus the stamp's capture time, plus getStats deltas."""
-    raw: dict[str, Any] = await page.evaluate(_MEASURE, seconds)
+async def measure_stream(page: Page, seconds: float, sample_ms: int = 0, width: int = 0) -> dict[str, Any]:
+    """Per presented frame for `seconds`: display time minus the stamp's capture time, plus getStats deltas.
+
+    With `sample_ms`, also each latency's display time (``displayed``) and a getStats sample every
+    `sample_ms` (``samples``: system-clock ms, bytes received, frames decoded, width, height). With
+    `width` (the stream's full width), stamps of frames the sender scaled down are read too.
+    """
+    args = [seconds, sample_ms, width] if sample_ms or width else seconds
+    raw: dict[str, Any] = await page.evaluate(_MEASURE, args)
     return raw

@@ -15,7 +15,14 @@ from typing import Final
 
 from web_client import chromium as chromium_flags
 
-BENCHMARKS: Final = ("encoder_cost", "proxy_overhead", "glass_to_glass", "time_to_first_frame", "input_latency")
+BENCHMARKS: Final = (
+    "encoder_cost",
+    "proxy_overhead",
+    "glass_to_glass",
+    "time_to_first_frame",
+    "input_latency",
+    "network",
+)
 """Every benchmark, in the order the runner runs them (cheap and browser-free first)."""
 
 DEFAULT_OUT_DIR: Final = Path(__file__).resolve().parent / "results"
@@ -50,6 +57,11 @@ class Profile:
     # Encoder cost.
     encoder_sizes: tuple[tuple[int, int], ...]
     encoder_frames: int
+    # Network lab: scenarios (benchmarks.netlab.profiles) x stacks, one session each.
+    net_scenarios: tuple[str, ...]
+    net_stacks: tuple[str, ...]
+    net_warmup_s: float
+    net_measure_s: float
 
 
 FULL: Final = Profile(
@@ -69,6 +81,20 @@ FULL: Final = Profile(
     proxy_memory_connections=1000,
     encoder_sizes=((1280, 720), (1920, 1080)),
     encoder_frames=90,
+    net_scenarios=(
+        "none",
+        "cap-5M",
+        "cap-2M",
+        "step-20M-5M-20M",
+        "rtt40-loss1",
+        "rtt40-loss3",
+        "burst-loss",
+        "jitter-20",
+        "cellular",
+    ),
+    net_stacks=("ours", "aiortc", "libwebrtc"),
+    net_warmup_s=3.0,
+    net_measure_s=18.0,
 )
 
 QUICK: Final = Profile(
@@ -88,6 +114,10 @@ QUICK: Final = Profile(
     proxy_memory_connections=300,
     encoder_sizes=((1280, 720), (1920, 1080)),
     encoder_frames=20,
+    net_scenarios=("none", "cap-5M", "rtt40-loss1"),
+    net_stacks=("ours", "aiortc", "libwebrtc"),
+    net_warmup_s=2.0,
+    net_measure_s=10.0,
 )
 
 SMOKE: Final = Profile(
@@ -107,6 +137,10 @@ SMOKE: Final = Profile(
     proxy_memory_connections=10,
     encoder_sizes=((1280, 720),),
     encoder_frames=3,
+    net_scenarios=("none",),
+    net_stacks=("ours",),
+    net_warmup_s=1.0,
+    net_measure_s=2.0,
 )
 
 PROFILES: Final = {p.name: p for p in (FULL, QUICK, SMOKE)}

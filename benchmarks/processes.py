@@ -92,12 +92,13 @@ async def running_proxy(
     api_key: str | None = None,
     function_id: str | None = None,
     extra_env: Mapping[str, str] | None = None,
+    host: str = "127.0.0.1",
 ) -> AsyncIterator[RunningProxy]:
-    """``python -m proxy`` in front of `upstream` (a ws:// base URL), checking `issuer`'s tokens."""
+    """``python -m proxy`` on `host` in front of `upstream` (a ws:// base URL), checking `issuer`'s tokens."""
     port = free_port()
     env = {
         **os.environ,
-        "PROXY_HOST": "127.0.0.1",
+        "PROXY_HOST": host,
         "PROXY_PORT": str(port),
         "NVCF_SERVER": upstream,
         "NVCF_API_KEY": api_key or secrets.token_urlsafe(24),
@@ -109,7 +110,7 @@ async def running_proxy(
         **(extra_env or {}),
     }
     child = await start_child("proxy", [sys.executable, "-m", "proxy"], env=env, logger=logger)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     try:
         await wait_until(lambda: http_ok(f"{url}/healthz"), child, "the proxy")
         yield RunningProxy(url=url, port=port, child=child)

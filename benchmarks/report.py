@@ -12,6 +12,8 @@ matplotlib.use("Agg")  # files only, no display
 
 import matplotlib.pyplot as plt
 
+from benchmarks.network_report import network_section, render_network
+
 _COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink")
 _MARK = {
     "met": "met",
@@ -597,7 +599,7 @@ def _encoders(doc: dict[str, Any], out_dir: Path) -> list[str]:
 def render(doc: dict[str, Any], out_dir: Path) -> str:
     """The report's Markdown; plots are written to `out_dir` as a side effect."""
     lines = _header(doc) + _targets(doc) + _g2g(doc, out_dir) + _ttff(doc, out_dir) + _input(doc) + _proxy(doc, out_dir)
-    lines += _encoders(doc, out_dir)
+    lines += _encoders(doc, out_dir) + network_section(doc, out_dir)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -608,4 +610,6 @@ def write_report(doc: dict[str, Any], out_dir: Path) -> Path:
         old.unlink()
     path = out_dir / "REPORT.md"
     path.write_text(render(doc, out_dir), encoding="utf-8")
+    if "network" in doc["benchmarks"]:
+        (out_dir / "network.md").write_text(render_network(doc, out_dir), encoding="utf-8")
     return path

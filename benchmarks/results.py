@@ -37,6 +37,7 @@ _SECTIONS: Final = {
     "glass_to_glass": ("runs",),
     "time_to_first_frame": ("phases_ms", "sessions", "phase_definitions"),
     "input_latency": ("app", "baseline"),
+    "network": ("runs",),
 }
 
 

@@ -42,6 +42,11 @@ STREAM_APP_EXTRA_ENV: Final[dict[str, str]] = {
 }
 """Stream-app media settings for every run through the full chain (docs/media.md)."""
 
+NETWORK_APP_ENV: Final[dict[str, str]] = {"MEDIA_BITRATE_MIN": "1M"}
+"""What the network benchmark changes on top of `STREAM_APP_EXTRA_ENV`: the product's own bitrate
+floor (1 Mbit/s) instead of the loopback runs' 4M, so a narrow link is met as a user would meet it.
+The rate-control work (issue 11 section 2) adds its settings here (e.g. ``MEDIA_DEGRADATION``)."""
+
 # --- 2. Input (merged): the app's input data channels ----------------------------
 APP_INPUT_CHANNELS: Final = True
 """Whether the stream app has the `input`/`input-motion` channels of docs/protocol.md section 5.
@@ -113,6 +118,10 @@ def describe() -> list[SeamState]:
             + " ".join(f"{k}={v}" for k, v in STREAM_APP_EXTRA_ENV.items())
             if STREAM_APP_CODEC_ENV
             else "not merged: aiortc's stock encoders, codec picked by the page",
+        ),
+        SeamState(
+            "network benchmark app settings",
+            "on top of the above: " + " ".join(f"{k}={v}" for k, v in NETWORK_APP_ENV.items()),
         ),
         SeamState(
             "app input channels",

@@ -24,7 +24,7 @@ from benchmarks.ports import free_port, free_udp_port_range
 from benchmarks.processes import StartError, http_ok, running_proxy, wait_until
 from benchmarks.tokens import TokenIssuer, token_issuer
 from deploy.children import Child, start_child
-from deploy.coturn import CoturnConfig, start_coturn
+from deploy.coturn import CoturnConfig, RunningCoturn, start_coturn
 from deploy.nvcf_local.config import DEFAULT_DEFINITION
 
 logger = logging.getLogger("benchmarks.stack")
@@ -104,12 +104,22 @@ async def _function_active(base: str, api_key: str, function_id: str) -> bool:
 
 
 @asynccontextmanager
-async def running_stack(workdir: Path, app_env: Mapping[str, str]) -> AsyncIterator[Stack]:
-    """coturn, nvcf-local (its stream app configured by `app_env`) and the proxy; all stopped on exit."""
-    first, last = free_udp_port_range(11)
-    coturn = await start_coturn(
-        CoturnConfig.with_random_credentials(port=free_port(), min_port=first, max_port=last), state_parent=workdir
-    )
+async def running_stack(
+    workdir: Path, app_env: Mapping[str, str], *, host: str = "127.0.0.1", coturn: RunningCoturn | None = None
+) -> AsyncIterator[Stack]:
+    """coturn, nvcf-local (its stream app configured by `app_env`) and the proxy; all stopped on exit.
+
+    `host` is where the proxy and coturn listen and the stream app gathers ICE candidates (the
+    network lab's server address; the stream app itself stays on 127.0.0.1 behind nvcf-local).
+    With `coturn` given, that TURN server is used and left running.
+    """
+    own_coturn = coturn is None
+    if coturn is None:
+        first, last = free_udp_port_range(11)
+        coturn = await start_coturn(
+            CoturnConfig.with_random_credentials(host=host, port=free_port(), min_port=first, max_port=last),
+            state_parent=workdir,
+        )
     recorder = LineRecorder()
     log = logging.getLogger(f"benchmarks.stack.nvcf.{uuid.uuid4().hex[:6]}")
     log.setLevel(logging.INFO)
@@ -124,6 +134,7 @@ async def running_stack(workdir: Path, app_env: Mapping[str, str]) -> AsyncItera
             "NVCF_LOCAL_API_KEY": api_key,
             "NVCF_LOCAL_TURN_PASSWORD": coturn.password,
             "STREAM_APP_HOST": "127.0.0.1",
+            **({} if host == "127.0.0.1" else {"ICE_HOST_ADDRESSES": host}),
             **seams.STREAM_APP_EXTRA_ENV,
             **app_env,
         }
@@ -152,7 +163,9 @@ async def running_stack(workdir: Path, app_env: Mapping[str, str]) -> AsyncItera
             raise StartError(f"{exc}; last output:\n" + "\n".join(recorder.lines[-20:])) from None
         async with (
             token_issuer(workdir) as issuer,
-            running_proxy(f"ws://127.0.0.1:{port}", issuer, api_key=api_key, function_id=function_id) as proxy,
+            running_proxy(
+                f"ws://127.0.0.1:{port}", issuer, api_key=api_key, function_id=function_id, host=host
+            ) as proxy,
         ):
             yield Stack(
                 proxy_url=proxy.url,
@@ -164,7 +177,8 @@ async def running_stack(workdir: Path, app_env: Mapping[str, str]) -> AsyncItera
     finally:
         if nvcf is not None:
             await nvcf.stop()
-        await coturn.stop()
+        if own_coturn:
+            await coturn.stop()
 
 
 @dataclass
@@ -185,22 +199,20 @@ class Baseline:
 
 
 @asynccontextmanager
-async def running_baseline(width: int, height: int) -> AsyncIterator[Baseline]:
-    """The stock-aiortc baseline server as its own process."""
+async def running_baseline(
+    width: int, height: int, *, host: str = "127.0.0.1", turn: RunningCoturn | None = None, scene: bool = False
+) -> AsyncIterator[Baseline]:
+    """The stock-aiortc baseline server as its own process, on `host`; with `turn`, the page is told
+    to use that TURN server; with `scene`, it sends the textured scene."""
     port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "benchmarks.baseline_server",
-        "--port",
-        str(port),
-        "--width",
-        str(width),
-        "--height",
-        str(height),
-    ]
-    child = await start_child("baseline", argv, env=dict(os.environ), logger=logger)
-    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "benchmarks.baseline_server", "--port", str(port), "--host", host]
+    argv += ["--width", str(width), "--height", str(height), *(["--scene"] if scene else [])]
+    env = dict(os.environ)
+    if turn is not None:
+        argv += ["--turn", f"{turn.host}:{turn.port}"]
+        env.update({"BASELINE_TURN_USER": turn.user, "BASELINE_TURN_PASSWORD": turn.password})
+    child = await start_child("baseline", argv, env=env, logger=logger)
+    url = f"http://{host}:{port}"
     try:
         await wait_until(lambda: http_ok(f"{url}/"), child, "the baseline server")
         yield Baseline(url=url)

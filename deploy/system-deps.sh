@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages named as arguments (coturn, chromium; nginx for the benchmarks) when
+# Installs the Debian packages named as arguments (coturn, chromium; nginx for the benchmarks; iproute2
+# for the network lab: ip netns, veth, tc) when
 # they are missing. As root it uses apt-get; otherwise it names the packages and stops, since
 # nothing can work without them.
 set -euo pipefail
-declare -A binary_of=([coturn]=/usr/bin/turnserver [chromium]=/usr/bin/chromium [nginx]=/usr/sbin/nginx)
+declare -A binary_of=([coturn]=/usr/bin/turnserver [chromium]=/usr/bin/chromium [nginx]=/usr/sbin/nginx [iproute2]=/sbin/tc)
 # Packages whose Debian install starts a system service; we run our own, bound to loopback.
 declare -A service_of=([coturn]=coturn [nginx]=nginx)
 missing=()

@@ -19,6 +19,7 @@ import pytest
 
 from benchmarks import glass_to_glass
 from benchmarks.input_latency import APP_LINE
+from benchmarks.netlab.namespace import lab_unavailable
 from benchmarks.profiling import own_functions, top_functions
 from benchmarks.results import SCHEMA, schema_problems
 from benchmarks.stats import percentile, summarize
@@ -39,7 +40,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=340,
         check=False,
     )
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
@@ -47,7 +48,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
 
 
 @pytest.mark.browser
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(360)
 def test_results_document_has_the_schema(smoke_run: tuple[dict[str, Any], Path]) -> None:
     doc, _ = smoke_run
     assert doc["schema"] == SCHEMA
@@ -58,13 +59,30 @@ def test_results_document_has_the_schema(smoke_run: tuple[dict[str, Any], Path])
 
 
 @pytest.mark.browser
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(360)
 def test_every_benchmark_produced_results(smoke_run: tuple[dict[str, Any], Path]) -> None:
     doc, _ = smoke_run
     sections = doc["benchmarks"]
-    assert set(sections) == {"encoder_cost", "proxy_overhead", "glass_to_glass", "time_to_first_frame", "input_latency"}
+    assert set(sections) == {
+        "encoder_cost",
+        "proxy_overhead",
+        "glass_to_glass",
+        "time_to_first_frame",
+        "input_latency",
+        "network",
+    }
+    # The network lab needs root; without it the section says so instead of running.
+    lab_reason = lab_unavailable()
+    if lab_reason is not None:
+        network = sections.pop("network")
+        assert (network["status"], network["reason"]) == ("skipped", lab_reason)
     failed = {name: s.get("reason") for name, s in sections.items() if s["status"] not in ("ok", "partial")}
     assert failed == {}
+    if "network" in sections:  # ours on the unimpaired lab path, relay-only through the impairment relay
+        (run,) = sections["network"]["runs"]
+        assert (run["stack"], run["scenario"], run["candidates"].split("/")[0]) == ("ours", "none", "relay")
+        assert run["latency_ms"]["count"] > 0 and run["relay"]["down"]["sent"] > 0
+        assert len(run["series"]["t_s"]) == len(run["series"]["latency_p50_ms"]) > 0
     assert all("error" not in run for run in sections["glass_to_glass"]["runs"])
     assert {run["server"] for run in sections["glass_to_glass"]["runs"]} == {"app", "baseline"}
     assert all(run["latency_ms"]["count"] > 0 for run in sections["glass_to_glass"]["runs"])
@@ -80,7 +98,7 @@ def test_every_benchmark_produced_results(smoke_run: tuple[dict[str, Any], Path]
 
 
 @pytest.mark.browser
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(360)
 def test_every_target_is_judged(smoke_run: tuple[dict[str, Any], Path]) -> None:
     doc, _ = smoke_run
     assert [row["key"] for row in doc["targets"]] == [t.key for t in TARGETS]
@@ -92,13 +110,16 @@ def test_every_target_is_judged(smoke_run: tuple[dict[str, Any], Path]) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(360)
 def test_report_and_plots_are_written(smoke_run: tuple[dict[str, Any], Path]) -> None:
     _, out = smoke_run
     report = (out / "REPORT.md").read_text(encoding="utf-8")
     assert "smoke run" in report
     for heading in ("## Targets", "## 1. Glass-to-glass", "## 2. Time to first frame", "## 4. Proxy overhead"):
         assert heading in report
+    assert "## Network lab" in report
+    assert json.loads((out / "network.json").read_text(encoding="utf-8"))["benchmarks"].keys() == {"network"}
+    assert (out / "network.md").read_text(encoding="utf-8").startswith("# Network benchmark")
     plots = sorted(p.name for p in out.glob("*.png"))
     assert plots == ["encoder_cost.png", "glass_to_glass.png", "proxy_overhead.png", "time_to_first_frame.png"]
     for name in plots:

@@ -2,6 +2,9 @@
 // page does; it records when each step of a session happened (performance.now() ms) and, when the URL
 // fragment asks, prefers a codec and adds the input channels of docs/protocol.md section 5.
 //   #...&bench_codec=h264|vp8   put this codec first in the video transceiver's preferences
+//   #...&bench_turn=HOST:PORT   send TURN to HOST:PORT (UDP) instead of the server the page was
+//                               given (the network lab's impairment relay, which forwards to it);
+//                               the page's STUN and TURN-over-TCP entries are left out
 //   #...&bench_input=1          create the `input`/`input-motion` data channels before the offer
 //                               and send a `key` message for every keydown (for servers whose page
 //                               does not do so itself)
@@ -10,6 +13,7 @@
   const bench = {
     codec: params.get('bench_codec'),
     input: params.get('bench_input') === '1',
+    turn: params.get('bench_turn'),
     marks: {},
     pc: null,
     inputSent: 0,
@@ -57,7 +61,7 @@
   const NativePeerConnection = window.RTCPeerConnection;
   window.RTCPeerConnection = class extends NativePeerConnection {
     constructor(config) {
-      super(config);
+      super(bench.turn ? viaTurn(config, bench.turn) : config);
       bench.pc = this;
       mark('pc_created');
       this.addEventListener('iceconnectionstatechange', () => {
@@ -95,6 +99,20 @@
       return transceiver;
     }
   };
+
+  // The same TURN credentials through another address: the relay forwards them untouched, and
+  // TURN's long-term credentials do not depend on the address the server is reached at.
+  function viaTurn(config, address) {
+    const servers = (config && config.iceServers) || [];
+    const iceServers = servers
+      .map((server) => {
+        const urls = [].concat(server.urls).filter((url) => url.startsWith('turn:') && !url.includes('transport=tcp'));
+        return { ...server, urls: urls.map(() => `turn:${address}?transport=udp`) };
+      })
+      .filter((server) => server.urls.length > 0)
+      .map((server) => ({ ...server, urls: [server.urls[0]] }));
+    return { ...config, iceServers };
+  }
 
   function score(codec) {
     const fmtp = codec.sdpFmtpLine || '';
