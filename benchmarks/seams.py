@@ -42,10 +42,10 @@ STREAM_APP_EXTRA_ENV: Final[dict[str, str]] = {
 }
 """Stream-app media settings for every run through the full chain (docs/media.md)."""
 
-NETWORK_APP_ENV: Final[dict[str, str]] = {"MEDIA_BITRATE_MIN": "1M"}
+NETWORK_APP_ENV: Final[dict[str, str]] = {"MEDIA_BITRATE_MIN": "150k", "MEDIA_BITRATE_START": "2M"}
 """What the network benchmark changes on top of `STREAM_APP_EXTRA_ENV`: the product's own bitrate
-floor (1 Mbit/s) instead of the loopback runs' 4M, so a narrow link is met as a user would meet it.
-The rate-control work (issue 11 section 2) adds its settings here (e.g. ``MEDIA_DEGRADATION``)."""
+floor and start (`MediaConfig`'s defaults) instead of the loopback runs' 4M and 8M, so a narrow
+link is met as a user would meet it. Congestion control and degradation are the defaults."""
 
 # --- 2. Input (merged): the app's input data channels ----------------------------
 APP_INPUT_CHANNELS: Final = True

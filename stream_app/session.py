@@ -18,6 +18,7 @@ from stream_app.ice import confine_to_range
 from stream_app.input_receiver import InputReceiver
 from stream_app.lifecycle import CLOSE_NORMAL, REASON_CLIENT, AppSession
 from stream_app.media import MediaNegotiationError, MediaSession, attach_media
+from stream_app.media_reports import MediaReporter
 from stream_app.ports import PortRangeExhausted
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class StreamingSession:
         self._creds = creds
         self._resumed = resumed
         self._media: MediaSession | None = None
+        self._reporter: MediaReporter | None = None
         self._said_bye = False
         self._closed = False
         self._fatal: str | None = None
@@ -93,6 +95,8 @@ class StreamingSession:
     async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         """Close the WebSocket with `code` and `reason`, the peer connection and the media; idempotent."""
         self._closed = True
+        if self._reporter is not None:
+            await self._reporter.stop()
         # The close frame goes out first; waiting for the client's reply to it (up to the
         # WebSocket's close timeout) does not hold up releasing the ports.
         if self._ws.closed:
@@ -161,6 +165,12 @@ class StreamingSession:
             return
         await self._ws.send_str(signaling.serialize(signaling.Answer(self._pc.localDescription.sdp)))
         logger.info("session %s: answered the offer", self.id)
+        self._reporter = MediaReporter(self.id, self._media, self._send_report)
+        self._reporter.start()
+
+    async def _send_report(self, message: signaling.MediaReport) -> None:
+        if not self._ws.closed:
+            await self._ws.send_str(signaling.serialize(message))
 
     async def _reset_peer_connection(self) -> None:
         """After a rejected offer, start over with a fresh peer connection so a retry can work."""

@@ -75,8 +75,33 @@ class Error:
     reason: str
 
 
+@dataclass(frozen=True)
+class MediaReport:
+    """Server's report of its sending side, about once a second while media flows: what the
+    congestion control decided, for the page's stats overlay. Rates in kbit/s."""
+
+    codec: str
+    width: int
+    height: int
+    fps: float  # frames encoded per second over the last interval
+    max_fps: float  # what the degradation ladder allows now
+    target_kbps: int  # what the encoder is asked for
+    estimate_kbps: int  # the send-side estimate
+    pacing_kbps: int
+    acknowledged_kbps: int  # what the receiver reported arriving
+    limited_by: str  # delay, loss, max, remb, start
+    delay_state: str  # normal, overusing, underusing
+    loss_percent: float
+    rtt_ms: float
+    pacer_queue_ms: float
+    frames_skipped: int  # not encoded because the pacer held older video (session total)
+    retransmissions: int
+    keyframes: int
+    transport_cc: bool
+
+
 ClientMessage = Offer | IceCandidate | EndOfCandidates | Bye
-ServerMessage = Hello | Answer | Error
+ServerMessage = Hello | Answer | Error | MediaReport
 
 
 def _field(obj: dict[str, Any], name: str, kind: type, *, optional: bool = False) -> Any:
@@ -129,6 +154,11 @@ def parse_client_message(text: str) -> ClientMessage:
     raise SignalingError("unknown-type", f"unknown message type {kind!r}")
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
 def serialize(message: ServerMessage) -> str:
     """Write a server message as JSON text."""
     body: dict[str, Any]
@@ -142,6 +172,8 @@ def serialize(message: ServerMessage) -> str:
         }
     elif isinstance(message, Answer):
         body = {"type": "answer", "sdp": message.sdp}
+    elif isinstance(message, MediaReport):
+        body = {"type": "media", **{_camel(name): value for name, value in vars(message).items()}}
     else:
         body = {"type": "error", "code": message.code, "reason": message.reason}
     return json.dumps({"v": VERSION, **body}, separators=(",", ":"))

@@ -83,3 +83,16 @@ def test_serializes_answer_and_error() -> None:
         "code": "bad-json",
         "reason": "why",
     }
+
+
+def test_serializes_a_media_report_with_camel_case_fields() -> None:
+    report = signaling.MediaReport(
+        codec="H264", width=960, height=540, fps=59.5, max_fps=60.0, target_kbps=1800, estimate_kbps=1900,
+        pacing_kbps=4750, acknowledged_kbps=1700, limited_by="delay", delay_state="normal", loss_percent=0.5,
+        rtt_ms=41.0, pacer_queue_ms=2.5, frames_skipped=3, retransmissions=12, keyframes=2, transport_cc=True,
+    )  # fmt: skip
+    message = json.loads(signaling.serialize(report))
+    assert message["v"] == 1 and message["type"] == "media"
+    assert message["estimateKbps"] == 1900 and message["limitedBy"] == "delay" and message["pacerQueueMs"] == 2.5
+    assert message["maxFps"] == 60.0 and message["transportCc"] is True and message["framesSkipped"] == 3
+    assert len(message) == 2 + len(vars(report))

@@ -107,6 +107,13 @@ async def test_streaming_page_shows_live_plausible_stats(
     assert second["resolution"] == "1280×720" and second["codec"] in ("H264", "VP8"), second
     # The test pattern stamps its frames: glass to glass is measured and sane on one machine.
     assert 0 < latest["latencyMs"] < 1000 and second["latency"].endswith("ms"), second
+    # The stream app's side, from its once-a-second `media` report: the congestion control reads
+    # Chromium's transport feedback, and its numbers reach the overlay.
+    server = latest["server"]
+    assert server["transportCc"] is True and server["limitedBy"] in ("delay", "max", "loss"), server
+    assert second["sending"].startswith("1280×720 @ ") and "bit/s (" in second["estimate"], second
+    assert server["targetKbps"] >= 150 and server["pacerQueueMs"] >= 0, server
+    assert second["freezes"] != "–" and latest["freezeCount"] >= 0, second
     assert shot.stat().st_size > 10_000
     if target := os.environ.get(SCREENSHOT_ENV):
         shutil.copyfile(shot, target)

@@ -12,7 +12,17 @@ const FIELDS = [
   ['latency', 'glass to glass', (s) => ms(s.latencyMs)],
   ['resolution', 'resolution', (s) => (s.width ? `${s.width}×${s.height}` : '–')],
   ['codec', 'codec', (s) => s.codec ?? '–'],
+  ['freezes', 'freezes', (s) => (s.freezeCount === null ? '–' : `${s.freezeCount} (${ms(s.freezesMs)})`)],
+  // The stream app's side (its `media` report): what its congestion control decided.
+  ['sending', 'sending', (s) => (s.server ? `${s.server.width}×${s.server.height} @ ${fixed(s.server.fps, 0)} fps` : '–')],
+  ['estimate', 'estimate', (s) => (s.server ? `${kbps(s.server.estimateKbps)} (${s.server.limitedBy})` : '–')],
+  ['target', 'encoder target', (s) => (s.server ? kbps(s.server.targetKbps) : '–')],
+  ['pacer', 'pacer queue', (s) => (s.server ? ms(s.server.pacerQueueMs) : '–')],
 ];
+
+function kbps(value) {
+  return value >= 1000 ? `${(value / 1000).toFixed(2)} Mbit/s` : `${value.toFixed(0)} kbit/s`;
+}
 
 function fixed(value, digits) {
   return value === null || value === undefined ? '–' : value.toFixed(digits);

@@ -47,7 +47,10 @@ export function sample(now, before, seconds) {
     height: inbound?.frameHeight ?? null,
     codec: codec?.mimeType?.replace(/^video\//, '') ?? null,
     framesDecoded: inbound?.framesDecoded ?? 0,
+    freezeCount: inbound?.freezeCount ?? null,
+    freezesMs: inbound?.totalFreezesDuration !== undefined ? inbound.totalFreezesDuration * 1000 : null,
     latencyMs: null,
+    server: null,
     at: Date.now(),
   };
 }
@@ -60,6 +63,7 @@ export class StatsSampler extends EventTarget {
     this.peerConnection = peerConnection; // A function: the session's current RTCPeerConnection or null.
     this.intervalMs = intervalMs;
     this.latest = null;
+    this.server = null; // The stream app's latest `media` report, set by the session.
     this.history = [];
     this.previous = null;
     this.previousAt = 0;
@@ -121,6 +125,7 @@ export class StatsSampler extends EventTarget {
       result.latencyMs = this.latencies.reduce((a, b) => a + b, 0) / this.latencies.length;
       this.latencies = [];
     }
+    result.server = this.server;
     if (!before) return; // The first reading only sets the baseline for rates.
     this.latest = result;
     this.history.push(result);

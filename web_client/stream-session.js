@@ -170,6 +170,7 @@ export class StreamSession extends EventTarget {
     if (message.type === 'hello') await this.onHello(message);
     else if (message.type === 'answer') await this.pc?.setRemoteDescription({ type: 'answer', sdp: message.sdp });
     else if (message.type === 'error') console.warn(`server rejected a message: ${message.code}: ${message.reason}`);
+    else if (message.type === 'media') this.stats.server = message; // The sender's side, for the overlay.
   }
 
   async onHello(hello) {
