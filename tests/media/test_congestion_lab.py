@@ -1,0 +1,87 @@
+"""The congestion control in the network lab, in Chromium through the whole stack: under a cap
+the target settles below it and frames keep coming; a drop steps the resolution down and a
+restore brings it back. Short and bounded; `make bench`'s network section measures the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from netlab_harness import LAB_SKIP, LabStack, lab_stack
+from playwright.async_api import Page
+
+from benchmarks.netlab.impairment import LinkState
+
+pytestmark = [pytest.mark.browser, LAB_SKIP, pytest.mark.timeout(150)]
+
+Report = dict[str, Any]
+SCENE = {
+    "STREAM_APP_FACTORY": "benchmarks.scene:make_app",
+    "VIDEO_WIDTH": "1280",
+    "VIDEO_HEIGHT": "720",
+    "VIDEO_FPS": "60",
+    "MEDIA_CODECS": "H264",
+}
+
+
+async def server_report(page: Page) -> dict[str, Any] | None:
+    """The stream app's latest `media` report as the web client received it."""
+    report: dict[str, Any] | None = await page.evaluate("window.streamSession?.stats?.server ?? null")
+    return report
+
+
+async def wait_for_report(page: Page, what: str, holds: Callable[[Report], bool], seconds: float) -> Report:
+    """Poll the report until `holds` is true of it; fail saying `what` and the last report."""
+    deadline = time.monotonic() + seconds
+    report: Report | None = None
+    while time.monotonic() < deadline:
+        report = await server_report(page)
+        if report is not None and holds(report):
+            return report
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"{what} did not happen within {seconds} s; last report {report}")
+
+
+async def decoded_per_second(lab: LabStack, page: Page, seconds: float) -> float:
+    before = (await lab.inbound_video(page) or {}).get("framesDecoded", 0)
+    await asyncio.sleep(seconds)
+    after = (await lab.inbound_video(page) or {}).get("framesDecoded", 0)
+    return float(after - before) / seconds
+
+
+async def test_under_a_2_mbit_cap_the_target_settles_below_it_and_frames_keep_arriving(tmp_path: Path) -> None:
+    async with lab_stack(tmp_path, LinkState(rate_bps=2_000_000), app_env=SCENE) as lab:
+        page = await lab.open_page("h264")
+        try:
+            first = await wait_for_report(page, "a report", lambda r: True, 10)
+            settled = await wait_for_report(
+                page, "settling under the cap", lambda r: r["estimateKbps"] < 2000 and r["targetKbps"] < 2000, 15
+            )
+            await asyncio.sleep(3)  # and it stays there
+            later = await server_report(page)
+            fps = await decoded_per_second(lab, page, 2.0)
+        finally:
+            await page.close()
+    assert first["transportCc"] is True
+    assert later is not None and later["estimateKbps"] < 2000 and later["targetKbps"] < 2000, later
+    assert settled["estimateKbps"] >= 300, settled  # below the cap, not collapsed
+    assert fps >= 15, fps
+
+
+async def test_a_drop_steps_the_resolution_down_and_the_restore_brings_it_back(tmp_path: Path) -> None:
+    async with lab_stack(tmp_path, LinkState(rate_bps=20_000_000), app_env=SCENE) as lab:
+        page = await lab.open_page("h264")
+        try:
+            await wait_for_report(page, "ramping up", lambda r: r["width"] == 1280 and r["estimateKbps"] > 3000, 15)
+            await lab.set_link(LinkState(rate_bps=800_000))
+            low = await wait_for_report(page, "stepping down", lambda r: r["width"] < 1280, 10)
+            await lab.set_link(LinkState(rate_bps=20_000_000))
+            back = await wait_for_report(page, "stepping back up", lambda r: r["width"] == 1280, 30)
+        finally:
+            await page.close()
+    assert low["width"] < 1280 and low["height"] < 720 and low["estimateKbps"] < 1500, low
+    assert back["height"] == 720 and back["estimateKbps"] > low["estimateKbps"], back
