@@ -14,7 +14,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,12 +73,22 @@ class LocalNvcf:
                 assert response.status == 200, await response.text()
                 return list((await response.json())["instances"])
 
-    async def wait_for_instances(self, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
-        """Wait until `count` instances are UP; return them."""
+    async def wait_for_instances(
+        self, count: int, timeout: float = 30.0, replacing: Sequence[dict[str, Any]] = ()
+    ) -> list[dict[str, Any]]:
+        """Wait until `count` instances are UP, none of them one of `replacing`; return them.
+
+        An instance just killed is listed UP until nvcf-local has reaped its process, so "one UP"
+        right after killing two may be one of them: name the old ones to wait for their replacements.
+        """
+        old = {i["instanceId"] for i in replacing}
         deadline = time.monotonic() + timeout
         while True:
-            up = [i for i in await self.instances() if i["state"] == "UP"]
-            if len(up) == count:
+            listed = await self.instances()
+            # An instance whose process has exited is EXITED at once, never UP without a process.
+            assert not [i for i in listed if i["state"] == "UP" and i["pid"] is None], listed
+            up = [i for i in listed if i["state"] == "UP"]
+            if len(up) == count and not old & {i["instanceId"] for i in up}:
                 return up
             if time.monotonic() > deadline:
                 raise AssertionError(f"{len(up)} instances UP, not {count}:\n" + "\n".join(self.recorder.lines[-30:]))
@@ -135,7 +145,7 @@ async def started_nvcf_local(
             "NVCF_LOCAL_TURN": f"{turn.host}:{turn.port}",
             "NVCF_LOCAL_TURN_SECRET": turn.auth_secret,
             "NVCF_LOCAL_HEALTH_POLL_INTERVAL": "0.1",
-            "STREAM_APP_HOST": "127.0.0.1",
+            "NVCF_LOCAL_END_SESSION_POLL_INTERVAL": "0.2",
         },
         logger=log,
     )
@@ -286,6 +296,27 @@ async def test_a_resume_reaches_the_same_instance_and_nobody_else_gets_it(nvcf: 
 
 
 @module
+async def test_the_relay_ends_a_dropped_session_gracefully_once_its_reconnect_window_is_over(nvcf: LocalNvcf) -> None:
+    """The stream app keeps a dropped session while it may resume (its window is RESUME_WINDOW); the
+    relay, as NVCF's sidecar, polls endsession and, once the sign-in's reconnect window (asked for
+    with X-NVCF-RECONNECT-WINDOW-SECS) is over, ends it with gracefulShutdown."""
+    await nvcf.wait_for_instances(2)
+    async with aiohttp.ClientSession() as http:
+        ws, _ = await sign_in(http, nvcf.sign_in_url, headers={**nvcf.headers, "X-NVCF-RECONNECT-WINDOW-SECS": "1"})
+        request_id = _request_id(ws)
+        await ws.close(code=4000)
+        dropped = time.monotonic()
+        deadline = dropped + RESUME_WINDOW + 10
+        while any(i["sessionId"] == request_id for i in await nvcf.instances()):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    assert time.monotonic() - dropped >= 1.0
+    assert any(f"session {request_id}: reconnect window of 1 s over" in line for line in nvcf.recorder.lines)
+    assert any("gracefulShutdown true): end now" in line for line in nvcf.recorder.lines)
+    assert await _refusal(nvcf.sign_in_url, {**nvcf.headers, "nvcf-reqid": request_id}) == (404, "no existing session")
+
+
+@module
 async def test_instances_that_exit_are_replaced_up_to_min_instances(nvcf: LocalNvcf) -> None:
     before = await nvcf.wait_for_instances(2)
     async with aiohttp.ClientSession() as http:
@@ -296,12 +327,12 @@ async def test_instances_that_exit_are_replaced_up_to_min_instances(nvcf: LocalN
         # The instance's end ends the session: the client is closed, and the id cannot be resumed.
         message = await ws.receive(timeout=10)
         assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
-        [replacement] = await nvcf.wait_for_instances(1)
+        [replacement] = await nvcf.wait_for_instances(1, replacing=before)
         assert await _refusal(nvcf.sign_in_url, {**nvcf.headers, "nvcf-reqid": request_id}) == (
             404,
             "no existing session",
         )
-    assert replacement["pid"] not in {i["pid"] for i in before}
+    assert replacement["pid"] is not None and replacement["pid"] not in {i["pid"] for i in before}
     assert any("starting a new instance" in line for line in nvcf.recorder.lines)
     async with aiohttp.ClientSession() as http:
         ws, hello = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
@@ -354,12 +385,8 @@ async def test_an_instance_that_exits_after_its_session_is_replaced(tmp_path: Pa
             while psutil.pid_exists(before["pid"]) and psutil.Process(before["pid"]).status() != psutil.STATUS_ZOMBIE:
                 assert time.monotonic() < deadline, "the stream app did not exit after its session"
                 await asyncio.sleep(0.1)
-            [after] = await nvcf.wait_for_instances(1)
-            deadline = time.monotonic() + 20
-            while after["pid"] == before["pid"] or after["pid"] is None:
-                assert time.monotonic() < deadline, "no new instance replaced the one that exited"
-                await asyncio.sleep(0.1)
-                [after] = await nvcf.wait_for_instances(1)
+            [after] = await nvcf.wait_for_instances(1, replacing=[before])
+            assert after["pid"] not in (None, before["pid"])
             assert any("exited with status 0" in line for line in nvcf.recorder.lines), nvcf.recorder.lines[-20:]
             # The replacement takes the next session.
             async with aiohttp.ClientSession() as http:

@@ -92,7 +92,7 @@ class ControlPlane:
     def __init__(self, config: NvcfLocalConfig, store: Store) -> None:
         self.config = config
         self.store = store
-        self.sessions = SessionTable()
+        self.sessions = SessionTable(poll_interval=config.end_session_poll_interval)
         self.deployments: dict[tuple[str, str], Deployment] = {}
         self._http: aiohttp.ClientSession | None = None
         self._ports = PortBook()
@@ -109,6 +109,7 @@ class ControlPlane:
 
     async def close(self) -> None:
         """Stop every deployment's instances (the store keeps them for the next start)."""
+        await self.sessions.close()
         for deployment in list(self.deployments.values()):
             await deployment.stop()
         self.deployments.clear()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 from dataclasses import dataclass, field
 
@@ -22,14 +21,13 @@ import aiohttp
 
 from deploy.nvcf_local.config import NvcfLocalConfig
 from deploy.nvcf_local.definition import FunctionDefinition
-from deploy.nvcf_local.instance import WORKER_NODE_IP, FunctionInstance, InstancePorts, InstanceState
+from deploy.nvcf_local.instance import FunctionInstance, InstancePorts, InstanceState, connect_host
 
 logger = logging.getLogger(__name__)
 
 # Starts in a row that never became UP before the status turns to ERROR.
 FAILED_STARTS_BEFORE_ERROR = 3
 _MAX_RESTART_DELAY = 10.0
-DEFAULT_RESUME_WINDOW = 30.0
 
 
 @dataclass
@@ -38,34 +36,25 @@ class PortBook:
 
     taken: set[int] = field(default_factory=set)
 
-    def fresh(self) -> int:
-        """A loopback TCP port free now and not given to any instance."""
+    def fresh(self, host: str) -> int:
+        """A TCP port free on `host` now and not given to any instance."""
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         for _ in range(100):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.bind((WORKER_NODE_IP, 0))
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.bind((host, 0))
                 port = int(sock.getsockname()[1])
             if port not in self.taken:
                 return port
-        raise RuntimeError("no free loopback port")
+        raise RuntimeError(f"no free port on {host}")
 
 
-async def _listening(port: int) -> bool:
+async def _listening(host: str, port: int) -> bool:
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(WORKER_NODE_IP, port), 2.0)
+        _, writer = await asyncio.wait_for(asyncio.open_connection(connect_host(host).strip("[]"), port), 2.0)
     except (TimeoutError, OSError):
         return False
     writer.close()
     return True
-
-
-def resume_window(definition: FunctionDefinition, base: dict[str, str]) -> float:
-    """How long a dropped session may be resumed: the instance's ``STREAM_APP_RESUME_WINDOW``, else 30 s."""
-    text = definition.environment.get("STREAM_APP_RESUME_WINDOW", base.get("STREAM_APP_RESUME_WINDOW", ""))
-    try:
-        value = float(text)
-    except ValueError:
-        return DEFAULT_RESUME_WINDOW
-    return value if value >= 0 else DEFAULT_RESUME_WINDOW
 
 
 class Deployment:
@@ -90,7 +79,6 @@ class Deployment:
         self.max_instances = max_instances
         self.instances: list[FunctionInstance] = []
         self.error_lines: list[str] = []
-        self.resume_window = resume_window(definition, dict(os.environ))
         self._config = config
         self._http = http
         self._ports = ports
@@ -145,21 +133,21 @@ class Deployment:
             taken = [
                 f"{name} {port}"
                 for name, port in (("health.port", health_port), ("inferencePort", inference_port))
-                if await _listening(port)
+                if await _listening(self._config.host, port)
             ]
             if taken:
                 message = (
-                    f"not started: something else already listens on {' and '.join(taken)} ({WORKER_NODE_IP}); "
+                    f"not started: something else already listens on {' and '.join(taken)} ({self._config.host}); "
                     "stop it or change the definition"
                 )
                 logger.error("function %s: %s", self.function_id, message)
                 self.error_lines = [message]
                 return None
             return InstancePorts(control=health_port, streaming=inference_port)
-        control = self._ports.fresh()
+        control = self._ports.fresh(self._config.host)
         self._ports.taken.add(control)
         try:
-            return InstancePorts(control=control, streaming=self._ports.fresh(), remapped=True)
+            return InstancePorts(control=control, streaming=self._ports.fresh(self._config.host), remapped=True)
         finally:
             self._ports.taken.discard(control)
 
