@@ -7,8 +7,10 @@ control API; the end-to-end run against nvcf-local is in test_nvcf_deploy_e2e.py
 from __future__ import annotations
 
 import copy
+import datetime
 import io
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ from aiohttp import web
 
 from deploy.nvcf_deploy.cli import run
 from deploy.nvcf_deploy.preflight import check
+from deploy.nvcf_deploy.retry import retry_pause
 from deploy.nvcf_local.config import DEFAULT_DEFINITION
 
 SHIPPED: dict[str, Any] = json.loads(DEFAULT_DEFINITION.read_text(encoding="utf-8"))
@@ -165,6 +168,8 @@ class Recorder:
     statuses: list[str] = field(default_factory=lambda: ["DEPLOYING", "ACTIVE"])
     failure: tuple[int, dict[str, Any]] | None = None
     health_error: str = ""
+    # Canned answers served first, in order: (status, JSON body, headers).
+    canned: list[tuple[int, Any, dict[str, str]]] = field(default_factory=list)
 
     async def deploy(self, *argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
@@ -186,6 +191,9 @@ async def recorder(unused_tcp_port: int) -> AsyncIterator[Recorder]:
     async def handle(request: web.Request) -> web.StreamResponse:
         body = await request.json() if request.can_read_body else None
         state.requests.append(Recorded(request.method, request.path_qs, dict(request.headers), body))
+        if state.canned:
+            status, canned, headers = state.canned.pop(0)
+            return web.json_response(canned, status=status, headers=headers)
         if state.failure is not None:
             status, problem = state.failure
             return web.json_response(problem, status=status, content_type="application/problem+json")
@@ -281,7 +289,7 @@ async def test_list_undeploy_and_delete_use_the_documented_paths(recorder: Recor
     assert (await recorder.deploy("undeploy", FID, VID))[0] == 0
     assert (await recorder.deploy("delete", FID, VID))[0] == 0
     assert [(r.method, r.path) for r in recorder.requests] == [
-        ("GET", "/v2/nvcf/functions"),
+        ("GET", "/v2/nvcf/functions?visibility=private"),
         ("GET", f"/v2/nvcf/functions/{FID}/versions"),
         ("DELETE", f"/v2/nvcf/deployments/functions/{FID}/versions/{VID}"),
         ("DELETE", f"/v2/nvcf/functions/{FID}/versions/{VID}"),
@@ -298,8 +306,8 @@ async def test_an_api_error_is_shown_with_its_status_and_message_never_a_traceba
 async def test_an_unreachable_api_is_one_line_naming_the_url(unused_tcp_port: int) -> None:
     out, err = io.StringIO(), io.StringIO()
     url = f"http://127.0.0.1:{unused_tcp_port}"
-    assert await run(["--base-url", url, "list"], out=out, err=err, env={"NVCF_API_KEY": KEY}) == 1
-    assert err.getvalue().startswith(f"nvcf-deploy: GET {url}/v2/nvcf/functions: cannot reach the API:")
+    assert await run(["--base-url", url, "--retries", "0", "list"], out=out, err=err, env={"NVCF_API_KEY": KEY}) == 1
+    assert err.getvalue().startswith(f"nvcf-deploy: GET {url}/v2/nvcf/functions?visibility=private: cannot reach")
     assert "Traceback" not in err.getvalue()
 
 
@@ -317,7 +325,7 @@ async def test_status_wait_gives_up_after_the_timeout_with_status_3(recorder: Re
     recorder.statuses = ["DEPLOYING"]
     status, _, err = await recorder.deploy("--timeout", "0.3", "status", FID, VID, "--wait")
     assert status == 3
-    assert "still DEPLOYING after 0.3 s" in err
+    assert "still DEPLOYING after 0.3 s (instances are starting;" in err
 
 
 async def test_the_key_comes_from_a_file_and_is_required(recorder: Recorder, tmp_path: Path) -> None:
@@ -345,3 +353,156 @@ async def test_dry_run_prints_the_exact_requests_and_sends_nothing(recorder: Rec
         "deploymentSpecifications": [{"gpu": "L40S", "instanceType": "t", "minInstances": 1, "maxInstances": 1}]
     }
     assert KEY not in out.getvalue()
+
+
+# --- NVCF-shaped answers (tests/fixtures/nvcf, written from NVCF's API reference and nvcf-core) ----
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "nvcf"
+
+
+def _fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+async def test_list_asks_for_the_accounts_own_functions_unless_told_otherwise(recorder: Recorder) -> None:
+    # NVCF lists authorized, private and public (NVIDIA's catalogue) functions when not filtered.
+    recorder.canned = [(200, _fixture("functions_all_visibilities.json"), {})] * 2
+    status, out, _ = await recorder.deploy("list")
+    assert status == 0 and recorder.requests[-1].path == "/v2/nvcf/functions?visibility=private"
+    status, out, _ = await recorder.deploy("list", "--visibility", "all")
+    assert recorder.requests[-1].path == "/v2/nvcf/functions?visibility=authorized,private,public"
+    assert [line.split()[-1] for line in out.splitlines()] == ["stream-kit-test-pattern", "ai-public-model"]
+    status, _, err = await recorder.deploy("list", "--visibility", "mine")
+    assert status == 2 and "--visibility: 'mine' is not 'all' or a list of authorized, private, public" in err
+
+
+@pytest.mark.parametrize(
+    ("final", "explained"),
+    [
+        ("DEGRADED", "DEGRADED: was ACTIVE, now no instance is ready"),
+        ("INACTIVE", "INACTIVE: not deployed"),
+        ("ERROR", "ERROR: every instance failed before it became ready; final"),
+    ],
+)
+async def test_status_wait_ends_on_every_final_status_and_explains_it(
+    recorder: Recorder, final: str, explained: str
+) -> None:
+    recorder.statuses = ["DEPLOYING", "DEGRADING", final]
+    status, out, err = await recorder.deploy("status", FID, VID, "--wait")
+    assert status == 1
+    assert out.split()[-1] == final
+    assert "DEGRADING (0 s): was ACTIVE, now below minInstances" in err
+    assert explained in err
+
+
+async def test_the_deployments_health_info_is_shown_as_nvcf_sends_it(recorder: Recorder) -> None:
+    recorder.statuses = ["ERROR"]
+    recorder.canned = [(200, {"functions": [_function("ERROR")]}, {}), (200, _fixture("deployment_error.json"), {})]
+    status, _, err = await recorder.deploy("status", FID, VID, "--wait")
+    assert status == 1
+    assert "health check on port 8011 /v1/streaming/ready failed: connection refused" in err
+    recorder.canned = [(200, _fixture("deployment_error.json"), {})]
+    status, out, _ = await recorder.deploy("logs", FID, VID)
+    assert status == 0
+    assert out.splitlines()[:2] == [f"function {FID} version {VID}: ERROR", "L40S GFN gl40s_1.br25_2xlarge:"]
+    assert recorder.requests[-1].path == f"/v2/nvcf/deployments/functions/{FID}/versions/{VID}"
+
+
+async def test_a_redeploy_refused_by_nvcf_shows_its_status_and_message(recorder: Recorder) -> None:
+    recorder.canned = [(400, _fixture("problem_deployment_with_errors.json"), {})]
+    status, _, err = await recorder.deploy("deploy", FID, VID, "--gpu", "L40S", "--instance-type", "t")
+    assert status == 1
+    assert err == (
+        f"nvcf-deploy: HTTP 400: Function id '{FID}', version '{VID}': Function already has a deployment with errors\n"
+    )
+    assert len(recorder.requests) == 1  # a 400 is not tried again
+
+
+async def test_transient_failures_are_tried_again_honouring_retry_after(recorder: Recorder) -> None:
+    unavailable = _fixture("problem_unavailable.json")
+    recorder.canned = [(503, unavailable, {"Retry-After": "1"}), (502, {"detail": "bad gateway"}, {})]
+    started = time.monotonic()
+    status, _, err = await recorder.deploy("list")
+    assert status == 0
+    assert time.monotonic() - started >= 1.0  # Retry-After: 1
+    assert len(recorder.requests) == 3
+    assert "HTTP 503: Service temporarily unavailable, please retry; trying again in 1.0 s" in err
+    # A create is not repeated after an answer that may mean it was done (500), only after 503/429.
+    recorder.requests.clear()
+    recorder.canned = [(500, {"detail": "internal"}, {})]
+    assert (await recorder.deploy("create", str(DEFAULT_DEFINITION)))[0] == 1
+    assert len(recorder.requests) == 1
+    recorder.requests.clear()
+    recorder.canned = [(429, {"detail": "slow down"}, {"Retry-After": "0"})]
+    assert (await recorder.deploy("create", str(DEFAULT_DEFINITION)))[0] == 0
+    assert [r.method for r in recorder.requests] == ["POST", "POST"]
+
+
+async def test_retries_give_up_after_the_limit_with_the_last_error(recorder: Recorder) -> None:
+    recorder.canned = [(503, {"detail": "down"}, {"Retry-After": "0"})] * 3
+    status, _, err = await recorder.deploy("--retries", "2", "list")
+    assert status == 1 and len(recorder.requests) == 3
+    assert err.splitlines()[-1] == "nvcf-deploy: HTTP 503: down"
+
+
+async def test_update_graceful_undeploy_and_several_specifications(recorder: Recorder, tmp_path: Path) -> None:
+    specs = [
+        {"gpu": "L40S", "instanceType": "gl40s_1.br25_2xlarge", "backend": "GFN", "minInstances": 1, "maxInstances": 2},
+        {"gpu": "L40S", "instanceType": "gl40s_1.br25_2xlarge", "clusters": ["eu-1"], "minInstances": 0,
+         "maxInstances": 1, "regions": ["eu-north-1"], "maxRequestConcurrency": 1},
+    ]  # fmt: skip
+    (tmp_path / "specs.json").write_text(json.dumps(specs), encoding="utf-8")
+    assert (await recorder.deploy("deploy", FID, VID, "--specs", str(tmp_path / "specs.json")))[0] == 0
+    recorder.canned = [(200, {"deployment": {"functionStatus": "ACTIVE"}}, {})]
+    argv = ("--gpu", "L40S", "--instance-type", "t", "--backend", "GFN", "--min-instances", "2", "--max-instances", "3")
+    status, out, _ = await recorder.deploy("update", FID, VID, *argv)
+    assert status == 0 and out.strip() == f"updated the deployment of function {FID} version {VID}: ACTIVE"
+    assert (await recorder.deploy("undeploy", FID, VID, "--graceful"))[0] == 0
+    deploy, update, undeploy = recorder.requests
+    assert (deploy.method, deploy.body) == ("POST", {"deploymentSpecifications": specs})
+    assert (update.method, update.path) == ("PUT", f"/v2/nvcf/deployments/functions/{FID}/versions/{VID}")
+    assert update.body["deploymentSpecifications"][0]["minInstances"] == 2
+    assert (undeploy.method, undeploy.path) == (
+        "DELETE",
+        f"/v2/nvcf/deployments/functions/{FID}/versions/{VID}?graceful=true",
+    )
+    status, _, err = await recorder.deploy("deploy", FID, VID, "--gpu", "L40S", "--instance-type", "t", "--backend",
+                                           "GFN", "--clusters", "c1")  # fmt: skip
+    assert status == 2 and "--backend and --clusters cannot be given together" in err
+
+
+async def test_dry_run_masks_secret_values_as_it_masks_the_key(recorder: Recorder, tmp_path: Path) -> None:
+    definition = _edited(lambda d: d.update(secrets=[{"name": "TURN_SECRET", "value": "s3cr3t-value"}]))
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps(definition), encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    assert await run(["--base-url", recorder.url, "--dry-run", "create", str(path)], out=out, err=err, env={}) == 0
+    assert "s3cr3t-value" not in out.getvalue()
+    body = json.loads(out.getvalue().partition("\n\n")[2])
+    assert body["secrets"] == [{"name": "TURN_SECRET", "value": "<secret value>"}]
+
+
+NOW = datetime.datetime(2026, 12, 2, 12, 0, 0, tzinfo=datetime.UTC)
+
+
+@pytest.mark.parametrize(
+    ("attempt", "method", "status", "retry_after", "pause"),
+    [
+        (1, "GET", 503, None, 0.5),
+        (2, "GET", 0, None, 1.0),  # no answer (timeout, refused)
+        (4, "GET", 500, None, 4.0),
+        (1, "GET", 503, "7", 7.0),
+        (1, "GET", 429, "Wed, 02 Dec 2026 12:00:30 GMT", 30.0),
+        (1, "GET", 503, "Wed, 02 Dec 2026 11:00:00 GMT", 0.0),  # a date past
+        (1, "GET", 503, "3600", 60.0),  # capped
+        (1, "GET", 503, "soon", 0.5),  # unreadable: backoff
+        (5, "GET", 503, None, None),  # out of attempts
+        (1, "GET", 404, None, None),
+        (1, "POST", 500, None, None),  # may have created it
+        (1, "POST", 0, None, None),
+        (1, "POST", 503, "2", 2.0),
+        (1, "DELETE", 502, None, 0.5),
+    ],
+)
+def test_retry_pause(attempt: int, method: str, status: int, retry_after: str | None, pause: float | None) -> None:
+    assert retry_pause(attempt, method=method, status=status, retry_after=retry_after, now=NOW) == pause

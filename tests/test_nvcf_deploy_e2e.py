@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import secrets
 import signal
@@ -393,3 +394,64 @@ async def test_an_instance_that_exits_after_its_session_is_replaced(tmp_path: Pa
                 ws, hello = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
                 assert hello["resumed"] is False and hello["sessionId"] != ""
                 await ws.close()
+
+
+async def test_several_specifications_update_and_a_graceful_undeploy(tmp_path: Path) -> None:
+    """Two deployment specifications are ACTIVE only with both minimums up, each instance placed as
+    its specification says; an update changes the counts; a graceful undeploy (graceful=true) stops
+    the free instance at once, the one holding a session when the session ends, and meanwhile the
+    version is INACTIVE and a new deploy is refused with NVCF's message."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["containerEnvironment"].append({"key": "STREAM_APP_EXIT_AFTER_SESSION", "value": "0"})
+
+    definition = write_definition(tmp_path, edit)
+    specs = [
+        {"gpu": "L40S", "instanceType": "gl40s_1.br25_2xlarge", "backend": "GFN", "regions": ["us-west-2"],
+         "minInstances": 1, "maxInstances": 1},
+        {"gpu": "L40S", "instanceType": "gl40s_1.br25_2xlarge", "clusters": ["eu-1"], "regions": ["eu-north-1"],
+         "minInstances": 1, "maxInstances": 1, "maxRequestConcurrency": 1},
+    ]  # fmt: skip
+    (tmp_path / "specs.json").write_text(json.dumps(specs), encoding="utf-8")
+    async with running_coturn(rest=True) as turn:
+        async with started_nvcf_local(turn, tmp_path / "state.sqlite3", secrets.token_urlsafe(24)) as nvcf:
+            status, out, err = await nvcf_deploy(nvcf, "create", str(definition.path))
+            assert status == 0, err
+            created = next(line for line in out.splitlines() if line.startswith("created function"))
+            nvcf.function_id, nvcf.version_id = created.split()[-3], created.split()[-1]
+            ids = (nvcf.function_id, nvcf.version_id)
+            status, out, err = await nvcf_deploy(
+                nvcf, "deploy", *ids, "--specs", str(tmp_path / "specs.json"), "--wait"
+            )
+            assert status == 0, err + "\n".join(nvcf.recorder.lines[-30:])
+            instances = await nvcf.wait_for_instances(2)
+            regions = sorted(psutil.Process(i["pid"]).environ()["NVCF_REGION"] for i in instances)
+            backends = sorted(psutil.Process(i["pid"]).environ()["NVCF_BACKEND"] for i in instances)
+            assert (regions, backends) == (["eu-north-1", "us-west-2"], ["GFN", "eu-1"])
+
+            bigger = [{**specs[0], "maxInstances": 2}, specs[1]]
+            (tmp_path / "bigger.json").write_text(json.dumps(bigger), encoding="utf-8")
+            status, out, err = await nvcf_deploy(nvcf, "update", *ids, "--specs", str(tmp_path / "bigger.json"))
+            assert (status, out.split()[-1]) == (0, "ACTIVE"), err
+            moved = [{**specs[0], "gpu": "H100"}, specs[1]]
+            (tmp_path / "moved.json").write_text(json.dumps(moved), encoding="utf-8")
+            status, _, err = await nvcf_deploy(nvcf, "update", *ids, "--specs", str(tmp_path / "moved.json"))
+            assert status == 1 and "GPU / InstanceType specs must match the ones in the original deployment" in err
+
+            async with aiohttp.ClientSession() as http:
+                ws, _ = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
+                [busy] = [i for i in await nvcf.instances() if i["sessionId"] == _request_id(ws)]
+                [free] = [i for i in instances if i["instanceId"] != busy["instanceId"]]
+                status, out, err = await nvcf_deploy(nvcf, "undeploy", *ids, "--graceful")
+                assert status == 0, err
+                assert await wait_until_gone([psutil.Process(free["pid"])], timeout=10) == []
+                assert psutil.Process(busy["pid"]).is_running()
+                status, out, _ = await nvcf_deploy(nvcf, "status", *ids)
+                assert out.split()[-1] == "INACTIVE"
+                status, _, err = await nvcf_deploy(nvcf, "deploy", *ids, "--specs", str(tmp_path / "specs.json"))
+                assert status == 1 and "Function deployment found for INACTIVE function" in err
+                await ws.send_json({"v": 1, "type": "bye"})
+                await ws.receive(timeout=10)
+            assert await wait_until_gone([psutil.Process(busy["pid"])], timeout=15) == []
+            status, _, err = await nvcf_deploy(nvcf, "deploy", *ids, "--specs", str(tmp_path / "specs.json"), "--wait")
+            assert status == 0, err

@@ -1,13 +1,15 @@
-"""A deployed function version: between ``minInstances`` and ``maxInstances`` instances, and who gets which.
+"""A deployed function version: per deployment specification, ``minInstances`` to ``maxInstances``
+instances, and who gets which.
 
-The deployment keeps at least ``minInstances`` instances running (replacing one that exits, for
-example a stream app that exits after its session), starts another one when a sign-in finds every
-instance busy (up to ``maxInstances``), and hands a new sign-in only an instance that is UP, holds
-no relay session, and whose ready endpoint answers 200 now.
-
-Status, in NVCF's words: ACTIVE while any instance is UP (or at once with ``minInstances`` 0);
-ERROR after several starts in a row that never became UP (with the last output lines of the last
-one); DEPLOYING otherwise.
+For every specification the deployment keeps at least its ``minInstances`` running (replacing one
+that exits, for example a stream app that exits after its session), starts another one when a
+sign-in finds every instance busy (in the first specification below its ``maxInstances``), and
+hands a new sign-in only an instance that is UP, holds no relay session, and whose ready endpoint
+answers 200 now. Status follows NVCF's life cycle (`deploy.nvcf_local.specification`): ACTIVE once
+every specification has its ``minInstances`` UP, ERROR (final: no more starts) after several starts
+in a row that never became UP while DEPLOYING, DEGRADING/DEGRADED when an ACTIVE deployment falls
+below its minimum. An update changes the instance counts of a running deployment; a graceful
+undeploy stops taking sessions and stops each instance once its session is over.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
 
 from deploy.nvcf_local.config import NvcfLocalConfig
 from deploy.nvcf_local.definition import FunctionDefinition
-from deploy.nvcf_local.instance import FunctionInstance, InstancePorts, InstanceState, connect_host
+from deploy.nvcf_local.instance import FunctionInstance, InstancePorts, InstanceState, Placement, connect_host
+from deploy.nvcf_local.specification import SERVICEABLE, Specification, Status, StatusTracker
 
 logger = logging.getLogger(__name__)
 
@@ -67,40 +71,56 @@ class Deployment:
         function_id: str,
         version_id: str,
         definition: FunctionDefinition,
-        min_instances: int,
-        max_instances: int,
+        specifications: Sequence[Specification],
         http: aiohttp.ClientSession,
         ports: PortBook,
     ) -> None:
         self.function_id = function_id
         self.version_id = version_id
         self.definition = definition
-        self.min_instances = min_instances
-        self.max_instances = max_instances
+        self.specifications = list(specifications)
         self.instances: list[FunctionInstance] = []
         self.error_lines: list[str] = []
+        self.draining = False
+        self._tracker = StatusTracker(tuple(s.min_instances for s in specifications), FAILED_STARTS_BEFORE_ERROR)
         self._config = config
         self._http = http
         self._ports = ports
-        self._failed_starts = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
         self._routing = asyncio.Lock()
         self._supervisor: asyncio.Task[None] | None = None
 
     @property
-    def status(self) -> str:
-        """ACTIVE, ERROR or DEPLOYING (see the module's docstring)."""
-        if any(i.state is InstanceState.UP for i in self.instances):
-            return "ACTIVE"
-        if self._failed_starts >= FAILED_STARTS_BEFORE_ERROR:
-            return "ERROR"
-        # With minInstances 0 the function scales from zero: ACTIVE, an instance starts per sign-in.
-        return "ACTIVE" if self.min_instances == 0 else "DEPLOYING"
+    def min_instances(self) -> int:
+        """``minInstances`` summed over the specifications."""
+        return sum(s.min_instances for s in self.specifications)
 
-    def live(self) -> list[FunctionInstance]:
-        """Instances starting or UP."""
-        return [i for i in self.instances if i.state is not InstanceState.EXITED]
+    @property
+    def max_instances(self) -> int:
+        """``maxInstances`` summed over the specifications."""
+        return sum(s.max_instances for s in self.specifications)
+
+    def _ready(self) -> list[int]:
+        return [
+            sum(1 for i in self.instances if i.placement.spec_index == index and i.state is InstanceState.UP)
+            for index in range(len(self.specifications))
+        ]
+
+    @property
+    def status(self) -> str:
+        """NVCF's status for the version (see the module's docstring)."""
+        if self.draining:
+            return Status.INACTIVE.value
+        return self._tracker.observe(self._ready()).value
+
+    def live(self, spec_index: int | None = None) -> list[FunctionInstance]:
+        """Instances starting or UP (of one specification, if given)."""
+        return [
+            i
+            for i in self.instances
+            if i.state is not InstanceState.EXITED and (spec_index is None or i.placement.spec_index == spec_index)
+        ]
 
     def start(self) -> None:
         """Start supervising: bring up ``minInstances`` and keep them up."""
@@ -113,13 +133,45 @@ class Deployment:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def drain(self, poll: float = 0.2) -> None:
+        """Graceful undeploy: take no new sessions, stop each instance once it holds none, then stop."""
+        self.draining = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+        while True:
+            for instance in self.live():
+                if instance.session_id is None and not instance.claimed:
+                    instance.stop()
+            if not self.live():
+                break
+            await asyncio.sleep(poll)
+        await self.stop()
+
+    def update(self, specifications: Sequence[Specification]) -> None:
+        """Apply new instance counts (checked by `specification.check_update`); instances above a
+        new ``maxInstances`` are stopped if they hold no session, the others when theirs ends."""
+        self.specifications = list(specifications)
+        self._tracker.resize([s.min_instances for s in specifications], self._ready())
+        for index, spec in enumerate(specifications):
+            surplus = len(self.live(index)) - spec.max_instances
+            for instance in [i for i in self.live(index) if i.session_id is None and not i.claimed][: max(surplus, 0)]:
+                instance.log(logging.INFO, "stopping: above maxInstances %d after an update", spec.max_instances)
+                instance.stop()
+        self._changed.set()
+
     async def _supervise(self) -> None:
         while True:
-            if len(self.live()) < self.min_instances:
-                if self._failed_starts:
+            if self.status == Status.ERROR.value:
+                logger.error(
+                    "function %s version %s: ERROR; no more instances start", self.function_id, self.version_id
+                )
+                return
+            short = [index for index, s in enumerate(self.specifications) if len(self.live(index)) < s.min_instances]
+            if short:
+                if self._tracker.failed_starts:
                     # Back off so a command that fails at once does not spin.
-                    await asyncio.sleep(min(0.5 * 2**self._failed_starts, _MAX_RESTART_DELAY))
-                await self._launch()
+                    await asyncio.sleep(min(0.5 * 2**self._tracker.failed_starts, _MAX_RESTART_DELAY))
+                await self._launch(short[0])
                 continue
             self._changed.clear()
             await self._changed.wait()
@@ -151,13 +203,22 @@ class Deployment:
         finally:
             self._ports.taken.discard(control)
 
-    async def _launch(self) -> FunctionInstance | None:
-        """Start one more instance (not waiting for it to come up); None if it could not be placed."""
+    async def _launch(self, spec_index: int) -> FunctionInstance | None:
+        """Start one more instance of a specification (not waiting for it to come up); None if it
+        could not be placed."""
         ports = await self._ports_for_instance()
         if ports is None:
-            self._failed_starts += 1
+            self._tracker.start_failed(self._ready())
             self._changed.set()
             return None
+        spec = self.specifications[spec_index]
+        placement = Placement(
+            gpu=spec.gpu,
+            instance_type=spec.instance_type,
+            backend=spec.backend or (spec.clusters[0] if spec.clusters else "local"),
+            region=spec.region,
+            spec_index=spec_index,
+        )
         self._ports.taken.update((ports.control, ports.streaming))
         instance = FunctionInstance(
             config=self._config,
@@ -166,12 +227,18 @@ class Deployment:
             definition=self.definition,
             ports=ports,
             http=self._http,
+            placement=placement,
         )
         self.instances.append(instance)
-        task = asyncio.create_task(self._run_instance(instance), name=f"instance {instance.instance_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        for job, name in ((self._run_instance(instance), "instance"), (self._note_up(instance), "up")):
+            task = asyncio.create_task(job, name=f"{name} {instance.instance_id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return instance
+
+    async def _note_up(self, instance: FunctionInstance) -> None:
+        await instance.up.wait()
+        self._tracker.became_ready(self._ready())
 
     async def _run_instance(self, instance: FunctionInstance) -> None:
         try:
@@ -181,8 +248,10 @@ class Deployment:
             self._ports.taken.difference_update((instance.ports.control, instance.ports.streaming))
             self._changed.set()
         if became_up:
-            self._failed_starts = 0
-            replace = len(self.live()) < self.min_instances
+            replace = len(self.live(instance.placement.spec_index)) < (
+                self.specifications[instance.placement.spec_index].min_instances
+            )
+            self._tracker.observe(self._ready())
             instance.log(
                 logging.WARNING,
                 "exited with status %s; %s",
@@ -190,7 +259,7 @@ class Deployment:
                 "starting a new instance" if replace else f"{len(self.live())} instances left",
             )
         else:
-            self._failed_starts += 1
+            self._tracker.start_failed(self._ready())
             self.error_lines = list(instance.last_lines)
 
     async def claim(self) -> FunctionInstance | str:
@@ -199,7 +268,7 @@ class Deployment:
         The caller must `release` the instance if it does not open a session on it.
         """
         status = self.status
-        if status != "ACTIVE":
+        if Status(status) not in SERVICEABLE:
             return f"function instance not ready: status {status}"
         async with self._routing:
             not_ready = []
@@ -211,13 +280,14 @@ class Deployment:
                 instance.claimed = False
                 not_ready.append(problem)
             live = len(self.live())
-            if live >= self.max_instances:
+            room = [i for i, s in enumerate(self.specifications) if len(self.live(i)) < s.max_instances]
+            if not room:
                 detail = f"; ready: {', '.join(not_ready)}" if not_ready else ""
                 return (
                     f"function instance busy: {live} of {live} instances have a session "
                     f"(maxInstances {self.max_instances}){detail}"
                 )
-            new = await self._launch()
+            new = await self._launch(room[0])
             if new is None:
                 return "function instance could not be started (see nvcf-local's log)"
             new.claimed = True

@@ -72,6 +72,7 @@ class Placement:
     instance_type: str = "local"
     backend: str = "local"
     region: str = "local"
+    spec_index: int = 0
 
 
 def connect_host(host: str) -> str:
@@ -166,6 +167,7 @@ class FunctionInstance:
         self.last_lines: collections.deque[str] = collections.deque(maxlen=LAST_LINES)
         self.up = asyncio.Event()
         self.exited = asyncio.Event()
+        self._stop_asked = asyncio.Event()
         self._config = config
         self.placement = placement
         self._definition = definition
@@ -265,14 +267,21 @@ class FunctionInstance:
             self._state = InstanceState.EXITED
             self.exited.set()
 
+    def stop(self) -> None:
+        """Ask the instance to stop (SIGTERM, then SIGKILL after a grace period); `run` then returns."""
+        self._stop_asked.set()
+
     async def _serve(self, child: Child) -> None:
-        """Wait for the exit; with per-instance credentials, push fresh ones at half their lifetime."""
+        """Wait for the exit (or `stop`); with per-instance credentials, push fresh ones at half their lifetime."""
         turn = self._config.turn
         while True:
             wait = asyncio.ensure_future(child.wait())
+            asked = asyncio.ensure_future(self._stop_asked.wait())
             refresh = turn.credential_ttl / 2 if turn.secret else None
-            done, _ = await asyncio.wait({wait}, timeout=refresh)
-            if wait in done:
+            done, _ = await asyncio.wait({wait, asked}, timeout=refresh, return_when=asyncio.FIRST_COMPLETED)
+            asked.cancel()
+            if wait in done or asked in done:
+                wait.cancel()
                 return
             wait.cancel()
             if not await self._push_creds():
@@ -285,6 +294,9 @@ class FunctionInstance:
         while True:
             if child.returncode is not None:
                 self.log(logging.ERROR, "exited with status %s before it could %s", child.returncode, step)
+                return False
+            if self._stop_asked.is_set():
+                self.log(logging.INFO, "stopped before it could %s", step)
                 return False
             if time.monotonic() > deadline:
                 self.log(logging.ERROR, "did not %s within %g s; stopping it", step, self._config.start_timeout)
