@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from deploy.nvcf_deploy.cli import run
-from deploy.nvcf_deploy.preflight import check
+from deploy.nvcf_deploy.preflight import check, on_nvcf
 from deploy.nvcf_deploy.retry import retry_pause
 from deploy.nvcf_local.config import DEFAULT_DEFINITION
 
@@ -105,6 +105,123 @@ BROKEN = [
         'definition: health.timeout must be an ISO 8601 duration such as "PT10S", got "10s"',
     ),
 ]
+
+
+# NVCF's creation rules (NVIDIA/nvcf nvcf-core CreateFunctionRequest, SecretDto, NvcfConstants; the
+# seed document for reserved ports, the media port range and Helm chart URLs).
+HELM = {"helmChart": "https://helm.ngc.nvidia.com/org/team/charts/stream-kit-0.1.0.tgz", "helmChartServiceName": "s"}
+
+
+def _helm(data: dict[str, Any]) -> None:
+    data.pop("containerImage")
+    data.pop("containerEnvironment")
+    data.update(HELM)
+
+
+BROKEN += [
+    (
+        lambda d: d["health"].update(port=8080) or _env_value(d, "CONTROL_SERVER_PORT", "8080"),
+        "health.port: 8080 is reserved by NVCF inside the container (monitoring uses 8080 and 8010)",
+    ),
+    (
+        lambda d: d.update(inferencePort=8010) or _env_value(d, "STREAMING_SERVER_PORT", "8010"),
+        "inferencePort: 8010 is reserved by NVCF inside the container (monitoring uses 8080 and 8010)",
+    ),
+    (
+        lambda d: _env_value(d, "STREAMING_PORT_BINDING_RANGE", "40000-40100"),
+        "STREAMING_PORT_BINDING_RANGE: must be NVCF's media port range 47998-48020 (NVCF forwards no other UDP port), "
+        "got '40000-40100'",
+    ),
+    (
+        lambda d: d.update(description="d" * 257),
+        "description: must be a string of at most 256 characters (257)",
+    ),
+    (lambda d: d.update(tags=["ok", "not ok"]), 'tags[1]: "not ok" must be 1-128 characters of [a-zA-Z0-9\\-_:=]+'),
+    (lambda d: d.update(tags=[f"t{i}" for i in range(65)]), "tags: must be a list of at most 64 tags"),
+    (
+        lambda d: d.update(secrets=[{"name": "_bad", "value": "v"}]),
+        'secrets[0].name: "_bad" must be 1-48 characters matching ^[a-z0-9A-Z][a-z0-9A-Z_.\\-]*$',
+    ),
+    (
+        lambda d: d.update(secrets=[{"name": "A" * 49, "value": "v"}]),
+        f'secrets[0].name: "{"A" * 49}" must be 1-48 characters matching ^[a-z0-9A-Z][a-z0-9A-Z_.\\-]*$',
+    ),
+    (
+        lambda d: d.update(secrets=[{"name": "K", "value": "v"}, {"name": "K", "value": "w"}]),
+        "secrets[1].name: K is given twice",
+    ),
+    (
+        lambda d: d.update(secrets=[{"name": "K", "value": " "}]),
+        "secrets[0].value: must be a string or JSON object of 1-32768 characters",
+    ),
+    (
+        lambda d: d.update(HELM),
+        "helmChart: cannot be given with containerImage: a function is one or the other",
+    ),
+    (
+        lambda d: _helm(d) or d.pop("helmChartServiceName"),
+        "helmChartServiceName: a Helm function needs both helmChart and helmChartServiceName "
+        "(the chart's fixed Service name)",
+    ),
+    (
+        lambda d: d.update(helmChartServiceName="s"),
+        "helmChartServiceName: is only for a Helm function (with helmChart)",
+    ),
+    (
+        lambda d: _helm(d) or d.update(containerArgs="--x"),
+        "containerArgs: a Helm function takes its settings as chart values (configuration), not containerArgs",
+    ),
+    (
+        lambda d: _helm(d) or d.update(containerEnvironment=[]),
+        "containerEnvironment: a Helm function takes its settings as chart values (configuration), "
+        "not containerEnvironment",
+    ),
+    (
+        lambda d: _helm(d) or d.update(helmChart="https://helm.ngc.nvidia.com/org/charts/stream-kit-0.1.0-rc1.tgz"),
+        "helmChart: the chart version 0.1.0-rc1 must not contain '-'",
+    ),
+    (
+        lambda d: _helm(d) or d.update(helmChart="https://example.com/stream-kit-0.1.0.tgz"),
+        'helmChart: "https://example.com/stream-kit-0.1.0.tgz" must be '
+        "https://helm.ngc.nvidia.com/<org>[/<team>]/charts/<name>-<version>.tgz",
+    ),
+    (
+        lambda d: _helm(d) or d.update(helmChart="https://helm.ngc.nvidia.com/org/charts/stream_kit-0.1.0.tgz"),
+        "helmChart: the chart name stream_kit must be lowercase letters, digits, '-'",
+    ),
+]
+
+
+def test_a_helm_function_within_nvcfs_rules_passes() -> None:
+    assert check(_edited(_helm)) == []
+
+
+def test_the_placeholder_image_is_an_error_only_when_creating_on_nvcf() -> None:
+    assert check(SHIPPED) == []
+    assert [str(p) for p in check(SHIPPED, on_nvcf=True)] == [
+        "containerImage: nvcr.io/your-org/stream-kit:0.1.0 is the example's placeholder: push your image to your "
+        "NGC registry and name it here"
+    ]
+    assert on_nvcf("https://api.nvcf.nvidia.com") and on_nvcf("http://10.0.0.5:8090")
+    assert (
+        not on_nvcf("http://127.0.0.1:8090") and not on_nvcf("http://localhost:8090") and not on_nvcf("http://[::1]:1")
+    )
+
+
+async def test_create_and_up_on_nvcf_refuse_the_placeholder_and_a_non_gfn_backend(tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["--base-url", "https://api.nvcf.nvidia.com", "--dry-run", "up", str(DEFAULT_DEFINITION)]
+    status = await run([*argv, "--gpu", "L40", "--instance-type", "t", "--backend", "OCI"], out=out, err=err, env={})
+    assert status == 1 and out.getvalue() == ""
+    assert "containerImage: nvcr.io/your-org/stream-kit:0.1.0 is the example's placeholder" in err.getvalue()
+    assert (
+        'deploymentSpecifications[0].backend: "OCI": low-latency streaming runs only on GFN instances (backend GFN)'
+        in err.getvalue()
+    )
+    # nvcf-local pulls no image: there it is a note, not an error.
+    out, err = io.StringIO(), io.StringIO()
+    assert await run(["check", str(DEFAULT_DEFINITION)], out=out, err=err, env={}) == 0
+    assert "note: containerImage: nvcr.io/your-org/stream-kit:0.1.0 is the example's placeholder" in out.getvalue()
 
 
 @pytest.mark.parametrize(("edit", "message"), BROKEN)

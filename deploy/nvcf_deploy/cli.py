@@ -25,7 +25,7 @@ import aiohttp
 from deploy.nvcf_deploy import api
 from deploy.nvcf_deploy.api import ApiClient, ApiError, ApiRequest
 from deploy.nvcf_deploy.config import ConfigError, DeployConfig, add_arguments, load_config
-from deploy.nvcf_deploy.preflight import check
+from deploy.nvcf_deploy.preflight import check, check_deployment, on_nvcf, warnings
 from deploy.nvcf_deploy.statuses import FINAL, SUCCESS, meaning
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
@@ -51,11 +51,18 @@ def _read_definition(path: Path) -> dict[str, Any]:
     return data
 
 
-def _preflight(path: Path, data: dict[str, Any], out: TextIO) -> None:
-    problems = check(data)
+def _preflight(
+    path: Path, data: dict[str, Any], out: TextIO, *, on_nvcf: bool = False, specs: list[dict[str, Any]] | None = None
+) -> None:
+    """Refuse the definition (and specifications) with every problem at once, or say it passed."""
+    problems = check(data, on_nvcf=on_nvcf)
+    if on_nvcf and specs is not None:
+        problems += check_deployment(data.get("functionType"), specs)
     if problems:
         lines = "\n".join(f"  {problem}" for problem in problems)
         raise CommandError(f"{path}: {len(problems)} problem(s) make this function fail on NVCF:\n{lines}")
+    for warning in [] if on_nvcf else warnings(data):
+        print(f"{path}: note: {warning} (nvcf-local does not pull it; NVCF would)", file=out)
     print(f"{path}: pre-flight check passed", file=out)
 
 
@@ -137,9 +144,11 @@ class Session:
             return None
         return await self.client.send(request)
 
-    async def create(self, path: Path, function_id: str | None) -> tuple[str, str]:
+    async def create(
+        self, path: Path, function_id: str | None, specs: list[dict[str, Any]] | None = None
+    ) -> tuple[str, str]:
         data = _read_definition(path)
-        _preflight(path, data, self.err)
+        _preflight(path, data, self.err, on_nvcf=on_nvcf(self.config.base_url), specs=specs)
         request = api.create_version(function_id, data) if function_id else api.create_function(data)
         answer = await self.call(request)
         if answer is None:
@@ -364,7 +373,7 @@ async def _run(args: argparse.Namespace, config: DeployConfig, out: TextIO, err:
             await session.delete(args.function_id, args.version_id)
         elif command == "up":
             specs = specifications(args)
-            fid, vid = await session.create(args.definition, args.function_id)
+            fid, vid = await session.create(args.definition, args.function_id, specs)
             await session.deploy(fid, vid, specs)
             return await session.status(fid, vid, wait=True)
     return EXIT_OK
