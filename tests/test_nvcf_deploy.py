@@ -199,7 +199,7 @@ def test_a_helm_function_within_nvcfs_rules_passes() -> None:
 def test_the_placeholder_image_is_an_error_only_when_creating_on_nvcf() -> None:
     assert check(SHIPPED) == []
     assert [str(p) for p in check(SHIPPED, on_nvcf=True)] == [
-        "containerImage: nvcr.io/your-org/stream-kit:0.1.0 is the example's placeholder: push your image to your "
+        "containerImage: nvcr.io/your-org/stream-kit:0.1.0 is the example's placeholder: push yours to your "
         "NGC registry and name it here"
     ]
     assert on_nvcf("https://api.nvcf.nvidia.com") and on_nvcf("http://10.0.0.5:8090")

@@ -229,3 +229,17 @@ def test_rest_credentials_follow_coturns_scheme() -> None:
     creds = rest_credentials("secret", "abc", now=1_700_000_000, ttl=600)
     assert creds.username == "1700000600:abc"
     assert creds.password == "938t0wY0kHdWFI0EWiShFAB+qL8="
+
+
+async def test_a_helm_based_function_is_created_and_takes_chart_values_as_configuration(api: Api) -> None:
+    definition = json.loads(
+        (Path(__file__).resolve().parent.parent / "deploy/functions/stream-app-helm.json").read_text()
+    )
+    status, body = await api("POST", "/v2/nvcf/functions", definition)
+    assert status == 200, body
+    function = body["function"]
+    path = f"/v2/nvcf/deployments/functions/{function['id']}/versions/{function['versionId']}"
+    spec = {**SPEC["deploymentSpecifications"][0], "configuration": {"resumeWindow": "120"}}
+    status, body = await api("POST", path, {"deploymentSpecifications": [spec]})
+    assert status == 200, body
+    assert body["deployment"]["deploymentSpecifications"][0]["configuration"] == {"resumeWindow": "120"}

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import aiohttp
+import yaml
 
+from deploy.helm_chart import ChartError, load_chart, merge, nvcf_helm_problems, render, templated_service_names
 from deploy.nvcf_deploy import api
 from deploy.nvcf_deploy.api import ApiClient, ApiError, ApiRequest
 from deploy.nvcf_deploy.config import ConfigError, DeployConfig, add_arguments, load_config
@@ -64,6 +66,29 @@ def _preflight(
     for warning in [] if on_nvcf else warnings(data):
         print(f"{path}: note: {warning} (nvcf-local does not pull it; NVCF would)", file=out)
     print(f"{path}: pre-flight check passed", file=out)
+
+
+def check_chart(chart_dir: Path, definition_path: Path, configuration: str | None, out: TextIO) -> None:
+    """Render a Helm-based function's chart (with the deployment's `configuration` values) and hold
+    it, with its definition, to NVCF's Helm rules (`deploy.helm_chart`)."""
+    definition = _read_definition(definition_path)
+    _preflight(definition_path, definition, out)
+    service, port = definition.get("helmChartServiceName"), definition.get("inferencePort")
+    if not isinstance(service, str) or not isinstance(port, int):
+        raise CommandError(f"{definition_path}: a Helm function needs helmChartServiceName and inferencePort")
+    overrides = _json_file(configuration, "--configuration") if configuration else {}
+    try:
+        chart = load_chart(chart_dir)
+        objects = render(chart, overrides=overrides)
+    except (OSError, KeyError, ChartError, yaml.YAMLError) as exc:
+        raise CommandError(f"{chart_dir}: cannot render: {exc}") from None
+    values = merge(chart.values, overrides)
+    problems = nvcf_helm_problems(chart, objects, service_name=service, inference_port=port, values=values)
+    problems += [f"{name}: the Service name must be fixed, not templated" for name in templated_service_names(chart)]
+    if problems:
+        lines = "\n".join(f"  {problem}" for problem in problems)
+        raise CommandError(f"{chart_dir}: {len(problems)} problem(s) make this chart fail on NVCF:\n{lines}")
+    print(f"{chart_dir}: {len(objects)} objects, within NVCF's Helm rules", file=out)
 
 
 def _json_file(path: str, what: str) -> Any:
@@ -298,6 +323,10 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("check", help="pre-flight check a definition file, send nothing")
     p.add_argument("definition", type=Path)
+    p = sub.add_parser("check-chart", help="render a Helm-based function's chart and check it against NVCF's rules")
+    p.add_argument("chart", type=Path, help="the chart directory, e.g. deploy/helm/stream-app")
+    p.add_argument("--definition", type=Path, required=True, help="the function definition naming the chart")
+    p.add_argument("--configuration", metavar="FILE", help="JSON file: the values the deployment will set")
     p = sub.add_parser("create", help="create a function (or a new version) from a definition file")
     p.add_argument("definition", type=Path)
     p.add_argument("--function-id", help="create a new version of this function instead of a new function")
@@ -388,6 +417,9 @@ async def run(argv: Sequence[str], *, out: TextIO, err: TextIO, env: Mapping[str
     try:
         if args.command == "check":
             _preflight(args.definition, _read_definition(args.definition), out)
+            return EXIT_OK
+        if args.command == "check-chart":
+            check_chart(args.chart, args.definition, args.configuration, out)
             return EXIT_OK
         return await _run(args, load_config(args, env), out, err)
     except ConfigError as exc:

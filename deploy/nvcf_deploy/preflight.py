@@ -269,12 +269,13 @@ def _check_helm(data: dict[str, Any]) -> list[Problem]:
 
 
 def _placeholder(data: dict[str, Any]) -> Problem | None:
-    image = data.get("containerImage")
-    if isinstance(image, str) and f"/{PLACEHOLDER_ORG}/" in f"/{image}":
-        return Problem(
-            "containerImage",
-            f"{image} is the example's placeholder: push your image to your NGC registry and name it here",
-        )
+    for key in ("containerImage", "helmChart"):
+        reference = data.get(key)
+        if isinstance(reference, str) and f"/{PLACEHOLDER_ORG}/" in f"/{reference}":
+            return Problem(
+                key,
+                f"{reference} is the example's placeholder: push yours to your NGC registry and name it here",
+            )
     return None
 
 
