@@ -237,8 +237,16 @@ class Deployment:
         return instance
 
     async def _note_up(self, instance: FunctionInstance) -> None:
-        await instance.up.wait()
-        self._tracker.became_ready(self._ready())
+        """Tell the status tracker when the instance becomes ready; end when it exits first."""
+        up = asyncio.ensure_future(instance.up.wait())
+        exited = asyncio.ensure_future(instance.exited.wait())
+        try:
+            await asyncio.wait({up, exited}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            up.cancel()
+            exited.cancel()
+        if instance.up.is_set():
+            self._tracker.became_ready(self._ready())
 
     async def _run_instance(self, instance: FunctionInstance) -> None:
         try:
