@@ -148,8 +148,9 @@ class Deployment:
         await self.stop()
 
     def update(self, specifications: Sequence[Specification]) -> None:
-        """Apply new instance counts (checked by `specification.check_update`); instances above a
-        new ``maxInstances`` are stopped if they hold no session, the others when theirs ends."""
+        """Apply new instance counts (checked by `specification.check_update`). Instances above a
+        new ``maxInstances`` that hold no session stop now; one holding a session stays until it
+        exits (nvcf-local does not scale down idle instances later)."""
         self.specifications = list(specifications)
         self._tracker.resize([s.min_instances for s in specifications], self._ready())
         for index, spec in enumerate(specifications):
