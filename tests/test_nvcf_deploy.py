@@ -6,6 +6,7 @@ control API; the end-to-end run against nvcf-local is in test_nvcf_deploy_e2e.py
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime
 import io
@@ -16,9 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
+from deploy.nvcf_deploy.api import ApiClient, list_functions
 from deploy.nvcf_deploy.cli import run
 from deploy.nvcf_deploy.preflight import check, on_nvcf
 from deploy.nvcf_deploy.retry import retry_pause
@@ -623,3 +626,32 @@ NOW = datetime.datetime(2026, 12, 2, 12, 0, 0, tzinfo=datetime.UTC)
 )
 def test_retry_pause(attempt: int, method: str, status: int, retry_after: str | None, pause: float | None) -> None:
     assert retry_pause(attempt, method=method, status=status, retry_after=retry_after, now=NOW) == pause
+
+
+async def test_a_get_that_times_out_is_tried_again(unused_tcp_port: int) -> None:
+    calls = 0
+
+    async def slow_once(request: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(1)  # past the client's 0.3 s request timeout
+        return web.json_response({"functions": []})
+
+    app = web.Application()
+    app.router.add_get("/v2/nvcf/functions", slow_once)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+    notices: list[str] = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            client = ApiClient(f"http://127.0.0.1:{unused_tcp_port}", KEY, http, 0.3, notice=notices.append)
+            assert await client.send(list_functions()) == {"functions": []}
+    finally:
+        await runner.cleanup()
+    assert calls == 2
+    assert notices == [
+        f"GET http://127.0.0.1:{unused_tcp_port}/v2/nvcf/functions?visibility=private: no answer within 0.3 s; "
+        "trying again in 0.5 s"
+    ]
