@@ -74,6 +74,13 @@ class LocalNvcf:
                 assert response.status == 200, await response.text()
                 return list((await response.json())["instances"])
 
+    async def wait_until_free(self, timeout: float = 15.0) -> None:
+        """Wait until no instance holds a session (the relay frees one once endsession says COMPLETE)."""
+        deadline = time.monotonic() + timeout
+        while any(i["sessionId"] for i in await self.instances()):
+            assert time.monotonic() < deadline, "an instance stayed busy"
+            await asyncio.sleep(0.05)
+
     async def wait_for_instances(
         self, count: int, timeout: float = 30.0, replacing: Sequence[dict[str, Any]] = ()
     ) -> list[dict[str, Any]]:
@@ -433,6 +440,22 @@ async def test_several_specifications_update_and_a_graceful_undeploy(tmp_path: P
             (tmp_path / "bigger.json").write_text(json.dumps(bigger), encoding="utf-8")
             status, out, err = await nvcf_deploy(nvcf, "update", *ids, "--specs", str(tmp_path / "bigger.json"))
             assert (status, out.split()[-1]) == (0, "ACTIVE"), err
+            # The new maxInstances is used: with both instances busy a third starts, in the first spec.
+            async with aiohttp.ClientSession() as http:
+                first, _ = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
+                second, _ = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
+                third, _ = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
+                [extra] = [i for i in await nvcf.instances() if i["sessionId"] == _request_id(third)]
+                assert extra["instanceId"] not in {i["instanceId"] for i in instances}
+                assert psutil.Process(extra["pid"]).environ()["NVCF_REGION"] == "us-west-2"
+                for ws in (first, second, third):
+                    await ws.close()
+                await nvcf.wait_until_free()
+            # Back to maxInstances 1: the instance above it, holding no session, stops.
+            status, _, err = await nvcf_deploy(nvcf, "update", *ids, "--specs", str(tmp_path / "specs.json"))
+            assert status == 0, err
+            assert await wait_until_gone([psutil.Process(extra["pid"])], timeout=15) == []
+            instances = await nvcf.wait_for_instances(2)
             moved = [{**specs[0], "gpu": "H100"}, specs[1]]
             (tmp_path / "moved.json").write_text(json.dumps(moved), encoding="utf-8")
             status, _, err = await nvcf_deploy(nvcf, "update", *ids, "--specs", str(tmp_path / "moved.json"))

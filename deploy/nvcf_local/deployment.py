@@ -155,7 +155,9 @@ class Deployment:
         self._tracker.resize([s.min_instances for s in specifications], self._ready())
         for index, spec in enumerate(specifications):
             surplus = len(self.live(index)) - spec.max_instances
-            for instance in [i for i in self.live(index) if i.session_id is None and not i.claimed][: max(surplus, 0)]:
+            # The newest first: those were started for busy sign-ins, above the old minimum.
+            free = [i for i in reversed(self.live(index)) if i.session_id is None and not i.claimed]
+            for instance in free[: max(surplus, 0)]:
                 instance.log(logging.INFO, "stopping: above maxInstances %d after an update", spec.max_instances)
                 instance.stop()
         self._changed.set()
