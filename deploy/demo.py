@@ -217,8 +217,6 @@ class Demo:
                 "NVCF_LOCAL_TURN": f"{self.coturn.host}:{self.coturn.port}",
                 "NVCF_LOCAL_TURN_USER": self.coturn.user,
                 "NVCF_LOCAL_TURN_PASSWORD": self.coturn.password,
-                # The stream app listens on every address by default; the demo is for this machine.
-                "STREAM_APP_HOST": _HOST,
             }
         )
         self.children.append(

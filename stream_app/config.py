@@ -110,6 +110,23 @@ def in_container(env: Mapping[str, str], dockerenv: Path = Path("/.dockerenv")) 
     return dockerenv.exists() or bool(env.get("KUBERNETES_SERVICE_HOST")) or bool(env.get("NVCF_FUNCTION_ID"))
 
 
+def default_ice_addresses(host: str) -> tuple[str, ...]:
+    """Where ICE host candidates are gathered unless ``ICE_HOST_ADDRESSES`` says: the servers' own
+    address when they listen on one, else () for every non-loopback address (aioice's choice).
+
+    NVCF gives the container no address of its node (``NVCF_WORKER_NODE_IP`` goes to its streaming
+    sidecar only; NVIDIA/nvcf's workload environment has none): on NVCF the app listens on every
+    address and the client reaches it through the STUN/TURN server NVCF pushes to
+    ``/v1/streaming/creds``. A stream app told to listen on one address (nvcf-local runs instances
+    on its own ``--host``) gathers there too, which is also how loopback (which aioice skips) is used.
+    """
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return ()
+    return () if address.is_unspecified else (str(address),)
+
+
 @dataclass(frozen=True)
 class _Setting:
     field: str
@@ -129,7 +146,7 @@ _SETTINGS = (
         "ICE_HOST_ADDRESSES",
         _addresses,
         "comma-separated addresses to gather ICE host candidates on "
-        "(default: NVCF_WORKER_NODE_IP if set, else every non-loopback address)",
+        "(default: STREAM_APP_HOST when it is one address, else every non-loopback address)",
     ),
     _Setting("width", "VIDEO_WIDTH", _positive, "video width in pixels (the app may change it)"),
     _Setting("height", "VIDEO_HEIGHT", _positive, "video height in pixels (the app may change it)"),
@@ -190,8 +207,6 @@ def load_config(
     defaults = StreamAppConfig()
     values: dict[str, Any] = {f.name: getattr(defaults, f.name) for f in fields(StreamAppConfig)}
     values["exit_after_session"] = in_container(env, dockerenv)
-    if env.get("NVCF_WORKER_NODE_IP"):
-        values["ice_addresses"] = _parse(_addresses, env["NVCF_WORKER_NODE_IP"], "NVCF_WORKER_NODE_IP")
     for setting in _SETTINGS:
         if env.get(setting.env):
             values[setting.field] = _parse(setting.parse, env[setting.env], setting.env)
@@ -246,6 +261,8 @@ def load_config(
             values[setting.field] = flag
         elif flag is not None:
             values[setting.field] = _parse(setting.parse, flag, "--" + setting.field.replace("_", "-"))
+    if not values["ice_addresses"]:
+        values["ice_addresses"] = default_ice_addresses(values["host"])
     config = StreamAppConfig(**values)
     if config.fps > config.media.max_fps:
         raise ConfigError(f"VIDEO_FPS {config.fps} is above MEDIA_MAX_FPS {config.media.max_fps}")

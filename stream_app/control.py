@@ -9,11 +9,20 @@ from aiohttp import web
 
 from stream_app.app_state import STATE, StreamAppState
 from stream_app.creds import CredsError, parse_creds
+from stream_app.endsession import (
+    AWAITING_RESUME,
+    COMPLETE,
+    EndSessionAction,
+    EndSessionError,
+    decide_end_session,
+    parse_end_session,
+)
 from stream_app.lifecycle import REASON_ENDSESSION
 
 logger = logging.getLogger(__name__)
 
 _MAX_BODY = 16 * 1024
+_SETTLE_TIMEOUT = 2.0
 
 
 async def ready(request: web.Request) -> web.Response:
@@ -34,11 +43,37 @@ async def startup(request: web.Request) -> web.Response:
 
 
 async def endsession(request: web.Request) -> web.Response:
-    """End the running (or resume-waiting) session: 200 with its id, 404 when there is none."""
-    session = await request.app[STATE].slot.end_current(REASON_ENDSESSION)
+    """NVCF's end-session call (see `stream_app.endsession`): 200 ``{"sessionStatus": ...}``.
+
+    ``AWAITING_RESUME`` while the session may still be resumed; ``COMPLETE`` once there is none, or
+    after ``"gracefulShutdown": true`` has ended it and released its ports.
+    """
+    try:
+        asked = parse_end_session(await request.read())
+    except EndSessionError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    slot = request.app[STATE].slot
+    session = slot.current
+    if session is not None and session.connection_closing:
+        # The sidecar calls right after the connection closed: answer for the session as the close
+        # leaves it (ended by a clean close, or waiting for a resume), not as it was a moment before.
+        await session.phase_change(_SETTLE_TIMEOUT)
+        if session.ended:
+            await session.over.wait()
+            session = slot.current
+    action = decide_end_session(asked, has_session=session is not None)
+    logger.info(
+        "endsession (sessionId %s, gracefulShutdown %s): %s",
+        asked.session_id or "none",
+        str(asked.graceful).lower(),
+        action.value,
+    )
     if session is None:
-        return web.json_response({"error": "no streaming session is running"}, status=404)
-    return web.json_response({"ended": session.id, "reason": session.end_reason})
+        return web.json_response({"sessionStatus": COMPLETE})
+    if action is EndSessionAction.KEEP:
+        return web.json_response({"sessionStatus": AWAITING_RESUME, "sessionId": session.id})
+    await session.end(REASON_ENDSESSION)
+    return web.json_response({"sessionStatus": COMPLETE, "sessionId": session.id, "reason": session.end_reason})
 
 
 async def creds(request: web.Request) -> web.Response:

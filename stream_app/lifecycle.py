@@ -56,6 +56,7 @@ class AppSession:
         self.app = app
         self.config = config
         self.phase = Phase.CONNECTED
+        self._phase_changed = asyncio.Event()
         self.connection: StreamingSession | None = None
         self.end_reason: str | None = None
         self.input_counters = InputCounters()
@@ -81,13 +82,31 @@ class AppSession:
         """True while the session waits for its client to come back."""
         return self.phase is Phase.WAITING
 
+    @property
+    def connection_closing(self) -> bool:
+        """True while the client's WebSocket has closed but the session has not yet dealt with it."""
+        return self.phase is Phase.CONNECTED and self.connection is not None and self.connection.ws_closed
+
+    async def phase_change(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the session to change phase."""
+        changed = self._phase_changed
+        try:
+            await asyncio.wait_for(changed.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def _enter(self, phase: Phase) -> None:
+        self.phase = phase
+        self._phase_changed.set()
+        self._phase_changed = asyncio.Event()
+
     def attach(self, connection: StreamingSession) -> None:
         """Make `connection` the session's client connection (a new one, or a resume)."""
         resumed = self.phase is Phase.WAITING
         if self._resume_timer is not None:
             self._resume_timer.cancel()
             self._resume_timer = None
-        self.phase = Phase.CONNECTED
+        self._enter(Phase.CONNECTED)
         self.connection = connection
         self._last_input = self._loop.time()
         if resumed:
@@ -118,7 +137,7 @@ class AppSession:
             return
         # Waiting from now on, so a client that comes back while the old peer connection is still
         # closing (a TURN deallocation may take a moment) resumes instead of being refused.
-        self.phase = Phase.WAITING
+        self._enter(Phase.WAITING)
         logger.info("session %s: client lost; waiting %.0f s for it to resume", self.id, self.config.resume_window)
         self._deliver("on_client_lost", SessionInfo(self.id, resumed=False))
         self._resume_timer = asyncio.create_task(self._expire_resume_window())
@@ -129,8 +148,8 @@ class AppSession:
         if self.phase is Phase.ENDED:
             await self.over.wait()
             return
-        self.phase = Phase.ENDED
         self.end_reason = reason
+        self._enter(Phase.ENDED)
         logger.info("session %s: ending (%s)", self.id, reason)
         current = asyncio.current_task()
         for task in (self._resume_timer, self._idle_watch):

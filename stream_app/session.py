@@ -92,6 +92,11 @@ class StreamingSession:
             return REASON_CLIENT
         return None
 
+    @property
+    def ws_closed(self) -> bool:
+        """True once the client's WebSocket has closed (the session may not have heard yet)."""
+        return self._ws.closed
+
     async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         """Close the WebSocket with `code` and `reason`, the peer connection and the media; idempotent."""
         self._closed = True

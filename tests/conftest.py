@@ -229,13 +229,20 @@ class RunningNvcfLocal:
         raise AssertionError(f"status {status!r}, not {expected!r} (exit {self.child.returncode}); output:\n{output}")
 
     async def wait_until_idle(self, timeout: float = 10.0) -> None:
-        """Wait until the instance's ``/v1/streaming/ready`` answers 200 (its last session is over)."""
+        """Wait until the relay holds no session on the instance and its ``/v1/streaming/ready``
+        answers 200: the relay frees an instance only once its endsession call answers COMPLETE,
+        a moment after the stream app itself is ready again."""
         deadline = time.monotonic() + timeout
+        instances = f"{self.base_url}/local/v1/functions/{self.function_id}/versions/{self.version_id}/instances"
+        key = {"Authorization": f"Bearer {self.api_key}"}
         async with aiohttp.ClientSession() as http:
             while time.monotonic() < deadline:
-                async with http.get(f"{self.control_url}/v1/streaming/ready") as response:
-                    if response.status == 200:
-                        return
+                async with http.get(instances, headers=key) as response:
+                    held = response.status != 200 or any(i["sessionId"] for i in (await response.json())["instances"])
+                if not held:
+                    async with http.get(f"{self.control_url}/v1/streaming/ready") as response:
+                        if response.status == 200:
+                            return
                 await asyncio.sleep(0.05)
         raise AssertionError("the instance stayed busy")
 

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 from recording_app import RecordingApp
 from scripted_client import negotiate, open_session, sign_in
@@ -112,29 +113,107 @@ async def test_bye_ends_the_session_for_good_with_1000(http: aiohttp.ClientSessi
     assert recorder.names() == ["started", "ended"]
 
 
-async def test_endsession_ends_the_running_session_and_404s_without_one(http: aiohttp.ClientSession) -> None:
+async def endsession(http: aiohttp.ClientSession, app: RunningStreamApp, body: object = None) -> tuple[int, Any]:
+    """``POST /v1/streaming/endsession`` as NVCF's sidecar sends it: its status and JSON answer."""
+    async with http.post(f"{app.control_url}/v1/streaming/endsession", json=body) as response:
+        return response.status, await response.json()
+
+
+# The end-session contract follows Omniverse Kit's omni.services.livestream.nvcf `end_session`
+# handler and NVIDIA's notes on the NICLLS sidecar that calls it (stream_app/endsession.py).
+
+
+async def test_endsession_without_a_session_answers_complete(http: aiohttp.ClientSession) -> None:
+    async with recording() as (app, _):
+        assert await endsession(http, app) == (200, {"sessionStatus": "COMPLETE"})
+        assert await endsession(http, app, {"sessionId": "x", "gracefulShutdown": True}) == (
+            200,
+            {"sessionStatus": "COMPLETE"},
+        )
+
+
+async def test_endsession_keeps_a_connected_session_and_ends_it_only_when_graceful(
+    http: aiohttp.ClientSession,
+) -> None:
     async with recording() as (app, recorder):
-        async with http.post(f"{app.control_url}/v1/streaming/endsession") as response:
-            assert response.status == 404
-            assert "no streaming session" in (await response.json())["error"]
         session = await open_session(http, app.sign_in_url)
-        async with http.post(f"{app.control_url}/v1/streaming/endsession") as response:
-            assert response.status == 200
-            assert (await response.json())["ended"] == session.hello["sessionId"]
+        status, answer = await endsession(http, app, {"sessionId": "relay-id"})
+        assert (status, answer["sessionStatus"]) == (200, "AWAITING_RESUME")
+        assert len(await session.latencies(2)) == 2  # the session goes on
+        status, answer = await endsession(http, app, {"sessionId": "relay-id", "gracefulShutdown": True})
+        assert (status, answer["sessionStatus"]) == (200, "COMPLETE")
+        assert answer["sessionId"] == session.hello["sessionId"]
         assert await close_frame(session.ws) == (1000, "ended by endsession")
         await session.pc.close()
         assert await ready_status(http, app) == 200  # ports released before the answer
     assert recorder.events[-1][2] == "ended by endsession"
 
 
-async def test_endsession_ends_a_session_waiting_in_its_resume_window(http: aiohttp.ClientSession) -> None:
+async def test_endsession_keeps_a_lost_session_resumable_until_graceful_shutdown(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with recording(resume_window=30.0) as (app, recorder):
+        first = await open_session(http, app.sign_in_url)
+        await first.drop()
+        await recorder.wait_for("lost")
+        for _ in range(3):  # the sidecar polls; every answer keeps the session
+            assert (await endsession(http, app, {}))[1]["sessionStatus"] == "AWAITING_RESUME"
+        ws, hello = await sign_in(http, app.sign_in_url)
+        assert hello["resumed"] is True and hello["sessionId"] == first.hello["sessionId"]
+        await ws.close(code=4000)
+        await recorder.wait_for("lost")
+        assert (await endsession(http, app, {"gracefulShutdown": True}))[1]["sessionStatus"] == "COMPLETE"
+        assert await ready_status(http, app) == 200
+    assert recorder.names()[-1] == "ended" and recorder.events[-1][2] == "ended by endsession"
+
+
+async def test_endsession_right_after_a_close_answers_for_the_session_as_the_close_left_it(
+    http: aiohttp.ClientSession,
+) -> None:
     async with recording(resume_window=30.0) as (app, recorder):
         session = await open_session(http, app.sign_in_url)
-        await session.drop()
+        await session.ws.close()  # 1000: the session is over, though the app may not have heard yet
+        assert await endsession(http, app, {"sessionId": "relay-id"}) == (200, {"sessionStatus": "COMPLETE"})
+        await session.pc.close()
+        second = await open_session(http, app.sign_in_url)
+        await second.ws.close(code=4000)  # lost: the session waits for a resume
+        assert (await endsession(http, app, {"sessionId": "relay-id"}))[1]["sessionStatus"] == "AWAITING_RESUME"
         await recorder.wait_for("lost")
-        async with http.post(f"{app.control_url}/v1/streaming/endsession") as response:
-            assert response.status == 200
-        assert await ready_status(http, app) == 200
+        await second.pc.close()
+    assert recorder.events[1][2] == "ended by client"
+
+
+async def test_endsession_answers_complete_once_the_resume_window_ran_out(http: aiohttp.ClientSession) -> None:
+    async with recording(resume_window=0.5) as (app, recorder):
+        first = await open_session(http, app.sign_in_url)
+        await first.drop()
+        await recorder.wait_for("lost")
+        assert (await endsession(http, app))[1]["sessionStatus"] == "AWAITING_RESUME"
+        await wait_ready(http, app, 200)
+        assert await endsession(http, app) == (200, {"sessionStatus": "COMPLETE"})
+    assert recorder.events[-1][2] == "resume window expired"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{", "not JSON"),
+        (b"[]", "JSON object"),
+        (b'{"gracefulShutdown": "yes"}', "gracefulShutdown must be true or false"),
+        (b'{"sessionId": 7}', "sessionId must be a string"),
+        (b"[" * 5000, "not JSON"),
+    ],
+)
+async def test_a_bad_endsession_body_is_refused_and_changes_nothing(
+    http: aiohttp.ClientSession, body: bytes, reason: str
+) -> None:
+    async with recording() as (app, _):
+        session = await open_session(http, app.sign_in_url)
+        async with http.post(f"{app.control_url}/v1/streaming/endsession", data=body) as response:
+            assert response.status == 400
+            assert reason in (await response.json())["error"]
+        assert len(await session.latencies(1)) == 1
+        await session.close()
 
 
 async def test_idle_timeout_ends_a_session_without_input(http: aiohttp.ClientSession) -> None:

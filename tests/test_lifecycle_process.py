@@ -187,3 +187,23 @@ async def test_log_levels_turns_on_one_logger_without_the_rest(http: aiohttp.Cli
     applied = [line for line in log.splitlines() if "input applied type=key" in line]
     assert len(applied) == 1 and "stream_app.input_receiver DEBUG" in applied[0], log[-2000:]
     assert " DEBUG " not in log.replace("stream_app.input_receiver DEBUG", ""), "another logger wrote DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "expected"),
+    [
+        ({}, [], ()),  # every non-loopback address, as on NVCF (listening on 0.0.0.0)
+        ({"STREAM_APP_HOST": "127.0.0.1"}, [], ("127.0.0.1",)),  # nvcf-local's instances
+        ({"STREAM_APP_HOST": "::"}, [], ()),
+        ({"STREAM_APP_HOST": "::1"}, [], ("::1",)),
+        ({"STREAM_APP_HOST": "localhost"}, [], ()),
+        ({"STREAM_APP_HOST": "127.0.0.1", "ICE_HOST_ADDRESSES": "10.0.0.5"}, [], ("10.0.0.5",)),
+        ({}, ["--host", "127.0.0.1"], ("127.0.0.1",)),
+        # NVCF gives this variable to its sidecar only; the app does not read it.
+        ({"NVCF_WORKER_NODE_IP": "10.1.2.3"}, [], ()),
+    ],
+)
+def test_ice_host_addresses_default_to_the_listening_address(
+    env: dict[str, str], argv: list[str], expected: tuple[str, ...]
+) -> None:
+    assert load_config(argv, env, dockerenv=Path("/nonexistent")).ice_addresses == expected

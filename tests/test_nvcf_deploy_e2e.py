@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import secrets
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,12 +74,29 @@ class LocalNvcf:
                 assert response.status == 200, await response.text()
                 return list((await response.json())["instances"])
 
-    async def wait_for_instances(self, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
-        """Wait until `count` instances are UP; return them."""
+    async def wait_until_free(self, timeout: float = 15.0) -> None:
+        """Wait until no instance holds a session (the relay frees one once endsession says COMPLETE)."""
+        deadline = time.monotonic() + timeout
+        while any(i["sessionId"] for i in await self.instances()):
+            assert time.monotonic() < deadline, "an instance stayed busy"
+            await asyncio.sleep(0.05)
+
+    async def wait_for_instances(
+        self, count: int, timeout: float = 30.0, replacing: Sequence[dict[str, Any]] = ()
+    ) -> list[dict[str, Any]]:
+        """Wait until `count` instances are UP, none of them one of `replacing`; return them.
+
+        An instance just killed is listed UP until nvcf-local has reaped its process, so "one UP"
+        right after killing two may be one of them: name the old ones to wait for their replacements.
+        """
+        old = {i["instanceId"] for i in replacing}
         deadline = time.monotonic() + timeout
         while True:
-            up = [i for i in await self.instances() if i["state"] == "UP"]
-            if len(up) == count:
+            listed = await self.instances()
+            # An instance whose process has exited is EXITED at once, never UP without a process.
+            assert not [i for i in listed if i["state"] == "UP" and i["pid"] is None], listed
+            up = [i for i in listed if i["state"] == "UP"]
+            if len(up) == count and not old & {i["instanceId"] for i in up}:
                 return up
             if time.monotonic() > deadline:
                 raise AssertionError(f"{len(up)} instances UP, not {count}:\n" + "\n".join(self.recorder.lines[-30:]))
@@ -135,7 +153,7 @@ async def started_nvcf_local(
             "NVCF_LOCAL_TURN": f"{turn.host}:{turn.port}",
             "NVCF_LOCAL_TURN_SECRET": turn.auth_secret,
             "NVCF_LOCAL_HEALTH_POLL_INTERVAL": "0.1",
-            "STREAM_APP_HOST": "127.0.0.1",
+            "NVCF_LOCAL_END_SESSION_POLL_INTERVAL": "0.2",
         },
         logger=log,
     )
@@ -286,6 +304,27 @@ async def test_a_resume_reaches_the_same_instance_and_nobody_else_gets_it(nvcf: 
 
 
 @module
+async def test_the_relay_ends_a_dropped_session_gracefully_once_its_reconnect_window_is_over(nvcf: LocalNvcf) -> None:
+    """The stream app keeps a dropped session while it may resume (its window is RESUME_WINDOW); the
+    relay, as NVCF's sidecar, polls endsession and, once the sign-in's reconnect window (asked for
+    with X-NVCF-RECONNECT-WINDOW-SECS) is over, ends it with gracefulShutdown."""
+    await nvcf.wait_for_instances(2)
+    async with aiohttp.ClientSession() as http:
+        ws, _ = await sign_in(http, nvcf.sign_in_url, headers={**nvcf.headers, "X-NVCF-RECONNECT-WINDOW-SECS": "1"})
+        request_id = _request_id(ws)
+        await ws.close(code=4000)
+        dropped = time.monotonic()
+        deadline = dropped + RESUME_WINDOW + 10
+        while any(i["sessionId"] == request_id for i in await nvcf.instances()):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    assert time.monotonic() - dropped >= 1.0
+    assert any(f"session {request_id}: reconnect window of 1 s over" in line for line in nvcf.recorder.lines)
+    assert any("gracefulShutdown true): end now" in line for line in nvcf.recorder.lines)
+    assert await _refusal(nvcf.sign_in_url, {**nvcf.headers, "nvcf-reqid": request_id}) == (404, "no existing session")
+
+
+@module
 async def test_instances_that_exit_are_replaced_up_to_min_instances(nvcf: LocalNvcf) -> None:
     before = await nvcf.wait_for_instances(2)
     async with aiohttp.ClientSession() as http:
@@ -296,12 +335,12 @@ async def test_instances_that_exit_are_replaced_up_to_min_instances(nvcf: LocalN
         # The instance's end ends the session: the client is closed, and the id cannot be resumed.
         message = await ws.receive(timeout=10)
         assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
-        [replacement] = await nvcf.wait_for_instances(1)
+        [replacement] = await nvcf.wait_for_instances(1, replacing=before)
         assert await _refusal(nvcf.sign_in_url, {**nvcf.headers, "nvcf-reqid": request_id}) == (
             404,
             "no existing session",
         )
-    assert replacement["pid"] not in {i["pid"] for i in before}
+    assert replacement["pid"] is not None and replacement["pid"] not in {i["pid"] for i in before}
     assert any("starting a new instance" in line for line in nvcf.recorder.lines)
     async with aiohttp.ClientSession() as http:
         ws, hello = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
@@ -354,15 +393,88 @@ async def test_an_instance_that_exits_after_its_session_is_replaced(tmp_path: Pa
             while psutil.pid_exists(before["pid"]) and psutil.Process(before["pid"]).status() != psutil.STATUS_ZOMBIE:
                 assert time.monotonic() < deadline, "the stream app did not exit after its session"
                 await asyncio.sleep(0.1)
-            [after] = await nvcf.wait_for_instances(1)
-            deadline = time.monotonic() + 20
-            while after["pid"] == before["pid"] or after["pid"] is None:
-                assert time.monotonic() < deadline, "no new instance replaced the one that exited"
-                await asyncio.sleep(0.1)
-                [after] = await nvcf.wait_for_instances(1)
+            [after] = await nvcf.wait_for_instances(1, replacing=[before])
+            assert after["pid"] not in (None, before["pid"])
             assert any("exited with status 0" in line for line in nvcf.recorder.lines), nvcf.recorder.lines[-20:]
             # The replacement takes the next session.
             async with aiohttp.ClientSession() as http:
                 ws, hello = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
                 assert hello["resumed"] is False and hello["sessionId"] != ""
                 await ws.close()
+
+
+async def test_several_specifications_update_and_a_graceful_undeploy(tmp_path: Path) -> None:
+    """Two deployment specifications are ACTIVE only with both minimums up, each instance placed as
+    its specification says; an update changes the counts; a graceful undeploy (graceful=true) stops
+    the free instance at once, the one holding a session when the session ends, and meanwhile the
+    version is INACTIVE and a new deploy is refused with NVCF's message."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["containerEnvironment"].append({"key": "STREAM_APP_EXIT_AFTER_SESSION", "value": "0"})
+
+    definition = write_definition(tmp_path, edit)
+    specs = [
+        {"gpu": "L40S", "instanceType": "gl40s_1.br25_2xlarge", "backend": "GFN", "regions": ["us-west-2"],
+         "minInstances": 1, "maxInstances": 1},
+        {"gpu": "L40S", "instanceType": "gl40s_1.br25_2xlarge", "clusters": ["eu-1"], "regions": ["eu-north-1"],
+         "minInstances": 1, "maxInstances": 1, "maxRequestConcurrency": 1},
+    ]  # fmt: skip
+    (tmp_path / "specs.json").write_text(json.dumps(specs), encoding="utf-8")
+    async with running_coturn(rest=True) as turn:
+        async with started_nvcf_local(turn, tmp_path / "state.sqlite3", secrets.token_urlsafe(24)) as nvcf:
+            status, out, err = await nvcf_deploy(nvcf, "create", str(definition.path))
+            assert status == 0, err
+            created = next(line for line in out.splitlines() if line.startswith("created function"))
+            nvcf.function_id, nvcf.version_id = created.split()[-3], created.split()[-1]
+            ids = (nvcf.function_id, nvcf.version_id)
+            status, out, err = await nvcf_deploy(
+                nvcf, "deploy", *ids, "--specs", str(tmp_path / "specs.json"), "--wait"
+            )
+            assert status == 0, err + "\n".join(nvcf.recorder.lines[-30:])
+            instances = await nvcf.wait_for_instances(2)
+            regions = sorted(psutil.Process(i["pid"]).environ()["NVCF_REGION"] for i in instances)
+            backends = sorted(psutil.Process(i["pid"]).environ()["NVCF_BACKEND"] for i in instances)
+            assert (regions, backends) == (["eu-north-1", "us-west-2"], ["GFN", "eu-1"])
+
+            bigger = [{**specs[0], "maxInstances": 2}, specs[1]]
+            (tmp_path / "bigger.json").write_text(json.dumps(bigger), encoding="utf-8")
+            status, out, err = await nvcf_deploy(nvcf, "update", *ids, "--specs", str(tmp_path / "bigger.json"))
+            assert (status, out.split()[-1]) == (0, "ACTIVE"), err
+            # The new maxInstances is used: with both instances busy a third starts, in the first spec.
+            async with aiohttp.ClientSession() as http:
+                first, _ = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
+                second, _ = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
+                third, _ = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
+                [extra] = [i for i in await nvcf.instances() if i["sessionId"] == _request_id(third)]
+                assert extra["instanceId"] not in {i["instanceId"] for i in instances}
+                assert psutil.Process(extra["pid"]).environ()["NVCF_REGION"] == "us-west-2"
+                for ws in (first, second, third):
+                    await ws.close()
+                await nvcf.wait_until_free()
+            # Back to maxInstances 1: the instance above it, holding no session, stops.
+            status, _, err = await nvcf_deploy(nvcf, "update", *ids, "--specs", str(tmp_path / "specs.json"))
+            assert status == 0, err
+            assert await wait_until_gone([psutil.Process(extra["pid"])], timeout=15) == []
+            instances = await nvcf.wait_for_instances(2)
+            moved = [{**specs[0], "gpu": "H100"}, specs[1]]
+            (tmp_path / "moved.json").write_text(json.dumps(moved), encoding="utf-8")
+            status, _, err = await nvcf_deploy(nvcf, "update", *ids, "--specs", str(tmp_path / "moved.json"))
+            assert status == 1 and "GPU / InstanceType specs must match the ones in the original deployment" in err
+
+            async with aiohttp.ClientSession() as http:
+                ws, _ = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
+                [busy] = [i for i in await nvcf.instances() if i["sessionId"] == _request_id(ws)]
+                [free] = [i for i in instances if i["instanceId"] != busy["instanceId"]]
+                status, out, err = await nvcf_deploy(nvcf, "undeploy", *ids, "--graceful")
+                assert status == 0, err
+                assert await wait_until_gone([psutil.Process(free["pid"])], timeout=10) == []
+                assert psutil.Process(busy["pid"]).is_running()
+                status, out, _ = await nvcf_deploy(nvcf, "status", *ids)
+                assert out.split()[-1] == "INACTIVE"
+                status, _, err = await nvcf_deploy(nvcf, "deploy", *ids, "--specs", str(tmp_path / "specs.json"))
+                assert status == 1 and "Function deployment found for INACTIVE function" in err
+                await ws.send_json({"v": 1, "type": "bye"})
+                await ws.receive(timeout=10)
+            assert await wait_until_gone([psutil.Process(busy["pid"])], timeout=15) == []
+            status, _, err = await nvcf_deploy(nvcf, "deploy", *ids, "--specs", str(tmp_path / "specs.json"), "--wait")
+            assert status == 0, err

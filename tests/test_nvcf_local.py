@@ -39,7 +39,9 @@ from deploy.nvcf_local.definition import (
     parse_definition,
     parse_duration,
 )
+from deploy.nvcf_local.instance import InstancePorts, Placement, connect_host, instance_environment
 from deploy.nvcf_local.relay import choose_protocol, parse_sign_in
+from deploy.nvcf_local.sessions import poll_pauses, reconnect_window
 
 # --- the function definition -------------------------------------------------------------------
 
@@ -293,6 +295,8 @@ def test_help_lists_every_setting_with_its_variable() -> None:
         ("--health-poll-interval", "NVCF_LOCAL_HEALTH_POLL_INTERVAL"),
         ("--start-timeout", "NVCF_LOCAL_START_TIMEOUT"),
         ("--log-level", "NVCF_LOCAL_LOG_LEVEL"),
+        ("--reconnect-window", "NVCF_LOCAL_RECONNECT_WINDOW"),
+        ("--end-session-poll-interval", "NVCF_LOCAL_END_SESSION_POLL_INTERVAL"),
         ("--turn", "NVCF_LOCAL_TURN"),
         ("--turn-user", "NVCF_LOCAL_TURN_USER"),
         ("--turn-password", "NVCF_LOCAL_TURN_PASSWORD"),
@@ -379,6 +383,20 @@ def test_an_authorization_header_that_is_not_bearer_is_a_problem() -> None:
     sign_in = parse_sign_in(_headers(("Authorization", "Basic dTpw"), ("Sec-WebSocket-Protocol", "authorization.K")))
     assert sign_in.api_key is None
     assert sign_in.authorization_problem == "the Authorization header must be 'Bearer <API key>'"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [(None, 300.0), ("60", 60.0), ("7200", 1800.0), ("0", 0.0), ("-5", 300.0), ("soon", 300.0)],
+)
+def test_a_sign_in_may_ask_for_a_reconnect_window_up_to_nvcfs_cap(header: str | None, expected: float) -> None:
+    # NICLLS caps X-NVCF-RECONNECT-WINDOW-SECS at 1800 s (NVIDIA's notes on Kit 109 sessions on NVCF).
+    assert reconnect_window(header, 300.0) == expected
+
+
+def test_endsession_polls_start_short_and_back_off_to_the_interval() -> None:
+    pauses = poll_pauses(1.0)
+    assert [next(pauses) for _ in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
 
 
 def test_the_echoed_protocol_is_never_the_authorization_item() -> None:
@@ -482,11 +500,57 @@ async def test_the_instance_gets_nvcf_environment_and_none_of_nvcf_local_secrets
     env = instance.environ()
     assert env["NVCF_FUNCTION_ID"] == shared.function_id
     assert env["NVCF_FUNCTION_VERSION_ID"] == shared.version_id
-    assert (env["NVCF_NCA_ID"], env["NVCF_REGION"], env["NVCF_WORKER_NODE_IP"]) == ("local", "local", "127.0.0.1")
+    # NVIDIA/nvcf's workload environment (common.MakeWorkloadEnvVars); the node's address is the sidecar's only.
+    assert env["NVCF_FUNCTION_NAME"] == "stream-kit-test-pattern"
+    assert (env["NVCF_NCA_ID"], env["NVCF_REGION"], env["NVCF_BACKEND"]) == ("local", "local", "local")
+    assert (env["NVCF_INSTANCETYPE"], env["NVCF_ENV"]) == ("local", "local")
+    assert "NVCF_WORKER_NODE_IP" not in env
     assert env["CONTROL_SERVER_PORT"] == str(shared.definition.control_port)
     assert env["STREAMING_PORT_BINDING_RANGE"] == "47998-48020"
     assert not [key for key in env if key.startswith("NVCF_LOCAL_")]
     assert shared.api_key not in "\0".join(env.values())
+
+
+@on_shared
+async def test_the_instance_listens_only_on_nvcf_locals_own_host(shared: RunningNvcfLocal) -> None:
+    [instance] = shared.instances()
+    listening = {c.laddr for c in instance.net_connections(kind="tcp") if c.status == "LISTEN"}
+    assert {address.port for address in listening} >= {
+        shared.definition.control_port,
+        shared.definition.streaming_port,
+    }
+    assert {address.ip for address in listening} == {"127.0.0.1"}
+
+
+def test_the_instance_environment_names_nvcf_locals_host_and_drops_the_node_address() -> None:
+    definition = parse_definition(
+        _edited(lambda d: d["containerEnvironment"].append({"key": "STREAM_APP_HOST", "value": "0.0.0.0"}))
+    )
+    env = instance_environment(
+        function_id="f",
+        version_id="v",
+        definition=definition,
+        ports=InstancePorts(8011, 49100),
+        base={"NVCF_WORKER_NODE_IP": "10.0.0.1", "STREAM_APP_HOST": "0.0.0.0", "NVCF_LOCAL_API_KEY": "k"},
+        host="127.0.0.2",
+        placement=Placement(gpu="L40S", instance_type="gl40s_1.br25_2xlarge", backend="GFN", region="us-west-2"),
+    )
+    assert env["STREAM_APP_HOST"] == "127.0.0.2"
+    assert "NVCF_WORKER_NODE_IP" not in env and "NVCF_LOCAL_API_KEY" not in env
+    assert (env["NVCF_INSTANCETYPE"], env["NVCF_BACKEND"], env["NVCF_REGION"], env["NVCF_INSTANCETYPE_VALUE"]) == (
+        "gl40s_1.br25_2xlarge",
+        "GFN",
+        "us-west-2",
+        "L40S",
+    )
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [("127.0.0.1", "127.0.0.1"), ("0.0.0.0", "127.0.0.1"), ("::", "[::1]"), ("::1", "[::1]"), ("box", "box")],
+)
+def test_instances_are_reached_on_the_host_they_listen_on(host: str, expected: str) -> None:
+    assert connect_host(host) == expected
 
 
 @on_shared
@@ -674,7 +738,8 @@ async def test_an_instance_is_not_started_where_another_process_already_listens(
 async def test_an_instance_that_exits_is_restarted(nvcf_local: RunningNvcfLocal) -> None:
     [first] = nvcf_local.instances()
     first.kill()
-    await nvcf_local.wait_for_status("DEPLOYING", timeout=3)
+    # Active, then none ready: DEGRADED (NVIDIA/nvcf FunctionStatusLifeCycle.md), until replaced.
+    await nvcf_local.wait_for_status("DEGRADED", timeout=3)
     await nvcf_local.wait_for_status("ACTIVE")
     [second] = nvcf_local.instances()
     assert second.pid != first.pid

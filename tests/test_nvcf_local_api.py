@@ -103,7 +103,7 @@ async def test_a_broken_definition_gets_400_naming_the_field(api: Api, tmp_path:
         ),
         (
             {"deploymentSpecifications": [{"gpu": "L40S", "instanceType": "x", "minInstances": 2, "maxInstances": 1}]},
-            "deploymentSpecifications[0].maxInstances must be an integer >= 1 and >= minInstances",
+            "deploymentSpecifications[0]: minInstances 2 must be lesser than or equal to maxInstances 1",
         ),
         (
             {
@@ -111,10 +111,38 @@ async def test_a_broken_definition_gets_400_naming_the_field(api: Api, tmp_path:
                     {"gpu": "L40S", "instanceType": "x", "minInstances": 1, "maxInstances": 1, "regions": "us"}
                 ]
             },
-            "deploymentSpecifications[0].regions must be a list of strings",
+            "deploymentSpecifications[0].regions must be a list of non-empty strings",
+        ),
+        (
+            {
+                "deploymentSpecifications": [
+                    {"gpu": "L40S", "instanceType": "x", "minInstances": 1, "maxInstances": 1, "backend": "GFN",
+                     "clusters": ["c1"]}
+                ]
+            },
+            "deploymentSpecifications[0]: backend and clusters cannot be given together",
+        ),
+        (
+            {
+                "deploymentSpecifications": [
+                    {"gpu": "L40S", "instanceType": "x", "minInstances": 1, "maxInstances": 1,
+                     "configuration": {"replicas": 1}}
+                ]
+            },
+            "deploymentSpecifications[0].configuration (Helm values) must be empty for a container function",
+        ),
+        (
+            {
+                "deploymentSpecifications": [
+                    {"gpu": "L40S", "instanceType": "x", "minInstances": 1, "maxInstances": 1,
+                     "maxRequestConcurrency": 0}
+                ]
+            },
+            "deploymentSpecifications[0].maxRequestConcurrency must be an integer >= 1",
         ),
     ],
-)
+)  # fmt: skip
+# Rules and messages from NVIDIA/nvcf's DeploymentValidationService.
 async def test_a_bad_deployment_specification_gets_400(
     api: Api, tmp_path: Path, spec: dict[str, Any], detail: str
 ) -> None:
@@ -137,9 +165,14 @@ async def test_an_instance_that_never_comes_up_turns_the_deployment_to_error_wit
 ) -> None:
     function = (await api("POST", "/v2/nvcf/functions", _definition(tmp_path)))[1]["function"]
     path = f"/v2/nvcf/deployments/functions/{function['id']}/versions/{function['versionId']}"
+    ids = f"Function id '{function['id']}', version '{function['versionId']}'"
     status, body = await api("POST", path, SPEC)
     assert (status, body["deployment"]["functionStatus"]) == (200, "DEPLOYING")
-    assert (await api("POST", path, SPEC))[0] == 409
+    # NVIDIA/nvcf FunctionDeploymentService.createFunctionDeployment: 400 while deployed ...
+    assert await _problem(api, "POST", path, SPEC) == (
+        400,
+        f"{ids}: Status DEPLOYING, use PATCH endpoint to update gpu-specification",
+    )
     deadline = time.monotonic() + 20
     while (await api("GET", f"/v2/nvcf/functions/{function['id']}/versions"))[1]["functions"][0]["status"] != "ERROR":
         assert time.monotonic() < deadline
@@ -147,9 +180,36 @@ async def test_an_instance_that_never_comes_up_turns_the_deployment_to_error_wit
     [info] = (await api("GET", path))[1]["deployment"]["healthInfo"]
     assert info["gpu"] == "L40S"
     assert "boom: the stream app cannot start" in info["error"]
+    # ... and, ERROR being final, until undeployed; no instance starts any more.
+    assert await _problem(api, "POST", path, SPEC) == (400, f"{ids}: Function already has a deployment with errors")
+    assert await _problem(api, "PUT", path, SPEC) == (400, f"{ids}: Invalid status 'ERROR'")
+    instances = f"/local/v1/functions/{function['id']}/versions/{function['versionId']}/instances"
+    for _ in range(10):
+        assert (await api("GET", instances))[1]["instances"] == []
+        await asyncio.sleep(0.1)
     status, body = await api("DELETE", path)
     assert (status, body["function"]["status"]) == (200, "INACTIVE")
     assert (await api("DELETE", path))[0] == 404
+    assert (await api("POST", path, SPEC))[0] == 200  # undeployed: it may be deployed again
+
+
+async def _problem(api: Api, method: str, path: str, body: object = None) -> tuple[int, str]:
+    status, answer = await api(method, path, body)
+    return status, answer["detail"]
+
+
+async def test_the_function_list_honours_nvcfs_visibility_filter(api: Api, tmp_path: Path) -> None:
+    function = (await api("POST", "/v2/nvcf/functions", _definition(tmp_path)))[1]["function"]
+    # nvcf-local's functions are all the account's own: private; it has no public catalogue.
+    for query in ("", "?visibility=private", "?visibility=authorized,private", "?visibility=public&visibility=private"):
+        status, body = await api("GET", f"/v2/nvcf/functions{query}")
+        assert (status, [f["id"] for f in body["functions"]]) == (200, [function["id"]])
+    for query in ("?visibility=public", "?visibility=authorized"):
+        assert (await api("GET", f"/v2/nvcf/functions{query}"))[1]["functions"] == []
+    assert await _problem(api, "GET", "/v2/nvcf/functions?visibility=mine") == (
+        400,
+        "visibility mine is not one of authorized, private, public",
+    )
 
 
 def test_the_store_keeps_versions_and_deployments_across_a_reopen(tmp_path: Path) -> None:
@@ -169,3 +229,17 @@ def test_rest_credentials_follow_coturns_scheme() -> None:
     creds = rest_credentials("secret", "abc", now=1_700_000_000, ttl=600)
     assert creds.username == "1700000600:abc"
     assert creds.password == "938t0wY0kHdWFI0EWiShFAB+qL8="
+
+
+async def test_a_helm_based_function_is_created_and_takes_chart_values_as_configuration(api: Api) -> None:
+    definition = json.loads(
+        (Path(__file__).resolve().parent.parent / "deploy/functions/stream-app-helm.json").read_text()
+    )
+    status, body = await api("POST", "/v2/nvcf/functions", definition)
+    assert status == 200, body
+    function = body["function"]
+    path = f"/v2/nvcf/deployments/functions/{function['id']}/versions/{function['versionId']}"
+    spec = {**SPEC["deploymentSpecifications"][0], "configuration": {"resumeWindow": "120"}}
+    status, body = await api("POST", path, {"deploymentSpecifications": [spec]})
+    assert status == 200, body
+    assert body["deployment"]["deploymentSpecifications"][0]["configuration"] == {"resumeWindow": "120"}

@@ -8,11 +8,16 @@ sent, and tests can compare them field by field with REFERENCE.md section 1), th
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+
+from deploy.nvcf_deploy.retry import MAX_ATTEMPTS, retry_pause
 
 
 @dataclass(frozen=True)
@@ -22,22 +27,43 @@ class ApiRequest:
     method: str
     path: str
     body: dict[str, Any] | None = None
+    query: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def target(self) -> str:
+        """The path with its query string."""
+        if not self.query:
+            return self.path
+        return self.path + "?" + "&".join(f"{key}={value}" for key, value in self.query)
 
     def render(self, base_url: str) -> str:
-        """The request as text, as ``--dry-run`` prints it; the API key is never shown."""
-        lines = [f"{self.method} {base_url.rstrip('/')}{self.path}", "Authorization: Bearer <API key>"]
+        """The request as text, as ``--dry-run`` prints it; the API key and secret values are never shown."""
+        lines = [f"{self.method} {base_url.rstrip('/')}{self.target}", "Authorization: Bearer <API key>"]
         if self.body is not None:
-            lines += ["Content-Type: application/json", "", json.dumps(self.body, indent=2)]
+            lines += ["Content-Type: application/json", "", json.dumps(mask_secrets(self.body), indent=2)]
         return "\n".join(lines)
+
+
+MASK = "<secret value>"
+
+
+def mask_secrets(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` with every ``secrets[].value`` replaced by a placeholder (as the API key is)."""
+    secrets = body.get("secrets")
+    if not isinstance(secrets, list):
+        return body
+    masked = [{**s, "value": MASK} if isinstance(s, dict) and "value" in s else s for s in secrets]
+    return {**body, "secrets": masked}
 
 
 class ApiError(Exception):
     """The API refused a request or could not be reached; `status` is 0 when there was no answer."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: str | None = None) -> None:
         super().__init__(f"HTTP {status}: {message}" if status else message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
 
 
 FUNCTIONS = "/v2/nvcf/functions"
@@ -53,9 +79,14 @@ def create_version(function_id: str, definition: dict[str, Any]) -> ApiRequest:
     return ApiRequest("POST", f"{FUNCTIONS}/{function_id}/versions", definition)
 
 
-def list_functions() -> ApiRequest:
-    """``GET /v2/nvcf/functions``."""
-    return ApiRequest("GET", FUNCTIONS)
+# NVCF lists by visibility; without the parameter it means all three (NVIDIA/nvcf
+# NvcfConstants.DEFAULT_VISIBILITY), NVIDIA's public catalogue included. The ngc CLI asks for private.
+VISIBILITIES = ("authorized", "private", "public")
+
+
+def list_functions(visibility: tuple[str, ...] = ("private",)) -> ApiRequest:
+    """``GET /v2/nvcf/functions?visibility=...``: by default the account's own functions only."""
+    return ApiRequest("GET", FUNCTIONS, query=(("visibility", ",".join(visibility)),))
 
 
 def list_versions(function_id: str) -> ApiRequest:
@@ -82,14 +113,21 @@ def deploy_version(function_id: str, version_id: str, specifications: list[dict[
     return ApiRequest("POST", _deployment_path(function_id, version_id), {"deploymentSpecifications": specifications})
 
 
+def update_deployment(function_id: str, version_id: str, specifications: list[dict[str, Any]]) -> ApiRequest:
+    """``PUT /v2/nvcf/deployments/functions/{functionId}/versions/{versionId}``: new instance counts."""
+    return ApiRequest("PUT", _deployment_path(function_id, version_id), {"deploymentSpecifications": specifications})
+
+
 def get_deployment(function_id: str, version_id: str) -> ApiRequest:
     """``GET /v2/nvcf/deployments/functions/{functionId}/versions/{versionId}``."""
     return ApiRequest("GET", _deployment_path(function_id, version_id))
 
 
-def undeploy_version(function_id: str, version_id: str) -> ApiRequest:
-    """``DELETE /v2/nvcf/deployments/functions/{functionId}/versions/{versionId}``."""
-    return ApiRequest("DELETE", _deployment_path(function_id, version_id))
+def undeploy_version(function_id: str, version_id: str, *, graceful: bool = False) -> ApiRequest:
+    """``DELETE /v2/nvcf/deployments/functions/{functionId}/versions/{versionId}``; with `graceful`
+    (``?graceful=true``) running sessions finish before their instances stop."""
+    query = (("graceful", "true"),) if graceful else ()
+    return ApiRequest("DELETE", _deployment_path(function_id, version_id), query=query)
 
 
 def _message(status: int, text: str) -> str:
@@ -113,10 +151,37 @@ class ApiClient:
     api_key: str = field(repr=False)
     http: aiohttp.ClientSession
     request_timeout: float = 60.0
+    retries: int = MAX_ATTEMPTS - 1
+    # Told about each retry (nvcf-deploy prints it), so a slow command says why it is slow.
+    notice: Callable[[str], None] = field(default=lambda _: None, repr=False)
 
     async def send(self, request: ApiRequest) -> dict[str, Any]:
-        """Send `request`; the JSON answer ({} for an empty one), or `ApiError`."""
-        url = f"{self.base_url.rstrip('/')}{request.path}"
+        """Send `request`, again after a transient failure (`deploy.nvcf_deploy.retry`); the JSON
+        answer ({} for an empty one), or `ApiError`."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._send_once(request)
+            except ApiError as exc:
+                pause = (
+                    None
+                    if attempt > self.retries
+                    else retry_pause(
+                        attempt,
+                        method=request.method,
+                        status=exc.status,
+                        retry_after=exc.retry_after,
+                        now=datetime.datetime.now(datetime.UTC),
+                    )
+                )
+                if pause is None:
+                    raise
+                self.notice(f"{exc}; trying again in {pause:.1f} s")
+                await asyncio.sleep(pause)
+
+    async def _send_once(self, request: ApiRequest) -> dict[str, Any]:
+        url = f"{self.base_url.rstrip('/')}{request.target}"
         headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
         try:
             async with self.http.request(
@@ -128,7 +193,9 @@ class ApiClient:
             ) as response:
                 text = await response.text()
                 if response.status >= 400:
-                    raise ApiError(response.status, _message(response.status, text))
+                    raise ApiError(
+                        response.status, _message(response.status, text), response.headers.get("Retry-After")
+                    )
         except TimeoutError:
             raise ApiError(0, f"{request.method} {url}: no answer within {self.request_timeout:g} s") from None
         except aiohttp.ClientError as exc:

@@ -23,6 +23,7 @@ class DeployConfig:
     timeout: float = 900.0
     poll_interval: float = 5.0
     request_timeout: float = 60.0
+    retries: int = 4
     dry_run: bool = False
 
 
@@ -52,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         type=float,
         help="time between status polls [env NVCF_DEPLOY_POLL_INTERVAL; default 5]",
+    )
+    parser.add_argument(
+        "--retries",
+        metavar="COUNT",
+        type=int,
+        help="tries again after a transient failure (429, 5xx, no answer), honouring Retry-After "
+        "[env NVCF_DEPLOY_RETRIES; default 4]",
     )
     parser.add_argument(
         "--dry-run",
@@ -93,10 +101,22 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str]) -> DeployConfi
         raise ConfigError(f"--base-url / NVCF_API_BASE: {base!r} must start with http:// or https://")
     timeout = args.timeout if args.timeout is not None else env.get("NVCF_DEPLOY_TIMEOUT", 900.0)
     poll = args.poll_interval if args.poll_interval is not None else env.get("NVCF_DEPLOY_POLL_INTERVAL", 5.0)
+    retries = args.retries if args.retries is not None else env.get("NVCF_DEPLOY_RETRIES", 4)
     return DeployConfig(
         api_key=_api_key(args, env, needed=not args.dry_run),
         base_url=base,
         timeout=_seconds(timeout, "--timeout / NVCF_DEPLOY_TIMEOUT"),
         poll_interval=_seconds(poll, "--poll-interval / NVCF_DEPLOY_POLL_INTERVAL"),
+        retries=_count(retries, "--retries / NVCF_DEPLOY_RETRIES"),
         dry_run=bool(args.dry_run),
     )
+
+
+def _count(text: str | int, source: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{source}: {text!r} is not a whole number") from None
+    if value < 0:
+        raise ConfigError(f"{source}: must be 0 or more")
+    return value

@@ -58,6 +58,8 @@ class NvcfLocalConfig:
     min_instances: int = 1
     max_instances: int = 1
     sign_in_wait: float = 60.0
+    reconnect_window: float = 300.0
+    end_session_poll_interval: float = 2.0
     log_level: str = "INFO"
 
 
@@ -177,6 +179,21 @@ _SETTINGS = (
         "NVCF_LOCAL_SIGN_IN_WAIT",
         _seconds,
         "seconds a sign-in waits for a new instance when all are busy (below maxInstances)",
+        "SECONDS",
+    ),
+    _Setting(
+        "reconnect_window",
+        "NVCF_LOCAL_RECONNECT_WINDOW",
+        _seconds,
+        "seconds a dropped session may be resumed before the relay ends it with a graceful endsession "
+        "(NVCF's default 300; a sign-in may ask for up to 1800 with X-NVCF-RECONNECT-WINDOW-SECS)",
+        "SECONDS",
+    ),
+    _Setting(
+        "end_session_poll_interval",
+        "NVCF_LOCAL_END_SESSION_POLL_INTERVAL",
+        _seconds,
+        "longest pause between the relay's endsession calls while the instance awaits a resume",
         "SECONDS",
     ),
     _Setting("log_level", "NVCF_LOCAL_LOG_LEVEL", _log_level, "DEBUG, INFO, WARNING or ERROR", "LEVEL"),

@@ -4,13 +4,14 @@
 |---|---|
 | ``POST /v2/nvcf/functions`` | create a function from a create-function body: ``{"function": {...}}`` |
 | ``POST /v2/nvcf/functions/{fid}/versions`` | create a new version of a function |
-| ``GET /v2/nvcf/functions`` | ``{"functions": [...]}``, every version |
+| ``GET /v2/nvcf/functions?visibility=...`` | ``{"functions": [...]}``: every version is ``private`` (own) |
 | ``GET /v2/nvcf/functions/{fid}/versions`` | ``{"functions": [...]}``, the function's versions |
 | ``GET /v2/nvcf/functions/{fid}/versions/{vid}`` | ``{"function": {...}}`` |
 | ``DELETE /v2/nvcf/functions/{fid}/versions/{vid}`` | undeploy and delete: 204 |
 | ``POST /v2/nvcf/deployments/functions/{fid}/versions/{vid}`` | deploy: ``{"deployment": {...}}`` |
+| ``PUT /v2/nvcf/deployments/functions/{fid}/versions/{vid}`` | update instance counts: ``{"deployment": {...}}`` |
 | ``GET /v2/nvcf/deployments/functions/{fid}/versions/{vid}`` | ``{"deployment": {...}}`` |
-| ``DELETE /v2/nvcf/deployments/functions/{fid}/versions/{vid}`` | undeploy: ``{"function": {...}}`` |
+| ``DELETE /v2/nvcf/deployments/functions/{fid}/versions/{vid}[?graceful=true]`` | undeploy: ``{"function": {...}}`` |
 
 Every request needs ``Authorization: Bearer <API key>``; errors are RFC 7807 problem documents.
 """
@@ -89,10 +90,30 @@ async def create_version(request: web.Request) -> web.Response:
     return web.json_response({"function": plane.describe_version(version)})
 
 
+# NVIDIA/nvcf FunctionManagementController: ``visibility`` is a set of these, by default all three
+# (NvcfConstants.DEFAULT_VISIBILITY), so without it NVCF lists NVIDIA's public catalogue too.
+VISIBILITIES = ("authorized", "private", "public")
+
+
+def parse_visibility(values: list[str]) -> set[str] | ApiProblem:
+    """The ``visibility`` query values (repeated or comma-separated); all three when absent."""
+    asked = {item.strip() for value in values for item in value.split(",") if item.strip()}
+    unknown = sorted(asked - set(VISIBILITIES))
+    if unknown:
+        return ApiProblem(
+            400, "Bad Request", f"visibility {', '.join(unknown)} is not one of {', '.join(VISIBILITIES)}"
+        )
+    return asked or set(VISIBILITIES)
+
+
 async def list_functions(request: web.Request) -> web.Response:
-    """``GET /v2/nvcf/functions``."""
+    """``GET /v2/nvcf/functions``: nvcf-local's functions are all the account's own (``private``)."""
     plane = request.app[CONTROL_PLANE]
-    return web.json_response({"functions": [plane.describe_version(v) for v in plane.store.versions()]})
+    visibility = parse_visibility(request.query.getall("visibility", []))
+    if isinstance(visibility, ApiProblem):
+        return problem_response(visibility)
+    versions = plane.store.versions() if "private" in visibility else []
+    return web.json_response({"functions": [plane.describe_version(v) for v in versions]})
 
 
 async def list_versions(request: web.Request) -> web.Response:
@@ -138,6 +159,21 @@ async def deploy_version(request: web.Request) -> web.Response:
     return web.json_response({"deployment": deployment})
 
 
+async def update_deployment(request: web.Request) -> web.Response:
+    """``PUT /v2/nvcf/deployments/functions/{fid}/versions/{vid}``."""
+    plane = request.app[CONTROL_PLANE]
+    found = plane.find(request.match_info["function_id"], request.match_info["version_id"])
+    if isinstance(found, ApiProblem):
+        return problem_response(found)
+    body = await _json_body(request)
+    if isinstance(body, ApiProblem):
+        return problem_response(body)
+    deployment = plane.update_deployment(found[0], body)
+    if isinstance(deployment, ApiProblem):
+        return problem_response(deployment)
+    return web.json_response({"deployment": deployment})
+
+
 async def get_deployment(request: web.Request) -> web.Response:
     """``GET /v2/nvcf/deployments/functions/{fid}/versions/{vid}``."""
     plane = request.app[CONTROL_PLANE]
@@ -150,12 +186,16 @@ async def get_deployment(request: web.Request) -> web.Response:
 
 
 async def undeploy_version(request: web.Request) -> web.Response:
-    """``DELETE /v2/nvcf/deployments/functions/{fid}/versions/{vid}``: returns once its instances are gone."""
+    """``DELETE /v2/nvcf/deployments/functions/{fid}/versions/{vid}``: returns once its instances are
+    gone; with ``?graceful=true`` at once, the instances stopping as their sessions end."""
     plane = request.app[CONTROL_PLANE]
     found = plane.find(request.match_info["function_id"], request.match_info["version_id"])
     if isinstance(found, ApiProblem):
         return problem_response(found)
-    if not await plane.undeploy(found[0]):
+    graceful = request.query.get("graceful", "false").lower()
+    if graceful not in ("true", "false"):
+        return problem_response(ApiProblem(400, "Bad Request", "graceful must be true or false"))
+    if not await plane.undeploy(found[0], graceful=graceful == "true"):
         return problem_response(ApiProblem(404, "Not Found", f"version {found[0].version_id} is not deployed"))
     return web.json_response({"function": plane.describe_version(found[0])})
 
@@ -172,5 +212,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(version, get_version)
     app.router.add_delete(version, delete_version)
     app.router.add_post(deployment, deploy_version)
+    app.router.add_put(deployment, update_deployment)
     app.router.add_get(deployment, get_deployment)
     app.router.add_delete(deployment, undeploy_version)

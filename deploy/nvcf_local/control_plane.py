@@ -7,6 +7,7 @@ both act through `ControlPlane`; it keeps versions and deployments in the `Store
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import uuid
@@ -19,6 +20,15 @@ from deploy.nvcf_local.config import NvcfLocalConfig
 from deploy.nvcf_local.definition import DefinitionError, parse_definition
 from deploy.nvcf_local.deployment import Deployment, PortBook
 from deploy.nvcf_local.sessions import SessionTable
+from deploy.nvcf_local.specification import (
+    Specification,
+    SpecificationError,
+    Status,
+    check_update,
+)
+from deploy.nvcf_local.specification import (
+    parse_specifications as parse_deployment_specifications,
+)
 from deploy.nvcf_local.store import Store, StoredDeployment, StoredVersion
 
 logger = logging.getLogger(__name__)
@@ -51,39 +61,16 @@ def _canonical(text: str) -> str | None:
         return None
 
 
-def _spec_problem(index: int, text: str) -> ApiProblem:
-    return ApiProblem(400, "Bad Request", f"deploymentSpecifications[{index}].{text}")
+def parse_specifications(body: object, *, helm: bool = False) -> list[Specification] | ApiProblem:
+    """Validate a deploy (or update) body; its specifications, or NVCF's 400."""
+    try:
+        return parse_deployment_specifications(body, helm=helm)
+    except SpecificationError as exc:
+        return ApiProblem(400, "Bad Request", str(exc))
 
 
-def parse_specifications(body: object) -> list[dict[str, Any]] | ApiProblem:
-    """Validate a deploy request body; the specifications as sent, or the first problem."""
-    if not isinstance(body, dict) or not isinstance(body.get("deploymentSpecifications"), list):
-        return ApiProblem(400, "Bad Request", 'the body must be {"deploymentSpecifications": [...]}')
-    specs = body["deploymentSpecifications"]
-    if not specs:
-        return ApiProblem(400, "Bad Request", "deploymentSpecifications must not be empty")
-    for index, spec in enumerate(specs):
-        if not isinstance(spec, dict):
-            return ApiProblem(400, "Bad Request", f"deploymentSpecifications[{index}] must be an object")
-        for key in ("gpu", "instanceType"):
-            if not isinstance(spec.get(key), str) or not spec[key]:
-                return _spec_problem(index, f"{key} must be a non-empty string")
-        for key in ("backend",):
-            if key in spec and not isinstance(spec[key], str):
-                return _spec_problem(index, f"{key} must be a string")
-        for key in ("regions", "clusters"):
-            if key in spec and (not isinstance(spec[key], list) or not all(isinstance(r, str) for r in spec[key])):
-                return _spec_problem(index, f"{key} must be a list of strings")
-        low, high = spec.get("minInstances"), spec.get("maxInstances")
-        if isinstance(low, bool) or not isinstance(low, int) or low < 0:
-            return _spec_problem(index, "minInstances must be an integer >= 0")
-        if isinstance(high, bool) or not isinstance(high, int) or high < 1 or high < low:
-            return _spec_problem(index, "maxInstances must be an integer >= 1 and >= minInstances")
-        if "maxRequestConcurrency" in spec:
-            value = spec["maxRequestConcurrency"]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                return _spec_problem(index, "maxRequestConcurrency must be an integer >= 1")
-    return list(specs)
+def _ids(version: StoredVersion) -> str:
+    return f"Function id '{version.function_id}', version '{version.version_id}'"
 
 
 class ControlPlane:
@@ -92,8 +79,10 @@ class ControlPlane:
     def __init__(self, config: NvcfLocalConfig, store: Store) -> None:
         self.config = config
         self.store = store
-        self.sessions = SessionTable()
+        self.sessions = SessionTable(poll_interval=config.end_session_poll_interval)
         self.deployments: dict[tuple[str, str], Deployment] = {}
+        # Gracefully undeployed versions whose instances still hold sessions (status INACTIVE).
+        self.draining: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._http: aiohttp.ClientSession | None = None
         self._ports = PortBook()
 
@@ -105,23 +94,30 @@ class ControlPlane:
         for stored in self.store.deployments():
             version = self.store.version(stored.function_id, stored.version_id)
             if version is not None:
-                self._run(version, stored.specifications)
+                specs = parse_specifications({"deploymentSpecifications": stored.specifications}, helm=True)
+                if isinstance(specs, ApiProblem):
+                    logger.error("stored deployment of %s no longer valid: %s", stored.version_id, specs.detail)
+                    continue
+                self._run(version, specs)
 
     async def close(self) -> None:
         """Stop every deployment's instances (the store keeps them for the next start)."""
+        await self.sessions.close()
+        for drain in list(self.draining.values()):
+            drain.cancel()
+        await asyncio.gather(*self.draining.values(), return_exceptions=True)
         for deployment in list(self.deployments.values()):
             await deployment.stop()
         self.deployments.clear()
 
-    def _run(self, version: StoredVersion, specs: list[dict[str, Any]]) -> Deployment:
+    def _run(self, version: StoredVersion, specs: list[Specification]) -> Deployment:
         assert self._http is not None, "start() first"
         deployment = Deployment(
             config=self.config,
             function_id=version.function_id,
             version_id=version.version_id,
             definition=parse_definition(version.definition),
-            min_instances=sum(int(s["minInstances"]) for s in specs),
-            max_instances=sum(int(s["maxInstances"]) for s in specs),
+            specifications=specs,
             http=self._http,
             ports=self._ports,
         )
@@ -176,9 +172,9 @@ class ControlPlane:
         return found or _not_found(function_id, version_id)
 
     def status(self, version: StoredVersion) -> str:
-        """The version's status: INACTIVE when not deployed, else its deployment's."""
+        """The version's status: INACTIVE when not deployed (or being undeployed), else its deployment's."""
         deployment = self.deployments.get((version.function_id, version.version_id))
-        return deployment.status if deployment is not None else "INACTIVE"
+        return deployment.status if deployment is not None else Status.INACTIVE.value
 
     def describe_version(self, version: StoredVersion) -> dict[str, Any]:
         """A version in the shape of NVCF's ``function`` objects."""
@@ -209,20 +205,57 @@ class ControlPlane:
     # --- deployments ---
 
     def deploy(self, version: StoredVersion, body: object) -> dict[str, Any] | ApiProblem:
-        """Deploy a version with ``deploymentSpecifications``; 409 if it is deployed already."""
+        """Deploy a version with ``deploymentSpecifications``; refused (400, NVCF's messages) while
+        it is deployed, in ERROR, or still being undeployed gracefully."""
         key = (version.function_id, version.version_id)
+        if key in self.draining:
+            return ApiProblem(
+                400,
+                "Bad Request",
+                f"{_ids(version)}: Function deployment found for INACTIVE function. "
+                "Wait for current deployment to be gracefully completed and removed.",
+            )
         if key in self.deployments:
-            return ApiProblem(409, "Conflict", f"version {version.version_id} is already deployed; undeploy it first")
-        specs = parse_specifications(body)
+            status = self.status(version)
+            if status == Status.ERROR.value:
+                return ApiProblem(400, "Bad Request", f"{_ids(version)}: Function already has a deployment with errors")
+            return ApiProblem(
+                400, "Bad Request", f"{_ids(version)}: Status {status}, use PATCH endpoint to update gpu-specification"
+            )
+        specs = parse_specifications(body, helm="helmChart" in version.definition)
         if isinstance(specs, ApiProblem):
             return specs
-        self.store.set_deployment(StoredDeployment(version.function_id, version.version_id, specs, now_iso()))
+        self.store.set_deployment(
+            StoredDeployment(version.function_id, version.version_id, [s.raw for s in specs], now_iso())
+        )
         self._run(version, specs)
         return self.describe_deployment(version)
 
-    def describe_deployment(self, version: StoredVersion) -> dict[str, Any]:
-        """A deployment in the shape of NVCF's ``deployment`` objects (plus nvcf-local's instances)."""
-        stored = next(
+    def update_deployment(self, version: StoredVersion, body: object) -> dict[str, Any] | ApiProblem:
+        """``PUT``: new instance counts for a running deployment (GPU, instance type, backend and
+        clusters must stay as they were)."""
+        deployment = self.deployments.get((version.function_id, version.version_id))
+        status = self.status(version)
+        if deployment is None or status == Status.ERROR.value:
+            return ApiProblem(400, "Bad Request", f"{_ids(version)}: Invalid status '{status}'")
+        specs = parse_specifications(body, helm="helmChart" in version.definition)
+        if isinstance(specs, ApiProblem):
+            return specs
+        try:
+            check_update(deployment.specifications, specs)
+        except SpecificationError as exc:
+            return ApiProblem(400, "Bad Request", f"{_ids(version)}: {exc}")
+        stored = self._stored(version)
+        created = stored.created_at if stored is not None else now_iso()
+        self.store.set_deployment(
+            StoredDeployment(version.function_id, version.version_id, [s.raw for s in specs], created)
+        )
+        deployment.update(specs)
+        logger.info("function %s version %s: deployment updated", version.function_id, version.version_id)
+        return self.describe_deployment(version)
+
+    def _stored(self, version: StoredVersion) -> StoredDeployment | None:
+        return next(
             (
                 d
                 for d in self.store.deployments()
@@ -230,11 +263,16 @@ class ControlPlane:
             ),
             None,
         )
+
+    def describe_deployment(self, version: StoredVersion) -> dict[str, Any]:
+        """A deployment in the shape of NVCF's ``deployment`` objects (plus nvcf-local's instances)."""
+        stored = self._stored(version)
         deployment = self.deployments.get((version.function_id, version.version_id))
         specs = stored.specifications if stored is not None else []
         status = self.status(version)
         health = []
-        if deployment is not None and status == "ERROR":
+        if deployment is not None and deployment.error_lines and status != Status.ACTIVE.value:
+            # NVCF reports the failure once per GPU specification (InstanceManagementTask).
             error = "instance never became healthy; last output:\n" + "\n".join(deployment.error_lines)
             health = [
                 {
@@ -243,7 +281,7 @@ class ControlPlane:
                     "instanceType": s.get("instanceType"),
                     "error": error,
                 }
-                for s in specs[:1]
+                for s in specs
             ]
         return {
             "functionId": version.function_id,
@@ -256,12 +294,23 @@ class ControlPlane:
             "instances": [i.describe() for i in deployment.instances] if deployment is not None else [],
         }
 
-    async def undeploy(self, version: StoredVersion) -> bool:
-        """Stop a version's instances and forget its deployment; False if it was not deployed."""
-        deployment = self.deployments.pop((version.function_id, version.version_id), None)
+    async def undeploy(self, version: StoredVersion, *, graceful: bool = False) -> bool:
+        """Stop a version's instances and forget its deployment; False if it was not deployed.
+
+        With `graceful` (NVCF's ``graceful=true``) it returns at once: the version is INACTIVE and
+        takes no new sessions, and each instance stops once its session is over.
+        """
+        key = (version.function_id, version.version_id)
+        deployment = self.deployments.pop(key, None)
         self.store.delete_deployment(version.function_id, version.version_id)
         if deployment is None:
-            return False
+            return key in self.draining
+        if graceful:
+            task = asyncio.create_task(deployment.drain(), name=f"drain {version.version_id}")
+            self.draining[key] = task
+            task.add_done_callback(lambda _: self.draining.pop(key, None))
+            logger.info("function %s version %s: undeploying gracefully", version.function_id, version.version_id)
+            return True
         await deployment.stop()
         logger.info("function %s version %s undeployed", version.function_id, version.version_id)
         return True

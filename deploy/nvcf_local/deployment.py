@@ -1,35 +1,37 @@
-"""A deployed function version: between ``minInstances`` and ``maxInstances`` instances, and who gets which.
+"""A deployed function version: per deployment specification, ``minInstances`` to ``maxInstances``
+instances, and who gets which.
 
-The deployment keeps at least ``minInstances`` instances running (replacing one that exits, for
-example a stream app that exits after its session), starts another one when a sign-in finds every
-instance busy (up to ``maxInstances``), and hands a new sign-in only an instance that is UP, holds
-no relay session, and whose ready endpoint answers 200 now.
-
-Status, in NVCF's words: ACTIVE while any instance is UP (or at once with ``minInstances`` 0);
-ERROR after several starts in a row that never became UP (with the last output lines of the last
-one); DEPLOYING otherwise.
+For every specification the deployment keeps at least its ``minInstances`` running (replacing one
+that exits, for example a stream app that exits after its session), starts another one when a
+sign-in finds every instance busy (in the first specification below its ``maxInstances``), and
+hands a new sign-in only an instance that is UP, holds no relay session, and whose ready endpoint
+answers 200 now. Status follows NVCF's life cycle (`deploy.nvcf_local.specification`): ACTIVE once
+every specification has its ``minInstances`` UP, ERROR (final: no more starts) after several starts
+in a row that never became UP while DEPLOYING, DEGRADING/DEGRADED when an ACTIVE deployment falls
+below its minimum. An update changes the instance counts of a running deployment; a graceful
+undeploy stops taking sessions and stops each instance once its session is over.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
 
 from deploy.nvcf_local.config import NvcfLocalConfig
 from deploy.nvcf_local.definition import FunctionDefinition
-from deploy.nvcf_local.instance import WORKER_NODE_IP, FunctionInstance, InstancePorts, InstanceState
+from deploy.nvcf_local.instance import FunctionInstance, InstancePorts, InstanceState, Placement, connect_host
+from deploy.nvcf_local.specification import SERVICEABLE, Specification, Status, StatusTracker
 
 logger = logging.getLogger(__name__)
 
 # Starts in a row that never became UP before the status turns to ERROR.
 FAILED_STARTS_BEFORE_ERROR = 3
 _MAX_RESTART_DELAY = 10.0
-DEFAULT_RESUME_WINDOW = 30.0
 
 
 @dataclass
@@ -38,34 +40,25 @@ class PortBook:
 
     taken: set[int] = field(default_factory=set)
 
-    def fresh(self) -> int:
-        """A loopback TCP port free now and not given to any instance."""
+    def fresh(self, host: str) -> int:
+        """A TCP port free on `host` now and not given to any instance."""
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         for _ in range(100):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.bind((WORKER_NODE_IP, 0))
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.bind((host, 0))
                 port = int(sock.getsockname()[1])
             if port not in self.taken:
                 return port
-        raise RuntimeError("no free loopback port")
+        raise RuntimeError(f"no free port on {host}")
 
 
-async def _listening(port: int) -> bool:
+async def _listening(host: str, port: int) -> bool:
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(WORKER_NODE_IP, port), 2.0)
+        _, writer = await asyncio.wait_for(asyncio.open_connection(connect_host(host).strip("[]"), port), 2.0)
     except (TimeoutError, OSError):
         return False
     writer.close()
     return True
-
-
-def resume_window(definition: FunctionDefinition, base: dict[str, str]) -> float:
-    """How long a dropped session may be resumed: the instance's ``STREAM_APP_RESUME_WINDOW``, else 30 s."""
-    text = definition.environment.get("STREAM_APP_RESUME_WINDOW", base.get("STREAM_APP_RESUME_WINDOW", ""))
-    try:
-        value = float(text)
-    except ValueError:
-        return DEFAULT_RESUME_WINDOW
-    return value if value >= 0 else DEFAULT_RESUME_WINDOW
 
 
 class Deployment:
@@ -78,41 +71,56 @@ class Deployment:
         function_id: str,
         version_id: str,
         definition: FunctionDefinition,
-        min_instances: int,
-        max_instances: int,
+        specifications: Sequence[Specification],
         http: aiohttp.ClientSession,
         ports: PortBook,
     ) -> None:
         self.function_id = function_id
         self.version_id = version_id
         self.definition = definition
-        self.min_instances = min_instances
-        self.max_instances = max_instances
+        self.specifications = list(specifications)
         self.instances: list[FunctionInstance] = []
         self.error_lines: list[str] = []
-        self.resume_window = resume_window(definition, dict(os.environ))
+        self.draining = False
+        self._tracker = StatusTracker(tuple(s.min_instances for s in specifications), FAILED_STARTS_BEFORE_ERROR)
         self._config = config
         self._http = http
         self._ports = ports
-        self._failed_starts = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
         self._routing = asyncio.Lock()
         self._supervisor: asyncio.Task[None] | None = None
 
     @property
-    def status(self) -> str:
-        """ACTIVE, ERROR or DEPLOYING (see the module's docstring)."""
-        if any(i.state is InstanceState.UP for i in self.instances):
-            return "ACTIVE"
-        if self._failed_starts >= FAILED_STARTS_BEFORE_ERROR:
-            return "ERROR"
-        # With minInstances 0 the function scales from zero: ACTIVE, an instance starts per sign-in.
-        return "ACTIVE" if self.min_instances == 0 else "DEPLOYING"
+    def min_instances(self) -> int:
+        """``minInstances`` summed over the specifications."""
+        return sum(s.min_instances for s in self.specifications)
 
-    def live(self) -> list[FunctionInstance]:
-        """Instances starting or UP."""
-        return [i for i in self.instances if i.state is not InstanceState.EXITED]
+    @property
+    def max_instances(self) -> int:
+        """``maxInstances`` summed over the specifications."""
+        return sum(s.max_instances for s in self.specifications)
+
+    def _ready(self) -> list[int]:
+        return [
+            sum(1 for i in self.instances if i.placement.spec_index == index and i.state is InstanceState.UP)
+            for index in range(len(self.specifications))
+        ]
+
+    @property
+    def status(self) -> str:
+        """NVCF's status for the version (see the module's docstring)."""
+        if self.draining:
+            return Status.INACTIVE.value
+        return self._tracker.observe(self._ready()).value
+
+    def live(self, spec_index: int | None = None) -> list[FunctionInstance]:
+        """Instances starting or UP (of one specification, if given)."""
+        return [
+            i
+            for i in self.instances
+            if i.state is not InstanceState.EXITED and (spec_index is None or i.placement.spec_index == spec_index)
+        ]
 
     def start(self) -> None:
         """Start supervising: bring up ``minInstances`` and keep them up."""
@@ -125,13 +133,48 @@ class Deployment:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def drain(self, poll: float = 0.2) -> None:
+        """Graceful undeploy: take no new sessions, stop each instance once it holds none, then stop."""
+        self.draining = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+        while True:
+            for instance in self.live():
+                if instance.session_id is None and not instance.claimed:
+                    instance.stop()
+            if not self.live():
+                break
+            await asyncio.sleep(poll)
+        await self.stop()
+
+    def update(self, specifications: Sequence[Specification]) -> None:
+        """Apply new instance counts (checked by `specification.check_update`). Instances above a
+        new ``maxInstances`` that hold no session stop now; one holding a session stays until it
+        exits (nvcf-local does not scale down idle instances later)."""
+        self.specifications = list(specifications)
+        self._tracker.resize([s.min_instances for s in specifications], self._ready())
+        for index, spec in enumerate(specifications):
+            surplus = len(self.live(index)) - spec.max_instances
+            # The newest first: those were started for busy sign-ins, above the old minimum.
+            free = [i for i in reversed(self.live(index)) if i.session_id is None and not i.claimed]
+            for instance in free[: max(surplus, 0)]:
+                instance.log(logging.INFO, "stopping: above maxInstances %d after an update", spec.max_instances)
+                instance.stop()
+        self._changed.set()
+
     async def _supervise(self) -> None:
         while True:
-            if len(self.live()) < self.min_instances:
-                if self._failed_starts:
+            if self.status == Status.ERROR.value:
+                logger.error(
+                    "function %s version %s: ERROR; no more instances start", self.function_id, self.version_id
+                )
+                return
+            short = [index for index, s in enumerate(self.specifications) if len(self.live(index)) < s.min_instances]
+            if short:
+                if self._tracker.failed_starts:
                     # Back off so a command that fails at once does not spin.
-                    await asyncio.sleep(min(0.5 * 2**self._failed_starts, _MAX_RESTART_DELAY))
-                await self._launch()
+                    await asyncio.sleep(min(0.5 * 2**self._tracker.failed_starts, _MAX_RESTART_DELAY))
+                await self._launch(short[0])
                 continue
             self._changed.clear()
             await self._changed.wait()
@@ -145,31 +188,40 @@ class Deployment:
             taken = [
                 f"{name} {port}"
                 for name, port in (("health.port", health_port), ("inferencePort", inference_port))
-                if await _listening(port)
+                if await _listening(self._config.host, port)
             ]
             if taken:
                 message = (
-                    f"not started: something else already listens on {' and '.join(taken)} ({WORKER_NODE_IP}); "
+                    f"not started: something else already listens on {' and '.join(taken)} ({self._config.host}); "
                     "stop it or change the definition"
                 )
                 logger.error("function %s: %s", self.function_id, message)
                 self.error_lines = [message]
                 return None
             return InstancePorts(control=health_port, streaming=inference_port)
-        control = self._ports.fresh()
+        control = self._ports.fresh(self._config.host)
         self._ports.taken.add(control)
         try:
-            return InstancePorts(control=control, streaming=self._ports.fresh(), remapped=True)
+            return InstancePorts(control=control, streaming=self._ports.fresh(self._config.host), remapped=True)
         finally:
             self._ports.taken.discard(control)
 
-    async def _launch(self) -> FunctionInstance | None:
-        """Start one more instance (not waiting for it to come up); None if it could not be placed."""
+    async def _launch(self, spec_index: int) -> FunctionInstance | None:
+        """Start one more instance of a specification (not waiting for it to come up); None if it
+        could not be placed."""
         ports = await self._ports_for_instance()
         if ports is None:
-            self._failed_starts += 1
+            self._tracker.start_failed(self._ready())
             self._changed.set()
             return None
+        spec = self.specifications[spec_index]
+        placement = Placement(
+            gpu=spec.gpu,
+            instance_type=spec.instance_type,
+            backend=spec.backend or (spec.clusters[0] if spec.clusters else "local"),
+            region=spec.region,
+            spec_index=spec_index,
+        )
         self._ports.taken.update((ports.control, ports.streaming))
         instance = FunctionInstance(
             config=self._config,
@@ -178,12 +230,26 @@ class Deployment:
             definition=self.definition,
             ports=ports,
             http=self._http,
+            placement=placement,
         )
         self.instances.append(instance)
-        task = asyncio.create_task(self._run_instance(instance), name=f"instance {instance.instance_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        for job, name in ((self._run_instance(instance), "instance"), (self._note_up(instance), "up")):
+            task = asyncio.create_task(job, name=f"{name} {instance.instance_id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return instance
+
+    async def _note_up(self, instance: FunctionInstance) -> None:
+        """Tell the status tracker when the instance becomes ready; end when it exits first."""
+        up = asyncio.ensure_future(instance.up.wait())
+        exited = asyncio.ensure_future(instance.exited.wait())
+        try:
+            await asyncio.wait({up, exited}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            up.cancel()
+            exited.cancel()
+        if instance.up.is_set():
+            self._tracker.became_ready(self._ready())
 
     async def _run_instance(self, instance: FunctionInstance) -> None:
         try:
@@ -193,8 +259,10 @@ class Deployment:
             self._ports.taken.difference_update((instance.ports.control, instance.ports.streaming))
             self._changed.set()
         if became_up:
-            self._failed_starts = 0
-            replace = len(self.live()) < self.min_instances
+            replace = len(self.live(instance.placement.spec_index)) < (
+                self.specifications[instance.placement.spec_index].min_instances
+            )
+            self._tracker.observe(self._ready())
             instance.log(
                 logging.WARNING,
                 "exited with status %s; %s",
@@ -202,7 +270,7 @@ class Deployment:
                 "starting a new instance" if replace else f"{len(self.live())} instances left",
             )
         else:
-            self._failed_starts += 1
+            self._tracker.start_failed(self._ready())
             self.error_lines = list(instance.last_lines)
 
     async def claim(self) -> FunctionInstance | str:
@@ -211,7 +279,7 @@ class Deployment:
         The caller must `release` the instance if it does not open a session on it.
         """
         status = self.status
-        if status != "ACTIVE":
+        if Status(status) not in SERVICEABLE:
             return f"function instance not ready: status {status}"
         async with self._routing:
             not_ready = []
@@ -223,13 +291,14 @@ class Deployment:
                 instance.claimed = False
                 not_ready.append(problem)
             live = len(self.live())
-            if live >= self.max_instances:
+            room = [i for i, s in enumerate(self.specifications) if len(self.live(i)) < s.max_instances]
+            if not room:
                 detail = f"; ready: {', '.join(not_ready)}" if not_ready else ""
                 return (
                     f"function instance busy: {live} of {live} instances have a session "
                     f"(maxInstances {self.max_instances}){detail}"
                 )
-            new = await self._launch()
+            new = await self._launch(room[0])
             if new is None:
                 return "function instance could not be started (see nvcf-local's log)"
             new.claimed = True

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import enum
+import ipaddress
 import logging
 import os
 import time
@@ -29,11 +30,13 @@ from deploy.nvcf_local.turn_credentials import rest_credentials
 logger = logging.getLogger(__name__)
 _output_logger = logging.getLogger("deploy.nvcf_local.instance.output")
 
-# NVCF's worker reaches the container on the node's own address; locally that is loopback.
-WORKER_NODE_IP = "127.0.0.1"
 # Fixed by the LLS contract, whatever path the definition's health check names.
 READY_PATH = "/v1/streaming/ready"
 CREDS_PATH = "/v1/streaming/creds"
+END_SESSION_PATH = "/v1/streaming/endsession"
+# nvcf-local's account: every function belongs to it.
+LOCAL_NCA_ID = "local"
+_END_SESSION_TIMEOUT = 10.0
 _READY_CHECK_TIMEOUT = 5.0
 # Output lines kept per instance, shown in a deployment's ERROR details.
 LAST_LINES = 20
@@ -61,6 +64,29 @@ class InstancePorts:
     remapped: bool = False
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where NVCF would have placed an instance: its deployment specification's values."""
+
+    gpu: str = "local"
+    instance_type: str = "local"
+    backend: str = "local"
+    region: str = "local"
+    spec_index: int = 0
+
+
+def connect_host(host: str) -> str:
+    """The address to reach a server listening on `host`: loopback for a wildcard, else `host`,
+    bracketed when it is an IPv6 literal (for URLs)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.is_unspecified:
+        return "[::1]" if address.version == 6 else "127.0.0.1"
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
 class _LastLines(logging.Handler):
     def __init__(self, keep: collections.deque[str]) -> None:
         super().__init__(level=logging.DEBUG)
@@ -77,24 +103,38 @@ def instance_environment(
     definition: FunctionDefinition,
     ports: InstancePorts,
     base: dict[str, str],
+    host: str,
+    placement: Placement = Placement(),
 ) -> dict[str, str]:
     """The instance's environment: `base`, the definition's ``containerEnvironment``, NVCF's variables.
 
-    nvcf-local's own settings (``NVCF_LOCAL_*``, which hold the API key and TURN secrets) are
-    removed: NVCF never hands its secrets to a container. Remapped ports (several instances share
-    this machine; on NVCF each has its own network) replace the definition's port variables.
+    NVCF's variables are those its control plane gives a function's workload container (NVIDIA/nvcf,
+    ``common.MakeWorkloadEnvVars``: region, instance type, backend, environment, NCA id, function
+    id, version id and name). ``NVCF_WORKER_NODE_IP`` is not among them: NVCF hands it to its
+    streaming sidecar only. nvcf-local's own settings (``NVCF_LOCAL_*``, which hold the API key and
+    TURN secrets) are removed: NVCF never hands its secrets to a container. Remapped ports (several
+    instances share this machine; on NVCF each has its own network) replace the definition's port
+    variables, and ``STREAM_APP_HOST`` is nvcf-local's own `host`, so an instance listens only
+    where nvcf-local does: its control server (``/creds``, ``/endsession``) has no authentication,
+    and on NVCF nothing but the worker can reach it.
     """
     env = {key: value for key, value in base.items() if not key.startswith("NVCF_LOCAL_")}
     env.update(definition.environment)
     if ports.remapped:
         env.update({"CONTROL_SERVER_PORT": str(ports.control), "STREAMING_SERVER_PORT": str(ports.streaming)})
+    env.pop("NVCF_WORKER_NODE_IP", None)
     env.update(
         {
+            "STREAM_APP_HOST": host,
             "NVCF_FUNCTION_ID": function_id,
             "NVCF_FUNCTION_VERSION_ID": version_id,
-            "NVCF_NCA_ID": "local",
-            "NVCF_REGION": "local",
-            "NVCF_WORKER_NODE_IP": WORKER_NODE_IP,
+            "NVCF_FUNCTION_NAME": definition.name,
+            "NVCF_NCA_ID": LOCAL_NCA_ID,
+            "NVCF_REGION": placement.region,
+            "NVCF_BACKEND": placement.backend,
+            "NVCF_INSTANCETYPE": placement.instance_type,
+            "NVCF_INSTANCETYPE_VALUE": placement.gpu,
+            "NVCF_ENV": "local",
         }
     )
     return env
@@ -112,12 +152,13 @@ class FunctionInstance:
         definition: FunctionDefinition,
         ports: InstancePorts,
         http: aiohttp.ClientSession,
+        placement: Placement = Placement(),
     ) -> None:
         self.instance_id = str(uuid.uuid4())
         self.function_id = function_id
         self.version_id = version_id
         self.ports = ports
-        self.state = InstanceState.STARTING
+        self._state = InstanceState.STARTING
         self.exit_code: int | None = None
         # Set while a relay session holds this instance (connected, or waiting for a resume).
         self.session_id: str | None = None
@@ -126,14 +167,30 @@ class FunctionInstance:
         self.last_lines: collections.deque[str] = collections.deque(maxlen=LAST_LINES)
         self.up = asyncio.Event()
         self.exited = asyncio.Event()
+        self._stop_asked = asyncio.Event()
         self._config = config
+        self.placement = placement
         self._definition = definition
         self._http = http
         self._child: Child | None = None
-        self._control = f"http://{WORKER_NODE_IP}:{ports.control}"
+        self._host = connect_host(config.host)
+        self._control = f"http://{self._host}:{ports.control}"
         self._output = logging.Logger(f"{_output_logger.name}.{self.instance_id[:8]}", logging.DEBUG)
         self._output.parent = _output_logger
         self._output.addHandler(_LastLines(self.last_lines))
+
+    @property
+    def state(self) -> InstanceState:
+        """STARTING, UP or EXITED; EXITED from the moment the process has exited.
+
+        `run` finishes a moment (up to two seconds: the rest of the output is logged) after the
+        exit; in between an instance that said UP with no process let a listing show a dead
+        instance as UP and the status stay ACTIVE with nothing to route a sign-in to.
+        """
+        child = self._child
+        if child is not None and child.returncode is not None:
+            return InstanceState.EXITED
+        return self._state
 
     @property
     def pid(self) -> int | None:
@@ -144,7 +201,7 @@ class FunctionInstance:
     @property
     def inference_url(self) -> str:
         """Where the relay connects for a sign-in: ``ws://<node>:<port><inferenceUrl>``."""
-        return f"ws://{WORKER_NODE_IP}:{self.ports.streaming}{self._definition.inference_url}"
+        return f"ws://{self._host}:{self.ports.streaming}{self._definition.inference_url}"
 
     @property
     def free(self) -> bool:
@@ -175,6 +232,8 @@ class FunctionInstance:
             definition=self._definition,
             ports=self.ports,
             base=dict(os.environ),
+            host=self._config.host,
+            placement=self.placement,
         )
         try:
             try:
@@ -197,7 +256,7 @@ class FunctionInstance:
             try:
                 if not await self._bring_up(child):
                     return False
-                self.state = InstanceState.UP
+                self._state = InstanceState.UP
                 self.up.set()
                 self.log(logging.INFO, "UP: healthy, STUN/TURN credentials pushed")
                 await self._serve(child)
@@ -205,17 +264,24 @@ class FunctionInstance:
             finally:
                 self.exit_code = await child.stop()
         finally:
-            self.state = InstanceState.EXITED
+            self._state = InstanceState.EXITED
             self.exited.set()
 
+    def stop(self) -> None:
+        """Ask the instance to stop (SIGTERM, then SIGKILL after a grace period); `run` then returns."""
+        self._stop_asked.set()
+
     async def _serve(self, child: Child) -> None:
-        """Wait for the exit; with per-instance credentials, push fresh ones at half their lifetime."""
+        """Wait for the exit (or `stop`); with per-instance credentials, push fresh ones at half their lifetime."""
         turn = self._config.turn
         while True:
             wait = asyncio.ensure_future(child.wait())
+            asked = asyncio.ensure_future(self._stop_asked.wait())
             refresh = turn.credential_ttl / 2 if turn.secret else None
-            done, _ = await asyncio.wait({wait}, timeout=refresh)
-            if wait in done:
+            done, _ = await asyncio.wait({wait, asked}, timeout=refresh, return_when=asyncio.FIRST_COMPLETED)
+            asked.cancel()
+            if wait in done or asked in done:
+                wait.cancel()
                 return
             wait.cancel()
             if not await self._push_creds():
@@ -228,6 +294,9 @@ class FunctionInstance:
         while True:
             if child.returncode is not None:
                 self.log(logging.ERROR, "exited with status %s before it could %s", child.returncode, step)
+                return False
+            if self._stop_asked.is_set():
+                self.log(logging.INFO, "stopped before it could %s", step)
                 return False
             if time.monotonic() > deadline:
                 self.log(logging.ERROR, "did not %s within %g s; stopping it", step, self._config.start_timeout)
@@ -284,3 +353,25 @@ class FunctionInstance:
                 return None if response.status == 200 else f"{READY_PATH} answered {response.status}"
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return f"unreachable: {exc or type(exc).__name__}"
+
+    async def end_session(self, session_id: str, *, graceful: bool) -> str | None:
+        """Call the instance's ``POST /v1/streaming/endsession`` as NVCF's sidecar does.
+
+        Returns its ``sessionStatus`` (``AWAITING_RESUME`` or ``COMPLETE``), or None when the
+        instance cannot be reached or answers something else (it has exited, or is not a stream app
+        of this contract): then there is nothing left to resume.
+        """
+        body = {"sessionId": session_id, "gracefulShutdown": graceful}
+        try:
+            async with self._http.post(
+                self._control + END_SESSION_PATH, json=body, timeout=aiohttp.ClientTimeout(total=_END_SESSION_TIMEOUT)
+            ) as response:
+                answer = await response.json(content_type=None) if response.status == 200 else None
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+            self.log(logging.INFO, "POST %s failed: %s", END_SESSION_PATH, exc or type(exc).__name__)
+            return None
+        status = answer.get("sessionStatus") if isinstance(answer, dict) else None
+        if status not in ("AWAITING_RESUME", "COMPLETE"):
+            self.log(logging.WARNING, "POST %s answered %r", END_SESSION_PATH, answer)
+            return None
+        return str(status)

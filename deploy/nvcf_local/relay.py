@@ -9,7 +9,8 @@ id is missing (400), the function or version is unknown (404), no instance can t
 expired (404 ``no existing session``) or still connected (409 ``session already connected``).
 Otherwise it opens the WebSocket to the instance first, then accepts the client, answering with
 the session id (``NVCF-REQID`` header and ``nvcf-request-id`` cookie), and moves messages both
-ways with `proxy.bridge.bridge`.
+ways with `proxy.bridge.bridge`. When the connection ends, the instance is asked with endsession
+whether the session is over (`deploy.nvcf_local.sessions`), as NVCF's streaming sidecar asks.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from deploy.nvcf_local.control_plane import ApiProblem, ControlPlane
 from deploy.nvcf_local.deployment import Deployment
 from deploy.nvcf_local.instance import FunctionInstance
-from deploy.nvcf_local.sessions import RelaySession, ResumeProblem
+from deploy.nvcf_local.sessions import RECONNECT_WINDOW_HEADER, RelaySession, ResumeProblem, reconnect_window
 from proxy.bridge import bridge
 
 logger = logging.getLogger(__name__)
@@ -172,10 +173,12 @@ async def _route(
         resumed = plane.sessions.resume(request_id, sign_in.function_id)
         if isinstance(resumed, ResumeProblem):
             return Refusal(409 if resumed is ResumeProblem.CONNECTED else 404, resumed.value)
+        # Connected from now on, so no endsession call ends it while the instance is being reached.
+        plane.sessions.reconnected(resumed)
         upstream = await _connect_instance(http, resumed.instance, sign_in.app_protocols)
         if isinstance(upstream, Refusal):
+            plane.sessions.disconnected(resumed)
             return upstream
-        plane.sessions.reconnected(resumed)
         return resumed, upstream
     claimed = await deployment.claim()
     if isinstance(claimed, str):
@@ -184,7 +187,8 @@ async def _route(
     if isinstance(upstream, Refusal):
         deployment.release(claimed)
         return upstream
-    return plane.sessions.open(sign_in.function_id, claimed), upstream
+    window = reconnect_window(request.headers.get(RECONNECT_WINDOW_HEADER), plane.config.reconnect_window)
+    return plane.sessions.open(sign_in.function_id, claimed, window), upstream
 
 
 async def relay_sign_in(
@@ -221,9 +225,10 @@ async def relay_sign_in(
         # a session the client never learnt the id of cannot be resumed.
         await upstream.close()
         if requested_session(sign_in, request) is None:
+            await session.instance.end_session(session.session_id, graceful=True)
             plane.sessions.end(session)
         else:
-            plane.sessions.disconnected(session, deployment.resume_window)
+            plane.sessions.disconnected(session)
         if isinstance(exc, web.HTTPException):
             return _refuse(Refusal(exc.status, exc.text or exc.reason), request)
         raise
@@ -252,15 +257,17 @@ async def relay_sign_in(
         return client
     error = bridged.exception()
     if error is not None:
-        logger.warning("session %s: ended by an error: %r", session.session_id, error)
+        logger.warning("session %s: connection ended by an error: %r", session.session_id, error)
         await client.close(code=1011)
-        plane.sessions.disconnected(session, deployment.resume_window)
-        return client
-    result = bridged.result()
-    logger.info("session %s: %s closed it with %d %s", session.session_id, result.closed_by, result.code, result.reason)
-    if result.closed_by == "instance" or result.code == 1000:
-        plane.sessions.end(session)
     else:
-        logger.info("session %s: may be resumed for %g s", session.session_id, deployment.resume_window)
-        plane.sessions.disconnected(session, deployment.resume_window)
+        result = bridged.result()
+        logger.info(
+            "session %s: %s closed the connection with %d %s",
+            session.session_id,
+            result.closed_by,
+            result.code,
+            result.reason,
+        )
+    # As NVCF's sidecar: whoever closed, the instance says (endsession) whether the session is over.
+    plane.sessions.disconnected(session)
     return client

@@ -1,9 +1,16 @@
 """Relay sessions: which instance each session id was routed to, and whether it may be resumed.
 
-NVCF's relay binds a session to its connection. When the client's connection ends uncleanly
-(anything but a close with 1000 from the client, or a close by the instance) the session waits
-for a reconnect for the function's resume window, holding its instance: a reconnect presenting
-the session id reaches that same instance, and no new session is routed there meanwhile.
+NVCF's relay binds a session to its connection. Whenever the client's connection ends, the relay
+asks the instance, as NVCF's streaming sidecar does, with ``POST /v1/streaming/endsession``
+(``gracefulShutdown: false``) and asks again while it answers ``AWAITING_RESUME``. Meanwhile the
+session holds its instance: a reconnect presenting the session id reaches that same instance, and
+no new session is routed there. The session ends when the instance answers ``COMPLETE`` (or cannot
+be reached), or when the reconnect window is over: then the relay sends ``gracefulShutdown: true``,
+which ends the app's session too.
+
+Source: NVIDIA's notes on the NICLLS streaming sidecar (it polls endsession for up to its reconnect
+window, 300 s by default, ``X-NVCF-RECONNECT-WINDOW-SECS`` capped at 1800 s, then sends
+``gracefulShutdown=true``) and Kit's ``omni.services.livestream.nvcf`` handler it talks to.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import asyncio
 import enum
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from deploy.nvcf_local.instance import FunctionInstance, InstanceState
@@ -20,6 +28,29 @@ logger = logging.getLogger(__name__)
 
 NO_EXISTING_SESSION = "no existing session"
 ALREADY_CONNECTED = "session already connected"
+AWAITING_RESUME = "AWAITING_RESUME"
+COMPLETE = "COMPLETE"
+RECONNECT_WINDOW_HEADER = "X-NVCF-RECONNECT-WINDOW-SECS"
+MAX_RECONNECT_WINDOW = 1800.0
+_FIRST_POLL_PAUSE = 0.1
+
+
+def reconnect_window(header: str | None, default: float) -> float:
+    """The window a sign-in asks for with ``X-NVCF-RECONNECT-WINDOW-SECS``, capped at 1800 s as NVCF
+    caps it; `default` when the header is absent or not a number of seconds >= 0."""
+    try:
+        value = float(header) if header is not None else default
+    except ValueError:
+        return default
+    return min(value, MAX_RECONNECT_WINDOW) if value >= 0 else default
+
+
+def poll_pauses(longest: float) -> Iterator[float]:
+    """Pauses between endsession calls: short at first (a clean end is seen at once), doubling to `longest`."""
+    pause = min(_FIRST_POLL_PAUSE, longest)
+    while True:
+        yield pause
+        pause = min(pause * 2, longest)
 
 
 class ResumeProblem(enum.Enum):
@@ -37,18 +68,22 @@ class RelaySession:
     function_id: str
     instance: FunctionInstance
     connected: bool = True
-    expiry: asyncio.TimerHandle | None = None
+    reconnect_window: float = 300.0
+    watch: asyncio.Task[None] | None = None
 
 
 class SessionTable:
     """Every session the relay knows, by id."""
 
-    def __init__(self) -> None:
+    def __init__(self, poll_interval: float = 2.0) -> None:
         self._sessions: dict[str, RelaySession] = {}
+        self._poll_interval = poll_interval
 
-    def open(self, function_id: str, instance: FunctionInstance) -> RelaySession:
+    def open(self, function_id: str, instance: FunctionInstance, reconnect_window: float) -> RelaySession:
         """A new, connected session on `instance` (which its caller had claimed)."""
-        session = RelaySession(session_id=str(uuid.uuid4()), function_id=function_id, instance=instance)
+        session = RelaySession(
+            session_id=str(uuid.uuid4()), function_id=function_id, instance=instance, reconnect_window=reconnect_window
+        )
         self._sessions[session.session_id] = session
         instance.session_id = session.session_id
         instance.claimed = False
@@ -68,32 +103,56 @@ class SessionTable:
         return session
 
     def reconnected(self, session: RelaySession) -> None:
-        """The session's client is back: stop its expiry."""
+        """The session's client is back: stop asking the instance to end it."""
         session.connected = True
-        if session.expiry is not None:
-            session.expiry.cancel()
-            session.expiry = None
+        self._stop_watch(session)
 
-    def disconnected(self, session: RelaySession, window: float) -> None:
-        """The client dropped: keep the session for `window` seconds, then end it."""
+    def disconnected(self, session: RelaySession) -> None:
+        """The client's connection ended: ask the instance whether the session may be resumed."""
         session.connected = False
-        if window <= 0:
-            self.end(session)
-            return
-        session.expiry = asyncio.get_running_loop().call_later(window, self._expire, session)
+        self._stop_watch(session)
+        session.watch = asyncio.create_task(self._watch(session), name=f"endsession {session.session_id}")
 
-    def _expire(self, session: RelaySession) -> None:
-        if not session.connected and self._sessions.get(session.session_id) is session:
-            logger.info("session %s: resume window over", session.session_id)
-            self.end(session)
+    async def _watch(self, session: RelaySession) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + session.reconnect_window
+        pauses = poll_pauses(self._poll_interval)
+        while True:
+            status = await session.instance.end_session(session.session_id, graceful=False)
+            if status != AWAITING_RESUME:
+                logger.info("session %s: over (%s)", session.session_id, status or "instance unreachable")
+                break
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                logger.info(
+                    "session %s: reconnect window of %g s over; ending it gracefully",
+                    session.session_id,
+                    session.reconnect_window,
+                )
+                await session.instance.end_session(session.session_id, graceful=True)
+                break
+            await asyncio.sleep(min(next(pauses), remaining))
+        session.watch = None
+        self.end(session)
+
+    def _stop_watch(self, session: RelaySession) -> None:
+        if session.watch is not None and session.watch is not asyncio.current_task():
+            session.watch.cancel()
+        session.watch = None
 
     def end(self, session: RelaySession) -> None:
         """Forget the session and free its instance for new sessions."""
-        if session.expiry is not None:
-            session.expiry.cancel()
+        self._stop_watch(session)
         self._sessions.pop(session.session_id, None)
         if session.instance.session_id == session.session_id:
             session.instance.session_id = None
+
+    async def close(self) -> None:
+        """Stop every watch (nvcf-local is stopping; its instances go with it)."""
+        watches = [s.watch for s in self._sessions.values() if s.watch is not None]
+        for watch in watches:
+            watch.cancel()
+        await asyncio.gather(*watches, return_exceptions=True)
 
     def for_instance(self, instance: FunctionInstance) -> list[RelaySession]:
         """Sessions held by `instance`."""
