@@ -31,6 +31,7 @@ export class StampReader {
     this.canvas.width = STAMP_WIDTH;
     this.canvas.height = CELL;
     this.context = this.canvas.getContext('2d', { willReadFrequently: true });
+    this.scale = 1;
   }
 
   /** The capture time (ms since epoch) of the frame on screen, or null when there is no stamp. */
@@ -61,11 +62,29 @@ export class StampReader {
     }
   }
 
+  // A sender that lowers the resolution on a narrow link (docs/media.md, degradation) scales the
+  // stamp with the picture: try the ladder's scales, the last one that read first.
   readImage(image, width) {
-    if (width < STAMP_WIDTH) return null;
-    this.context.drawImage(image, 0, 0, STAMP_WIDTH, CELL, 0, 0, STAMP_WIDTH, CELL);
+    const order = [this.scale, ...SCALES.filter((s) => s !== this.scale)];
+    for (const scale of order) {
+      if (width < STAMP_WIDTH * scale) continue;
+      const stamp = this.readScaled(image, scale);
+      if (stamp !== null) {
+        this.scale = scale;
+        return stamp;
+      }
+    }
+    return null;
+  }
+
+  readScaled(image, scale) {
+    this.context.drawImage(image, 0, 0, STAMP_WIDTH * scale, CELL * scale, 0, 0, STAMP_WIDTH, CELL);
     const stamp = decodeStamp(this.context.getImageData(0, 0, STAMP_WIDTH, CELL).data);
-    // A frame without a stamp decodes to noise; accept only times within a day of this clock.
-    return Math.abs(Date.now() - stamp) < 86_400_000 ? stamp : null;
+    // A frame without a stamp (or read at the wrong scale) decodes to noise: accept only times
+    // within a minute of this clock, which noise all but never hits.
+    return Math.abs(Date.now() - stamp) < 60_000 ? stamp : null;
   }
 }
+
+/** The picture scales the stream app's degradation ladder uses (stream_app/media/degradation.py). */
+export const SCALES = [1, 0.75, 0.5, 0.375];

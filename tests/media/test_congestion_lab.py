@@ -19,6 +19,16 @@ from benchmarks.netlab.impairment import LinkState
 pytestmark = [pytest.mark.browser, LAB_SKIP, pytest.mark.timeout(150)]
 
 Report = dict[str, Any]
+READ_STAMP_AGE = """async () => {
+  const { StampReader } = await import('/stamp.js');
+  const reader = new StampReader(document.getElementById('stream'));
+  for (let i = 0; i < 20; i++) {
+    const stamp = reader.read();
+    if (stamp !== null) return Date.now() - stamp;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return null;
+}"""
 SCENE = {
     "STREAM_APP_FACTORY": "benchmarks.scene:make_app",
     "VIDEO_WIDTH": "1280",
@@ -79,9 +89,16 @@ async def test_a_drop_steps_the_resolution_down_and_the_restore_brings_it_back(t
             await wait_for_report(page, "ramping up", lambda r: r["width"] == 1280 and r["estimateKbps"] > 3000, 15)
             await lab.set_link(LinkState(rate_bps=800_000))
             low = await wait_for_report(page, "stepping down", lambda r: r["width"] < 1280, 10)
+            for _ in range(40):  # the page shows the smaller picture a moment after it is sent
+                if await page.evaluate("() => document.getElementById('stream').videoWidth") < 1280:
+                    break
+                await asyncio.sleep(0.25)
+            # The overlay's stamp reader still reads the capture time from the smaller picture.
+            age = await page.evaluate(READ_STAMP_AGE)
             await lab.set_link(LinkState(rate_bps=20_000_000))
             back = await wait_for_report(page, "stepping back up", lambda r: r["width"] == 1280, 30)
         finally:
             await page.close()
     assert low["width"] < 1280 and low["height"] < 720 and low["estimateKbps"] < 1500, low
+    assert age is not None and 0 <= age < 5000, age
     assert back["height"] == 720 and back["estimateKbps"] > low["estimateKbps"], back
