@@ -105,6 +105,14 @@ async def media_site(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str,
         await runner.cleanup()
 
 
+async def open_decoding(browser: Any, url: str, frames: int = 30) -> tuple[Any, dict[str, Any]]:
+    """A page on `url` that has decoded `frames` video frames, and its inbound stats then."""
+    page = await browser.new_page()
+    await page.goto(url)
+    await page.wait_for_function("window.ready === true", timeout=15_000)
+    return page, await wait_for_decoded(page, frames)
+
+
 async def wait_for_decoded(page: Any, frames: int, timeout: float = 30.0) -> dict[str, Any]:
     inbound: dict[str, Any] = {}
     for _ in range(int(timeout / 0.25)):
@@ -123,10 +131,7 @@ async def wait_for_decoded(page: Any, frames: int, timeout: float = 30.0) -> dic
 async def test_chromium_decodes_our_video_and_audio(media_site: tuple[str, list[MediaSession]], codec: str) -> None:
     url, sessions = media_site
     async with chromium() as browser:
-        page = await browser.new_page()
-        await page.goto(url)
-        await page.wait_for_function("window.ready === true", timeout=15_000)
-        inbound = await wait_for_decoded(page, 30)
+        page, inbound = await open_decoding(browser, url)
         age = await page.evaluate("window.stampAge()")
         # The send-side estimate from Chromium's transport feedback reaches the encoder: the target
         # leaves its start (test_congestion_browser.py looks closer).

@@ -13,7 +13,7 @@ import asyncio
 import pytest
 import test_media_browser
 from browser import chromium
-from test_media_browser import wait_for_decoded
+from test_media_browser import open_decoding
 
 from stream_app.media import MediaConfig, MediaSession
 
@@ -27,10 +27,7 @@ async def test_chromium_negotiates_transport_cc_and_its_feedback_drives_the_esti
 ) -> None:
     url, sessions = media_site
     async with chromium() as browser:
-        page = await browser.new_page()
-        await page.goto(url)
-        await page.wait_for_function("window.ready === true", timeout=15_000)
-        await wait_for_decoded(page, 30)
+        await open_decoding(browser, url)
         (session,) = sessions
         congestion = session.stats().congestion
         for _ in range(50):
@@ -53,10 +50,7 @@ async def test_legacy_keeps_aiortcs_loop_and_answers_no_transport_cc(
 ) -> None:
     url, sessions = media_site
     async with chromium() as browser:
-        page = await browser.new_page()
-        await page.goto(url)
-        await page.wait_for_function("window.ready === true", timeout=15_000)
-        inbound = await wait_for_decoded(page, 30)
+        _, inbound = await open_decoding(browser, url)
     (session,) = sessions
     assert not session.transport_cc and session.video_sender is None
     assert session.stats().congestion is None
