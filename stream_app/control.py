@@ -58,9 +58,11 @@ async def endsession(request: web.Request) -> web.Response:
         # The sidecar calls right after the connection closed: answer for the session as the close
         # leaves it (ended by a clean close, or waiting for a resume), not as it was a moment before.
         await session.phase_change(_SETTLE_TIMEOUT)
-        if session.ended:
-            await session.over.wait()
-            session = slot.current
+    if session is not None and session.ended:
+        # Ended, still releasing its ports (closing the peer connection takes a moment): it is
+        # no session to keep; answer once it is gone.
+        await session.over.wait()
+        session = slot.current
     action = decide_end_session(asked, has_session=session is not None)
     logger.info(
         "endsession (sessionId %s, gracefulShutdown %s): %s",
