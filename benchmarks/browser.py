@@ -224,7 +224,9 @@ _MEASURE = """async (args) => {
   const after = await snapshot();
   return { elapsed, latencies, handedOver, callbacks, unreadable, superseded,
            presented: (lastPresented ?? 0) - (firstPresented ?? 0),
-           readMs, check, before, after, ...(sampleMs > 0 ? { displayed, samples } : {}) };
+           readMs, check, before, after,
+           ...(sampleMs > 0 ? { displayed, samples, startedAt: window.__benchClock.epochTime(start),
+                                endedAt: window.__benchClock.epochTime(start + elapsed * 1000) } : {}) };
 }"""
 
 
@@ -277,8 +279,9 @@ async def marks(page: Page) -> dict[str, float]:
 async def measure_stream(page: Page, seconds: float, sample_ms: int = 0, width: int = 0) -> dict[str, Any]:
     """Per presented frame for `seconds`: display time minus the stamp's capture time, plus getStats deltas.
 
-    With `sample_ms`, also each latency's display time (``displayed``) and a getStats sample every
-    `sample_ms` (``samples``: system-clock ms, bytes received, frames decoded, width, height). With
+    With `sample_ms`, also each latency's display time (``displayed``), a getStats sample every
+    `sample_ms` (``samples``: system-clock ms, bytes received, frames decoded, width, height) and
+    the measured window on the system clock (``startedAt``, ``endedAt``, ms). With
     `width` (the stream's full width), stamps of frames the sender scaled down are read too.
     """
     args = [seconds, sample_ms, width] if sample_ms or width else seconds

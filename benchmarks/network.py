@@ -75,8 +75,11 @@ def series(raw: dict[str, Any], t0_ms: float, seconds: float) -> dict[str, list[
 
 
 def longest_gap_ms(raw: dict[str, Any]) -> float | None:
-    """The longest wait between two presented (and read) frames: a freeze's length, seen by the page."""
+    """The longest wait between two presented (and read) frames, or between the window's start or
+    end and the nearest frame: a freeze's length, as the page saw it."""
     times = sorted(float(t) for t in raw.get("displayed", []))
+    if "startedAt" in raw and "endedAt" in raw:
+        times = [float(raw["startedAt"]), *times, float(raw["endedAt"])]
     gaps = [b - a for a, b in itertools.pairwise(times)]
     return round(max(gaps), 1) if gaps else None
 

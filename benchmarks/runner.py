@@ -31,6 +31,8 @@ SHARE: Final = {
     "network": 0.86,
 }
 """Each benchmark's share of the budget; time one leaves unused goes to the next."""
+SMOKE_SHARE: Final = {**SHARE, "network": 0.05}
+"""The smoke profile's network section is one short session: a full share would starve the others."""
 
 
 async def _run_one(name: str, ctx: BenchContext, budget: float) -> dict[str, Any]:
@@ -71,11 +73,12 @@ async def run_suite(config: BenchConfig, *, quiet: bool = False) -> dict[str, An
         "targets": [],
     }
     total = TOTAL_BUDGET_S[config.profile.name]
+    shares = SMOKE_SHARE if config.profile.name == "smoke" else SHARE
     try:
         for index, name in enumerate(config.only):
             left = total - (time.monotonic() - started)
             still = config.only[index:]
-            budget = max(10.0, left * SHARE[name] / sum(SHARE[n] for n in still))
+            budget = max(10.0, left * shares[name] / sum(shares[n] for n in still))
             ctx.log(f"{name}: starting (budget {budget:.0f} s)")
             doc["benchmarks"][name] = await _run_one(name, ctx, budget)
             ctx.log(f"{name}: {doc['benchmarks'][name]['status']} in {doc['benchmarks'][name]['duration_s']} s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 
@@ -64,7 +65,7 @@ def test_the_namespaces_come_up_linked_and_are_removed_after() -> None:
     with network_lab() as lab:
         assert {lab.client, lab.server} <= set(lab_namespaces())
         assert _throughput_bps(lab, 2_000_000, seconds=0.6, settle=0.1) > 1_000_000
-        routes = __import__("subprocess").run(
+        routes = subprocess.run(
             ["ip", "-n", lab.client, "route", "show", "default"], capture_output=True, text=True, check=True
         )
         assert routes.stdout.strip() == ""  # no way out of the lab

@@ -36,6 +36,8 @@ def test_series_bins_latency_fps_and_bitrate_per_250_ms() -> None:
     assert out["fps"] == [8.0, 4.0, 0.0, 4.0]
     assert out["mbit_per_s"] == [None, 4.0, 4.0, None]
     assert longest_gap_ms(raw) == 640.0
+    # A freeze at the start or the end of the window counts too.
+    assert longest_gap_ms({**raw, "startedAt": t0 - 800, "endedAt": t0 + 1000}) == 810.0
 
 
 def test_step_recovery_is_the_time_until_latency_stays_under_100_ms() -> None:
