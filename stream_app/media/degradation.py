@@ -8,6 +8,8 @@ this, by bits per pixel: a step is sustainable while the target gives each encod
 is the hysteresis that stops it flapping). A change costs a keyframe, so the ladder also waits:
 `HOLD_DOWN` of a too-low target before stepping down (a short dip is the estimator probing or a
 loss burst), at once when it is far below, and `HOLD_UP` of a target good enough before climbing.
+A low target means nothing while the content is easy (the encoder makes less than it may, so the
+estimate never had reason to grow): the caller says so (`content_limited`) and the ladder holds.
 
 Policies (`MEDIA_DEGRADATION`):
 - `latency` (default): keep the frame rate (a lower one adds a frame interval of latency) and
@@ -82,11 +84,15 @@ class DegradationLadder:
         """Bits per second `step` needs at `bpp` for a source of `pixels` per frame."""
         return pixels * step.scale * step.scale * step.fps * bpp
 
-    def update(self, target_bitrate: int, pixels: int, now: float) -> Step:
-        """The step for a target of `target_bitrate` bps and a source of `pixels` per frame."""
+    def update(self, target_bitrate: int, pixels: int, now: float, content_limited: bool = False) -> Step:
+        """The step for a target of `target_bitrate` bps and a source of `pixels` per frame.
+
+        `content_limited`: the encoder makes clearly less than its target, so the target does not
+        say what the link carries; the ladder does not step down then.
+        """
         level = self.step.level
         need = self.needed(self.step, pixels, BPP_DOWN)
-        if level + 1 < len(self._rungs) and target_bitrate < need:
+        if level + 1 < len(self._rungs) and target_bitrate < need and not content_limited:
             self._high_since = None
             if self._low_since is None:
                 self._low_since = now

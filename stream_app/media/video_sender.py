@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -69,6 +69,10 @@ RETRANSMIT_MAX_AGE = 0.5
 RETRANSMIT_SHARE = 0.5
 # Packets kept for retransmission and padding (about 1 s of 20 Mbit/s video).
 HISTORY_PACKETS = 2048
+# The ladder treats the content as the limit while the encoder makes less than this share of its
+# target over the last OUTPUT_WINDOW seconds.
+CONTENT_LIMITED_SHARE = 0.7
+OUTPUT_WINDOW = 1.0
 # A frame is skipped while the pacer still needs longer than this many frame intervals for the
 # video already queued (a keyframe may take a few; a steady excess means the target is too high).
 QUEUE_FRAMES = 1.5
@@ -166,6 +170,7 @@ class VideoSender:
         self._source_fps = source_fps
         self._source_pixels = 0
         self._encoder_target = 0
+        self._output: deque[tuple[float, int]] = deque()  # (when, bytes) of each encoded frame
         self._next_frame_at = 0.0
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -240,6 +245,7 @@ class VideoSender:
                 payloads, frame_timestamp = encoded
                 timestamp = uint32_add(timestamp_origin, frame_timestamp)
                 now = self.now()
+                self._output.append((now, sum(len(p) for p in payloads)))
                 for index, payload in enumerate(payloads):
                     packet = RtpPacket(payload_type=payload_type, sequence_number=sequence_number, timestamp=timestamp)
                     packet.ssrc = sender._ssrc
@@ -434,7 +440,8 @@ class VideoSender:
         self._retransmit_budget.rate = estimate.target_bitrate * RETRANSMIT_SHARE / 8
         step = self.step
         if self._source_pixels:
-            step = self.ladder.update(estimate.target_bitrate, self._source_pixels, now)
+            content_limited = self._encoded_bitrate(now) < CONTENT_LIMITED_SHARE * self._encoder_target
+            step = self.ladder.update(estimate.target_bitrate, self._source_pixels, now, content_limited)
         if step != self.step:
             logger.info(
                 "video: %s at %.0f kbit/s -> scale %.2f, %.0f fps",
@@ -450,6 +457,14 @@ class VideoSender:
         if encoder_target != self._encoder_target:  # the estimator ticks 40 times a second
             self._encoder_target = encoder_target
             self.session.encoder.target_bitrate = encoder_target
+
+    def _encoded_bitrate(self, now: float) -> float:
+        """What the encoder made over the last OUTPUT_WINDOW, bits per second (inf until it has)."""
+        while self._output and self._output[0][0] < now - OUTPUT_WINDOW:
+            self._output.popleft()
+        if not self._output or now - self._output[0][0] < OUTPUT_WINDOW * 0.8:
+            return float("inf")  # too little history to call the content easy
+        return sum(size for _, size in self._output) * 8 / OUTPUT_WINDOW
 
     def stats(self) -> CongestionStats:
         """A snapshot of the congestion control; cheap."""

@@ -82,3 +82,12 @@ def test_a_bad_policy_or_rate_is_refused() -> None:
         DegradationLadder("fast", 60)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="frame rate must be positive"):
         DegradationLadder("latency", 0)
+
+
+def test_easy_content_under_a_low_target_keeps_its_step() -> None:
+    ladder = DegradationLadder("latency", 60)
+    now = 0.0
+    while now < HOLD_DOWN * 3:
+        assert ladder.update(1_000_000, PIXELS_720P, now, content_limited=True).level == 0
+        now += 0.025
+    assert run(ladder, 1_000_000, now, HOLD_DOWN + 0.1).level > 0  # the same target, the link's word
