@@ -246,14 +246,15 @@ def load_config(
             help=f"{media_setting.help} [env {media_setting.env}; now: {_shown(getattr(media, media_setting.field))}]",
         )
     args = parser.parse_args(argv)
-    for media_setting in MEDIA_SETTINGS:
-        flag = getattr(args, media_setting.field)
-        if flag is not None:
-            source = "--" + media_setting.field.replace("_", "-")
-            try:
-                media = media.with_setting(media_setting.field, flag, source=source)
-            except MediaConfigError as exc:
-                raise ConfigError(str(exc)) from None
+    flags = {
+        s.field: (getattr(args, s.field), "--" + s.field.replace("_", "-"))
+        for s in MEDIA_SETTINGS
+        if getattr(args, s.field) is not None
+    }
+    try:
+        media = media.with_settings(flags)
+    except MediaConfigError as exc:
+        raise ConfigError(str(exc)) from None
     values["media"] = media
     for setting in _SETTINGS:
         flag = getattr(args, setting.field)

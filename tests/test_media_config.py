@@ -94,3 +94,11 @@ def test_clamp_bitrate_keeps_the_configured_range() -> None:
 )
 def test_parse_bitrate(text: str, bps: int) -> None:
     assert parse_bitrate(text) == bps
+
+
+def test_bitrates_are_judged_together_whatever_order_they_come_in() -> None:
+    # The default start (2M) is below this floor: the pair is valid, one alone would not be.
+    config = MediaConfig.from_env({"MEDIA_BITRATE_MIN": "4M", "MEDIA_BITRATE_START": "8M"})
+    assert (config.bitrate_min, config.bitrate_start) == (4_000_000, 8_000_000)
+    with pytest.raises(MediaConfigError, match=r"^MEDIA_BITRATE_MIN: bitrates must satisfy min <= start"):
+        MediaConfig.from_env({"MEDIA_BITRATE_MIN": "4M"})

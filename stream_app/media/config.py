@@ -115,26 +115,45 @@ class MediaConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> MediaConfig:
         """Defaults overridden by every `MEDIA_*` variable that is set and not empty."""
-        config = cls()
-        for setting in MEDIA_SETTINGS:
-            text = env.get(setting.env, "")
-            if text:
-                config = config.with_setting(setting.field, text, source=setting.env)
-        return config
+        return cls().with_settings({s.field: (env[s.env], s.env) for s in MEDIA_SETTINGS if env.get(s.env, "")})
 
     def with_setting(self, field: str, text: str, *, source: str | None = None) -> MediaConfig:
         """A copy with one field parsed from text (an env var or a CLI flag named by `source`)."""
-        setting = next((s for s in MEDIA_SETTINGS if s.field == field), None)
-        if setting is None:
-            raise MediaConfigError(f"{field!r} is not a media setting")
+        setting = _setting(field)
+        return self.with_settings({field: (text, source or setting.env)})
+
+    def with_settings(self, texts: Mapping[str, tuple[str, str]]) -> MediaConfig:
+        """A copy with several fields parsed from text, `{field: (text, source)}`, validated together:
+        `min <= start <= max` can only be judged on all three, whatever order they are given in."""
+        values: dict[str, Any] = {}
+        for field, (text, source) in texts.items():
+            try:
+                values[field] = _setting(field).parse(text)
+            except ValueError as exc:
+                raise MediaConfigError(f"{source}: {exc}") from None
         try:
-            value = setting.parse(text)
-        except ValueError as exc:
-            raise MediaConfigError(f"{source or setting.env}: {exc}") from None
-        try:
-            return replace(self, **{field: value})
+            return replace(self, **values)
         except MediaConfigError as exc:
-            raise MediaConfigError(f"{source or setting.env}: {exc}") from None
+            raise MediaConfigError(f"{_blame(str(exc), texts)}: {exc}") from None
+
+
+def _setting(field: str) -> MediaSetting:
+    setting = next((s for s in MEDIA_SETTINGS if s.field == field), None)
+    if setting is None:
+        raise MediaConfigError(f"{field!r} is not a media setting")
+    return setting
+
+
+def _blame(message: str, texts: Mapping[str, tuple[str, str]]) -> str:
+    """The sources a validation message is about: its field's, the bitrates' for the bitrate rule."""
+    for field, (_, source) in texts.items():
+        if message.startswith(f"{field}:"):
+            return source
+    if message.startswith("bitrates"):
+        named = [source for field, (_, source) in texts.items() if field.startswith("bitrate_")]
+        if named:
+            return ", ".join(named)
+    return ", ".join(source for _, source in texts.values())
 
 
 def parse_bitrate(text: str) -> int:
