@@ -7,6 +7,19 @@ status of a failed WebSocket handshake but can read a close code and reason.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Final
+
+MAX_REASON_BYTES: Final = 123
+"""A close frame's payload is at most 125 bytes; the code takes 2."""
+
+
+def reason_bytes(reason: str) -> bytes:
+    """The reason as at most 123 bytes of valid UTF-8.
+
+    A cut inside a character would make the receiver fail the connection with 1007 (a browser
+    then reports 1006), losing the close code the reason was meant to explain.
+    """
+    return reason.encode()[:MAX_REASON_BYTES].decode("utf-8", "ignore").encode()
 
 
 class CloseCode(IntEnum):

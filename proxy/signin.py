@@ -21,9 +21,11 @@ import aiohttp
 from aiohttp import hdrs, web
 
 from proxy.bridge import BridgeResult, bridge
-from proxy.closecodes import CloseCode
+from proxy.client_address import client_address, rate_key
+from proxy.closecodes import CloseCode, reason_bytes
 from proxy.origin import origin_allowed
 from proxy.policy import FUNCTION_NAME, StreamingFunction
+from proxy.preauth import preauth_message_limit, raise_message_limit
 from proxy.state import STATE, ProxyState, Session
 from proxy.subprotocols import APP_PROTOCOL, parse_offer
 from proxy.tokens import TokenRejected, UserToken, validate_token
@@ -55,8 +57,18 @@ class Admission:
     function: StreamingFunction
 
 
-def _client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+def client_of(request: web.Request) -> str:
+    """The client's address: the TCP peer, or what trusted load balancers say it is."""
+    return client_address(
+        request.remote,
+        request.headers.getall(hdrs.FORWARDED, []),
+        request.headers.getall(hdrs.X_FORWARDED_FOR, []),
+        request.app[STATE].config.trusted_proxies,
+    )
+
+
+def _cookie_secure(request: web.Request) -> bool:
+    return request.secure or request.app[STATE].config.tls_terminated
 
 
 async def _admit(state: ProxyState, token: str | None, function_name: str | None, *, before_upgrade: bool) -> Admission:
@@ -128,13 +140,17 @@ def _session_bound(state: ProxyState, user: UserToken) -> tuple[float, str]:
     return max(until_expiry, 0.0), "token expired"
 
 
-def _new_ws(state: ProxyState) -> web.WebSocketResponse:
+def _new_ws(state: ProxyState, *, preauth: bool) -> web.WebSocketResponse:
+    """The browser's WebSocket; `preauth`: its first message is a token, so it starts small."""
     config = state.config
+    limit = config.max_message_bytes
+    if preauth:
+        limit = min(limit, preauth_message_limit(config.jwt_max_bytes))
     return web.WebSocketResponse(
         protocols=(APP_PROTOCOL,),
         compress=False,  # Small signaling messages: deflate would add latency, not save time.
         heartbeat=config.heartbeat_seconds or None,
-        max_msg_size=config.max_message_bytes,
+        max_msg_size=limit,
     )
 
 
@@ -145,7 +161,7 @@ async def _refuse_after_upgrade(
     request.app[STATE].metrics.handshakes.labels(refusal.outcome).inc()
     if not ws.prepared:
         await ws.prepare(request)
-    await ws.close(code=refusal.code, message=refusal.reason.encode()[:123])
+    await ws.close(code=refusal.code, message=reason_bytes(refusal.reason))
     return ws
 
 
@@ -162,7 +178,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 
     if not origin_allowed(request, config.allowed_origins):
         return refuse_http(403, "origin not allowed", "origin-forbidden")
-    if not state.per_address.allow(_client_address(request)):
+    if not state.per_address.allow(rate_key(client_of(request))):
         return refuse_http(429, "too many connection attempts, try again later", "rate-limited")
     if request.headers.get(hdrs.UPGRADE, "").strip().lower() != "websocket":
         return refuse_http(400, "expected a WebSocket upgrade", "bad-request")
@@ -174,23 +190,25 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     offer = parse_offer(offers[0])
     if not offer.app_protocol_offered:
         return refuse_http(400, f"Sec-WebSocket-Protocol must offer {APP_PROTOCOL}", "bad-request")
-    ws = _new_ws(state)
+    function_name = request.query.get("function")
+    token = offer.token
+    if token is None and config.token_query:
+        token = request.query.get("token")
+    by_first_message = token is None and offer.token_error is None and config.token_first_message
+    ws = _new_ws(state, preauth=by_first_message)
     if not ws.can_prepare(request).ok:
         return refuse_http(400, "invalid WebSocket handshake", "bad-request")
     if state.draining.is_set():
         return await _refuse_after_upgrade(
             request, ws, Refusal(CloseCode.GOING_AWAY, "proxy shutting down", "draining"), session_id
         )
-
-    function_name = request.query.get("function")
-    token = offer.token
-    if token is None and config.token_query:
-        token = request.query.get("token")
     if offer.token_error is not None:
         return await _refuse_after_upgrade(
             request, ws, Refusal(CloseCode.TOKEN_INVALID, offer.token_error, "token-rejected"), session_id
         )
-    if token is None and config.token_first_message:
+    if by_first_message:
+        if not state.preauth.try_enter():
+            return refuse_http(503, "too many connections waiting to sign in, try again later", "preauth-full")
         return await _sign_in_by_first_message(request, ws, function_name, session_id)
 
     try:
@@ -223,7 +241,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
                 httponly=True,
                 samesite="Strict",
                 max_age=str(int(valid_for)),
-                secure=request.secure or None,
+                secure=_cookie_secure(request) or None,
             )
         try:
             await ws.prepare(request)
@@ -252,30 +270,37 @@ def _resume_id(request: web.Request, state: ProxyState, admission: Admission, wa
 async def _sign_in_by_first_message(
     request: web.Request, ws: web.WebSocketResponse, function_name: str | None, session_id: str
 ) -> web.StreamResponse:
-    """Accept first, read `{"token": "<JWT>"}`, then admit and open the upstream."""
+    """Accept first, read `{"token": "<JWT>"}`, then admit and open the upstream.
+
+    Until the token is read the socket is bounded (`proxy.preauth`): one absolute deadline and a
+    small message size limit, raised to the session's once the user is admitted.
+    """
     state = request.app[STATE]
-    await ws.prepare(request)
-    try:
-        msg = await ws.receive(timeout=state.config.auth_timeout)
+    try:  # The caller took a place at the gate; it is given back once the first message is in.
+        await ws.prepare(request)
+        async with asyncio.timeout(state.config.auth_timeout):
+            msg = await ws.receive()
     except TimeoutError:
         return await _refuse_after_upgrade(
             request, ws, Refusal(CloseCode.TOKEN_INVALID, "token missing", "token-rejected"), session_id
         )
-    token: str | None = None
-    if msg.type is aiohttp.WSMsgType.TEXT:
-        try:
-            data = json.loads(msg.data)
-        except ValueError:
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("token"), str):
-            token = data["token"]
-    elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+    finally:
+        state.preauth.leave()
+    if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
         state.metrics.handshakes.labels("client-gone").inc()
         return ws
+    if msg.type is aiohttp.WSMsgType.ERROR:
+        # aiohttp has already closed the socket (1009 for a first message over the pre-auth limit).
+        _log_refused(session_id, request, Refusal(ws.close_code or 1006, "bad first message", "bad-first-message"))
+        state.metrics.handshakes.labels("bad-first-message").inc()
+        return ws
+    token = first_message_token(msg.data) if msg.type is aiohttp.WSMsgType.TEXT else None
     try:
         admission = await _admit(state, token, function_name, before_upgrade=False)
     except Refusal as refusal:
         return await _refuse_after_upgrade(request, ws, refusal, session_id)
+    if state.config.max_message_bytes > preauth_message_limit(state.config.jwt_max_bytes):
+        raise_message_limit(request, ws, state.config.max_message_bytes)
     try:
         try:
             upstream = await _open_upstream(state, admission, None)
@@ -286,6 +311,20 @@ async def _sign_in_by_first_message(
         return ws
     finally:
         state.counts.give_back(admission.user.subject)
+
+
+def first_message_token(text: str) -> str | None:
+    """The token of a first message `{"token": "<JWT>"}`; None when it is anything else.
+
+    Deep nesting raises RecursionError in `json.loads`; it is a malformed message like any other.
+    """
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(data, dict) and isinstance(data.get("token"), str):
+        return str(data["token"])
+    return None
 
 
 async def _relay(
@@ -304,7 +343,7 @@ async def _relay(
         session_id,
         user.subject,
         admission.function.name,
-        request.remote,
+        client_of(request),
     )
     started = time.monotonic()
     last_message = [started]
@@ -382,7 +421,7 @@ def _log_refused(session_id: str, request: web.Request, refusal: Refusal) -> Non
     logger.info(
         "session %s refused: peer=%s outcome=%s code=%d reason=%r",
         session_id,
-        request.remote,
+        client_of(request),
         refusal.outcome,
         refusal.code,
         refusal.reason,

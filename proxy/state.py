@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -17,6 +18,7 @@ from aiohttp import web
 from proxy.bridge import BridgeResult
 from proxy.config import ProxyConfig
 from proxy.metrics import ProxyMetrics
+from proxy.preauth import PreAuthGate
 from proxy.ratelimit import RateLimiter
 from proxy.resume import ResumeSigner
 from proxy.tokens import TokenHeader
@@ -70,8 +72,42 @@ class SessionCounts:
         return self._counts[subject]
 
 
-UPSTREAM_CHECK_SECONDS: Final = 5.0
-"""How long a readiness probe's view of the upstream is reused (probes come often)."""
+UPSTREAM_OK_SECONDS: Final = 5.0
+"""How long a readiness probe's view of a reachable upstream is reused (probes come often)."""
+UPSTREAM_DOWN_SECONDS: Final = 1.0
+"""How long an unreachable upstream stays the answer: short, so recovery shows at once."""
+
+
+class UpstreamCheck:
+    """Whether the upstream's TCP port answers: one check in flight at a time, its result cached.
+
+    However many probes arrive together, at most one connection is opened; a reachable upstream
+    is not checked again for `UPSTREAM_OK_SECONDS`, an unreachable one for `UPSTREAM_DOWN_SECONDS`.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._result: tuple[bool, float] | None = None  # (reachable, when)
+        self._running: asyncio.Task[bool] | None = None
+
+    async def reachable(self, check: Callable[[], Awaitable[bool]]) -> bool:
+        """The cached result while fresh, else the result of the check in flight (or of a new one)."""
+        if self._result is not None:
+            ok, at = self._result
+            if self._clock() - at < (UPSTREAM_OK_SECONDS if ok else UPSTREAM_DOWN_SECONDS):
+                return ok
+        if self._running is None:
+            self._running = asyncio.ensure_future(self._run(check))
+        # Shielded: one probe giving up must not cancel the check the others wait for.
+        return await asyncio.shield(self._running)
+
+    async def _run(self, check: Callable[[], Awaitable[bool]]) -> bool:
+        try:
+            ok = await check()
+            self._result = (ok, self._clock())
+            return ok
+        finally:
+            self._running = None
 
 
 @dataclass
@@ -85,14 +121,11 @@ class ProxyState:
     per_address: RateLimiter
     per_user: RateLimiter
     resume: ResumeSigner
+    preauth: PreAuthGate
     counts: SessionCounts = field(default_factory=SessionCounts)
     sessions: set[Session] = field(default_factory=set)
     draining: asyncio.Event = field(default_factory=asyncio.Event)
-    upstream_ok_at: float | None = None
-
-    def upstream_recently_ok(self) -> bool:
-        """True when a readiness probe reached the upstream within the last few seconds."""
-        return self.upstream_ok_at is not None and time.monotonic() - self.upstream_ok_at < UPSTREAM_CHECK_SECONDS
+    upstream_check: UpstreamCheck = field(default_factory=lambda: UpstreamCheck())
 
 
 STATE: Final = web.AppKey("state", ProxyState)

@@ -200,6 +200,17 @@ async def test_cookie_is_signed_and_keeps_its_attributes(
     assert all("cookie" not in h for h in upstream.handshakes)
 
 
+async def test_behind_a_tls_terminating_balancer_the_cookie_is_secure(
+    start: StartProxy, http: aiohttp.ClientSession, upstream: Upstream
+) -> None:
+    proxy = await start(tls_terminated=True)
+    upstream.reqid = "sess.1234"
+    ws = await connect(http, proxy, make_token(sub="bob"))
+    _, morsel = resume_cookie(ws)
+    await ws.close()
+    assert morsel["secure"] and morsel["httponly"]
+
+
 async def test_cookie_from_one_proxy_resumes_through_another_with_the_same_secret(
     start: StartProxy, http: aiohttp.ClientSession, upstream: Upstream
 ) -> None:
