@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean bench
+.PHONY: demo test lint venv clean bench lock
 
 venv: $(INSTALLED)
 
@@ -27,6 +27,13 @@ lint: $(INSTALLED)
 	$(PY) -m pip install --quiet -e '.[lint]'
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+# The container image installs exactly these versions (deploy/container/Dockerfile); run after
+# changing the dependencies in pyproject.toml. Resolved for the image's Python (3.11).
+lock: $(INSTALLED)
+	$(PY) -m pip install --quiet -e '.[lint]'
+	$(VENV)/bin/pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links \
+		--output-file requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .demo test-artifacts
