@@ -58,6 +58,8 @@ class BridgeResult:
     closed_by: str
     code: int
     reason: str
+    right_kept_open: bool = False
+    """The left side closed with one of `keep_right_open_on`: the right side is still open."""
 
 
 class _SinkFailed(Exception):
@@ -137,12 +139,15 @@ async def bridge(
     right_name: str = "upstream",
     on_message: MessageCounter | None = None,
     stop: asyncio.Future[tuple[int, str]] | None = None,
+    keep_right_open_on: frozenset[int] = frozenset(),
 ) -> BridgeResult:
     """Pump both directions until one side closes, then close the other with the same code.
 
     Returns which side closed first and how. Cancelling the bridge closes both sides with 1001.
     `on_message`, when given, is told the direction and size of every message moved. When `stop`
     gets a result (code, reason) first, both sides are closed with it (`closed_by` is "bridge").
+    When the left side closes with a code in `keep_right_open_on`, the right side is left open for
+    the caller (`right_kept_open`).
     """
     rightward, leftward = f"{left_name}->{right_name}", f"{right_name}->{left_name}"
     to_right = asyncio.create_task(_pump(left, right, rightward, on_message), name=rightward)
@@ -191,6 +196,10 @@ async def bridge(
     for task in (to_right, to_left):
         task.cancel()
     await asyncio.gather(to_right, to_left, return_exceptions=True)
+    if closer is left and code in keep_right_open_on:
+        await _close_quietly(left, _sendable(code))
+        logger.debug("bridge ended: %s closed with %s %r; %s kept open", closed_by, code, reason, right_name)
+        return BridgeResult(closed_by=closed_by, code=code, reason=reason, right_kept_open=True)
     try:
         await _close_quietly(other, _sendable(code), reason)
     finally:

@@ -23,7 +23,12 @@ def reason_bytes(reason: str) -> bytes:
 
 
 class CloseCode(IntEnum):
-    """Close codes of the 4000-4999 private range, named after the HTTP status they mirror."""
+    """Close codes of the 4000-4999 private range, named after the HTTP status they mirror (4001:
+    from the page)."""
+
+    PAGE_HIDDEN = 4001
+    """Sent by the page as it unloads (a reload or a closed tab): the proxy keeps the upstream
+    session for `PROXY_RELOAD_GRACE` seconds for the same tab to resume, then ends it with 1000."""
 
     BAD_REQUEST = 4400
     """Malformed request, e.g. a bad `function` parameter."""

@@ -261,6 +261,12 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "seconds after a session ends during which its page may resume it",
     ),
     Setting(
+        "PROXY_RELOAD_GRACE",
+        "--reload-grace",
+        "5",
+        "seconds a session whose page unloaded (close 4001) is kept for that tab's reload; then it ends",
+    ),
+    Setting(
         "PROXY_SESSION_SECRET",
         None,
         None,
@@ -383,6 +389,7 @@ class ProxyConfig:
     heartbeat_seconds: float = 20.0
     idle_timeout: float = 0.0
     resume_window: float = 300.0
+    reload_grace: float = 5.0
     session_secret: bytes | None = None
     """Signs resume cookies; None: a random secret per process (resume then survives no restart)."""
     drain_seconds: float = 30.0
@@ -455,6 +462,7 @@ class ProxyConfig:
             "PROXY_HEARTBEAT_SECONDS": self.heartbeat_seconds,
             "PROXY_IDLE_TIMEOUT": self.idle_timeout,
             "PROXY_RESUME_WINDOW": self.resume_window,
+            "PROXY_RELOAD_GRACE": self.reload_grace,
             "PROXY_DRAIN_SECONDS": self.drain_seconds,
         }
         for name, number in non_negative.items():
@@ -722,6 +730,7 @@ def load_config(env: Mapping[str, str], overrides: Mapping[str, str | None] | No
         heartbeat_seconds=_number(raw, "PROXY_HEARTBEAT_SECONDS"),
         idle_timeout=_number(raw, "PROXY_IDLE_TIMEOUT"),
         resume_window=_number(raw, "PROXY_RESUME_WINDOW"),
+        reload_grace=_number(raw, "PROXY_RELOAD_GRACE"),
         session_secret=session_secret,
         drain_seconds=_number(raw, "PROXY_DRAIN_SECONDS"),
         upstream_timeout=_number(raw, "PROXY_UPSTREAM_TIMEOUT"),

@@ -27,6 +27,7 @@ from proxy.metrics import ProxyMetrics
 from proxy.origin import origin_allowed
 from proxy.preauth import PreAuthGate
 from proxy.ratelimit import RateLimiter
+from proxy.reload_grace import HeldSessions
 from proxy.resume import MIN_SESSION_SECRET_BYTES, ResumeSigner
 from proxy.signin import client_of, end_all_sessions, sign_in
 from proxy.signing_keys import JwksKeys, JwksSettings, PublicKey, SecretKey
@@ -173,6 +174,7 @@ def _running_state(config: ProxyConfig) -> Callable[[web.Application], AsyncIter
             per_user=RateLimiter(config.rate_per_user),
             resume=ResumeSigner(_session_secret(config)),
             preauth=PreAuthGate(config.max_unauthenticated),
+            held=HeldSessions(config.reload_grace),
         )
         yield
         await http.close()
@@ -213,6 +215,7 @@ async def _end_sessions(app: web.Application) -> None:
     state = app[STATE]
     state.draining.set()
     await end_all_sessions(state, 1001, "proxy shutting down")
+    await state.held.end_all()
 
 
 async def _healthz(request: web.Request) -> web.Response:

@@ -26,6 +26,7 @@ from proxy.closecodes import CloseCode, reason_bytes
 from proxy.origin import origin_allowed
 from proxy.policy import FUNCTION_NAME, StreamingFunction
 from proxy.preauth import preauth_message_limit, raise_message_limit
+from proxy.reload_grace import PAGE_CLOSED
 from proxy.state import STATE, ProxyState, Session
 from proxy.subprotocols import APP_PROTOCOL, parse_offer
 from proxy.tokens import TokenRejected, UserToken, validate_token
@@ -219,6 +220,8 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         return await _refuse_after_upgrade(request, ws, refusal, session_id)
     try:
         resume_id = _resume_id(request, state, admission, offer.resume)
+        if resume_id is not None and await state.held.release_for_resume(resume_id):
+            logger.info("session %s: taking back held session %s after a reload", session_id, resume_id)
         try:
             upstream = await _open_upstream(state, admission, resume_id)
         except Refusal as refusal:
@@ -251,7 +254,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
             state.metrics.handshakes.labels("client-gone").inc()
             raise
         state.metrics.handshakes.labels("accepted").inc()
-        await _relay(request, ws, upstream, admission, session_id)
+        await _relay(request, ws, upstream, admission, session_id, upstream_session_id)
         return ws
     finally:
         state.counts.give_back(admission.user.subject)
@@ -307,7 +310,7 @@ async def _sign_in_by_first_message(
         except Refusal as refusal:
             return await _refuse_after_upgrade(request, ws, refusal, session_id)
         state.metrics.handshakes.labels("accepted").inc()
-        await _relay(request, ws, upstream, admission, session_id)
+        await _relay(request, ws, upstream, admission, session_id, None)
         return ws
     finally:
         state.counts.give_back(admission.user.subject)
@@ -333,8 +336,13 @@ async def _relay(
     upstream: aiohttp.ClientWebSocketResponse,
     admission: Admission,
     session_id: str,
+    upstream_session_id: str | None,
 ) -> None:
-    """Bridge an accepted browser to its upstream until one of them closes or time runs out."""
+    """Bridge an accepted browser to its upstream until one of them closes or time runs out.
+
+    A page that unloads (4001) leaves its upstream session held for its reload when the session
+    can be resumed (`upstream_session_id`, a resume cookie), else ended with 1000.
+    """
     state = request.app[STATE]
     config = state.config
     user = admission.user
@@ -355,7 +363,15 @@ async def _relay(
     # The bridge runs in its own task, tracked by the app so that drain and shutdown can end it.
     stop: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
     bridging = asyncio.create_task(
-        bridge(ws, upstream, left_name="client", right_name="upstream", on_message=on_message, stop=stop),
+        bridge(
+            ws,
+            upstream,
+            left_name="client",
+            right_name="upstream",
+            on_message=on_message,
+            stop=stop,
+            keep_right_open_on=frozenset({CloseCode.PAGE_HIDDEN}),
+        ),
         name=f"session {session_id}",
     )
     session = Session(ws, bridging, stop)
@@ -393,9 +409,18 @@ async def _relay(
         await asyncio.gather(bridging, return_exceptions=True)
         state.sessions.discard(session)
         state.metrics.active_sessions.dec()
-        if not upstream.closed:  # Never leave an upstream session open, whatever happened.
+        page_hidden = _page_hidden(bridging)
+        if page_hidden and upstream_session_id is not None and state.held.grace > 0 and not upstream.closed:
+            state.held.hold(upstream_session_id, upstream)
+        elif page_hidden and not upstream.closed:
+            await upstream.close(code=1000, message=PAGE_CLOSED)  # Nothing to come back to.
+        elif not upstream.closed:  # Never leave an upstream session open, whatever happened.
             await upstream.close(code=1001, message=b"going away")
         _log_end(session_id, user, bridging, time.monotonic() - started)
+
+
+def _page_hidden(bridging: asyncio.Task[BridgeResult]) -> bool:
+    return not bridging.cancelled() and bridging.exception() is None and bridging.result().right_kept_open
 
 
 def _log_end(session_id: str, user: UserToken, bridging: asyncio.Task[BridgeResult], duration: float) -> None:

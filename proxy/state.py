@@ -20,6 +20,7 @@ from proxy.config import ProxyConfig
 from proxy.metrics import ProxyMetrics
 from proxy.preauth import PreAuthGate
 from proxy.ratelimit import RateLimiter
+from proxy.reload_grace import HeldSessions
 from proxy.resume import ResumeSigner
 from proxy.tokens import TokenHeader
 
@@ -122,6 +123,7 @@ class ProxyState:
     per_user: RateLimiter
     resume: ResumeSigner
     preauth: PreAuthGate
+    held: HeldSessions
     counts: SessionCounts = field(default_factory=SessionCounts)
     sessions: set[Session] = field(default_factory=set)
     draining: asyncio.Event = field(default_factory=asyncio.Event)
