@@ -20,7 +20,7 @@ demo: $(INSTALLED)
 	$(PY) -m deploy.demo
 
 test: $(INSTALLED)
-	@bash deploy/system-deps.sh coturn chromium
+	@bash deploy/system-deps.sh coturn chromium redis-server
 	$(PY) -m pytest
 
 lint: $(INSTALLED)

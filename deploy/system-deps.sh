@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages named as arguments (coturn, chromium; nginx for the benchmarks) when
+# Installs the Debian packages named as arguments (coturn, chromium, redis-server; nginx for the benchmarks) when
 # they are missing. As root it uses apt-get; otherwise it names the packages and stops, since
 # nothing can work without them.
 set -euo pipefail
-declare -A binary_of=([coturn]=/usr/bin/turnserver [chromium]=/usr/bin/chromium [nginx]=/usr/sbin/nginx)
+declare -A binary_of=([coturn]=/usr/bin/turnserver [chromium]=/usr/bin/chromium [nginx]=/usr/sbin/nginx
+  [redis-server]=/usr/bin/redis-server)
 # Packages whose Debian install starts a system service; we run our own, bound to loopback.
-declare -A service_of=([coturn]=coturn [nginx]=nginx)
+declare -A service_of=([coturn]=coturn [nginx]=nginx [redis-server]=redis-server)
 missing=()
 for package in "$@"; do
   [[ -x "${binary_of[$package]}" ]] || missing+=("$package")

@@ -242,6 +242,19 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     ),
     Setting("PROXY_RATE_PER_USER", "--rate-per-user", "30", "sign-ins per minute per user; 0 = no limit"),
     Setting(
+        "PROXY_REDIS_URL",
+        None,
+        None,
+        "redis:// URL of a Redis shared by every replica for session and rate limits (else per process)",
+        secret=True,
+    ),
+    Setting(
+        "PROXY_REDIS_LEASE_SECONDS",
+        "--redis-lease-seconds",
+        "15",
+        "with PROXY_REDIS_URL: a dead replica's sessions stop counting after this long",
+    ),
+    Setting(
         "PROXY_MAX_MESSAGE_BYTES",
         "--max-message-bytes",
         str(1024 * 1024),
@@ -313,7 +326,7 @@ _SECRET_PAIRS: Final = (
     ("PROXY_JWT_SECRET", "PROXY_JWT_SECRET_FILE"),
     ("PROXY_SESSION_SECRET", "PROXY_SESSION_SECRET_FILE"),
 )
-_SECRET_FIELDS: Final = frozenset({"nvcf_api_key", "jwt_secret", "session_secret"})
+_SECRET_FIELDS: Final = frozenset({"nvcf_api_key", "jwt_secret", "session_secret", "redis_url"})
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
@@ -385,6 +398,8 @@ class ProxyConfig:
     allowed_origins: tuple[str, ...] = ()
     rate_per_address: float = 120.0
     rate_per_user: float = 30.0
+    redis_url: str | None = None
+    redis_lease_seconds: float = 15.0
     max_message_bytes: int = 1024 * 1024
     heartbeat_seconds: float = 20.0
     idle_timeout: float = 0.0
@@ -449,6 +464,7 @@ class ProxyConfig:
             "PROXY_JWKS_TIMEOUT": self.jwks_timeout,
             "PROXY_AUTH_TIMEOUT": self.auth_timeout,
             "PROXY_HEADER_TIMEOUT": self.header_timeout,
+            "PROXY_REDIS_LEASE_SECONDS": self.redis_lease_seconds,
         }
         for name, number in positive.items():
             if not number > 0:
@@ -473,6 +489,8 @@ class ProxyConfig:
                 f"PROXY_SESSION_SECRET must be at least {MIN_SESSION_SECRET_BYTES} bytes, "
                 f"got {len(self.session_secret)}"
             )
+        if self.redis_url is not None and URL(self.redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError("PROXY_REDIS_URL must be a redis://, rediss:// or unix:// URL")
         if self.max_unauthenticated < 1:
             raise ConfigError("PROXY_MAX_UNAUTHENTICATED must be >= 1")
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
@@ -726,6 +744,8 @@ def load_config(env: Mapping[str, str], overrides: Mapping[str, str | None] | No
         allowed_origins=tuple(_origin(o) for o in _items(raw.get("PROXY_ALLOWED_ORIGINS"))),
         rate_per_address=_number(raw, "PROXY_RATE_PER_ADDRESS"),
         rate_per_user=_number(raw, "PROXY_RATE_PER_USER"),
+        redis_url=raw.get("PROXY_REDIS_URL"),
+        redis_lease_seconds=_number(raw, "PROXY_REDIS_LEASE_SECONDS"),
         max_message_bytes=_integer(raw, "PROXY_MAX_MESSAGE_BYTES"),
         heartbeat_seconds=_number(raw, "PROXY_HEARTBEAT_SECONDS"),
         idle_timeout=_number(raw, "PROXY_IDLE_TIMEOUT"),

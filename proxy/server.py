@@ -23,12 +23,13 @@ from yarl import URL
 from proxy import log_redaction
 from proxy.client_address import rate_key
 from proxy.config import ProxyConfig
+from proxy.limits import Limits, LimitsUnavailable, LocalLimits
 from proxy.metrics import ProxyMetrics
 from proxy.origin import origin_allowed
 from proxy.preauth import PreAuthGate
-from proxy.ratelimit import RateLimiter
 from proxy.reload_grace import HeldSessions
 from proxy.resume import MIN_SESSION_SECRET_BYTES, ResumeSigner
+from proxy.shared_limits import RedisLimits
 from proxy.signin import client_of, end_all_sessions, sign_in
 from proxy.signing_keys import JwksKeys, JwksSettings, PublicKey, SecretKey
 from proxy.state import STATE, Keys, ProxyState
@@ -170,17 +171,28 @@ def _running_state(config: ProxyConfig) -> Callable[[web.Application], AsyncIter
             metrics=metrics,
             keys=keys,
             http=http,
-            per_address=RateLimiter(config.rate_per_address),
-            per_user=RateLimiter(config.rate_per_user),
+            limits=_limits(config),
             resume=ResumeSigner(_session_secret(config)),
             preauth=PreAuthGate(config.max_unauthenticated),
             held=HeldSessions(config.reload_grace),
         )
         yield
+        await app[STATE].limits.close()
         await http.close()
         log_redaction.uninstall(redaction)
 
     return open_state
+
+
+def _limits(config: ProxyConfig) -> Limits:
+    if config.redis_url is None:
+        return LocalLimits(config.rate_per_address, config.rate_per_user)
+    return RedisLimits(
+        config.redis_url,
+        rate_per_address=config.rate_per_address,
+        rate_per_user=config.rate_per_user,
+        lease_seconds=config.redis_lease_seconds,
+    )
 
 
 def warn_about_jwks_url(url: str) -> None:
@@ -269,7 +281,11 @@ async def _functions(request: web.Request) -> web.Response:
 
     if not origin_allowed(request, state.config.allowed_origins):
         return refuse(403, "origin not allowed", "origin-forbidden")
-    if not state.per_address.allow(rate_key(client_of(request))):
+    try:
+        address_ok = await state.limits.allow_address(rate_key(client_of(request)))
+    except LimitsUnavailable as exc:
+        return refuse(503, str(exc), "limits-unavailable")
+    if not address_ok:
         return refuse(429, "too many requests, try again later", "rate-limited")
     authorization = request.headers.get(hdrs.AUTHORIZATION, "")
     scheme, _, token = authorization.partition(" ")

@@ -14,8 +14,9 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 import aiohttp
 from aiohttp import hdrs, web
@@ -23,6 +24,7 @@ from aiohttp import hdrs, web
 from proxy.bridge import BridgeResult, bridge
 from proxy.client_address import client_address, rate_key
 from proxy.closecodes import CloseCode, reason_bytes
+from proxy.limits import LimitsUnavailable, SessionLease
 from proxy.origin import origin_allowed
 from proxy.policy import FUNCTION_NAME, StreamingFunction
 from proxy.preauth import preauth_message_limit, raise_message_limit
@@ -33,6 +35,8 @@ from proxy.tokens import TokenRejected, UserToken, validate_token
 from proxy.upstream import UpstreamFailure, UpstreamRequest, connect_upstream, session_id_of
 
 logger = logging.getLogger("proxy.session")
+
+T = TypeVar("T")
 
 RESUME_COOKIE: Final = "nvcf-request-id"
 CLOSE_GRACE_SECONDS: Final = 2.0
@@ -56,6 +60,7 @@ class Admission:
 
     user: UserToken
     function: StreamingFunction
+    lease: SessionLease
 
 
 def client_of(request: web.Request) -> str:
@@ -81,7 +86,7 @@ async def _admit(state: ProxyState, token: str | None, function_name: str | None
         if rejected.keys_unavailable:
             raise Refusal(CloseCode.UPSTREAM_BUSY, rejected.reason, "keys-unavailable") from None
         raise Refusal(CloseCode.TOKEN_INVALID, rejected.reason, "token-rejected") from None
-    if not state.per_user.allow(user.subject):
+    if not await _limited(state.limits.allow_user(user.subject)):
         raise Refusal(
             CloseCode.RATE_LIMITED,
             "too many sign-ins, try again later",
@@ -100,11 +105,20 @@ async def _admit(state: ProxyState, token: str | None, function_name: str | None
     if not policy.may_open(user, name):
         raise Refusal(CloseCode.FORBIDDEN, f"forbidden: user {user.subject} may not open {name}", "forbidden")
     limit = policy.max_sessions(user)
-    if not state.counts.try_take(user.subject, limit):
+    lease = await _limited(state.limits.take_session(user.subject, limit))
+    if lease is None:
         raise Refusal(
             CloseCode.TOO_MANY_SESSIONS, f"too many sessions for {user.subject} (limit {limit})", "too-many-sessions"
         )
-    return Admission(user, function)
+    return Admission(user, function, lease)
+
+
+async def _limited(asked: Awaitable[T]) -> T:
+    """The limits' answer; when they cannot answer, the sign-in is refused (fail closed)."""
+    try:
+        return await asked
+    except LimitsUnavailable as exc:
+        raise Refusal(CloseCode.UPSTREAM_BUSY, str(exc), "limits-unavailable") from None
 
 
 def _upstream_request(state: ProxyState, function: StreamingFunction, resume_id: str | None) -> UpstreamRequest:
@@ -179,7 +193,11 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 
     if not origin_allowed(request, config.allowed_origins):
         return refuse_http(403, "origin not allowed", "origin-forbidden")
-    if not state.per_address.allow(rate_key(client_of(request))):
+    try:
+        allowed = await state.limits.allow_address(rate_key(client_of(request)))
+    except LimitsUnavailable as exc:
+        return refuse_http(503, str(exc), "limits-unavailable")
+    if not allowed:
         return refuse_http(429, "too many connection attempts, try again later", "rate-limited")
     if request.headers.get(hdrs.UPGRADE, "").strip().lower() != "websocket":
         return refuse_http(400, "expected a WebSocket upgrade", "bad-request")
@@ -257,7 +275,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         await _relay(request, ws, upstream, admission, session_id, upstream_session_id)
         return ws
     finally:
-        state.counts.give_back(admission.user.subject)
+        await state.limits.give_back(admission.lease)
 
 
 def _resume_id(request: web.Request, state: ProxyState, admission: Admission, wants_resume: bool) -> str | None:
@@ -313,7 +331,7 @@ async def _sign_in_by_first_message(
         await _relay(request, ws, upstream, admission, session_id, None)
         return ws
     finally:
-        state.counts.give_back(admission.user.subject)
+        await state.limits.give_back(admission.lease)
 
 
 def first_message_token(text: str) -> str | None:

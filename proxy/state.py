@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -17,9 +16,9 @@ from aiohttp import web
 
 from proxy.bridge import BridgeResult
 from proxy.config import ProxyConfig
+from proxy.limits import Limits
 from proxy.metrics import ProxyMetrics
 from proxy.preauth import PreAuthGate
-from proxy.ratelimit import RateLimiter
 from proxy.reload_grace import HeldSessions
 from proxy.resume import ResumeSigner
 from proxy.tokens import TokenHeader
@@ -47,30 +46,6 @@ class Session:
         """Ask the bridge to close both sides with `code` and `reason`."""
         if not self.stop.done():
             self.stop.set_result((code, reason))
-
-
-class SessionCounts:
-    """Open sessions per user, for the per-user limit; taken before the upstream is opened."""
-
-    def __init__(self) -> None:
-        self._counts: Counter[str] = Counter()
-
-    def try_take(self, subject: str, limit: int | None) -> bool:
-        """Count one more session for `subject` unless that would exceed `limit`."""
-        if limit is not None and self._counts[subject] >= limit:
-            return False
-        self._counts[subject] += 1
-        return True
-
-    def give_back(self, subject: str) -> None:
-        """A session of `subject` has ended (or never started)."""
-        self._counts[subject] -= 1
-        if self._counts[subject] <= 0:
-            del self._counts[subject]
-
-    def of(self, subject: str) -> int:
-        """How many sessions `subject` has open."""
-        return self._counts[subject]
 
 
 UPSTREAM_OK_SECONDS: Final = 5.0
@@ -119,12 +94,10 @@ class ProxyState:
     metrics: ProxyMetrics
     keys: Keys
     http: aiohttp.ClientSession
-    per_address: RateLimiter
-    per_user: RateLimiter
+    limits: Limits
     resume: ResumeSigner
     preauth: PreAuthGate
     held: HeldSessions
-    counts: SessionCounts = field(default_factory=SessionCounts)
     sessions: set[Session] = field(default_factory=set)
     draining: asyncio.Event = field(default_factory=asyncio.Event)
     upstream_check: UpstreamCheck = field(default_factory=lambda: UpstreamCheck())
