@@ -636,6 +636,8 @@ def read_config_file(path: str | Path) -> dict[str, str]:
         raise ConfigError(f"PROXY_CONFIG_FILE: cannot read {path}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"PROXY_CONFIG_FILE: {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"PROXY_CONFIG_FILE: {path} is not valid TOML: nested too deeply") from None
     known = {s.env: s for s in SETTINGS}
     settings: dict[str, str] = {}
     for name, value in data.items():
