@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean bench lock
+.PHONY: demo test lint venv clean bench lock stress
 
 venv: $(INSTALLED)
 
@@ -48,3 +48,9 @@ $(BENCH_INSTALLED): pyproject.toml $(INSTALLED)
 bench: $(BENCH_INSTALLED)
 	@bash deploy/system-deps.sh coturn chromium nginx
 	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; $(PY) -m benchmarks
+
+# Load, soak and abuse runs (docs/security.md): loopback only, bounded, under 15 minutes; writes
+# stress/results/REPORT.md. STRESS_QUICK=1 for a ~2 minute run at small sizes.
+stress: $(BENCH_INSTALLED)
+	@bash deploy/system-deps.sh coturn chromium
+	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; $(PY) -m stress
