@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -430,3 +432,14 @@ def test_rate_keys_group_ipv6_by_64_and_keep_ipv4_whole() -> None:
     assert rate_key("2001:db8:1:3::1") != rate_key("2001:db8:1:2::1")
     assert rate_key("::ffff:198.51.100.1") == "198.51.100.1"
     assert rate_key("unknown") == "unknown"
+
+
+def test_every_test_docs_security_names_exists() -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "security.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`(test_[a-z0-9_]+)`", docs))
+    defined = {
+        name
+        for path in Path(__file__).parent.glob("test_*.py")
+        for name in re.findall(r"^(?:async )?def (test_[a-z0-9_]+)", path.read_text(encoding="utf-8"), re.M)
+    }
+    assert named and named <= defined, named - defined
