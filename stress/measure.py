@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import aiohttp
 import psutil
 
 
@@ -36,3 +37,9 @@ def holdings(pid: int, *, children: bool = False) -> Holdings:
         except psutil.NoSuchProcess:
             continue
     return Holdings(round(rss / 2**20, 1), fds, threads, sockets)
+
+
+def client() -> aiohttp.ClientSession:
+    """An HTTP client without a connection limit: each WebSocket holds its connection, and
+    aiohttp's default (100) would make the 101st wait forever."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))

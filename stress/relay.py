@@ -14,7 +14,7 @@ import aiohttp
 from benchmarks.processes import running_echo_server, running_proxy
 from benchmarks.proxy_overhead import close_connections, open_connections
 from benchmarks.tokens import token_issuer
-from stress.measure import Holdings, holdings
+from stress.measure import Holdings, client, holdings
 
 SUBPROTOCOL = "nvcf-stream-v1"
 
@@ -73,7 +73,7 @@ async def run(workdir: Path, sessions: int, seconds: float, interval: float = 0.
         running_echo_server() as echo_port,
         token_issuer(workdir) as issuer,
         running_proxy(f"ws://127.0.0.1:{echo_port}", issuer, extra_env={"PROXY_LOG_LEVEL": "WARNING"}) as proxy,
-        aiohttp.ClientSession() as http,
+        client() as http,
     ):
         url = f"ws://127.0.0.1:{proxy.port}/sign_in"
         protocols = [SUBPROTOCOL, f"token.{issuer.mint('stress')}"]

@@ -17,6 +17,9 @@ def verdicts(report: dict[str, Any]) -> dict[str, bool]:
         "relay: zero duplicated or reordered": relay.get("out_of_order") == 0,
         "relay: proxy fds back to baseline": relay.get("fds_back_to_baseline") is True,
         "abuse: no pre-auth socket outlives the deadline": "still-open" not in preauth and bool(preauth),
+        "abuse: waiting sockets beyond the cap refused": abuse.get("preauth_sockets", {}).get("count", 0)
+        <= abuse.get("max_unauthenticated", 0)
+        or preauth.get("http-503", 0) > 0,
         "abuse: every slow-header connection closed": abuse.get("slow_headers", {}).get("closed")
         == abuse.get("slow_headers", {}).get("count", -1),
         "abuse: nested JSON always 4401": set(abuse.get("nested_json_sign_ins", {}).get("outcomes", {"x": 1}))
