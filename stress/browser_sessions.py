@@ -29,7 +29,13 @@ def _proxy_pid(nvcf_pid: int) -> int | None:
     return None
 
 
-def _snapshot(nvcf_pid: int, proxy_pid: int | None) -> dict[str, Holdings]:
+IDLE_SECONDS = 11.0
+"""Chromium keeps idle HTTP connections to the proxy across pages; the proxy closes them after
+its header timeout (10 s). Snapshots wait that out, so they count what the stack holds itself."""
+
+
+async def _snapshot(nvcf_pid: int, proxy_pid: int | None) -> dict[str, Holdings]:
+    await asyncio.sleep(IDLE_SECONDS)
     tree = {"nvcf-local and stream app": holdings(nvcf_pid, children=True)}
     if proxy_pid is not None:
         tree["proxy"] = holdings(proxy_pid)
@@ -70,9 +76,9 @@ async def run(workdir: Path, sessions: int) -> dict[str, Any]:
             await page.close()
             if number == REFERENCE_SESSION:
                 await stack.wait_until_idle(timeout=30)
-                reference = _snapshot(stack.nvcf_pid, proxy_pid)
+                reference = await _snapshot(stack.nvcf_pid, proxy_pid)
         await stack.wait_until_idle(timeout=30)
-        last = _snapshot(stack.nvcf_pid, proxy_pid)
+        last = await _snapshot(stack.nvcf_pid, proxy_pid)
     growth = {
         name: {
             key: round(getattr(last[name], key) - getattr(reference[name], key), 1)

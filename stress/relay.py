@@ -17,6 +17,7 @@ from benchmarks.tokens import token_issuer
 from stress.measure import Holdings, client, holdings
 
 SUBPROTOCOL = "nvcf-stream-v1"
+SECOND_ROUND_SECONDS = 10.0
 
 
 class Tally:
@@ -68,7 +69,8 @@ async def _settled(pid: int, baseline: Holdings, timeout: float = 30.0) -> tuple
 
 
 async def run(workdir: Path, sessions: int, seconds: float, interval: float = 0.5) -> dict[str, Any]:
-    """`sessions` WebSockets through one proxy for `seconds`, each sending a message every `interval`."""
+    """`sessions` WebSockets through one proxy for `seconds`, each sending a message every `interval`;
+    then a second round of as many for at most 10 s."""
     async with (
         running_echo_server() as echo_port,
         token_issuer(workdir) as issuer,
@@ -95,11 +97,20 @@ async def run(workdir: Path, sessions: int, seconds: float, interval: float = 0.
         await talking
         await close_connections(connections)
         after, settled_in = await _settled(proxy.child.pid, baseline)
+        # Python keeps freed memory for reuse, so the first round raises the resident size once; a
+        # second round of the same size shows whether anything grows per session.
+        again, _ = await open_connections(http, url, sessions, protocols, timeout=120)
+        again_tallies = [Tally() for _ in again]
+        again_until = time.monotonic() + min(seconds, SECOND_ROUND_SECONDS)
+        await asyncio.gather(*(_talk(ws, again_tallies[i], i, again_until, interval) for i, ws in enumerate(again)))
+        await close_connections(again)
+        after_second, _ = await _settled(proxy.child.pid, baseline)
+        tallies += again_tallies
     sent = sum(t.sent for t in tallies)
     received = sum(min(t.received, t.sent) for t in tallies)
     return {
         "sessions": sessions,
-        "opened": len(connections),
+        "opened": len(connections) + len(again),
         "failed_to_open": failed,
         "opened_in_s": round(opened_in, 1),
         "seconds": seconds,
@@ -113,4 +124,6 @@ async def run(workdir: Path, sessions: int, seconds: float, interval: float = 0.
         "fds_back_to_baseline": after.fds <= baseline.fds,
         "fds_back_in_s": round(settled_in, 1),
         "rss_above_baseline_mib": round(after.rss_mib - baseline.rss_mib, 1),
+        "proxy_after_second_round": after_second.as_dict(),
+        "rss_growth_in_second_round_mib": round(after_second.rss_mib - after.rss_mib, 1),
     }

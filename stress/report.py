@@ -12,10 +12,11 @@ def verdicts(report: dict[str, Any]) -> dict[str, bool]:
     evasion = abuse.get("rate_limit_evasion", {})
     preauth = abuse.get("preauth_sockets", {}).get("outcomes", {})
     return {
-        "relay: every session opened": relay.get("opened") == relay.get("sessions") and "error" not in relay,
+        "relay: every session opened": relay.get("opened") == 2 * relay.get("sessions", -1) and "error" not in relay,
         "relay: zero lost messages": relay.get("lost") == 0,
         "relay: zero duplicated or reordered": relay.get("out_of_order") == 0,
         "relay: proxy fds back to baseline": relay.get("fds_back_to_baseline") is True,
+        "relay: no memory growth in a second round (< 10 MiB)": relay.get("rss_growth_in_second_round_mib", 99) < 10,
         "abuse: no pre-auth socket outlives the deadline": "still-open" not in preauth and bool(preauth),
         "abuse: waiting sockets beyond the cap refused": abuse.get("preauth_sockets", {}).get("count", 0)
         <= abuse.get("max_unauthenticated", 0)
