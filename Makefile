@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean bench
+.PHONY: demo test lint venv clean bench lock stress
 
 venv: $(INSTALLED)
 
@@ -20,13 +20,20 @@ demo: $(INSTALLED)
 	$(PY) -m deploy.demo
 
 test: $(INSTALLED)
-	@bash deploy/system-deps.sh coturn chromium iproute2
+	@bash deploy/system-deps.sh coturn chromium iproute2 redis-server
 	$(PY) -m pytest
 
 lint: $(INSTALLED)
 	$(PY) -m pip install --quiet -e '.[lint]'
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+# The container image installs exactly these versions (deploy/container/Dockerfile); run after
+# changing the dependencies in pyproject.toml. Resolved for the image's Python (3.11).
+lock: $(INSTALLED)
+	$(PY) -m pip install --quiet -e '.[lint]'
+	$(VENV)/bin/pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links \
+		--output-file requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .demo test-artifacts
@@ -41,3 +48,9 @@ $(BENCH_INSTALLED): pyproject.toml $(INSTALLED)
 bench: $(BENCH_INSTALLED)
 	@bash deploy/system-deps.sh coturn chromium nginx iproute2
 	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; $(PY) -m benchmarks
+
+# Load, soak and abuse runs (docs/security.md): loopback only, bounded, under 15 minutes; writes
+# stress/results/REPORT.md. STRESS_QUICK=1 for a ~2 minute run at small sizes.
+stress: $(BENCH_INSTALLED)
+	@bash deploy/system-deps.sh coturn chromium
+	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; $(PY) -m stress

@@ -16,6 +16,8 @@ from typing import Final, Protocol
 import aiohttp
 from aiohttp import WSMsgType
 
+from proxy.closecodes import reason_bytes
+
 logger = logging.getLogger(__name__)
 
 # Codes a peer may put in a close frame (RFC 6455 7.4.1, 7.4.2); 1004-1006 and 1015 are reserved
@@ -23,7 +25,6 @@ logger = logging.getLogger(__name__)
 _SENDABLE_RFC_CODES: Final = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
 _NO_STATUS: Final = 1005  # The peer's close frame had no code (aiohttp reports it as 0).
 _ABNORMAL: Final = 1006  # The connection ended without a close frame, or failed.
-_MAX_REASON_BYTES: Final = 123  # A control frame payload is at most 125 bytes, 2 are the code.
 # How long to wait, after forwarding to one side failed, for that side's own close code.
 _SINK_GRACE_SECONDS: Final = 1.0
 
@@ -57,6 +58,8 @@ class BridgeResult:
     closed_by: str
     code: int
     reason: str
+    right_kept_open: bool = False
+    """The left side closed with one of `keep_right_open_on`: the right side is still open."""
 
 
 class _SinkFailed(Exception):
@@ -112,15 +115,9 @@ def _sendable(code: int) -> int:
     return 1011 if code == _ABNORMAL else 1000
 
 
-def _reason_bytes(reason: str) -> bytes:
-    """The reason as at most 123 bytes of valid UTF-8 (a cut inside a character would make the
-    receiver fail the connection with 1007)."""
-    return reason.encode()[:_MAX_REASON_BYTES].decode("utf-8", "ignore").encode()
-
-
 async def _close_quietly(end: WebSocketEnd, code: int, reason: str = "") -> None:
     try:
-        await end.close(code=code, message=_reason_bytes(reason))
+        await end.close(code=code, message=reason_bytes(reason))
     except Exception:  # The side is already broken; nothing more can be done for it.
         logger.debug("closing a bridged side failed", exc_info=True)
 
@@ -142,12 +139,15 @@ async def bridge(
     right_name: str = "upstream",
     on_message: MessageCounter | None = None,
     stop: asyncio.Future[tuple[int, str]] | None = None,
+    keep_right_open_on: frozenset[int] = frozenset(),
 ) -> BridgeResult:
     """Pump both directions until one side closes, then close the other with the same code.
 
     Returns which side closed first and how. Cancelling the bridge closes both sides with 1001.
     `on_message`, when given, is told the direction and size of every message moved. When `stop`
     gets a result (code, reason) first, both sides are closed with it (`closed_by` is "bridge").
+    When the left side closes with a code in `keep_right_open_on`, the right side is left open for
+    the caller (`right_kept_open`).
     """
     rightward, leftward = f"{left_name}->{right_name}", f"{right_name}->{left_name}"
     to_right = asyncio.create_task(_pump(left, right, rightward, on_message), name=rightward)
@@ -196,6 +196,10 @@ async def bridge(
     for task in (to_right, to_left):
         task.cancel()
     await asyncio.gather(to_right, to_left, return_exceptions=True)
+    if closer is left and code in keep_right_open_on:
+        await _close_quietly(left, _sendable(code))
+        logger.debug("bridge ended: %s closed with %s %r; %s kept open", closed_by, code, reason, right_name)
+        return BridgeResult(closed_by=closed_by, code=code, reason=reason, right_kept_open=True)
     try:
         await _close_quietly(other, _sendable(code), reason)
     finally:

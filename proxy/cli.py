@@ -20,7 +20,7 @@ import uvloop
 from aiohttp import web
 
 from proxy.config import SETTINGS, ConfigError, ProxyConfig, Setting, load_config
-from proxy.server import ProxyAccessLogger, make_app
+from proxy.server import make_app, make_metrics_app, runner_options
 from proxy.signin import end_all_sessions
 from proxy.state import STATE
 
@@ -88,17 +88,16 @@ def parse_config(argv: Sequence[str] | None, env: Mapping[str, str]) -> ProxyCon
 async def serve(config: ProxyConfig) -> None:
     """Run the proxy until SIGTERM/SIGINT, then drain and stop."""
     app = make_app(config)
-    runner = web.AppRunner(
-        app,
-        access_log_class=ProxyAccessLogger,
-        # Cancel a session's handler when its browser disconnects; the bridge then closes the
-        # upstream side with 1001 instead of waiting to notice.
-        handler_cancellation=True,
-        shutdown_timeout=5.0,
-    )
+    runner = web.AppRunner(app, shutdown_timeout=5.0, **runner_options(config))
     await runner.setup()
     site = web.TCPSite(runner, host=config.host, port=config.port)
     await site.start()
+    runners = [runner]
+    if config.metrics_port is not None:
+        metrics_runner = web.AppRunner(make_metrics_app(app), access_log=None)
+        await metrics_runner.setup()
+        await web.TCPSite(metrics_runner, host=config.host, port=config.metrics_port).start()
+        runners.insert(0, metrics_runner)
     state = app[STATE]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -123,7 +122,8 @@ async def serve(config: ProxyConfig) -> None:
             await asyncio.sleep(min(0.1, deadline - loop.time()))
         await end_all_sessions(state, 1001, "proxy shutting down")
     finally:
-        await runner.cleanup()
+        for each in runners:
+            await each.cleanup()
     logger.info("stopped")
 
 

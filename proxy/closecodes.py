@@ -7,10 +7,28 @@ status of a failed WebSocket handshake but can read a close code and reason.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Final
+
+MAX_REASON_BYTES: Final = 123
+"""A close frame's payload is at most 125 bytes; the code takes 2."""
+
+
+def reason_bytes(reason: str) -> bytes:
+    """The reason as at most 123 bytes of valid UTF-8.
+
+    A cut inside a character would make the receiver fail the connection with 1007 (a browser
+    then reports 1006), losing the close code the reason was meant to explain.
+    """
+    return reason.encode()[:MAX_REASON_BYTES].decode("utf-8", "ignore").encode()
 
 
 class CloseCode(IntEnum):
-    """Close codes of the 4000-4999 private range, named after the HTTP status they mirror."""
+    """Close codes of the 4000-4999 private range, named after the HTTP status they mirror (4001:
+    from the page)."""
+
+    PAGE_HIDDEN = 4001
+    """Sent by the page as it unloads (a reload or a closed tab): the proxy keeps the upstream
+    session for `PROXY_RELOAD_GRACE` seconds for the same tab to resume, then ends it with 1000."""
 
     BAD_REQUEST = 4400
     """Malformed request, e.g. a bad `function` parameter."""

@@ -11,6 +11,7 @@ command line is visible to every user of the machine and config files get copied
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import tomllib
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from typing import Any, Final
 
 from yarl import URL
 
+from proxy.client_address import IPNetwork
 from proxy.policy import FUNCTION_NAME, AccessPolicy, PolicyError, load_policy, single_function_policy
 from proxy.resume import MIN_SESSION_SECRET_BYTES
 from proxy.signing_keys import KeyConfigError, PublicKey, SecretKey
@@ -62,6 +64,8 @@ DEFAULT_NVCF_SERVER: Final = "wss://grpc.nvcf.nvidia.com"
 DEFAULT_JWT_ISSUER: Final = "nvcf-stream-kit"
 DEFAULT_JWT_AUDIENCE: Final = "stream-proxy"
 MAX_UPSTREAM_TIMEOUT: Final = 300.0
+DEFAULT_MAX_SESSIONS_PER_USER: Final = 2
+"""Every session holds a GPU instance: a user may hold two (a second tab, a reload's overlap)."""
 MAX_MESSAGE_BYTES_LIMIT: Final = 64 * 1024 * 1024
 EVENT_LOOPS: Final = ("uvloop", "asyncio")
 
@@ -106,8 +110,9 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting(
         "PROXY_MAX_SESSIONS_PER_USER",
         "--max-sessions-per-user",
-        "0",
-        "concurrent sessions per user without a policy file, or the policy's default; 0 = no limit",
+        str(DEFAULT_MAX_SESSIONS_PER_USER),
+        "concurrent sessions per user without a policy file, or the policy's default (each holds a GPU "
+        "instance); 0 = no limit",
     ),
     Setting(
         "PROXY_JWT_SECRET",
@@ -178,7 +183,44 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "false",
         "also accept ?token=<JWT> on /sign_in (ends up in browser history; off unless needed)",
     ),
-    Setting("PROXY_AUTH_TIMEOUT", "--auth-timeout", "10", "seconds to wait for a first-message token"),
+    Setting(
+        "PROXY_AUTH_TIMEOUT",
+        "--auth-timeout",
+        "10",
+        "seconds from the upgrade until a first-message token must have arrived (pings do not extend it)",
+    ),
+    Setting(
+        "PROXY_MAX_UNAUTHENTICATED",
+        "--max-unauthenticated",
+        "256",
+        "WebSockets waiting for a first-message token at once; more are refused with HTTP 503",
+    ),
+    Setting(
+        "PROXY_HEADER_TIMEOUT",
+        "--header-timeout",
+        "10",
+        "seconds a connection has to send a complete request (after opening, or after the previous answer)",
+    ),
+    Setting(
+        "PROXY_TRUSTED_PROXIES",
+        "--trusted-proxies",
+        None,
+        "comma-separated CIDRs of load balancers whose X-Forwarded-For / Forwarded name the client",
+        default_text="none: the TCP peer is the client",
+    ),
+    Setting(
+        "PROXY_TLS_TERMINATED",
+        "--tls-terminated",
+        "false",
+        "a load balancer in front terminates TLS: the resume cookie is marked Secure",
+    ),
+    Setting(
+        "PROXY_METRICS_PORT",
+        "--metrics-port",
+        None,
+        "serve /metrics on this port of PROXY_HOST only, not on the main listener",
+        default_text="on the main listener",
+    ),
     Setting(
         "PROXY_MAX_SESSION_SECONDS",
         "--max-session-seconds",
@@ -200,6 +242,19 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     ),
     Setting("PROXY_RATE_PER_USER", "--rate-per-user", "30", "sign-ins per minute per user; 0 = no limit"),
     Setting(
+        "PROXY_REDIS_URL",
+        None,
+        None,
+        "redis:// URL of a Redis shared by every replica for session and rate limits (else per process)",
+        secret=True,
+    ),
+    Setting(
+        "PROXY_REDIS_LEASE_SECONDS",
+        "--redis-lease-seconds",
+        "15",
+        "with PROXY_REDIS_URL: a dead replica's sessions stop counting after this long",
+    ),
+    Setting(
         "PROXY_MAX_MESSAGE_BYTES",
         "--max-message-bytes",
         str(1024 * 1024),
@@ -217,6 +272,12 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "--resume-window",
         "300",
         "seconds after a session ends during which its page may resume it",
+    ),
+    Setting(
+        "PROXY_RELOAD_GRACE",
+        "--reload-grace",
+        "5",
+        "seconds a session whose page unloaded (close 4001) is kept for that tab's reload; then it ends",
     ),
     Setting(
         "PROXY_SESSION_SECRET",
@@ -265,7 +326,7 @@ _SECRET_PAIRS: Final = (
     ("PROXY_JWT_SECRET", "PROXY_JWT_SECRET_FILE"),
     ("PROXY_SESSION_SECRET", "PROXY_SESSION_SECRET_FILE"),
 )
-_SECRET_FIELDS: Final = frozenset({"nvcf_api_key", "jwt_secret", "session_secret"})
+_SECRET_FIELDS: Final = frozenset({"nvcf_api_key", "jwt_secret", "session_secret", "redis_url"})
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
@@ -305,7 +366,7 @@ class ProxyConfig:
     function_version_id: str | None = None
     function_name: str = "default"
     policy_file: Path | None = None
-    max_sessions_per_user: int = 0
+    max_sessions_per_user: int = DEFAULT_MAX_SESSIONS_PER_USER
     jwt_public_key: bytes | None = None
     """PEM text of the public key (read from PROXY_JWT_PUBLIC_KEY_FILE)."""
     jwks_url: str | None = None
@@ -328,14 +389,22 @@ class ProxyConfig:
     token_first_message: bool = True
     token_query: bool = False
     auth_timeout: float = 10.0
+    max_unauthenticated: int = 256
+    header_timeout: float = 10.0
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    tls_terminated: bool = False
+    metrics_port: int | None = None
     max_session_seconds: float = 0.0
     allowed_origins: tuple[str, ...] = ()
     rate_per_address: float = 120.0
     rate_per_user: float = 30.0
+    redis_url: str | None = None
+    redis_lease_seconds: float = 15.0
     max_message_bytes: int = 1024 * 1024
     heartbeat_seconds: float = 20.0
     idle_timeout: float = 0.0
     resume_window: float = 300.0
+    reload_grace: float = 5.0
     session_secret: bytes | None = None
     """Signs resume cookies; None: a random secret per process (resume then survives no restart)."""
     drain_seconds: float = 30.0
@@ -394,6 +463,8 @@ class ProxyConfig:
             "PROXY_JWKS_TTL": self.jwks_ttl,
             "PROXY_JWKS_TIMEOUT": self.jwks_timeout,
             "PROXY_AUTH_TIMEOUT": self.auth_timeout,
+            "PROXY_HEADER_TIMEOUT": self.header_timeout,
+            "PROXY_REDIS_LEASE_SECONDS": self.redis_lease_seconds,
         }
         for name, number in positive.items():
             if not number > 0:
@@ -407,6 +478,7 @@ class ProxyConfig:
             "PROXY_HEARTBEAT_SECONDS": self.heartbeat_seconds,
             "PROXY_IDLE_TIMEOUT": self.idle_timeout,
             "PROXY_RESUME_WINDOW": self.resume_window,
+            "PROXY_RELOAD_GRACE": self.reload_grace,
             "PROXY_DRAIN_SECONDS": self.drain_seconds,
         }
         for name, number in non_negative.items():
@@ -417,6 +489,12 @@ class ProxyConfig:
                 f"PROXY_SESSION_SECRET must be at least {MIN_SESSION_SECRET_BYTES} bytes, "
                 f"got {len(self.session_secret)}"
             )
+        if self.redis_url is not None and URL(self.redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError("PROXY_REDIS_URL must be a redis://, rediss:// or unix:// URL")
+        if self.max_unauthenticated < 1:
+            raise ConfigError("PROXY_MAX_UNAUTHENTICATED must be >= 1")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(f"PROXY_METRICS_PORT must be 0-65535, got {self.metrics_port}")
         if not 1024 <= self.max_message_bytes <= MAX_MESSAGE_BYTES_LIMIT:
             raise ConfigError(f"PROXY_MAX_MESSAGE_BYTES must be 1024-{MAX_MESSAGE_BYTES_LIMIT}")
         for origin in self.allowed_origins:
@@ -539,6 +617,13 @@ def _flag(raw: Mapping[str, str], env: str) -> bool:
     raise ConfigError(f"{env} must be true or false, got {raw[env]!r}")
 
 
+def _networks(text: str | None) -> tuple[IPNetwork, ...]:
+    try:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in _items(text))
+    except ValueError as exc:
+        raise ConfigError(f"PROXY_TRUSTED_PROXIES: {exc}") from None
+
+
 def _items(text: str | None) -> tuple[str, ...]:
     return tuple(item.strip() for item in (text or "").split(",") if item.strip())
 
@@ -551,6 +636,8 @@ def read_config_file(path: str | Path) -> dict[str, str]:
         raise ConfigError(f"PROXY_CONFIG_FILE: cannot read {path}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"PROXY_CONFIG_FILE: {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"PROXY_CONFIG_FILE: {path} is not valid TOML: nested too deeply") from None
     known = {s.env: s for s in SETTINGS}
     settings: dict[str, str] = {}
     for name, value in data.items():
@@ -616,6 +703,7 @@ def load_config(env: Mapping[str, str], overrides: Mapping[str, str | None] | No
     except UnicodeDecodeError:
         raise ConfigError("NVCF_API_KEY must be visible ASCII without spaces") from None
 
+    metrics_port = raw.get("PROXY_METRICS_PORT")
     port_text = raw["PROXY_PORT"]
     if not port_text.isdigit():
         raise ConfigError(f"PROXY_PORT must be an integer 0-65535, got {port_text!r}")
@@ -649,14 +737,22 @@ def load_config(env: Mapping[str, str], overrides: Mapping[str, str | None] | No
         token_first_message=_flag(raw, "PROXY_TOKEN_FIRST_MESSAGE"),
         token_query=_flag(raw, "PROXY_TOKEN_QUERY"),
         auth_timeout=_number(raw, "PROXY_AUTH_TIMEOUT"),
+        max_unauthenticated=_integer(raw, "PROXY_MAX_UNAUTHENTICATED"),
+        header_timeout=_number(raw, "PROXY_HEADER_TIMEOUT"),
+        trusted_proxies=_networks(raw.get("PROXY_TRUSTED_PROXIES")),
+        tls_terminated=_flag(raw, "PROXY_TLS_TERMINATED"),
+        metrics_port=_integer(raw, "PROXY_METRICS_PORT") if metrics_port is not None else None,
         max_session_seconds=_number(raw, "PROXY_MAX_SESSION_SECONDS"),
         allowed_origins=tuple(_origin(o) for o in _items(raw.get("PROXY_ALLOWED_ORIGINS"))),
         rate_per_address=_number(raw, "PROXY_RATE_PER_ADDRESS"),
         rate_per_user=_number(raw, "PROXY_RATE_PER_USER"),
+        redis_url=raw.get("PROXY_REDIS_URL"),
+        redis_lease_seconds=_number(raw, "PROXY_REDIS_LEASE_SECONDS"),
         max_message_bytes=_integer(raw, "PROXY_MAX_MESSAGE_BYTES"),
         heartbeat_seconds=_number(raw, "PROXY_HEARTBEAT_SECONDS"),
         idle_timeout=_number(raw, "PROXY_IDLE_TIMEOUT"),
         resume_window=_number(raw, "PROXY_RESUME_WINDOW"),
+        reload_grace=_number(raw, "PROXY_RELOAD_GRACE"),
         session_secret=session_secret,
         drain_seconds=_number(raw, "PROXY_DRAIN_SECONDS"),
         upstream_timeout=_number(raw, "PROXY_UPSTREAM_TIMEOUT"),

@@ -17,6 +17,9 @@ class ProxyMetrics:
         r = self.registry
         self.active_sessions = Gauge("proxy_active_sessions", "Bridged sessions open now", registry=r)
         self.handshakes = Counter("proxy_handshakes_total", "Sign-in handshakes by outcome", ["outcome"], registry=r)
+        self.functions_requests = Counter(
+            "proxy_functions_requests_total", "GET /functions answers by outcome", ["outcome"], registry=r
+        )
         self.bytes = Counter("proxy_bytes_total", "Payload bytes relayed, by direction", ["direction"], registry=r)
         self.messages = Counter(
             "proxy_messages_total", "WebSocket messages relayed, by direction", ["direction"], registry=r

@@ -189,4 +189,6 @@ def load_policy(path: Path) -> AccessPolicy:
         raise PolicyError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PolicyError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise PolicyError(f"{path}: not valid TOML: nested too deeply") from None
     return parse_policy(data, str(path))

@@ -10,10 +10,9 @@ import asyncio
 import logging
 import re
 import secrets
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
 from aiohttp import hdrs, web
@@ -21,12 +20,17 @@ from aiohttp.abc import AbstractAccessLogger
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from yarl import URL
 
+from proxy import log_redaction
+from proxy.client_address import rate_key
 from proxy.config import ProxyConfig
+from proxy.limits import Limits, LimitsUnavailable, LocalLimits
 from proxy.metrics import ProxyMetrics
 from proxy.origin import origin_allowed
-from proxy.ratelimit import RateLimiter
+from proxy.preauth import PreAuthGate
+from proxy.reload_grace import HeldSessions
 from proxy.resume import MIN_SESSION_SECRET_BYTES, ResumeSigner
-from proxy.signin import end_all_sessions, sign_in
+from proxy.shared_limits import RedisLimits
+from proxy.signin import client_of, end_all_sessions, sign_in
 from proxy.signing_keys import JwksKeys, JwksSettings, PublicKey, SecretKey
 from proxy.state import STATE, Keys, ProxyState
 from proxy.tokens import TokenRejected, validate_token
@@ -93,7 +97,8 @@ def make_app(config: ProxyConfig) -> web.Application:
     # Fixed routes first: the dispatcher tries routes in order and `/{name}` would match them.
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
-    app.router.add_get("/metrics", _metrics)
+    if config.metrics_port is None:
+        app.router.add_get("/metrics", _metrics)
     app.router.add_get("/functions", _functions)
     app.router.add_get("/sign_in", sign_in)
     app.router.add_get("/", _index)
@@ -101,8 +106,34 @@ def make_app(config: ProxyConfig) -> web.Application:
     return app
 
 
+def make_metrics_app(proxy: web.Application) -> web.Application:
+    """`GET /metrics` of `proxy` alone, for a listener of its own (`PROXY_METRICS_PORT`)."""
+    app = web.Application()
+
+    async def metrics(request: web.Request) -> web.Response:
+        return _metrics_response(proxy[STATE].metrics)
+
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+def runner_options(config: ProxyConfig) -> dict[str, Any]:
+    """How the proxy's HTTP server must run (for `web.AppRunner` and aiohttp's test server)."""
+    return {
+        "access_log_class": ProxyAccessLogger,
+        # Cancel a session's handler when its browser disconnects; the bridge then closes the
+        # upstream side with 1001 instead of waiting to notice.
+        "handler_cancellation": True,
+        # aiohttp closes a connection that has not completed a request within its keep-alive
+        # time, counted from the connection's start or the previous answer; partial headers do
+        # not restart it. That makes it the header deadline (aiohttp's default is an hour).
+        "keepalive_timeout": config.header_timeout,
+    }
+
+
 def _running_state(config: ProxyConfig) -> Callable[[web.Application], AsyncIterator[None]]:
     async def open_state(app: web.Application) -> AsyncIterator[None]:
+        redaction = log_redaction.install()
         # One client for all sessions, shared for its DNS cache and TLS context. No cookie jar:
         # the relay sets a session cookie (`nvcf-request-id`), and a shared jar would send one
         # user's session id upstream with another user's connection. No connection limit: each
@@ -133,20 +164,44 @@ def _running_state(config: ProxyConfig) -> Callable[[web.Application], AsyncIter
                 http,
                 on_fetch=lambda result: metrics.key_fetches.labels(result).inc(),
             )
+            warn_about_jwks_url(config.jwks_url)
             await keys.refresh()  # Not fatal when it fails: /readyz says so, and it is retried.
         app[STATE] = ProxyState(
             config=config,
             metrics=metrics,
             keys=keys,
             http=http,
-            per_address=RateLimiter(config.rate_per_address),
-            per_user=RateLimiter(config.rate_per_user),
+            limits=_limits(config),
             resume=ResumeSigner(_session_secret(config)),
+            preauth=PreAuthGate(config.max_unauthenticated),
+            held=HeldSessions(config.reload_grace),
         )
         yield
+        await app[STATE].limits.close()
         await http.close()
+        log_redaction.uninstall(redaction)
 
     return open_state
+
+
+def _limits(config: ProxyConfig) -> Limits:
+    if config.redis_url is None:
+        return LocalLimits(config.rate_per_address, config.rate_per_user)
+    return RedisLimits(
+        config.redis_url,
+        rate_per_address=config.rate_per_address,
+        rate_per_user=config.rate_per_user,
+        lease_seconds=config.redis_lease_seconds,
+    )
+
+
+def warn_about_jwks_url(url: str) -> None:
+    """Warn when the signing keys would come over plain HTTP."""
+    if URL(url).scheme == "http":
+        logger.warning(
+            "PROXY_JWKS_URL is http://: anyone on the path to the key server can swap the keys "
+            "and sign tokens for any user; use https:// outside a test setup"
+        )
 
 
 def _session_secret(config: ProxyConfig) -> bytes:
@@ -172,16 +227,15 @@ async def _end_sessions(app: web.Application) -> None:
     state = app[STATE]
     state.draining.set()
     await end_all_sessions(state, 1001, "proxy shutting down")
+    await state.held.end_all()
 
 
 async def _healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
-async def _upstream_reachable(state: ProxyState) -> bool:
-    """A TCP connection to the upstream's host and port opens (cached for a few seconds)."""
-    if state.upstream_recently_ok():
-        return True
+async def _upstream_answers(state: ProxyState) -> bool:
+    """A TCP connection to the upstream's host and port opens."""
     url = URL(state.config.nvcf_server)
     assert url.host is not None and url.port is not None
     try:
@@ -191,7 +245,6 @@ async def _upstream_reachable(state: ProxyState) -> bool:
         return False
     writer.close()
     await asyncio.gather(writer.wait_closed(), return_exceptions=True)
-    state.upstream_ok_at = time.monotonic()
     return True
 
 
@@ -202,7 +255,7 @@ async def _readyz(request: web.Request) -> web.Response:
         await state.keys.refresh()  # Bounded by the cooldown, so probes cannot hammer the key server.
         keys_ready = state.keys.ready
     draining = state.draining.is_set()
-    upstream = False if draining else await _upstream_reachable(state)
+    upstream = False if draining else await state.upstream_check.reachable(lambda: _upstream_answers(state))
     ready = keys_ready and upstream and not draining
     return web.json_response(
         {"ready": ready, "keys": keys_ready, "upstream": upstream, "draining": draining},
@@ -210,32 +263,44 @@ async def _readyz(request: web.Request) -> web.Response:
     )
 
 
+def _metrics_response(metrics: ProxyMetrics) -> web.Response:
+    return web.Response(body=generate_latest(metrics.registry), headers={hdrs.CONTENT_TYPE: CONTENT_TYPE_LATEST})
+
+
 async def _metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[STATE].metrics.registry)
-    return web.Response(body=body, headers={hdrs.CONTENT_TYPE: CONTENT_TYPE_LATEST})
+    return _metrics_response(request.app[STATE].metrics)
 
 
 async def _functions(request: web.Request) -> web.Response:
     """`GET /functions` with a Bearer token: the functions this user may open."""
     state = request.app[STATE]
+
+    def refuse(status: int, reason: str, outcome: str, headers: dict[str, str] | None = None) -> web.Response:
+        state.metrics.functions_requests.labels(outcome).inc()
+        return web.json_response({"error": reason}, status=status, headers=headers)
+
     if not origin_allowed(request, state.config.allowed_origins):
-        return web.json_response({"error": "origin not allowed"}, status=403)
-    if not state.per_address.allow(request.remote or "unknown"):
-        return web.json_response({"error": "too many requests, try again later"}, status=429)
+        return refuse(403, "origin not allowed", "origin-forbidden")
+    try:
+        address_ok = await state.limits.allow_address(rate_key(client_of(request)))
+    except LimitsUnavailable as exc:
+        return refuse(503, str(exc), "limits-unavailable")
+    if not address_ok:
+        return refuse(429, "too many requests, try again later", "rate-limited")
     authorization = request.headers.get(hdrs.AUTHORIZATION, "")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        return web.json_response(
-            {"error": "token missing"}, status=401, headers={hdrs.WWW_AUTHENTICATE: 'Bearer realm="stream-proxy"'}
-        )
+        return refuse(401, "token missing", "token-rejected", {hdrs.WWW_AUTHENTICATE: 'Bearer realm="stream-proxy"'})
     try:
         user = await validate_token(token.strip(), state.config.token_policy, state.keys)
     except TokenRejected as rejected:
-        status = 503 if rejected.keys_unavailable else 401
-        return web.json_response({"error": rejected.reason}, status=status)
+        if rejected.keys_unavailable:
+            return refuse(503, rejected.reason, "keys-unavailable")
+        return refuse(401, rejected.reason, "token-rejected")
     policy = state.config.access_policy
     allowed = policy.allowed_functions(user)
     default = policy.default_function if any(f.name == policy.default_function for f in allowed) else None
+    state.metrics.functions_requests.labels("ok").inc()
     return web.json_response(
         {
             "functions": [{"name": f.name, "title": f.display_title} for f in allowed],

@@ -14,22 +14,29 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 import aiohttp
 from aiohttp import hdrs, web
 
 from proxy.bridge import BridgeResult, bridge
-from proxy.closecodes import CloseCode
+from proxy.client_address import client_address, rate_key
+from proxy.closecodes import CloseCode, reason_bytes
+from proxy.limits import LimitsUnavailable, SessionLease
 from proxy.origin import origin_allowed
 from proxy.policy import FUNCTION_NAME, StreamingFunction
+from proxy.preauth import preauth_message_limit, raise_message_limit
+from proxy.reload_grace import PAGE_CLOSED
 from proxy.state import STATE, ProxyState, Session
 from proxy.subprotocols import APP_PROTOCOL, parse_offer
 from proxy.tokens import TokenRejected, UserToken, validate_token
 from proxy.upstream import UpstreamFailure, UpstreamRequest, connect_upstream, session_id_of
 
 logger = logging.getLogger("proxy.session")
+
+T = TypeVar("T")
 
 RESUME_COOKIE: Final = "nvcf-request-id"
 CLOSE_GRACE_SECONDS: Final = 2.0
@@ -53,10 +60,21 @@ class Admission:
 
     user: UserToken
     function: StreamingFunction
+    lease: SessionLease
 
 
-def _client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+def client_of(request: web.Request) -> str:
+    """The client's address: the TCP peer, or what trusted load balancers say it is."""
+    return client_address(
+        request.remote,
+        request.headers.getall(hdrs.FORWARDED, []),
+        request.headers.getall(hdrs.X_FORWARDED_FOR, []),
+        request.app[STATE].config.trusted_proxies,
+    )
+
+
+def _cookie_secure(request: web.Request) -> bool:
+    return request.secure or request.app[STATE].config.tls_terminated
 
 
 async def _admit(state: ProxyState, token: str | None, function_name: str | None, *, before_upgrade: bool) -> Admission:
@@ -68,7 +86,7 @@ async def _admit(state: ProxyState, token: str | None, function_name: str | None
         if rejected.keys_unavailable:
             raise Refusal(CloseCode.UPSTREAM_BUSY, rejected.reason, "keys-unavailable") from None
         raise Refusal(CloseCode.TOKEN_INVALID, rejected.reason, "token-rejected") from None
-    if not state.per_user.allow(user.subject):
+    if not await _limited(state.limits.allow_user(user.subject)):
         raise Refusal(
             CloseCode.RATE_LIMITED,
             "too many sign-ins, try again later",
@@ -87,11 +105,20 @@ async def _admit(state: ProxyState, token: str | None, function_name: str | None
     if not policy.may_open(user, name):
         raise Refusal(CloseCode.FORBIDDEN, f"forbidden: user {user.subject} may not open {name}", "forbidden")
     limit = policy.max_sessions(user)
-    if not state.counts.try_take(user.subject, limit):
+    lease = await _limited(state.limits.take_session(user.subject, limit))
+    if lease is None:
         raise Refusal(
             CloseCode.TOO_MANY_SESSIONS, f"too many sessions for {user.subject} (limit {limit})", "too-many-sessions"
         )
-    return Admission(user, function)
+    return Admission(user, function, lease)
+
+
+async def _limited(asked: Awaitable[T]) -> T:
+    """The limits' answer; when they cannot answer, the sign-in is refused (fail closed)."""
+    try:
+        return await asked
+    except LimitsUnavailable as exc:
+        raise Refusal(CloseCode.UPSTREAM_BUSY, str(exc), "limits-unavailable") from None
 
 
 def _upstream_request(state: ProxyState, function: StreamingFunction, resume_id: str | None) -> UpstreamRequest:
@@ -128,13 +155,17 @@ def _session_bound(state: ProxyState, user: UserToken) -> tuple[float, str]:
     return max(until_expiry, 0.0), "token expired"
 
 
-def _new_ws(state: ProxyState) -> web.WebSocketResponse:
+def _new_ws(state: ProxyState, *, preauth: bool) -> web.WebSocketResponse:
+    """The browser's WebSocket; `preauth`: its first message is a token, so it starts small."""
     config = state.config
+    limit = config.max_message_bytes
+    if preauth:
+        limit = min(limit, preauth_message_limit(config.jwt_max_bytes))
     return web.WebSocketResponse(
         protocols=(APP_PROTOCOL,),
         compress=False,  # Small signaling messages: deflate would add latency, not save time.
         heartbeat=config.heartbeat_seconds or None,
-        max_msg_size=config.max_message_bytes,
+        max_msg_size=limit,
     )
 
 
@@ -145,7 +176,7 @@ async def _refuse_after_upgrade(
     request.app[STATE].metrics.handshakes.labels(refusal.outcome).inc()
     if not ws.prepared:
         await ws.prepare(request)
-    await ws.close(code=refusal.code, message=refusal.reason.encode()[:123])
+    await ws.close(code=refusal.code, message=reason_bytes(refusal.reason))
     return ws
 
 
@@ -162,7 +193,11 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 
     if not origin_allowed(request, config.allowed_origins):
         return refuse_http(403, "origin not allowed", "origin-forbidden")
-    if not state.per_address.allow(_client_address(request)):
+    try:
+        allowed = await state.limits.allow_address(rate_key(client_of(request)))
+    except LimitsUnavailable as exc:
+        return refuse_http(503, str(exc), "limits-unavailable")
+    if not allowed:
         return refuse_http(429, "too many connection attempts, try again later", "rate-limited")
     if request.headers.get(hdrs.UPGRADE, "").strip().lower() != "websocket":
         return refuse_http(400, "expected a WebSocket upgrade", "bad-request")
@@ -174,23 +209,25 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     offer = parse_offer(offers[0])
     if not offer.app_protocol_offered:
         return refuse_http(400, f"Sec-WebSocket-Protocol must offer {APP_PROTOCOL}", "bad-request")
-    ws = _new_ws(state)
+    function_name = request.query.get("function")
+    token = offer.token
+    if token is None and config.token_query:
+        token = request.query.get("token")
+    by_first_message = token is None and offer.token_error is None and config.token_first_message
+    ws = _new_ws(state, preauth=by_first_message)
     if not ws.can_prepare(request).ok:
         return refuse_http(400, "invalid WebSocket handshake", "bad-request")
     if state.draining.is_set():
         return await _refuse_after_upgrade(
             request, ws, Refusal(CloseCode.GOING_AWAY, "proxy shutting down", "draining"), session_id
         )
-
-    function_name = request.query.get("function")
-    token = offer.token
-    if token is None and config.token_query:
-        token = request.query.get("token")
     if offer.token_error is not None:
         return await _refuse_after_upgrade(
             request, ws, Refusal(CloseCode.TOKEN_INVALID, offer.token_error, "token-rejected"), session_id
         )
-    if token is None and config.token_first_message:
+    if by_first_message:
+        if not state.preauth.try_enter():
+            return refuse_http(503, "too many connections waiting to sign in, try again later", "preauth-full")
         return await _sign_in_by_first_message(request, ws, function_name, session_id)
 
     try:
@@ -201,6 +238,8 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         return await _refuse_after_upgrade(request, ws, refusal, session_id)
     try:
         resume_id = _resume_id(request, state, admission, offer.resume)
+        if resume_id is not None and await state.held.release_for_resume(resume_id):
+            logger.info("session %s: taking back held session %s after a reload", session_id, resume_id)
         try:
             upstream = await _open_upstream(state, admission, resume_id)
         except Refusal as refusal:
@@ -223,7 +262,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
                 httponly=True,
                 samesite="Strict",
                 max_age=str(int(valid_for)),
-                secure=request.secure or None,
+                secure=_cookie_secure(request) or None,
             )
         try:
             await ws.prepare(request)
@@ -233,10 +272,10 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
             state.metrics.handshakes.labels("client-gone").inc()
             raise
         state.metrics.handshakes.labels("accepted").inc()
-        await _relay(request, ws, upstream, admission, session_id)
+        await _relay(request, ws, upstream, admission, session_id, upstream_session_id)
         return ws
     finally:
-        state.counts.give_back(admission.user.subject)
+        await state.limits.give_back(admission.lease)
 
 
 def _resume_id(request: web.Request, state: ProxyState, admission: Admission, wants_resume: bool) -> str | None:
@@ -252,40 +291,61 @@ def _resume_id(request: web.Request, state: ProxyState, admission: Admission, wa
 async def _sign_in_by_first_message(
     request: web.Request, ws: web.WebSocketResponse, function_name: str | None, session_id: str
 ) -> web.StreamResponse:
-    """Accept first, read `{"token": "<JWT>"}`, then admit and open the upstream."""
+    """Accept first, read `{"token": "<JWT>"}`, then admit and open the upstream.
+
+    Until the token is read the socket is bounded (`proxy.preauth`): one absolute deadline and a
+    small message size limit, raised to the session's once the user is admitted.
+    """
     state = request.app[STATE]
-    await ws.prepare(request)
-    try:
-        msg = await ws.receive(timeout=state.config.auth_timeout)
+    try:  # The caller took a place at the gate; it is given back once the first message is in.
+        await ws.prepare(request)
+        async with asyncio.timeout(state.config.auth_timeout):
+            msg = await ws.receive()
     except TimeoutError:
         return await _refuse_after_upgrade(
             request, ws, Refusal(CloseCode.TOKEN_INVALID, "token missing", "token-rejected"), session_id
         )
-    token: str | None = None
-    if msg.type is aiohttp.WSMsgType.TEXT:
-        try:
-            data = json.loads(msg.data)
-        except ValueError:
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("token"), str):
-            token = data["token"]
-    elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+    finally:
+        state.preauth.leave()
+    if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
         state.metrics.handshakes.labels("client-gone").inc()
         return ws
+    if msg.type is aiohttp.WSMsgType.ERROR:
+        # aiohttp has already closed the socket (1009 for a first message over the pre-auth limit).
+        _log_refused(session_id, request, Refusal(ws.close_code or 1006, "bad first message", "bad-first-message"))
+        state.metrics.handshakes.labels("bad-first-message").inc()
+        return ws
+    token = first_message_token(msg.data) if msg.type is aiohttp.WSMsgType.TEXT else None
     try:
         admission = await _admit(state, token, function_name, before_upgrade=False)
     except Refusal as refusal:
         return await _refuse_after_upgrade(request, ws, refusal, session_id)
+    if state.config.max_message_bytes > preauth_message_limit(state.config.jwt_max_bytes):
+        raise_message_limit(request, ws, state.config.max_message_bytes)
     try:
         try:
             upstream = await _open_upstream(state, admission, None)
         except Refusal as refusal:
             return await _refuse_after_upgrade(request, ws, refusal, session_id)
         state.metrics.handshakes.labels("accepted").inc()
-        await _relay(request, ws, upstream, admission, session_id)
+        await _relay(request, ws, upstream, admission, session_id, None)
         return ws
     finally:
-        state.counts.give_back(admission.user.subject)
+        await state.limits.give_back(admission.lease)
+
+
+def first_message_token(text: str) -> str | None:
+    """The token of a first message `{"token": "<JWT>"}`; None when it is anything else.
+
+    Deep nesting raises RecursionError in `json.loads`; it is a malformed message like any other.
+    """
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(data, dict) and isinstance(data.get("token"), str):
+        return str(data["token"])
+    return None
 
 
 async def _relay(
@@ -294,8 +354,13 @@ async def _relay(
     upstream: aiohttp.ClientWebSocketResponse,
     admission: Admission,
     session_id: str,
+    upstream_session_id: str | None,
 ) -> None:
-    """Bridge an accepted browser to its upstream until one of them closes or time runs out."""
+    """Bridge an accepted browser to its upstream until one of them closes or time runs out.
+
+    A page that unloads (4001) leaves its upstream session held for its reload when the session
+    can be resumed (`upstream_session_id`, a resume cookie), else ended with 1000.
+    """
     state = request.app[STATE]
     config = state.config
     user = admission.user
@@ -304,7 +369,7 @@ async def _relay(
         session_id,
         user.subject,
         admission.function.name,
-        request.remote,
+        client_of(request),
     )
     started = time.monotonic()
     last_message = [started]
@@ -316,7 +381,15 @@ async def _relay(
     # The bridge runs in its own task, tracked by the app so that drain and shutdown can end it.
     stop: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
     bridging = asyncio.create_task(
-        bridge(ws, upstream, left_name="client", right_name="upstream", on_message=on_message, stop=stop),
+        bridge(
+            ws,
+            upstream,
+            left_name="client",
+            right_name="upstream",
+            on_message=on_message,
+            stop=stop,
+            keep_right_open_on=frozenset({CloseCode.PAGE_HIDDEN}),
+        ),
         name=f"session {session_id}",
     )
     session = Session(ws, bridging, stop)
@@ -354,9 +427,18 @@ async def _relay(
         await asyncio.gather(bridging, return_exceptions=True)
         state.sessions.discard(session)
         state.metrics.active_sessions.dec()
-        if not upstream.closed:  # Never leave an upstream session open, whatever happened.
+        page_hidden = _page_hidden(bridging)
+        if page_hidden and upstream_session_id is not None and state.held.grace > 0 and not upstream.closed:
+            state.held.hold(upstream_session_id, upstream)
+        elif page_hidden and not upstream.closed:
+            await upstream.close(code=1000, message=PAGE_CLOSED)  # Nothing to come back to.
+        elif not upstream.closed:  # Never leave an upstream session open, whatever happened.
             await upstream.close(code=1001, message=b"going away")
         _log_end(session_id, user, bridging, time.monotonic() - started)
+
+
+def _page_hidden(bridging: asyncio.Task[BridgeResult]) -> bool:
+    return not bridging.cancelled() and bridging.exception() is None and bridging.result().right_kept_open
 
 
 def _log_end(session_id: str, user: UserToken, bridging: asyncio.Task[BridgeResult], duration: float) -> None:
@@ -382,7 +464,7 @@ def _log_refused(session_id: str, request: web.Request, refusal: Refusal) -> Non
     logger.info(
         "session %s refused: peer=%s outcome=%s code=%d reason=%r",
         session_id,
-        request.remote,
+        client_of(request),
         refusal.outcome,
         refusal.code,
         refusal.reason,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -16,8 +16,10 @@ from aiohttp import web
 
 from proxy.bridge import BridgeResult
 from proxy.config import ProxyConfig
+from proxy.limits import Limits
 from proxy.metrics import ProxyMetrics
-from proxy.ratelimit import RateLimiter
+from proxy.preauth import PreAuthGate
+from proxy.reload_grace import HeldSessions
 from proxy.resume import ResumeSigner
 from proxy.tokens import TokenHeader
 
@@ -46,32 +48,42 @@ class Session:
             self.stop.set_result((code, reason))
 
 
-class SessionCounts:
-    """Open sessions per user, for the per-user limit; taken before the upstream is opened."""
-
-    def __init__(self) -> None:
-        self._counts: Counter[str] = Counter()
-
-    def try_take(self, subject: str, limit: int | None) -> bool:
-        """Count one more session for `subject` unless that would exceed `limit`."""
-        if limit is not None and self._counts[subject] >= limit:
-            return False
-        self._counts[subject] += 1
-        return True
-
-    def give_back(self, subject: str) -> None:
-        """A session of `subject` has ended (or never started)."""
-        self._counts[subject] -= 1
-        if self._counts[subject] <= 0:
-            del self._counts[subject]
-
-    def of(self, subject: str) -> int:
-        """How many sessions `subject` has open."""
-        return self._counts[subject]
+UPSTREAM_OK_SECONDS: Final = 5.0
+"""How long a readiness probe's view of a reachable upstream is reused (probes come often)."""
+UPSTREAM_DOWN_SECONDS: Final = 1.0
+"""How long an unreachable upstream stays the answer: short, so recovery shows at once."""
 
 
-UPSTREAM_CHECK_SECONDS: Final = 5.0
-"""How long a readiness probe's view of the upstream is reused (probes come often)."""
+class UpstreamCheck:
+    """Whether the upstream's TCP port answers: one check in flight at a time, its result cached.
+
+    However many probes arrive together, at most one connection is opened; a reachable upstream
+    is not checked again for `UPSTREAM_OK_SECONDS`, an unreachable one for `UPSTREAM_DOWN_SECONDS`.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._result: tuple[bool, float] | None = None  # (reachable, when)
+        self._running: asyncio.Task[bool] | None = None
+
+    async def reachable(self, check: Callable[[], Awaitable[bool]]) -> bool:
+        """The cached result while fresh, else the result of the check in flight (or of a new one)."""
+        if self._result is not None:
+            ok, at = self._result
+            if self._clock() - at < (UPSTREAM_OK_SECONDS if ok else UPSTREAM_DOWN_SECONDS):
+                return ok
+        if self._running is None:
+            self._running = asyncio.ensure_future(self._run(check))
+        # Shielded: one probe giving up must not cancel the check the others wait for.
+        return await asyncio.shield(self._running)
+
+    async def _run(self, check: Callable[[], Awaitable[bool]]) -> bool:
+        try:
+            ok = await check()
+            self._result = (ok, self._clock())
+            return ok
+        finally:
+            self._running = None
 
 
 @dataclass
@@ -82,17 +94,13 @@ class ProxyState:
     metrics: ProxyMetrics
     keys: Keys
     http: aiohttp.ClientSession
-    per_address: RateLimiter
-    per_user: RateLimiter
+    limits: Limits
     resume: ResumeSigner
-    counts: SessionCounts = field(default_factory=SessionCounts)
+    preauth: PreAuthGate
+    held: HeldSessions
     sessions: set[Session] = field(default_factory=set)
     draining: asyncio.Event = field(default_factory=asyncio.Event)
-    upstream_ok_at: float | None = None
-
-    def upstream_recently_ok(self) -> bool:
-        """True when a readiness probe reached the upstream within the last few seconds."""
-        return self.upstream_ok_at is not None and time.monotonic() - self.upstream_ok_at < UPSTREAM_CHECK_SECONDS
+    upstream_check: UpstreamCheck = field(default_factory=lambda: UpstreamCheck())
 
 
 STATE: Final = web.AppKey("state", ProxyState)

@@ -137,7 +137,8 @@ def read_header(token: str | None, policy: TokenPolicy) -> TokenHeader:
         raise TokenRejected("token invalid: malformed")
     try:
         header = json.loads(_b64decode(parts[0]))
-    except (ValueError, UnicodeError):  # JSONDecodeError is a ValueError.
+    # JSONDecodeError is a ValueError; deep nesting raises RecursionError.
+    except (ValueError, UnicodeError, RecursionError):
         raise TokenRejected("token invalid: malformed") from None
     if not isinstance(header, dict):
         raise TokenRejected("token invalid: malformed")
@@ -220,6 +221,8 @@ def verify_token(token: str, header: TokenHeader, key: Any, policy: TokenPolicy)
         )
     except jwt.PyJWTError as exc:
         raise TokenRejected(_reason_for(exc)) from None
+    except RecursionError:  # A deeply nested payload (signed with our key, but still refused).
+        raise TokenRejected("token invalid: malformed") from None
     except (ValueError, TypeError):  # A key object the algorithm cannot use (should not happen).
         raise TokenRejected("token invalid: key does not fit the algorithm") from None
     # Exact comparisons of our own, whatever PyJWT's release does (2.10.0 matched `iss` by

@@ -85,6 +85,8 @@ async def creds(request: web.Request) -> web.Response:
         body = json.loads(await request.read())
     except ValueError as exc:
         return web.json_response({"error": f"body is not JSON: {exc}"}, status=400)
+    except RecursionError:
+        return web.json_response({"error": "body is not JSON: nested too deeply"}, status=400)
     try:
         state.creds = parse_creds(body)
     except CredsError as exc:

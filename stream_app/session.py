@@ -69,6 +69,15 @@ class StreamingSession:
         Returns why the session must end for good (the client's `bye` or close with 1000, or a
         failure that a resume cannot fix), or None when the client was merely lost.
         """
+        try:
+            return await self._talk()
+        except ConnectionResetError as exc:
+            # The client went away while we were answering (aiohttp: "Cannot write to closing
+            # transport"): an ordinary disconnect, which the resume window is there for.
+            logger.info("session %s: client went away mid-answer (%s)", self.id, exc)
+            return self._fatal
+
+    async def _talk(self) -> str | None:
         ice_servers = self._creds.ice_servers() if self._creds else []
         hello = signaling.Hello(
             self.id,

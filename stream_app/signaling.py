@@ -123,6 +123,8 @@ def parse_client_message(text: str) -> ClientMessage:
         obj = json.loads(text)
     except ValueError as exc:
         raise SignalingError("bad-json", f"message is not JSON: {exc}") from None
+    except RecursionError:
+        raise SignalingError("bad-json", "message is nested too deeply") from None
     if not isinstance(obj, dict):
         raise SignalingError("bad-message", "message must be a JSON object")
     version = _field(obj, "v", int)

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
 from proxy.config import ProxyConfig
-from proxy.server import ProxyAccessLogger, make_app
+from proxy.server import make_app, runner_options
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,8 +33,11 @@ async def proxy_starter(config: ProxyConfig) -> AsyncIterator[StartProxy]:
     servers: list[TestServer] = []
 
     async def start_proxy(**changes: Any) -> TestServer:
-        server = TestServer(make_app(dataclasses.replace(config, **changes)), host="127.0.0.1")
-        await server.start_server(access_log_class=ProxyAccessLogger)
+        replaced = dataclasses.replace(config, **changes)
+        server = TestServer(make_app(replaced), host="127.0.0.1")
+        options = runner_options(replaced)
+        del options["handler_cancellation"]  # aiohttp's test server always cancels handlers.
+        await server.start_server(**options)
         servers.append(server)
         return server
 

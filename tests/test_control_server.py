@@ -31,6 +31,7 @@ async def test_creds_are_cached(app: RunningStreamApp, http: aiohttp.ClientSessi
             b'{"stunIp": "127.0.0.1", "stunPort": "3478", "username": "u", "password": "p"}',
             "field 'stunPort' must be an integer",
         ),
+        (b"[" * 1100, "body is not JSON: nested too deeply"),
     ],
 )
 async def test_bad_creds_get_400_with_a_reason_and_change_nothing(

@@ -200,6 +200,17 @@ async def test_cookie_is_signed_and_keeps_its_attributes(
     assert all("cookie" not in h for h in upstream.handshakes)
 
 
+async def test_behind_a_tls_terminating_balancer_the_cookie_is_secure(
+    start: StartProxy, http: aiohttp.ClientSession, upstream: Upstream
+) -> None:
+    proxy = await start(tls_terminated=True)
+    upstream.reqid = "sess.1234"
+    ws = await connect(http, proxy, make_token(sub="bob"))
+    _, morsel = resume_cookie(ws)
+    await ws.close()
+    assert morsel["secure"] and morsel["httponly"]
+
+
 async def test_cookie_from_one_proxy_resumes_through_another_with_the_same_secret(
     start: StartProxy, http: aiohttp.ClientSession, upstream: Upstream
 ) -> None:
@@ -344,3 +355,54 @@ async def test_a_restarted_proxy_process_resumes_the_session(upstream: Upstream,
             if process.returncode is None:
                 process.kill()
                 await process.wait()
+
+
+# --- a page that unloads (4001) -------------------------------------------------------------
+
+
+async def test_an_unloaded_pages_session_is_held_for_the_grace_then_ended_with_1000(
+    start: StartProxy, http: aiohttp.ClientSession, upstream: Upstream
+) -> None:
+    proxy = await start(reload_grace=0.5)
+    upstream.reqid = "sess.1234"
+    ws = await connect(http, proxy, make_token(sub="bob"))
+    started = time.monotonic()
+    await ws.close(code=CloseCode.PAGE_HIDDEN, message=b"page hidden")
+    assert await asyncio.wait_for(upstream.closes.get(), timeout=5) == (1000, "page closed")
+    assert 0.4 <= time.monotonic() - started < 2
+
+
+async def test_the_same_tabs_reload_takes_its_held_session_back_at_once(
+    start: StartProxy, http: aiohttp.ClientSession, upstream: Upstream
+) -> None:
+    proxy = await start(reload_grace=30)
+    upstream.reqid = "sess.1234"
+    ws = await connect(http, proxy, make_token(sub="bob"))
+    cookie, _ = resume_cookie(ws)
+    await ws.close(code=CloseCode.PAGE_HIDDEN, message=b"page hidden")
+    started = time.monotonic()
+    await reconnect(http, proxy, cookie)
+    # The held connection was given up as lost (the app keeps the session), then resumed.
+    assert upstream.closes.get_nowait() == (1001, "page reloaded")
+    assert forwarded(upstream) == [None, "sess.1234"]
+    assert time.monotonic() - started < 2
+
+
+async def test_an_unloaded_page_without_a_resume_cookie_ends_its_session_at_once(
+    start: StartProxy, http: aiohttp.ClientSession, upstream: Upstream
+) -> None:
+    proxy = await start(reload_grace=30)  # No nvcf-reqid from the upstream: nothing to resume.
+    ws = await connect(http, proxy, make_token(sub="bob"))
+    await ws.close(code=CloseCode.PAGE_HIDDEN, message=b"page hidden")
+    assert await asyncio.wait_for(upstream.closes.get(), timeout=2) == (1000, "page closed")
+
+
+async def test_held_sessions_end_when_the_proxy_stops(
+    start: StartProxy, http: aiohttp.ClientSession, upstream: Upstream
+) -> None:
+    proxy = await start(reload_grace=30)
+    upstream.reqid = "sess.1234"
+    ws = await connect(http, proxy, make_token(sub="bob"))
+    await ws.close(code=CloseCode.PAGE_HIDDEN, message=b"page hidden")
+    await proxy.close()
+    assert await asyncio.wait_for(upstream.closes.get(), timeout=5) == (1000, "page closed")

@@ -46,6 +46,8 @@ def test_null_candidate_is_end_of_candidates() -> None:
         ('{"v":1,"type":"candidate","candidate":{"candidate":"c","sdpMLineIndex":-1}}', "bad-message"),
         ('{"v":1,"type":"candidate","candidate":{"candidate":"c","sdpMLineIndex":true}}', "bad-message"),
         ('{"v":1,"type":"offer","sdp":"' + "x" * 70_000 + '"}', "too-large"),
+        ("[" * 1100, "bad-json"),  # json.loads raises RecursionError, not ValueError.
+        ('{"v":1,"type":"offer","sdp":' + "[" * 1100 + "]" * 1100 + "}", "bad-json"),
     ],
 )
 def test_bad_messages_are_refused_with_their_code(text: str, code: str) -> None:

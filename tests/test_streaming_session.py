@@ -2,11 +2,13 @@
 
 import asyncio
 import json
+import logging
 import socket
 import time
 
 import aiohttp
 import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
 from scripted_client import candidate_ports, negotiate, open_session, sign_in
 from stream_app_harness import RunningStreamApp, running_stream_app
 
@@ -266,3 +268,26 @@ async def test_relay_only_answers_with_relay_candidates_only_and_streams_through
     assert kinds == {"relay"}, session.answer_sdp
     assert " raddr 0.0.0.0 " in session.answer_sdp  # the host address is not revealed
     assert all(0 < latency < 1000 for latency in latencies)
+
+
+async def test_a_client_gone_before_the_answer_is_one_info_line_and_the_session_waits(
+    app: RunningStreamApp, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    ws, _ = await sign_in(http, app.sign_in_url)
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("video", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    await ws.send_str(json.dumps({"v": 1, "type": "offer", "sdp": pc.localDescription.sdp}))
+    # Gone without a close frame, as a killed tab: the app finds out when it writes the answer,
+    # which takes it several turns of the loop (ICE gathering) after the offer arrives.
+    assert ws._response is not None and ws._response.connection is not None
+    ws._response.connection.transport.close()  # type: ignore[union-attr]
+    await pc.close()
+    deadline = time.monotonic() + 10
+    while app.state.slot.current is None or not app.state.slot.current.waiting:
+        assert time.monotonic() < deadline, "the session never started waiting for a resume"
+        await asyncio.sleep(0.05)
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    gone = [r.getMessage() for r in caplog.records if "client went away" in r.getMessage()]
+    assert len(gone) == 1 and "mid-answer" in gone[0]

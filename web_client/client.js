@@ -9,6 +9,8 @@ import { drawSize } from './picture.js';
 import { PREFERRED_CODEC, RESUME_WINDOW_MS, StreamSession } from './stream-session.js';
 
 const TOKEN_KEY = 'stream-token';
+/** Written as the page unloads during a stream: this tab may resume that session after a reload. */
+const LEFT_KEY = 'stream-left-session';
 const NO_TOKEN = 'No sign-in token: open the link that `make demo` printed (…/#token=…), or paste a token below.';
 
 const $ = (id) => document.getElementById(id);
@@ -75,7 +77,23 @@ async function listFunctions(token) {
   return Array.isArray(body?.functions) ? body.functions : null;
 }
 
+/**
+ * The session this tab's previous page left as it unloaded (`{functionName}`), if recent enough to
+ * be resumed; read once, so only the reload right after it tries.
+ */
+function takeLeftSession(resumeWindowMs) {
+  const text = sessionStorage.getItem(LEFT_KEY);
+  sessionStorage.removeItem(LEFT_KEY);
+  try {
+    const left = JSON.parse(text ?? 'null');
+    return left && Date.now() - left.at < resumeWindowMs ? left : null;
+  } catch {
+    return null;
+  }
+}
+
 const options = readFragment();
+const leftSession = takeLeftSession(options.resumeWindowMs);
 const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
 const session = new StreamSession({
   url: `${scheme}//${location.host}/sign_in`,
@@ -108,6 +126,11 @@ function askForToken() {
 function connect(functionName) {
   picker.hidden = true;
   session.functionName = functionName;
+  if (leftSession !== null && leftSession.functionName === functionName) {
+    leftSession.used = true;
+    session.resumeAfterReload();
+    return;
+  }
   // After a token expired mid-session, the new token continues that session when it still can.
   session.resumeOrStart();
 }
@@ -115,6 +138,10 @@ function connect(functionName) {
 async function proceed(token) {
   session.token = token;
   signInForm.hidden = true;
+  if (leftSession !== null && !leftSession.used) {
+    connect(leftSession.functionName); // A reload: straight back to the session it left.
+    return;
+  }
   showState('connecting', 'Looking up your streaming functions…');
   const functions = await listFunctions(token);
   if (functions?.rejected !== undefined) {
@@ -197,9 +224,15 @@ $('lock-pointer').addEventListener('click', () => capture.lockPointer());
 $('disconnect').addEventListener('click', () => session.end());
 if (options.showStats) overlay.toggle(true);
 
-// Leaving the page ends the session for good rather than holding the app for its resume window.
+// Leaving the page during a stream (a reload or a closed tab: the page cannot tell which) leaves
+// the session for this tab to resume; the proxy ends it when no reload comes within a few seconds.
+// Any other session is ended for good.
 window.addEventListener('pagehide', () => {
-  if (session.ws || session.pc) session.end();
+  if (!session.ws && !session.pc) return;
+  if (session.established && session.state !== 'ended' && session.state !== 'failed') {
+    sessionStorage.setItem(LEFT_KEY, JSON.stringify({ at: Date.now(), functionName: session.functionName }));
+    session.leave();
+  } else session.end();
 });
 
 if (options.token) proceed(options.token);

@@ -15,6 +15,11 @@ export const RESUME_WINDOW_MS = 30_000;
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000];
 /** A close code of our own for "the media failed, I will be back": anything but 1000 keeps the session. */
 const CLOSE_ICE_FAILED = 4000;
+/**
+ * "This page is unloading" (a reload or a closed tab, which a page cannot tell apart): the proxy
+ * keeps the session a few seconds for this tab's reload to resume, then ends it (docs/protocol.md 1).
+ */
+export const CLOSE_PAGE_HIDDEN = 4001;
 /** A peer connection that has not connected this long after its offer has failed in practice. */
 export const ICE_CONNECT_TIMEOUT_MS = 20_000;
 /**
@@ -74,6 +79,8 @@ export class StreamSession extends EventTarget {
     /** When the proxy closed a streaming session because its token expired (4408), else null. */
     this.tokenExpiredAt = null;
     this.retryTimer = null;
+    /** True from `resumeAfterReload()` until the resumed session's hello (or its refusal). */
+    this.reloading = false;
     this.stats = new StatsSampler({ video, peerConnection: () => this.pc });
     this.sampleCanvas = null;
   }
@@ -113,6 +120,30 @@ export class StreamSession extends EventTarget {
     this.attempt = 1;
     this.setState('reconnecting', 'Signed in again: resuming the session…');
     this.open(true);
+  }
+
+  /**
+   * After this tab reloaded during a stream: take back the session the previous page left (the
+   * proxy holds it for a few seconds), or start a fresh one when it is gone. Only the tab that
+   * left a session calls this (sessionStorage is per tab), so a new tab never takes one over.
+   */
+  resumeAfterReload() {
+    this.stopRetrying();
+    this.reloading = true;
+    this.established = false;
+    this.attempt = 0;
+    this.droppedAt = null;
+    this.setState('connecting', 'Resuming your session…');
+    this.open(true);
+  }
+
+  /** The page is unloading: close with 4001 and no `bye`, so a reload of this tab can resume. */
+  leave() {
+    this.stopRetrying();
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close(CLOSE_PAGE_HIDDEN, 'page hidden');
+    this.dropPeer();
   }
 
   /** End the session for good: `bye`, then close with 1000 so the app frees itself at once. */
@@ -174,6 +205,7 @@ export class StreamSession extends EventTarget {
   }
 
   async onHello(hello) {
+    this.reloading = false;
     this.sessionId = hello.sessionId;
     this.resumed = hello.resumed === true;
     this.established = true;
@@ -267,6 +299,17 @@ export class StreamSession extends EventTarget {
   onClose(code, reason) {
     this.ws = null;
     this.dropPeer();
+    if (this.reloading) {
+      this.reloading = false;
+      if (code === 4410 || !mayReconnect(code)) {
+        // The left session is gone (or this sign-in is refused outright): as a first visit would.
+        if (code === 4410) this.start();
+        else this.setState('ended', describeClose(code, reason), code);
+        return;
+      }
+      // E.g. still held elsewhere: retry with `resume` as after a dropped connection.
+      this.established = true;
+    }
     const message = describeClose(code, reason);
     // Only an expired token: a session time limit or idle timeout means the session is over.
     const tokenExpired = code === 4408 && /^token expired/.test(reason) && this.state === 'streaming';

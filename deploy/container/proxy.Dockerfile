@@ -7,14 +7,16 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY stream_app ./stream_app
 COPY proxy ./proxy
 COPY deploy ./deploy
 COPY web_client ./web_client
+# Exactly the locked versions, checked against their hashes (`make lock`), then the kit itself.
 RUN python -m venv /opt/stream-kit \
  && /opt/stream-kit/bin/pip install --no-cache-dir --upgrade pip \
- && /opt/stream-kit/bin/pip install --no-cache-dir .
+ && /opt/stream-kit/bin/pip install --no-cache-dir --require-hashes -r requirements.lock \
+ && /opt/stream-kit/bin/pip install --no-cache-dir --no-deps .
 
 FROM ${BASE_IMAGE}
 COPY --from=build /opt/stream-kit /opt/stream-kit

@@ -235,6 +235,8 @@ def load_definition(path: Path) -> FunctionDefinition:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DefinitionError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise DefinitionError(f"{path}: not valid JSON: nested too deeply") from None
     try:
         return parse_definition(data)
     except DefinitionError as exc:

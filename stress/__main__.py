@@ -1,0 +1,3 @@
+from stress.runner import main
+
+raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""Faults with a precise expected outcome: the page (or client) is told clearly, nothing hangs,
+nothing leaks, and the next session works. (Others live with their piece: SIGTERM in
+test_proxy_drain / test_lifecycle_process / test_nvcf_local, the JWKS server down in
+test_proxy_auth, an upstream unreachable or silent in test_proxy, Redis down in
+test_proxy_shared_limits, a taken UDP range in test_streaming_session.)"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from conftest import RunningNvcfLocal
+from local_stack import LocalStack, local_stack
+from proxy_harness import StartProxy, Upstream, proxy_starter
+from test_proxy import API_KEY, SECRET, make_token, open_session
+from test_web_client_stack import open_page, wait_for_state
+from web_client_harness import csp_chromium
+
+from proxy.config import ProxyConfig
+from proxy.state import STATE
+
+
+@pytest.fixture
+async def start(upstream: Upstream) -> AsyncIterator[StartProxy]:
+    config = ProxyConfig(
+        nvcf_api_key=API_KEY, function_id="fn-1", jwt_secret=SECRET, nvcf_server=upstream.base_url, upstream_timeout=2.0
+    )
+    async with proxy_starter(config) as start_proxy:
+        yield start_proxy
+
+
+async def test_a_browser_that_vanishes_mid_session_frees_its_upstream_at_once(
+    start: StartProxy, http: aiohttp.ClientSession, upstream: Upstream
+) -> None:
+    proxy: TestServer = await start()
+    ws = await open_session(http, proxy, make_token())
+    await ws.send_str("hi")
+    assert await ws.receive_str(timeout=5) == "echo:hi"
+    started = time.monotonic()
+    assert ws._response is not None and ws._response.connection is not None
+    ws._response.connection.transport.abort()  # type: ignore[union-attr]  # No close frame: gone.
+    # The lost connection (1006, which may not be sent) goes upstream as 1011: not 1000, so the
+    # app keeps the session for a resume.
+    assert await asyncio.wait_for(upstream.closes.get(), timeout=5) == (1011, "connection lost")
+    assert time.monotonic() - started < 3  # Not a heartbeat interval (20 s).
+    state = proxy.app[STATE]
+    for _ in range(50):
+        if not state.sessions:
+            break
+        await asyncio.sleep(0.05)
+    assert not state.sessions
+    again = await open_session(http, proxy, make_token())
+    await again.send_str("next")
+    assert await again.receive_str(timeout=5) == "echo:next"
+    await again.close()
+
+
+@pytest.fixture
+async def stack(nvcf_local: RunningNvcfLocal, tmp_path: Path) -> AsyncIterator[LocalStack]:
+    async with local_stack(nvcf_local, tmp_path) as running:
+        yield running
+
+
+@pytest.mark.browser
+async def test_the_stream_app_crashing_mid_session_tells_the_page_and_the_next_session_works(
+    stack: LocalStack,
+) -> None:
+    async with csp_chromium() as browser:
+        page = await browser.new_page()
+        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}")
+        await wait_for_state(page, "streaming")
+        (instance,) = stack.stream_app_processes()
+        os.kill(instance.pid, signal.SIGKILL)
+        # The page tries to resume; the replacement instance never had the session: 4410.
+        text = await wait_for_state(page, "ended", timeout=40)
+        assert await page.locator("#status").get_attribute("data-code") == "4410", text
+        assert "Session expired" in text and await page.locator("#connect-again").is_visible()
+        await stack.nvcf.wait_for_status("ACTIVE", timeout=30)
+        await stack.nvcf.wait_until_idle(timeout=30)
+        await page.click("#connect-again")
+        try:
+            await wait_for_state(page, "streaming", timeout=30)
+        except Exception:
+            print("STATE", await page.locator("#status").text_content(), stack.nvcf.output[-15:])
+            raise
