@@ -171,6 +171,7 @@ class VideoSender:
         self._source_pixels = 0
         self._encoder_target = 0
         self._output: deque[tuple[float, int]] = deque()  # (when, bytes) of each encoded frame
+        self._first_output: float | None = None
         self._next_frame_at = 0.0
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -246,6 +247,8 @@ class VideoSender:
                 timestamp = uint32_add(timestamp_origin, frame_timestamp)
                 now = self.now()
                 self._output.append((now, sum(len(p) for p in payloads)))
+                if self._first_output is None:
+                    self._first_output = now
                 for index, payload in enumerate(payloads):
                     packet = RtpPacket(payload_type=payload_type, sequence_number=sequence_number, timestamp=timestamp)
                     packet.ssrc = sender._ssrc
@@ -459,11 +462,13 @@ class VideoSender:
             self.session.encoder.target_bitrate = encoder_target
 
     def _encoded_bitrate(self, now: float) -> float:
-        """What the encoder made over the last OUTPUT_WINDOW, bits per second (inf until it has)."""
+        """What the encoder made over the last OUTPUT_WINDOW, bits per second (inf until a window
+        has passed since the first frame). An app that pushes frames only when its picture
+        changes makes few or none: that is easy content too."""
+        if self._first_output is None or now - self._first_output < OUTPUT_WINDOW:
+            return float("inf")
         while self._output and self._output[0][0] < now - OUTPUT_WINDOW:
             self._output.popleft()
-        if not self._output or now - self._output[0][0] < OUTPUT_WINDOW * 0.8:
-            return float("inf")  # too little history to call the content easy
         return sum(size for _, size in self._output) * 8 / OUTPUT_WINDOW
 
     def stats(self) -> CongestionStats:

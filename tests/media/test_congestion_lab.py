@@ -71,13 +71,17 @@ async def test_under_a_2_mbit_cap_the_target_settles_below_it_and_frames_keep_ar
             settled = await wait_for_report(
                 page, "settling under the cap", lambda r: r["estimateKbps"] < 2000 and r["targetKbps"] < 2000, 15
             )
-            await asyncio.sleep(3)  # and it stays there
-            later = await server_report(page)
+            later = []  # and it stays there: a probe may overshoot for a moment (tbf's bucket
+            for _ in range(16):  # lets a short burst through above the rate), the median may not
+                later.append(await server_report(page))
+                await asyncio.sleep(0.25)
             fps = await decoded_per_second(lab, page, 2.0)
         finally:
             await page.close()
     assert first["transportCc"] is True
-    assert later is not None and later["estimateKbps"] < 2000 and later["targetKbps"] < 2000, later
+    estimates = sorted(r["estimateKbps"] for r in later if r is not None)
+    targets = sorted(r["targetKbps"] for r in later if r is not None)
+    assert len(estimates) == 16 and estimates[8] < 2000 and targets[8] < 2000, later
     assert settled["estimateKbps"] >= 300, settled  # below the cap, not collapsed
     assert fps >= 15, fps
 
