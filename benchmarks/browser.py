@@ -259,6 +259,19 @@ async def open_session(browser: Browser, url: str, timeout_s: float = 20.0) -> P
     return page
 
 
+async def close_session(page: Page) -> None:
+    """End the page's streaming session for good (`bye`, close 1000) and close the page.
+
+    Closing the page alone now leaves the session held for a reload (the proxy's reload grace,
+    then the stream app's resume window), and the next session would wait for the instance.
+    """
+    try:
+        await page.evaluate("() => window.streamSession?.end()")
+    except Exception:  # a page that already broke down: closing it is all that is left
+        pass
+    await page.close()
+
+
 async def _state(page: Page) -> str:
     try:
         info = await page.evaluate(

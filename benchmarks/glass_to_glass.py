@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from benchmarks import seams
-from benchmarks.browser import chromium, measure_stream, open_session
+from benchmarks.browser import chromium, close_session, measure_stream, open_session
 from benchmarks.context import BenchContext
 from benchmarks.profiling import profile
 from benchmarks.stack import running_baseline, running_stack
@@ -101,7 +101,7 @@ async def _one(
                 raw, _ = await asyncio.gather(measuring, sampling)
                 raws.append(raw)
         finally:
-            await page.close()
+            await close_session(page)
     summary = summarize_stream(pool_sessions(raws), fps)
     summary["sessions"] = len(raws)
     summary["session_p50_ms"] = [summarize([float(x) for x in r["latencies"]], (50,))["p50"] for r in raws]

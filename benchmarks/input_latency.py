@@ -22,7 +22,7 @@ from typing import Any
 from playwright.async_api import Page
 
 from benchmarks import seams
-from benchmarks.browser import chromium, open_session
+from benchmarks.browser import chromium, close_session, open_session
 from benchmarks.context import BenchContext
 from benchmarks.stack import running_baseline, running_stack
 from benchmarks.stats import summarize
@@ -54,7 +54,7 @@ async def _baseline(ctx: BenchContext, browser: Any) -> dict[str, Any]:
         try:
             sent = await _sent_keys(page, ctx.profile.input_events)
         finally:
-            await page.close()
+            await close_session(page)
         samples = [s for s in await baseline.input_samples() if s.get("type") == "key"]
     latencies = [s["received"] - s["t"] for s in samples]
     return {
@@ -81,7 +81,7 @@ async def _app(ctx: BenchContext, browser: Any) -> dict[str, Any]:
             # per press on its `input` channel once it is open.
             sent = await _sent_keys(page, ctx.profile.input_events)
         finally:
-            await page.close()
+            await close_session(page)
         latencies = []
         for line in stack.output.lines:
             found = APP_LINE.search(line) if marker in line and "type=key" in line else None

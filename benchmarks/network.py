@@ -30,7 +30,7 @@ from typing import Any, Final
 from playwright.async_api import Page
 
 from benchmarks import seams
-from benchmarks.browser import chromium, measure_stream, open_session
+from benchmarks.browser import chromium, close_session, measure_stream, open_session
 from benchmarks.context import BenchContext
 from benchmarks.glass_to_glass import summarize_stream
 from benchmarks.libwebrtc_peer import open_reference, running_pages
@@ -131,7 +131,7 @@ async def measure_session(
         relay_after = await netlab.relay.counters()
     finally:
         for page in pages:
-            await page.close()
+            await close_session(page)
     summary = summarize_network(raw, fps, t0_ms, p.net_measure_s)
     summary["relay"] = {
         direction: {k: relay_after[direction][k] - relay_before[direction][k] for k in relay_after[direction]}

@@ -13,7 +13,7 @@ import aiohttp
 from playwright.async_api import Browser
 
 from benchmarks import seams
-from benchmarks.browser import PHASES, chromium, marks, open_session
+from benchmarks.browser import PHASES, chromium, close_session, marks, open_session
 from benchmarks.context import BenchContext
 from benchmarks.stack import Stack, running_baseline, running_stack
 from benchmarks.stats import summarize
@@ -52,7 +52,7 @@ async def _sessions(
         try:
             phases = phases_of(await marks(page))
         finally:
-            await page.close()
+            await close_session(page)
         if index == 0:
             continue
         if phases is None:
