@@ -1,6 +1,7 @@
 """Our encoders on their own: keyframes on request, GOP, bitrate clamp and following, size changes."""
 
 import fractions
+from collections.abc import Callable
 
 import av
 import numpy as np
@@ -200,3 +201,21 @@ def test_h264_pack_forwards_an_access_unit_unchanged() -> None:
         b"\x00\x00\x00\x01", b"\x00\x00\x01"
     )
     assert all(len(p) <= 1300 for p in payloads) and len(payloads) > 1
+
+
+def test_the_h264_encoder_reports_how_hard_it_squeezes_easy_and_hard_pictures() -> None:
+    encoder_class = LowLatencyH264Encoder
+
+    def quantizer(picture: Callable[[int], np.ndarray]) -> float:
+        encoder = encoder_class(MediaConfig(bitrate_start=1_000_000), 60)
+        for index in range(20):
+            frame = av.VideoFrame.from_ndarray(picture(index), format="yuv420p")
+            frame.pts, frame.time_base = index * 1500, fractions.Fraction(1, 90_000)
+            encoder.encode(frame)
+        assert encoder.stats.qp is not None
+        return float(encoder.stats.qp)
+
+    rng = np.random.default_rng(7)
+    flat = quantizer(lambda i: np.full((1080, 1280), 100 + i, dtype=np.uint8))
+    noise = quantizer(lambda i: rng.integers(0, 255, (1080, 1280), dtype=np.uint8))
+    assert flat < 30 < noise

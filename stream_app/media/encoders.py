@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fractions
 import os
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,10 @@ VP8_REOPEN_MIN_INTERVAL = 2.0
 VP8_REOPEN_MIN_CHANGE = 0.15
 # See LowLatencyH264Encoder._open: the rate the H.264 VBV buffer is sized for.
 VBV_RATE = 10_000_000
+# FFmpeg's encoder-stats side data: quality is the quantizer times FF_QP2LAMBDA; the fifth byte
+# is the picture type (AV_PICTURE_TYPE_I, P, B...).
+_QP2LAMBDA = 118
+_PICTURE_TYPES = range(1, 8)
 # Largest access unit passed through; an H.264 frame beyond this is almost certainly garbage.
 MAX_ACCESS_UNIT = 8 * 1024 * 1024
 
@@ -54,6 +59,7 @@ class EncoderStats:
     total_encode_ms: float = 0.0
     width: int = 0
     height: int = 0
+    qp: float | None = None  # the encoder's quantizer, averaged over recent frames (None: not reported)
 
     @property
     def mean_encode_ms(self) -> float:
@@ -124,6 +130,7 @@ class _VideoEncoder(Encoder):
                 self._keyframe_wanted = False
         frame.pict_type = av.video.frame.PictureType.I if force else av.video.frame.PictureType.NONE
         packets = self._context.encode(frame)
+        self._follow_qp(packets)
         data = b"".join(bytes(p) for p in packets)
         if any(p.is_keyframe for p in packets):
             self._last_keyframe = now
@@ -139,6 +146,18 @@ class _VideoEncoder(Encoder):
 
     def _open(self, width: int, height: int, pts: int) -> av.VideoCodecContext:
         raise NotImplementedError
+
+    def _follow_qp(self, packets: list[av.Packet[Any]]) -> None:
+        """Average the quantizer FFmpeg reports per packet (its encoder-stats side data): how hard
+        the encoder has to squeeze, which the degradation ladder reads."""
+        if self.codec_name != "H264":
+            return  # VP8's quantizer runs on another scale; the ladder reads H.264's only
+        for packet in packets:
+            for side_data in packet.iter_sidedata():
+                raw = bytes(side_data)
+                if len(raw) >= 5 and raw[4] in _PICTURE_TYPES:  # quality (int32 LE), picture type
+                    qp = struct.unpack_from("<i", raw)[0] / _QP2LAMBDA
+                    self.stats.qp = qp if self.stats.qp is None else self.stats.qp * 0.9 + qp * 0.1
 
     def _follow_target_bitrate(self) -> None:
         raise NotImplementedError

@@ -73,6 +73,13 @@ HISTORY_PACKETS = 2048
 # target over the last OUTPUT_WINDOW seconds.
 CONTENT_LIMITED_SHARE = 0.7
 OUTPUT_WINDOW = 1.0
+# ...or while its quantizer stays below this: the picture is fine at this bitrate (libwebrtc's
+# quality scaler lowers resolution for H.264 above a QP of 37 and raises it below 24).
+CONTENT_LIMITED_QP = 30.0
+# ...or while the link has shown no congestion (delay overuse, or loss above 2%) for this long: a
+# low estimate the link never pushed down is the content's, not the link's.
+CONGESTION_MEMORY = 5.0
+CONGESTION_LOSS = 0.02
 # A frame is skipped while the pacer still needs longer than this many frame intervals for the
 # video already queued (a keyframe may take a few; a steady excess means the target is too high).
 QUEUE_FRAMES = 1.5
@@ -172,6 +179,7 @@ class VideoSender:
         self._encoder_target = 0
         self._output: deque[tuple[float, int]] = deque()  # (when, bytes) of each encoded frame
         self._first_output: float | None = None
+        self._congested_at = -1e9  # when the link last showed congestion
         self._next_frame_at = 0.0
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -384,6 +392,9 @@ class VideoSender:
         rtt = self.estimate.rtt if self.estimate is not None and self.estimate.rtt is not None else 0.1
         if sent is None or now - sent.first_sent > RETRANSMIT_MAX_AGE:
             self._refused += 1
+            # The receiver still misses it, so it cannot decode on until a keyframe, which it
+            # would ask for itself only after about 3 s without a decodable frame.
+            self.session.request_keyframe()
             return
         if sent.last_sent != sent.first_sent and now - sent.last_sent < max(rtt, 0.02):
             self._refused += 1  # the last copy may still be on its way
@@ -443,7 +454,14 @@ class VideoSender:
         self._retransmit_budget.rate = estimate.target_bitrate * RETRANSMIT_SHARE / 8
         step = self.step
         if self._source_pixels:
-            content_limited = self._encoded_bitrate(now) < CONTENT_LIMITED_SHARE * self._encoder_target
+            if estimate.delay_state == "overusing" or estimate.loss_fraction > CONGESTION_LOSS:
+                self._congested_at = now
+            qp = self.session.encoder.stats.qp
+            content_limited = (
+                self._encoded_bitrate(now) < CONTENT_LIMITED_SHARE * self._encoder_target
+                or (qp is not None and qp < CONTENT_LIMITED_QP)
+                or now - self._congested_at > CONGESTION_MEMORY
+            )
             step = self.ladder.update(estimate.target_bitrate, self._source_pixels, now, content_limited)
         if step != self.step:
             logger.info(
