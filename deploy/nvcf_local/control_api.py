@@ -21,10 +21,12 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
 from deploy.nvcf_local.control_plane import ApiProblem, ControlPlane
+from deploy.nvcf_local.store import StoredVersion
 
 CONTROL_PLANE = web.AppKey("nvcf_local_control_plane", ControlPlane)
 
@@ -146,21 +148,18 @@ async def delete_version(request: web.Request) -> web.Response:
 
 async def deploy_version(request: web.Request) -> web.Response:
     """``POST /v2/nvcf/deployments/functions/{fid}/versions/{vid}``."""
-    plane = request.app[CONTROL_PLANE]
-    found = plane.find(request.match_info["function_id"], request.match_info["version_id"])
-    if isinstance(found, ApiProblem):
-        return problem_response(found)
-    body = await _json_body(request)
-    if isinstance(body, ApiProblem):
-        return problem_response(body)
-    deployment = plane.deploy(found[0], body)
-    if isinstance(deployment, ApiProblem):
-        return problem_response(deployment)
-    return web.json_response({"deployment": deployment})
+    return await _with_deployment_body(request, request.app[CONTROL_PLANE].deploy)
 
 
 async def update_deployment(request: web.Request) -> web.Response:
     """``PUT /v2/nvcf/deployments/functions/{fid}/versions/{vid}``."""
+    return await _with_deployment_body(request, request.app[CONTROL_PLANE].update_deployment)
+
+
+async def _with_deployment_body(
+    request: web.Request, action: Callable[[StoredVersion, object], dict[str, Any] | ApiProblem]
+) -> web.Response:
+    """Find the version, read the deployment specification body, and apply `action` to both."""
     plane = request.app[CONTROL_PLANE]
     found = plane.find(request.match_info["function_id"], request.match_info["version_id"])
     if isinstance(found, ApiProblem):
@@ -168,7 +167,7 @@ async def update_deployment(request: web.Request) -> web.Response:
     body = await _json_body(request)
     if isinstance(body, ApiProblem):
         return problem_response(body)
-    deployment = plane.update_deployment(found[0], body)
+    deployment = action(found[0], body)
     if isinstance(deployment, ApiProblem):
         return problem_response(deployment)
     return web.json_response({"deployment": deployment})
