@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import psutil
 import pytest
 from conftest import NvcfLocalFactory, RunningNvcfLocal
 from local_stack import LocalStack, local_stack
@@ -24,7 +25,7 @@ from playwright.async_api import Page, ViewportSize
 from web_client_harness import csp_chromium, strict_csp, wait_until
 
 from deploy.children import Child, start_child
-from deploy.coturn import RunningCoturn
+from deploy.coturn import RunningCoturn, start_coturn
 
 pytestmark = pytest.mark.browser
 
@@ -163,6 +164,10 @@ async def test_upstream_gone_reconnects_then_says_so(stack: LocalStack) -> None:
     assert "Could not reconnect within 4 s" in text and "Upstream gone" in text, text
 
 
+FRAMES_DECODED_SOON = """new Promise((resolve) => { const poll = () => window.streamSession.pc.getStats()
+  .then((s) => { const n = [...s.values()].find((r) => r.type === 'inbound-rtp')?.framesDecoded ?? 0;
+    if (n > 0) resolve(n); else setTimeout(poll, 100); }); poll(); })"""
+
 FRAMES_DECODED = """window.streamSession.pc.getStats()
   .then((s) => [...s.values()].find((r) => r.type === 'inbound-rtp').framesDecoded)"""
 
@@ -240,6 +245,51 @@ async def test_ice_failure_is_detected_and_explained(stack: LocalStack, coturn: 
     assert text.startswith("ICE failed"), text
     # The page ended the session for good (close 1000), so the instance is free at once.
     await stack.nvcf.wait_until_idle(timeout=10)
+
+
+def udp_socket_count(stack: LocalStack) -> int:
+    """UDP sockets the stream app instances hold now (the media ports they bind per session)."""
+    count = 0
+    for process in stack.stream_app_processes():
+        try:
+            count += len(process.net_connections(kind="udp"))
+        except psutil.NoSuchProcess:
+            pass
+    return count
+
+
+async def wait_for_udp_sockets(stack: LocalStack, wanted: int, timeout: float = 10.0) -> int:
+    deadline = time.monotonic() + timeout
+    while (count := udp_socket_count(stack)) != wanted and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return count
+
+
+async def test_after_an_ice_failure_coturn_back_means_the_next_session_streams(
+    stack: LocalStack, coturn: RunningCoturn
+) -> None:
+    idle_sockets = udp_socket_count(stack)
+    await coturn.stop()
+    async with csp_chromium() as browser:
+        page = await browser.new_page()
+        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}&relay=1")
+        text = await wait_for_state(page, "failed", timeout=40)
+        assert text.startswith("ICE failed"), text
+        await stack.nvcf.wait_until_idle(timeout=10)
+        # The failed session left no media socket behind.
+        assert await wait_for_udp_sockets(stack, idle_sockets) == idle_sockets
+        # The same coturn (port, credentials) back: the credentials the instance pushed still hold.
+        again = await start_coturn(coturn.config)
+        try:
+            page = await browser.new_page()
+            await open_page(page, f"{stack.proxy_url}/#token={stack.token()}&relay=1")
+            await wait_for_state(page, "streaming", timeout=30)
+            assert await page.evaluate(FRAMES_DECODED_SOON) > 0
+            await page.close()  # Ends the session for good.
+            await stack.nvcf.wait_until_idle(timeout=15)
+            assert await wait_for_udp_sockets(stack, idle_sockets) == idle_sockets
+        finally:
+            await again.stop()
 
 
 # The proxy's access policy (docs/proxy.md): user `tester` may open the one function, one session
