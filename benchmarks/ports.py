@@ -19,13 +19,32 @@ def _bindable(port: int, kind: socket.SocketKind) -> bool:
 
 def free_port() -> int:
     """A port on 127.0.0.1 free right now for both TCP and UDP."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` different ports on 127.0.0.1, each free right now for both TCP and UDP.
+
+    The ports are held while they are picked, so two calls in a row cannot hand out the same one
+    (two separate `free_port()` calls can: the OS may give a just-closed port out again).
+    """
+    held: list[socket.socket] = []
+    try:
+        for _ in range(100 + count):
+            if len(held) == count:
+                break
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.bind((LOOPBACK, 0))
-            port = int(sock.getsockname()[1])
-        if _bindable(port, socket.SOCK_DGRAM):
-            return port
-    raise RuntimeError("no free port on 127.0.0.1")
+            if _bindable(int(sock.getsockname()[1]), socket.SOCK_DGRAM):
+                held.append(sock)
+            else:
+                sock.close()
+        if len(held) < count:
+            raise RuntimeError(f"no {count} free ports on 127.0.0.1")
+        return [int(sock.getsockname()[1]) for sock in held]
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def free_udp_port_range(count: int, low: int = 20000, high: int = 32000) -> tuple[int, int]:

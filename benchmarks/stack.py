@@ -20,7 +20,7 @@ import aiohttp
 import psutil
 
 from benchmarks import seams
-from benchmarks.ports import free_port, free_udp_port_range
+from benchmarks.ports import free_port, free_ports, free_udp_port_range
 from benchmarks.processes import StartError, http_ok, running_proxy, wait_until
 from benchmarks.tokens import TokenIssuer, token_issuer
 from deploy.children import Child, start_child
@@ -79,7 +79,7 @@ def _definition(workdir: Path) -> tuple[Path, int]:
     import json
 
     data = json.loads(DEFAULT_DEFINITION.read_text(encoding="utf-8"))
-    control, streaming = free_port(), free_port()
+    control, streaming = free_ports(2)
     data["health"]["port"] = control
     data["inferencePort"] = streaming
     ports = {"CONTROL_SERVER_PORT": str(control), "STREAMING_SERVER_PORT": str(streaming)}

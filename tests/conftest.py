@@ -43,7 +43,7 @@ import pytest
 from proxy_harness import Upstream
 from stream_app_harness import RunningStreamApp, running_stream_app
 
-from benchmarks.ports import LOOPBACK, free_port, free_udp_port_range
+from benchmarks.ports import LOOPBACK, free_port, free_ports, free_udp_port_range
 from deploy.children import Child, start_child
 from deploy.coturn import CoturnConfig, RunningCoturn, start_coturn
 from deploy.nvcf_local.config import DEFAULT_DEFINITION
@@ -125,7 +125,7 @@ def write_definition(
 ) -> LocalDefinition:
     """Write the test-pattern definition with free control and streaming ports, then ``edit(data)``."""
     data = json.loads(DEFAULT_DEFINITION.read_text(encoding="utf-8"))
-    control, streaming = free_port(), free_port()
+    control, streaming = free_ports(2)
     data["health"]["port"] = control
     data["inferencePort"] = streaming
     ports = {"CONTROL_SERVER_PORT": str(control), "STREAMING_SERVER_PORT": str(streaming)}

@@ -18,7 +18,7 @@ import aiohttp
 import psutil
 import pytest
 from browser import chromium
-from conftest import free_port, free_udp_port_range, wait_until_gone
+from conftest import free_ports, free_udp_port_range, wait_until_gone
 from yarl import URL
 
 START_TIMEOUT = 60.0
@@ -71,15 +71,16 @@ class DemoRun:
 
 def _demo_env(tmp_path: Path) -> dict[str, str]:
     first, last = free_udp_port_range(11)
+    proxy, nvcf, turn, control, streaming = free_ports(5)
     env = {key: value for key, value in os.environ.items() if not key.startswith("DEMO_")}
     env.update(
         {
-            "DEMO_PROXY_PORT": str(free_port()),
-            "DEMO_NVCF_PORT": str(free_port()),
-            "DEMO_TURN_PORT": str(free_port()),
+            "DEMO_PROXY_PORT": str(proxy),
+            "DEMO_NVCF_PORT": str(nvcf),
+            "DEMO_TURN_PORT": str(turn),
             "DEMO_TURN_RELAY_PORTS": f"{first}-{last}",
-            "DEMO_CONTROL_PORT": str(free_port()),
-            "DEMO_STREAMING_PORT": str(free_port()),
+            "DEMO_CONTROL_PORT": str(control),
+            "DEMO_STREAMING_PORT": str(streaming),
             "DEMO_STATE_DIR": str(tmp_path / "demo-state"),
             "DEMO_START_TIMEOUT": str(START_TIMEOUT),
         }

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import free_port, free_udp_port_range
+from conftest import free_port, free_ports, free_udp_port_range
 from scripted_client import open_session
 
 from stream_app.config import load_config
@@ -32,7 +32,7 @@ class StreamAppProcess:
 @asynccontextmanager
 async def stream_app_process(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[StreamAppProcess]:
     """`python -m stream_app` on free loopback ports; waits for /v1/streaming/startup; killed on exit."""
-    control, streaming = free_port(), free_port()
+    control, streaming = free_ports(2)
     first, last = free_udp_port_range(4)
     process = await asyncio.create_subprocess_exec(
         sys.executable,

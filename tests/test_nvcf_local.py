@@ -220,6 +220,15 @@ def test_environment_that_contradicts_the_ports_gives_a_warning() -> None:
     )
 
 
+def test_one_port_for_health_and_inference_gives_a_warning() -> None:
+    data = _edited(_set("inferencePort", 8011))
+    data["containerEnvironment"] = []
+    assert parse_definition(data).warnings == (
+        "health.port and inferencePort are both 8011: the stream app's control server and "
+        "streaming server cannot listen on one port",
+    )
+
+
 @pytest.mark.parametrize(("text", "seconds"), [("PT10S", 10), ("PT1M30S", 90), ("PT0.5S", 0.5), ("P1DT1H", 90000)])
 def test_health_timeouts_are_iso_8601_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestServer
-from conftest import free_port
+from conftest import free_port, free_ports
 from proxy_harness import StartProxy, Upstream, proxy_starter, start_proxy_process, wait_ready
 from test_proxy import API_KEY, APP_PROTOCOL, SECRET, expect_close, make_token, open_session, sign_in_url
 
@@ -308,7 +308,7 @@ async def test_metrics_on_their_own_listener_are_not_on_the_main_one(
 async def test_the_metrics_port_setting_serves_metrics_there_only(
     http: aiohttp.ClientSession, upstream: Upstream
 ) -> None:
-    port, metrics_port = free_port(), free_port()
+    port, metrics_port = free_ports(2)
     proxy = await start_proxy_process(
         port,
         upstream.base_url,

@@ -212,6 +212,11 @@ def parse_definition(data: object) -> FunctionDefinition:
         for variable, field in _ENV_CROSS_CHECKS
         if variable in env and env[variable] != defined[field]
     )
+    if health.port == inference_port:
+        warnings += (
+            f"health.port and inferencePort are both {inference_port}: the stream app's control server and "
+            "streaming server cannot listen on one port",
+        )
     return FunctionDefinition(
         name=name,
         description=description,
