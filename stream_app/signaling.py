@@ -89,7 +89,7 @@ class MediaReport:
     estimate_kbps: int  # the send-side estimate
     pacing_kbps: int
     acknowledged_kbps: int  # what the receiver reported arriving
-    limited_by: str  # delay, loss, max, remb, start
+    limited_by: str  # delay, loss, max, remb, start, recovery
     delay_state: str  # normal, overusing, underusing
     loss_percent: float
     rtt_ms: float

@@ -52,6 +52,7 @@ from aiortc.utils import random16, random32, uint16_add, uint32_add
 from stream_app.media.degradation import DegradationLadder, Step
 from stream_app.media.pacer import Pacer, Priority, Queued
 from stream_app.media.rate_control import Estimate, RateControlConfig, SendSideEstimator
+from stream_app.media.recovery_ceiling import RecoveryCeiling
 from stream_app.media.transport_cc import SendHistory, TransportFeedback, iter_feedback
 
 if TYPE_CHECKING:
@@ -176,6 +177,8 @@ class VideoSender:
         self._probes = 0
         self._source_fps = source_fps
         self._source_pixels = 0
+        self.recovery = RecoveryCeiling()
+        self._recovery_bound = False  # the recovery ceiling, not the estimate, sets the encoder's target
         self._encoder_target = 0
         self._output: deque[tuple[float, int]] = deque()  # (when, bytes) of each encoded frame
         self._first_output: float | None = None
@@ -441,7 +444,11 @@ class VideoSender:
         while True:
             await asyncio.sleep(TICK)
             now = self.now()
-            self._apply(self.estimator.process(now), now)
+            estimate = self.estimator.process(now)
+            if estimate.delay_state == "overusing":
+                self.recovery.on_overuse(now)
+            self.recovery.on_loss(estimate.loss_fraction, now)
+            self._apply(estimate, now)
             probe = self.estimator.next_probe(now)
             if probe is not None and self.transport_cc:
                 self._probes += 1
@@ -452,6 +459,7 @@ class VideoSender:
         self.estimate = estimate
         self.pacer.set_bitrate(max(estimate.pacing_bitrate, 1), now)
         self._retransmit_budget.rate = estimate.target_bitrate * RETRANSMIT_SHARE / 8
+        target = self._worth_encoding(estimate, now)
         step = self.step
         if self._source_pixels:
             if estimate.delay_state == "overusing" or estimate.loss_fraction > CONGESTION_LOSS:
@@ -462,22 +470,40 @@ class VideoSender:
                 or (qp is not None and qp < CONTENT_LIMITED_QP)
                 or now - self._congested_at > CONGESTION_MEMORY
             )
-            step = self.ladder.update(estimate.target_bitrate, self._source_pixels, now, content_limited)
+            step = self.ladder.update(target, self._source_pixels, now, content_limited)
         if step != self.step:
             logger.info(
                 "video: %s at %.0f kbit/s -> scale %.2f, %.0f fps",
                 "degrading" if step.level > self.step.level else "restoring",
-                estimate.target_bitrate / 1000,
+                target / 1000,
                 step.scale,
                 step.fps,
             )
             self.step = step
         # The encoder's rate control assumes the source frame rate: scale its target so the
         # ladder's lower frame rate still spends the estimate, not a fraction of it.
-        encoder_target = int(estimate.target_bitrate * self._source_fps / max(step.fps, 1.0))
+        encoder_target = int(target * self._source_fps / max(step.fps, 1.0))
         if encoder_target != self._encoder_target:  # the estimator ticks 40 times a second
             self._encoder_target = encoder_target
             self.session.encoder.target_bitrate = encoder_target
+
+    def _worth_encoding(self, estimate: Estimate, now: float) -> int:
+        """The estimate, or less on a lossy link where more bits mean more frames waiting for repairs."""
+        pixels = self._source_pixels * self.step.scale**2
+        ceiling = self.recovery.ceiling(now, estimate.rtt, pixels * self.step.fps, self.step.fps)
+        if ceiling is not None and ceiling < estimate.target_bitrate:
+            if not self._recovery_bound:
+                logger.info(
+                    "video: %.1f%% loss at %.0f ms RTT: encoding at %.0f of %.0f kbit/s",
+                    self.recovery.loss(now) * 100,
+                    (estimate.rtt or 0.0) * 1000,
+                    ceiling / 1000,
+                    estimate.target_bitrate / 1000,
+                )
+            self._recovery_bound = True
+            return ceiling
+        self._recovery_bound = False
+        return estimate.target_bitrate
 
     def _encoded_bitrate(self, now: float) -> float:
         """What the encoder made over the last OUTPUT_WINDOW, bits per second (inf until a window
@@ -500,7 +526,7 @@ class VideoSender:
             pacing_bitrate=self.pacer.bitrate,
             acknowledged_bitrate=(estimate.acknowledged_bitrate or 0) if estimate else 0,
             delay_state=estimate.delay_state if estimate else "normal",
-            limited_by=estimate.limited_by if estimate else "start",
+            limited_by="recovery" if self._recovery_bound else estimate.limited_by if estimate else "start",
             loss_fraction=estimate.loss_fraction if estimate else 0.0,
             rtt_ms=(estimate.rtt * 1000) if estimate and estimate.rtt is not None else 0.0,
             pacer_queue_ms=self.pacer.queue_time() * 1000,

@@ -14,7 +14,7 @@ import pytest
 from netlab_harness import LAB_SKIP, LabStack, lab_stack
 from playwright.async_api import Page
 
-from benchmarks.netlab.impairment import LinkState
+from benchmarks.netlab.impairment import Impairment, LinkState
 
 pytestmark = [pytest.mark.browser, LAB_SKIP, pytest.mark.timeout(150)]
 
@@ -106,3 +106,25 @@ async def test_a_drop_steps_the_resolution_down_and_the_restore_brings_it_back(t
     assert low["width"] < 1280 and low["height"] < 720 and low["estimateKbps"] < 1500, low
     assert age is not None and 0 <= age < 5000, age
     assert back["height"] == 720 and back["estimateKbps"] > low["estimateKbps"], back
+
+
+async def test_on_a_lossy_link_without_a_queue_the_encoder_stays_where_repairs_are_rare(tmp_path: Path) -> None:
+    lossy = Impairment(delay_ms=20, loss=0.01)  # rtt40-loss1: random loss, no cap, so no queue
+    async with lab_stack(tmp_path, LinkState(up=lossy, down=lossy), app_env=SCENE) as lab:
+        page = await lab.open_page("h264")
+        try:
+            bound = await wait_for_report(
+                page, "the recovery ceiling binding", lambda r: r["limitedBy"] == "recovery", 25
+            )
+            later = []
+            for _ in range(12):
+                later.append(await server_report(page))
+                await asyncio.sleep(0.25)
+            fps = await decoded_per_second(lab, page, 2.0)
+        finally:
+            await page.close()
+    # 1 % loss at 40 ms RTT: about 15 packets a frame keep the expected repair wait under 8 ms.
+    assert bound["targetKbps"] < bound["estimateKbps"], bound
+    targets = sorted(r["targetKbps"] for r in later if r is not None)
+    assert len(targets) == 12 and targets[6] < 10_000, later
+    assert fps >= 40, fps

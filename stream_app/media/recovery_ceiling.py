@@ -1,0 +1,94 @@
+"""A bitrate ceiling on lossy links: spend bits where a lost packet costs the fewest late frames.
+
+With playout delay 0 and in-order decoding, a frame that lost one packet waits a round trip for its
+retransmission, and every later frame waits behind it. A frame is lost-and-repaired with
+probability ``1 - (1 - loss) ** packets``, and its packets grow with the bitrate: at 42 Mbit/s a
+720p60 frame is some 70 packets, so at 1 % loss half the frames wait a round trip. The congestion
+estimate rightly keeps rising at 1-3 % random loss (the link is not full), so nothing else stops
+this. libwebrtc stays at 8-10 Mbit/s here and covers the rest with FEC.
+
+The ceiling keeps the expected repair delay per frame, ``P(frame lossy) * (rtt + frame interval)``,
+within `repair_budget_s`, and never goes below `min_bits_per_pixel` (the picture would suffer more
+than the latency gains). With no loss, or a short round trip, it does not bind.
+
+It reads only loss that comes without a queue. A full link (a rate cap) also drops packets, but
+there the congestion controller already holds the rate at what the link carries; capping the
+encoder below that as well would leave it application-limited, and the delay-based estimate,
+seeing no queue, would drift above the link. So delay overuse makes it forget the loss it has
+seen, and it binds again only after `quiet_s` without overuse.
+
+Pure: the shell feeds it the estimator's loss samples and its overuse, and reads `ceiling()`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+__all__ = ["RecoveryCeiling", "RecoveryCeilingConfig"]
+
+
+@dataclass(frozen=True)
+class RecoveryCeilingConfig:
+    """The ceiling's constants; see the module docstring."""
+
+    repair_budget_s: float = 0.008  # expected wait for repairs per frame
+    min_bits_per_pixel: float = 0.1  # below this x264's 720p picture turns soft
+    packet_bytes: int = 1200  # mean RTP payload of a full video packet
+    loss_window_s: float = 10.0  # loss is averaged over this long, so one quiet second does not lift it
+    min_loss: float = 0.002  # below this (0.2 %), repairs are too rare to matter
+    quiet_s: float = 3.0  # loss counts as random only this long after the last delay overuse
+
+    def __post_init__(self) -> None:
+        if not (self.repair_budget_s > 0 and self.min_bits_per_pixel > 0 and self.packet_bytes > 0):
+            raise ValueError("repair budget, bits per pixel and packet size must be positive")
+        if not (self.loss_window_s > 0 and 0 <= self.min_loss < 1 and self.quiet_s >= 0):
+            raise ValueError("loss window must be positive, min_loss in [0, 1) and quiet_s not negative")
+
+
+class RecoveryCeiling:
+    """Turns recent loss and the round trip into the highest bitrate worth encoding at."""
+
+    def __init__(self, config: RecoveryCeilingConfig | None = None) -> None:
+        self.config = config or RecoveryCeilingConfig()
+        self._samples: deque[tuple[float, float]] = deque()  # (time, loss fraction)
+        self._overused_at = -1e9
+
+    def on_overuse(self, now: float) -> None:
+        """The delay detector saw a queue: the loss so far is the link's being full, not random."""
+        self._overused_at = now
+        self._samples.clear()
+
+    def on_loss(self, fraction: float, now: float) -> None:
+        """The estimator's loss fraction (0..1) now; sampled at a steady tick, so the mean is over time."""
+        self._samples.append((now, min(max(fraction, 0.0), 1.0)))
+        self._expire(now)
+
+    def loss(self, now: float) -> float:
+        """Mean loss over the window (0 without samples)."""
+        self._expire(now)
+        if not self._samples:
+            return 0.0
+        return sum(fraction for _, fraction in self._samples) / len(self._samples)
+
+    def ceiling(self, now: float, rtt: float | None, pixels_per_second: float, fps: float) -> int | None:
+        """The highest useful bitrate (bits/s), or None where loss is too rare to bound it."""
+        loss = self.loss(now)
+        if now - self._overused_at < self.config.quiet_s:
+            return None
+        if loss < self.config.min_loss or fps <= 0 or pixels_per_second <= 0:
+            return None
+        c = self.config
+        wait = (rtt if rtt is not None else 0.1) + 1 / fps
+        if c.repair_budget_s >= wait:
+            return None  # a repair costs less than the budget even if every frame needs one
+        # 1 - (1 - loss) ** n <= budget / wait  <=>  n <= log(1 - budget / wait) / log(1 - loss)
+        packets = math.log(1 - c.repair_budget_s / wait) / math.log(1 - min(loss, 0.99))
+        by_repairs = packets * c.packet_bytes * 8 * fps
+        by_quality = c.min_bits_per_pixel * pixels_per_second
+        return int(max(by_repairs, by_quality))
+
+    def _expire(self, now: float) -> None:
+        while self._samples and self._samples[0][0] < now - self.config.loss_window_s:
+            self._samples.popleft()
