@@ -87,6 +87,15 @@ def _with_video_extensions(sdp: str, extensions: dict[int, str]) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
+def _with_opus_fec(sdp: str) -> str:
+    """The offer with `useinbandfec=1` on its Opus codec, as Chromium offers it."""
+    lines = sdp.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.lower().startswith("a=rtpmap:") and " opus/" in line.lower())
+    payload_type = lines[at].split(":", 1)[1].split()[0]
+    lines.insert(at + 1, f"a=fmtp:{payload_type} minptime=10;useinbandfec=1")
+    return "\r\n".join(lines) + "\r\n"
+
+
 def stamp_age_ms(frame: av.VideoFrame) -> float:
     return time.time() * 1000 - stamp.read(frame.to_ndarray(format="gray"))
 
@@ -100,10 +109,12 @@ async def connected(
     client_codecs: tuple[str, ...] | None = None,
     offer_audio: bool = True,
     offer_video_extensions: dict[int, str] | None = None,
+    offer_opus_fec: bool = False,
 ) -> AsyncIterator[Peers]:
     """A connected pair; `client_codecs` orders the client's offer (setCodecPreferences);
-    `offer_video_extensions` ({id: uri}) are added to the offer's video section, as a browser
-    offers RTP header extensions aiortc's client does not."""
+    `offer_video_extensions` ({id: uri}) are added to the offer's video section, and
+    `offer_opus_fec` adds `useinbandfec=1` to its Opus, as a browser offers what aiortc's client
+    does not."""
     config = config or MediaConfig()
     server, client = loopback_pc(), loopback_pc()
     try:
@@ -121,6 +132,8 @@ async def connected(
         offer = client.localDescription
         if offer_video_extensions:
             offer = RTCSessionDescription(_with_video_extensions(offer.sdp, offer_video_extensions), "offer")
+        if offer_opus_fec:
+            offer = RTCSessionDescription(_with_opus_fec(offer.sdp), "offer")
         await server.setRemoteDescription(offer)
         confine_to_range(server, PortRange(*free_udp_port_range(3)), ("127.0.0.1",))
         media = attach_media(server, video, audio, config)

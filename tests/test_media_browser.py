@@ -144,6 +144,7 @@ async def test_chromium_decodes_our_video_and_audio(media_site: tuple[str, list[
     assert video["mimeType"] == f"video/{codec}"
     assert (video["frameWidth"], video["frameHeight"]) == (1280, 720)
     assert inbound["audio"]["mimeType"] == "audio/opus" and inbound["audio"]["packetsReceived"] > 0
+    assert session.stats().audio_fec_percent is not None  # Chromium offers useinbandfec=1: FEC is on
     # The stamp survives into the picture Chromium shows, and it is recent.
     assert 0 <= age < 3000, age
     assert session.codec == codec and session.stats().frames_encoded >= 30

@@ -229,6 +229,22 @@ async def test_audio_reaches_the_client_as_opus() -> None:
         assert audio.delivered_frames >= 10
 
 
+@pytest.mark.parametrize(("offered", "setting", "fec"), [(True, True, True), (False, True, False), (True, False, False)])
+async def test_opus_in_band_fec_is_used_when_the_offer_can_decode_it(offered: bool, setting: bool, fec: bool) -> None:
+    audio = AudioSource(48000, 2)
+    config = MediaConfig(audio_fec=setting)
+    async with connected(test_pattern_source(800, 200, 30), audio, config, offer_opus_fec=offered) as peers:
+        tone = (np.sin(np.arange(48000) * 2 * np.pi * 440 / 48000) * 8000).astype(np.int16)
+        audio.push(np.stack((tone, tone), axis=1)[:9600])
+        assert peers.audio is not None
+        frames = [await asyncio.wait_for(peers.audio.recv(), 10) for _ in range(25)]
+        # Our encoder's own timestamps: 20 ms apart, so the receiver's frames are too.
+        assert [b.pts - a.pts for a, b in zip(frames[5:], frames[6:], strict=False)] == [960] * 19
+        assert max(np.abs(f.to_ndarray()).max() for f in frames) > 2000  # the tone came through
+    # A clean loopback: FEC is ready (hint 0, no copies sent until the link shows loss).
+    assert peers.media.stats().audio_fec_percent == (0 if fec else None)
+
+
 async def test_no_audio_section_means_video_only() -> None:
     async with connected(test_pattern_source(800, 200, 30), AudioSource(), offer_audio=False) as peers:
         await peers.frames(2)

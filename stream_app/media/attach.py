@@ -12,11 +12,17 @@ from aiortc.codecs import is_rtx
 from aiortc.rtcpeerconnection import filter_preferred_codecs
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters, RTCRtpSendParameters
 
+from stream_app.media.audio_encoder import OpusFecEncoder
 from stream_app.media.audio_source import AudioSource
 from stream_app.media.config import MediaConfig
 from stream_app.media.encoded_source import EncodedSource
 from stream_app.media.encoders import LowLatencyH264Encoder, LowLatencyVp8Encoder, make_video_encoder
-from stream_app.media.negotiation import answer_header_extension, answer_rtcp_feedback, offered_rtcp_feedback
+from stream_app.media.negotiation import (
+    answer_header_extension,
+    answer_rtcp_feedback,
+    offered_codec_parameters,
+    offered_rtcp_feedback,
+)
 from stream_app.media.playout_delay import offer_playout_delay
 from stream_app.media.transport_cc import URI as TRANSPORT_CC_URI
 from stream_app.media.video_sender import CongestionStats, VideoSender
@@ -50,6 +56,7 @@ class MediaStats:
     width: int
     height: int
     audio: bool  # an audio track is attached
+    audio_fec_percent: int | None  # Opus FEC's expected-loss hint now; None: no FEC (not offered, or off)
     congestion: CongestionStats | None  # None with congestion_control=legacy
 
 
@@ -70,6 +77,7 @@ class MediaSession:
         self.playout_delay = False  # the playout-delay extension was negotiated and is sent
         self.transport_cc = False  # transport-wide sequence numbers and feedback were negotiated
         self.video_sender: VideoSender | None = None  # the paced loop, once the sender started
+        self.audio_encoder: OpusFecEncoder | None = None  # ours, when Opus FEC was negotiated
         self._closed = False
 
     @property
@@ -95,6 +103,7 @@ class MediaSession:
             width=encoder_stats.width,
             height=encoder_stats.height,
             audio=self.audio_track is not None,
+            audio_fec_percent=self.audio_encoder.expected_loss_percent if self.audio_encoder else None,
             congestion=self.video_sender.stats() if self.video_sender is not None else None,
         )
 
@@ -166,10 +175,14 @@ def attach_media(
             _narrow_codecs(audio_transceiver, ("OPUS",), prefer_offer_order=True)
             session.audio_track = audio.track()
             _send_on(audio_transceiver, session.audio_track)
+            fec_offered = offered_codec_parameters(pc, audio_transceiver, "opus").get("useinbandfec") == 1
+            if config.audio_fec and fec_offered:
+                session.audio_encoder = OpusFecEncoder()
+                _set_encoder(audio_transceiver.sender, session.audio_encoder)
     logger.info(
         "media: %s video%s%s, %s",
         session.codec,
-        " and Opus audio" if session.audio_track else "",
+        (" and Opus audio" + (" (in-band FEC)" if session.audio_encoder else "")) if session.audio_track else "",
         f", playout delay 0-{config.playout_delay_ms} ms asked" if session.playout_delay else "",
         _rate_control_words(config, session),
     )
@@ -232,6 +245,13 @@ def _capability(codec: RTCRtpCodecParameters, capabilities: list[RTCRtpCodecCapa
         if capability.mimeType.lower() == codec.mimeType.lower() and capability.parameters == codec.parameters:
             return capability
     raise MediaNegotiationError(f"codec {codec.mimeType} {codec.parameters} is not one aiortc can send")
+
+
+def _set_encoder(sender: RTCRtpSender, encoder: OpusFecEncoder) -> None:
+    """Make `sender` encode with `encoder` instead of creating aiortc's default when it starts."""
+    if not hasattr(sender, _SENDER_ENCODER):
+        raise RuntimeError("this aiortc keeps its sender encoder elsewhere; stream_app.media needs aiortc 1.16")
+    setattr(sender, _SENDER_ENCODER, encoder)
 
 
 def _install_encoder(sender: RTCRtpSender, session: MediaSession, config: MediaConfig, fps: float) -> None:

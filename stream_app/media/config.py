@@ -54,6 +54,8 @@ class MediaConfig:
     - `playout_delay_ms`: the most playout delay the browser is asked for with the playout-delay
       RTP header extension (minimum always 0); 0 asks it to show each frame as soon as it is
       decoded, None sends no extension (the browser schedules frames itself).
+    - `audio_fec`: Opus in-band FEC when the browser offers `useinbandfec=1`, sized by the loss the
+      link shows (`audio_encoder.py`); False sends aiortc's Opus as is.
     """
 
     codecs: tuple[str, ...] = SUPPORTED_CODECS
@@ -68,6 +70,7 @@ class MediaConfig:
     playout_delay_ms: int | None = 0
     congestion_control: CongestionControl = "transport-cc"
     degradation: DegradationPolicy = "latency"
+    audio_fec: bool = True
 
     def __post_init__(self) -> None:
         if not self.codecs:
@@ -173,6 +176,13 @@ def _playout_delay(text: str) -> int | None:
     return None if text.strip().lower() == "off" else _int(text)
 
 
+def _on_off(text: str) -> bool:
+    word = text.strip().lower()
+    if word not in ("on", "off"):
+        raise ValueError(f"{text!r} must be on or off")
+    return word == "on"
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -218,4 +228,5 @@ MEDIA_SETTINGS = (
         str,
         "what gives on a narrow link: latency (lower resolution first), resolution, framerate (kept) or off",
     ),
+    MediaSetting("audio_fec", "MEDIA_AUDIO_FEC", _on_off, "Opus in-band FEC following the link's loss: on or off"),
 )

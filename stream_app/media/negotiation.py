@@ -51,6 +51,19 @@ def offered_rtcp_feedback(pc: RTCPeerConnection, transceiver: RTCRtpTransceiver)
     return {feedback.type for codec in media.rtp.codecs for feedback in codec.rtcpFeedback}
 
 
+def offered_codec_parameters(pc: RTCPeerConnection, transceiver: RTCRtpTransceiver, name: str) -> dict[str, object]:
+    """The `fmtp` parameters the offer gives the first codec called `name` (case-insensitive) in
+    this media section; empty when it has none or no such codec. aiortc's negotiated codecs carry
+    its own parameters, not the offer's."""
+    media = _offered_media(pc, transceiver)
+    if media is None:
+        return {}
+    for codec in media.rtp.codecs:
+        if codec.name.lower() == name.lower():
+            return dict(codec.parameters)
+    return {}
+
+
 def _offered_extension_id(pc: RTCPeerConnection, transceiver: RTCRtpTransceiver, uri: str) -> int | None:
     media = _offered_media(pc, transceiver)
     if media is None:

@@ -49,6 +49,7 @@ from aiortc.rtp import (
 )
 from aiortc.utils import random16, random32, uint16_add, uint32_add
 
+from stream_app.media.audio_encoder import FecLossHint
 from stream_app.media.degradation import DegradationLadder, Step
 from stream_app.media.pacer import Pacer, Priority, Queued
 from stream_app.media.rate_control import Estimate, RateControlConfig, SendSideEstimator
@@ -178,6 +179,7 @@ class VideoSender:
         self._source_fps = source_fps
         self._source_pixels = 0
         self.recovery = RecoveryCeiling()
+        self._audio_fec = FecLossHint()  # the same path's loss sizes the audio's in-band FEC
         self._recovery_bound = False  # the recovery ceiling, not the estimate, sets the encoder's target
         self._encoder_target = 0
         self._output: deque[tuple[float, int]] = deque()  # (when, bytes) of each encoded frame
@@ -459,6 +461,7 @@ class VideoSender:
         self.estimate = estimate
         self.pacer.set_bitrate(max(estimate.pacing_bitrate, 1), now)
         self._retransmit_budget.rate = estimate.target_bitrate * RETRANSMIT_SHARE / 8
+        self._size_audio_fec(estimate.loss_fraction, now)
         target = self._worth_encoding(estimate, now)
         step = self.step
         if self._source_pixels:
@@ -486,6 +489,15 @@ class VideoSender:
         if encoder_target != self._encoder_target:  # the estimator ticks 40 times a second
             self._encoder_target = encoder_target
             self.session.encoder.target_bitrate = encoder_target
+
+    def _size_audio_fec(self, loss_fraction: float, now: float) -> None:
+        audio = self.session.audio_encoder
+        if audio is None:
+            return
+        percent = self._audio_fec.update(loss_fraction, now)
+        if percent != audio.expected_loss_percent:
+            logger.info("audio: %.1f%% loss: in-band FEC for %d%% expected loss", loss_fraction * 100, percent)
+            audio.expected_loss_percent = percent
 
     def _worth_encoding(self, estimate: Estimate, now: float) -> int:
         """The estimate, or less on a lossy link where more bits mean more frames waiting for repairs."""
