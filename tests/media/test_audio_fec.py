@@ -31,7 +31,8 @@ def _libopus() -> ctypes.CDLL:
         pytest.skip("no libopus to read the packets back with")
     lib = ctypes.CDLL(path)
     lib.opus_decoder_create.restype = ctypes.c_void_p
-    lib.opus_decode.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    c = ctypes
+    lib.opus_decode.argtypes = [c.c_void_p, c.c_char_p, c.c_int32, c.c_void_p, c.c_int, c.c_int]
     return lib
 
 
