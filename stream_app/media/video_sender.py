@@ -54,6 +54,7 @@ from stream_app.media.degradation import DegradationLadder, Step
 from stream_app.media.pacer import Pacer, Priority, Queued
 from stream_app.media.rate_control import Estimate, RateControlConfig, SendSideEstimator
 from stream_app.media.recovery_ceiling import RecoveryCeiling
+from stream_app.media.repair import KeyframeGate, RateWindow
 from stream_app.media.transport_cc import SendHistory, TransportFeedback, iter_feedback
 
 if TYPE_CHECKING:
@@ -69,6 +70,10 @@ TICK = 0.025
 RETRANSMIT_MAX_AGE = 0.5
 # Retransmissions may use at most this share of the target on top of it.
 RETRANSMIT_SHARE = 0.5
+# The encoder gets the target less what retransmissions sent over this window (the link carries
+# both), but never less than this share of the target.
+RETRANSMIT_WINDOW = 1.0
+MIN_MEDIA_SHARE = 0.6
 # Packets kept for retransmission and padding (about 1 s of 20 Mbit/s video).
 HISTORY_PACKETS = 2048
 # The ladder treats the content as the limit while the encoder makes less than this share of its
@@ -183,6 +188,8 @@ class VideoSender:
         self._recovery_bound = False  # the recovery ceiling, not the estimate, sets the encoder's target
         self._encoder_target = 0
         self._output: deque[tuple[float, int]] = deque()  # (when, bytes) of each encoded frame
+        self._resent = RateWindow(RETRANSMIT_WINDOW)  # retransmissions sent
+        self._keyframes = KeyframeGate()
         self._first_output: float | None = None
         self._congested_at = -1e9  # when the link last showed congestion
         self._next_frame_at = 0.0
@@ -253,12 +260,15 @@ class VideoSender:
                 frame = await track.recv()
                 if not sender._enabled or not self._wanted(frame):
                     continue
+                keyframes = self.session.encoder.stats.keyframes
                 encoded = await self._encode(frame)
                 if encoded is None:
                     continue
                 payloads, frame_timestamp = encoded
                 timestamp = uint32_add(timestamp_origin, frame_timestamp)
                 now = self.now()
+                if self.session.encoder.stats.keyframes != keyframes:
+                    self._keyframes.on_keyframe(now)
                 self._output.append((now, sum(len(p) for p in payloads)))
                 if self._first_output is None:
                     self._first_output = now
@@ -353,6 +363,8 @@ class VideoSender:
             if len(self._sent) > HISTORY_PACKETS:
                 self._sent.popitem(last=False)
         await self._write(packet, transport, queued.size, now, queued.probe_cluster)
+        if queued.priority == Priority.RETRANSMISSION:
+            self._resent.add(queued.size, now)
         if queued.priority == Priority.VIDEO:
             sender: Any = self.sender
             setattr(sender, _PRIVATE + "ntp_timestamp", clock.current_ntp_time())
@@ -398,8 +410,9 @@ class VideoSender:
         if sent is None or now - sent.first_sent > RETRANSMIT_MAX_AGE:
             self._refused += 1
             # The receiver still misses it, so it cannot decode on until a keyframe, which it
-            # would ask for itself only after about 3 s without a decodable frame.
-            self.session.request_keyframe()
+            # would ask for itself only after about 3 s without a decodable frame (repair.py).
+            if self._keyframes.ask(sent.first_sent if sent is not None else now - RETRANSMIT_MAX_AGE, now):
+                self.session.request_keyframe()
             return
         if sent.last_sent != sent.first_sent and now - sent.last_sent < max(rtt, 0.02):
             self._refused += 1  # the last copy may still be on its way
@@ -483,9 +496,11 @@ class VideoSender:
                 step.fps,
             )
             self.step = step
+        # Retransmissions share the link with the media: the encoder gets what they leave.
+        media = max(target - self._resent.bitrate(now), target * MIN_MEDIA_SHARE)
         # The encoder's rate control assumes the source frame rate: scale its target so the
         # ladder's lower frame rate still spends the estimate, not a fraction of it.
-        encoder_target = int(target * self._source_fps / max(step.fps, 1.0))
+        encoder_target = int(media * self._source_fps / max(step.fps, 1.0))
         if encoder_target != self._encoder_target:  # the estimator ticks 40 times a second
             self._encoder_target = encoder_target
             self.session.encoder.target_bitrate = encoder_target

@@ -123,8 +123,11 @@ async def test_on_a_lossy_link_without_a_queue_the_encoder_stays_where_repairs_a
             fps = await decoded_per_second(lab, page, 2.0)
         finally:
             await page.close()
-    # 1 % loss at 40 ms RTT: about 15 packets a frame keep the expected repair wait under 8 ms.
+    # 1 % loss at 40 ms RTT: about 15 packets a frame (8.7 Mbit/s) keep the expected repair wait
+    # under 8 ms; the loss measured over 10 s wanders, so the bound has room. Without the ceiling
+    # the encoder follows the estimate (18 Mbit/s and more here).
     assert bound["targetKbps"] < bound["estimateKbps"], bound
     targets = sorted(r["targetKbps"] for r in later if r is not None)
-    assert len(targets) == 12 and targets[6] < 10_000, later
+    estimates = sorted(r["estimateKbps"] for r in later if r is not None)
+    assert len(targets) == 12 and targets[6] < 14_000 and targets[6] < estimates[6], later
     assert fps >= 40, fps
