@@ -7,10 +7,11 @@ test_proxy_shared_limits, a taken UDP range in test_streaming_session.)"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -20,9 +21,10 @@ from conftest import RunningNvcfLocal
 from local_stack import LocalStack, local_stack
 from proxy_harness import StartProxy, Upstream, proxy_starter
 from test_proxy import API_KEY, SECRET, make_token, open_session
-from test_web_client_stack import open_page, wait_for_state
-from web_client_harness import csp_chromium
+from test_web_client_stack import FRAMES_DECODED_SOON, open_page, udp_socket_count, wait_for_state, wait_for_udp_sockets
+from web_client_harness import csp_chromium, wait_until
 
+from deploy.coturn import RunningCoturn, start_coturn
 from proxy.config import ProxyConfig
 from proxy.state import STATE
 
@@ -90,3 +92,87 @@ async def test_the_stream_app_crashing_mid_session_tells_the_page_and_the_next_s
         except Exception:
             print("STATE", await page.locator("#status").text_content(), stack.nvcf.output[-15:])
             raise
+
+
+# The page's deadline on `disconnected` (web_client/stream-session.js DISCONNECTED_TIMEOUT_MS).
+DISCONNECTED_TIMEOUT = 5.0
+# From the TURN server's last packet, Chromium 156 calls the connection `disconnected` after about
+# 6 s (measured twice: 5.6 and 6.0 s with the relay gone; its own `failed` came 10 s after that).
+CHROMIUM_DISCONNECTED_AFTER = 7.0
+
+# Every state the page's session goes through from now on, in window.seenStates.
+RECORD_STATES = """window.seenStates = [];
+window.streamSession.addEventListener('statechange', (e) => window.seenStates.push(e.detail.state));"""
+
+
+@pytest.mark.browser
+async def test_coturn_stopping_mid_session_ends_it_as_media_lost_and_frees_the_instance(
+    stack: LocalStack, coturn: RunningCoturn
+) -> None:
+    idle_sockets = udp_socket_count(stack)
+    async with csp_chromium() as browser:
+        page = await browser.new_page()
+        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}&relay=1")
+        await wait_for_state(page, "streaming")
+        assert await page.evaluate(FRAMES_DECODED_SOON) > 0
+        await page.evaluate(RECORD_STATES)
+        stopped = time.monotonic()
+        await coturn.stop()
+        text = await wait_for_state(page, "ended", timeout=CHROMIUM_DISCONNECTED_AFTER + DISCONNECTED_TIMEOUT + 3)
+        print(f"media lost shown {time.monotonic() - stopped:.1f} s after coturn stopped")
+        assert text.startswith("Media lost") and "disconnected for 5 s" in text, text
+        # Ended for good at once: no reconnect through a relay that is gone.
+        assert await page.evaluate("window.seenStates") == ["ended"]
+        assert await page.locator("#status").get_attribute("data-code") == "1000"
+        assert await page.locator("#connect-again").is_visible()
+        # The page closed with 1000: the instance is free at once, not after its resume window.
+        await stack.nvcf.wait_until_idle(timeout=5)
+        assert await wait_for_udp_sockets(stack, idle_sockets) == idle_sockets
+        again = await start_coturn(coturn.config)
+        try:
+            page = await browser.new_page()
+            await open_page(page, f"{stack.proxy_url}/#token={stack.token()}&relay=1")
+            await wait_for_state(page, "streaming", timeout=30)
+            assert await page.evaluate(FRAMES_DECODED_SOON) > 0
+            await page.close()
+            await stack.nvcf.wait_until_idle(timeout=15)
+            assert await wait_for_udp_sockets(stack, idle_sockets) == idle_sockets
+        finally:
+            await again.stop()
+
+
+@contextlib.contextmanager
+def paused(pid: int) -> Iterator[None]:
+    """The process `pid` stopped (SIGSTOP) inside the block, and continued after it, whatever happens."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+@pytest.mark.browser
+async def test_a_relay_blip_shorter_than_the_deadline_leaves_the_session_streaming(
+    stack: LocalStack, coturn: RunningCoturn
+) -> None:
+    async with csp_chromium() as browser:
+        page = await browser.new_page()
+        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}&relay=1")
+        await wait_for_state(page, "streaming")
+        await page.evaluate(RECORD_STATES)
+        # A paused coturn keeps its allocations: once it runs again the same relay path carries on.
+        with paused(coturn.child.pid):
+            await wait_until(
+                page,
+                "window.streamSession.pc.connectionState === 'disconnected'",
+                timeout=CHROMIUM_DISCONNECTED_AFTER + 3,
+            )
+        blip_ended = time.monotonic()
+        await wait_until(page, "window.streamSession.pc.connectionState === 'connected'", timeout=3)
+        back = time.monotonic() - blip_ended
+        frames = await page.evaluate("window.streamSession.stats.latest.framesDecoded")
+        # Past the deadline a stale timer would have ended the session: it must still stream.
+        await asyncio.sleep(DISCONNECTED_TIMEOUT + 1)
+        assert await page.evaluate("window.seenStates") == [], back
+        assert await page.evaluate("window.streamSession.state") == "streaming"
+        assert await page.evaluate("window.streamSession.stats.latest.framesDecoded") > frames
