@@ -12,12 +12,14 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
+import psutil
 import pytest
 from aiohttp.test_utils import TestServer
-from conftest import RunningNvcfLocal
+from conftest import RunningNvcfLocal, free_port
 from local_stack import LocalStack, local_stack
 from proxy_harness import StartProxy, Upstream, proxy_starter
 from test_proxy import API_KEY, SECRET, make_token, open_session
@@ -176,3 +178,143 @@ async def test_a_relay_blip_shorter_than_the_deadline_leaves_the_session_streami
         assert await page.evaluate("window.seenStates") == [], back
         assert await page.evaluate("window.streamSession.state") == "streaming"
         assert await page.evaluate("window.streamSession.stats.latest.framesDecoded") > frames
+
+
+class RelayFront:
+    """A loopback TCP listener the test owns where the proxy expects NVCF's relay (`port`).
+
+    `silent`: it accepts the connection and never answers the WebSocket handshake (a relay that
+    hangs); otherwise it forwards each connection to nvcf-local on `target_port` unchanged.
+    `open` counts the connections it holds now: the proxy giving up on one shows as its end.
+    """
+
+    def __init__(self, port: int, target_port: int) -> None:
+        self.port = port
+        self.target_port = target_port
+        self.silent = True
+        self.accepted: list[float] = []
+        """When each connection was accepted (time.monotonic())."""
+        self.open = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)  # type: ignore[arg-type]
+        self.accepted.append(time.monotonic())
+        self.open += 1
+        try:
+            if self.silent:
+                await reader.read()  # Until the proxy gives up and closes its end.
+            else:
+                upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+                try:
+                    await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+                finally:
+                    upstream_writer.close()
+        finally:
+            self.open -= 1
+            writer.close()
+            self._tasks.discard(task)  # type: ignore[arg-type]
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
+    if writer.can_write_eof():
+        writer.write_eof()
+
+
+def proxy_connections_to(stack: LocalStack, port: int) -> list[str]:
+    """The proxy process's TCP sockets to loopback `port` (its upstream connections), as text."""
+    found = psutil.Process(stack.proxy.pid).net_connections(kind="tcp")
+    return [f"{c.laddr} -> {c.raddr} {c.status}" for c in found if c.raddr and c.raddr.port == port]
+
+
+async def wait_for_no_connections_to(stack: LocalStack, port: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while left := proxy_connections_to(stack, port):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the proxy still holds {left}")
+        await asyncio.sleep(0.05)
+
+
+UPSTREAM_TIMEOUT = 2.0
+"""PROXY_UPSTREAM_TIMEOUT in these tests (default 10 s)."""
+
+
+@asynccontextmanager
+async def fronted_stack(nvcf: RunningNvcfLocal, workdir: Path) -> AsyncIterator[tuple[LocalStack, RelayFront]]:
+    """The proxy with NVCF_SERVER at a `RelayFront` port (not listening until the test starts it)."""
+    front = RelayFront(free_port(), nvcf.port)
+    settings = {"NVCF_SERVER": f"ws://127.0.0.1:{front.port}", "PROXY_UPSTREAM_TIMEOUT": str(UPSTREAM_TIMEOUT)}
+    try:
+        async with local_stack(nvcf, workdir, env=settings) as stack:
+            yield stack, front
+    finally:
+        await front.stop()
+
+
+@pytest.mark.browser
+async def test_nvcf_unreachable_says_upstream_gone_and_the_next_session_streams_once_it_is_back(
+    nvcf_local: RunningNvcfLocal, tmp_path: Path
+) -> None:
+    async with fronted_stack(nvcf_local, tmp_path) as (stack, front), csp_chromium() as browser:
+        # Nothing listens at the proxy's NVCF address.
+        page = await browser.new_page()
+        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}")
+        text = await wait_for_state(page, "ended", timeout=10)
+        assert await page.locator("#status").get_attribute("data-code") == "4502"
+        assert text == "Upstream gone: the streaming service could not be reached. (upstream unreachable)", text
+        assert await page.locator("#connect-again").is_visible()
+        await wait_for_no_connections_to(stack, front.port)
+        # NVCF back at that address: the same page and proxy stream on the next attempt.
+        front.silent = False
+        await front.start()
+        await page.click("#connect-again")
+        await wait_for_state(page, "streaming", timeout=30)
+        assert await page.evaluate(FRAMES_DECODED_SOON) > 0
+
+
+@pytest.mark.browser
+async def test_nvcf_not_answering_says_so_within_the_upstream_timeout_and_the_next_session_streams(
+    nvcf_local: RunningNvcfLocal, tmp_path: Path
+) -> None:
+    async with fronted_stack(nvcf_local, tmp_path) as (stack, front), csp_chromium() as browser:
+        await front.start()  # Accepts the proxy's connection, never answers its handshake.
+        page = await browser.new_page()
+        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}")
+        deadline = time.monotonic() + 10
+        while not front.accepted and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        # While the handshake hangs the proxy holds one connection (what the check below counts).
+        assert len(proxy_connections_to(stack, front.port)) == 1
+        text = await wait_for_state(page, "ended", timeout=UPSTREAM_TIMEOUT + 10)
+        told = time.monotonic()
+        print(f"4504 shown {told - front.accepted[0]:.2f} s after the proxy connected upstream")
+        assert await page.locator("#status").get_attribute("data-code") == "4504"
+        assert text == "Upstream gone: the streaming service did not answer in time. (upstream timed out)", text
+        (accepted,) = front.accepted
+        # The proxy's timeout, plus a small margin for the close to reach the page.
+        assert UPSTREAM_TIMEOUT - 0.1 <= told - accepted <= UPSTREAM_TIMEOUT + 1.5, told - accepted
+        # The proxy gave up on that connection: closed on both ends, nothing left in the proxy.
+        await wait_for_no_connections_to(stack, front.port)
+        assert front.open == 0
+        front.silent = False
+        await page.click("#connect-again")
+        await wait_for_state(page, "streaming", timeout=30)
+        assert await page.evaluate(FRAMES_DECODED_SOON) > 0
