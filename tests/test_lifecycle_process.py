@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import free_port, free_ports, free_udp_port_range
+from conftest import free_ports, free_udp_port_range
 from scripted_client import open_session
 
 from stream_app.config import load_config
