@@ -14,14 +14,16 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import psutil
 import pytest
 from aiohttp.test_utils import TestServer
-from conftest import RunningNvcfLocal, free_port
+from conftest import DefinitionFactory, NvcfLocalFactory, RunningNvcfLocal, free_port
 from local_stack import LocalStack, local_stack
 from proxy_harness import StartProxy, Upstream, proxy_starter
+from scripted_client import negotiate, sign_in
 from test_proxy import API_KEY, SECRET, make_token, open_session
 from test_web_client_stack import FRAMES_DECODED_SOON, open_page, udp_socket_count, wait_for_state, wait_for_udp_sockets
 from web_client_harness import csp_chromium, wait_until
@@ -318,3 +320,64 @@ async def test_nvcf_not_answering_says_so_within_the_upstream_timeout_and_the_ne
         await page.click("#connect-again")
         await wait_for_state(page, "streaming", timeout=30)
         assert await page.evaluate(FRAMES_DECODED_SOON) > 0
+
+
+def instance_udp_sockets(nvcf: RunningNvcfLocal) -> int:
+    """UDP sockets nvcf-local's instances hold now (as test_web_client_stack.udp_socket_count)."""
+    count = 0
+    for process in nvcf.instances():
+        try:
+            count += len(process.net_connections(kind="udp"))
+        except psutil.NoSuchProcess:
+            pass
+    return count
+
+
+# aioice's consent freshness (RFC 7675): a check every 4-6 s, the connection closed after 6 in a
+# row go unanswered; measured 30.8 s from coturn stopping to "Consent to send expired".
+CONSENT_EXPIRY_BOUND = 45.0
+
+
+async def test_the_stream_app_ends_a_dead_media_path_itself_when_the_client_never_closes(
+    nvcf_local_factory: NvcfLocalFactory,
+    definition_factory: DefinitionFactory,
+    coturn: RunningCoturn,
+    http: aiohttp.ClientSession,
+) -> None:
+    def short_resume_window(data: dict[str, Any]) -> None:
+        data["containerEnvironment"].append({"key": "STREAM_APP_RESUME_WINDOW", "value": "2"})
+
+    nvcf = await nvcf_local_factory(definition_factory(short_resume_window))
+    await nvcf.wait_for_status("ACTIVE")
+    idle_sockets = instance_udp_sockets(nvcf)
+    ws, hello = await sign_in(http, nvcf.sign_in_url, headers=nvcf.auth_headers)
+    session = await negotiate(ws, hello, relay_only=True)
+    assert len(await session.latencies(3)) == 3
+    await coturn.stop()
+    stopped = time.monotonic()
+    # This client never closes (an old page, a hung tab): only the stream app can notice.
+    message = await ws.receive(timeout=CONSENT_EXPIRY_BOUND)
+    while message.type is aiohttp.WSMsgType.TEXT:  # The app's once-a-second media reports.
+        message = await ws.receive(timeout=stopped + CONSENT_EXPIRY_BOUND - time.monotonic())
+    elapsed = time.monotonic() - stopped
+    print(f"the stream app closed the connection {elapsed:.1f} s after coturn stopped")
+    assert (message.type, ws.close_code, message.extra) == (aiohttp.WSMsgType.CLOSE, 1011, "media connection failed")
+    assert elapsed > 15  # Its consent checks, not anything the client did.
+    # coturn back (same port and credentials): the client's TURN deallocation gets its answer at
+    # once (aioice would retry it for half a minute), and the next session streams.
+    again = await start_coturn(coturn.config)
+    try:
+        await session.pc.close()
+        # 1011 keeps the session for its (2 s) resume window; then the instance is free, its media
+        # sockets closed.
+        await nvcf.wait_until_idle(timeout=15)
+        deadline = time.monotonic() + 10
+        while instance_udp_sockets(nvcf) != idle_sockets and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert instance_udp_sockets(nvcf) == idle_sockets
+        ws, hello = await sign_in(http, nvcf.sign_in_url, headers=nvcf.auth_headers)
+        following = await negotiate(ws, hello, relay_only=True)
+        assert len(await following.latencies(3)) == 3
+        await following.close()
+    finally:
+        await again.stop()
