@@ -1,8 +1,12 @@
 """Faults with a precise expected outcome: the page (or client) is told clearly, nothing hangs,
-nothing leaks, and the next session works. (Others live with their piece: SIGTERM in
-test_proxy_drain / test_lifecycle_process / test_nvcf_local, the JWKS server down in
-test_proxy_auth, an upstream unreachable or silent in test_proxy, Redis down in
-test_proxy_shared_limits, a taken UDP range in test_streaming_session.)"""
+nothing leaks, and the next session works.
+
+Here: a browser that vanishes; the stream app crashing; coturn stopping mid-session (the page says
+`Media lost`) or pausing briefly (it streams on); NVCF unreachable (4502) or not answering (4504)
+in a browser; a dead media path with a client that never closes (the stream app ends it). Others
+live with their piece: SIGTERM in test_proxy_drain / test_lifecycle_process / test_nvcf_local, the
+JWKS server down in test_proxy_auth, the proxy's upstream mapping in test_proxy, Redis down in
+test_proxy_shared_limits, a taken UDP range in test_streaming_session."""
 
 from __future__ import annotations
 
@@ -100,7 +104,7 @@ async def test_the_stream_app_crashing_mid_session_tells_the_page_and_the_next_s
 
 # The page's deadline on `disconnected` (web_client/stream-session.js DISCONNECTED_TIMEOUT_MS).
 DISCONNECTED_TIMEOUT = 5.0
-# From the TURN server's last packet, Chromium 156 calls the connection `disconnected` after about
+# From coturn stopping, Chromium 156 calls the connection `disconnected` after about
 # 6 s (measured twice: 5.6 and 6.0 s with the relay gone; its own `failed` came 10 s after that).
 CHROMIUM_DISCONNECTED_AFTER = 7.0
 
