@@ -59,7 +59,11 @@ class StreamingSession:
 
     def _new_peer_connection(self) -> RTCPeerConnection:
         pc = RTCPeerConnection(self._rtc_config)
-        pc.on("connectionstatechange", self._on_connection_state)
+
+        async def on_connection_state() -> None:
+            await self._on_connection_state(pc)
+
+        pc.on("connectionstatechange", on_connection_state)
         pc.on("datachannel", self._on_datachannel)
         return pc
 
@@ -188,8 +192,9 @@ class StreamingSession:
 
     async def _reset_peer_connection(self) -> None:
         """After a rejected offer, start over with a fresh peer connection so a retry can work."""
-        await self._pc.close()
-        self._pc = self._new_peer_connection()
+        # The new one first: the old one's `closed` is then ours, not a lost media path.
+        old, self._pc = self._pc, self._new_peer_connection()
+        await old.close()
 
     async def _handle_candidate(self, message: signaling.IceCandidate) -> None:
         if self._pc.remoteDescription is None:
@@ -235,8 +240,13 @@ class StreamingSession:
 
         channel.on("message", on_message)
 
-    async def _on_connection_state(self) -> None:
-        state = self._pc.connectionState
+    async def _on_connection_state(self, pc: RTCPeerConnection) -> None:
+        state = pc.connectionState
         logger.info("session %s: connection %s", self.id, state)
-        if state == "failed" and not self._ws.closed:
+        if pc is not self._pc or self._closed or self._ws.closed:
+            return
+        # `closed` that we did not ask for: aiortc closes the connection itself when its ICE
+        # consent checks (RFC 7675) go unanswered, about 30 s after the path died. Without this a
+        # client that never closes its WebSocket would hold the session and its instance.
+        if state in ("failed", "closed"):
             await self._ws.close(code=CLOSE_MEDIA_FAILED, message=b"media connection failed")

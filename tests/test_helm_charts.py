@@ -7,14 +7,20 @@ strict: no unknown fields); the stream-app chart against NVCF's rules for Helm-b
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
 import json
+import os
+import re
+import secrets
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
+from conftest import free_port
+from redis_harness import REDIS_SERVER
 from test_images import PROXY, STREAM_APP, read_dockerfile
 
 from deploy.helm_chart import (
@@ -31,6 +37,7 @@ from deploy.helm_chart import (
 )
 from deploy.nvcf_deploy.cli import run
 from proxy.config import SETTINGS as PROXY_SETTINGS
+from proxy.shared_limits import LimitsUnavailable, RedisLimits
 from stream_app.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +51,7 @@ PROXY_OPTIONS = {
     "autoscaling": {"enabled": True},
     "serviceMonitor": {"enabled": True},
     "policy": {"configMap": "stream-proxy-policy"},
+    "redis": {"enabled": True},
 }
 
 
@@ -59,13 +67,21 @@ def _schema_problems(objects: list[Rendered]) -> list[str]:
     return problems
 
 
-def _one(objects: list[Rendered], kind: str) -> dict[str, Any]:
-    [found] = [item.obj for item in objects if item.kind == kind]
+def _one(objects: list[Rendered], kind: str, name: str | None = None) -> dict[str, Any]:
+    [found] = [item.obj for item in objects if item.kind == kind and name in (None, item.name)]
     return found
 
 
 def _env(container: dict[str, Any]) -> dict[str, str]:
-    return {entry["name"]: entry["value"] for entry in container["env"]}
+    """Name to value; a value from a Secret as ``secret:<name>/<key>``."""
+
+    def value(entry: dict[str, Any]) -> str:
+        if "value" in entry:
+            return str(entry["value"])
+        ref = entry["valueFrom"]["secretKeyRef"]
+        return f"secret:{ref['name']}/{ref['key']}"
+
+    return {entry["name"]: value(entry) for entry in container["env"]}
 
 
 # --- the renderer ---------------------------------------------------------------------------------
@@ -256,6 +272,8 @@ def test_the_proxy_pod_is_restricted_probed_and_drains_before_it_is_killed() -> 
     assert int(env["PROXY_DRAIN_SECONDS"]) == values["drainSeconds"]
     assert spec["imagePullSecrets"] == [{"name": values["imagePullSecret"]}]
     assert set(env) <= {setting.env for setting in PROXY_SETTINGS}
+    assert "PROXY_REDIS_URL" not in env  # Off by default: each replica keeps its own limits.
+    assert not [item for item in render(PROXY_CHART) if "redis" in item.name]
     image = read_dockerfile(PROXY)
     assert int(env["PROXY_PORT"]) == container["ports"][0]["containerPort"] == int(image.env["PROXY_PORT"])
     uid, _, _ = image.user.partition(":")
@@ -275,7 +293,7 @@ def test_the_proxy_pod_is_restricted_probed_and_drains_before_it_is_killed() -> 
 
 def test_the_proxy_options_ingress_autoscaler_disruption_budget_monitor_and_policy() -> None:
     objects = render(PROXY_CHART, release="demo", overrides=PROXY_OPTIONS)
-    deployment = _one(objects, "Deployment")
+    deployment = _one(objects, "Deployment", "demo-stream-proxy")
     spec = pod_spec(deployment)
     assert spec is not None
     labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -294,14 +312,112 @@ def test_the_proxy_options_ingress_autoscaler_disruption_budget_monitor_and_poli
     for key in ("proxy-read-timeout", "proxy-send-timeout"):
         assert int(annotations[f"nginx.ingress.kubernetes.io/{key}"]) >= 3600  # WebSocket sessions are long
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert backend["name"] == _one(objects, "Service")["metadata"]["name"]
+    assert backend["name"] == _one(objects, "Service", "demo-stream-proxy")["metadata"]["name"]
     hpa = _one(objects, "HorizontalPodAutoscaler")
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "demo-stream-proxy"}
     assert "replicas" not in deployment["spec"]  # the autoscaler owns it
     assert _one(objects, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"] == labels
     monitor = _one(objects, "ServiceMonitor")
     assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
-    assert monitor["spec"]["selector"]["matchLabels"] == _one(objects, "Service")["metadata"]["labels"]
+    assert (
+        monitor["spec"]["selector"]["matchLabels"]
+        == _one(objects, "Service", "demo-stream-proxy")["metadata"]["labels"]
+    )
+
+
+def _expand(value: str, env: dict[str, str]) -> str:
+    """`value` with each ``$(NAME)`` replaced by `env`'s, as Kubernetes does for container env."""
+    return re.sub(r"\$\((\w+)\)", lambda match: env[match.group(1)], value)
+
+
+def test_the_proxy_chart_with_redis_runs_one_that_only_its_proxies_reach_and_points_them_at_it() -> None:
+    values = PROXY_CHART.values
+    objects = render(PROXY_CHART, release="demo", overrides={"redis": {"enabled": True}})
+    proxy_spec = pod_spec(_one(objects, "Deployment", "demo-stream-proxy"))
+    redis = _one(objects, "Deployment", "demo-stream-proxy-redis")
+    redis_spec = pod_spec(redis)
+    assert proxy_spec is not None and redis_spec is not None
+    [proxy] = proxy_spec["containers"]
+    env = _env(proxy)
+    password = f"secret:{values['existingSecret']}/redis-password"
+    assert env["REDIS_PASSWORD"] == password
+    # Kubernetes expands $(REDIS_PASSWORD) only from a variable defined before it.
+    names = [entry["name"] for entry in proxy["env"]]
+    assert names.index("REDIS_PASSWORD") < names.index("PROXY_REDIS_URL")
+    assert env["PROXY_REDIS_URL"] == "redis://:$(REDIS_PASSWORD)@demo-stream-proxy-redis:6379/0"
+    assert set(env) - {setting.env for setting in PROXY_SETTINGS} == {"REDIS_PASSWORD"}
+    # One Redis, restricted like the proxy, with the same password, on the port the URL names.
+    assert redis["spec"]["replicas"] == 1
+    assert restricted_problems("redis", redis_spec) == []
+    [server] = redis_spec["containers"]
+    assert server["securityContext"]["readOnlyRootFilesystem"] is True
+    assert _env(server) == {"REDIS_PASSWORD": password}
+    assert "$REDIS_PASSWORD" in server["args"][0] and "--save ''" in server["args"][0]
+    service = _one(objects, "Service", "demo-stream-proxy-redis")
+    assert service["spec"]["selector"] == redis["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["ports"] == [{"name": "redis", "port": 6379, "targetPort": "redis"}]
+    assert server["ports"] == [{"name": "redis", "containerPort": 6379}]
+    # Reachable only from this release's proxy pods.
+    policy = _one(objects, "NetworkPolicy")
+    assert policy["spec"]["podSelector"]["matchLabels"] == service["spec"]["selector"]
+    [rule] = policy["spec"]["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": _labels(objects)}}]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 6379}]
+
+
+def _labels(objects: list[Rendered]) -> dict[str, str]:
+    """The proxy pods' labels."""
+    return dict(_one(objects, "Deployment", "demo-stream-proxy")["spec"]["template"]["metadata"]["labels"])
+
+
+async def test_the_charts_redis_and_url_carry_the_proxys_shared_limits_and_refuse_without_the_password() -> None:
+    # The chart's own Redis command, run here with Debian's redis-server: the password goes in on
+    # stdin as the chart gives it. `--bind` keeps the test on loopback (the pod listens on its IP).
+    port = free_port()
+    objects = render(PROXY_CHART, release="demo", overrides={"redis": {"enabled": True, "port": port}})
+    redis_spec = pod_spec(_one(objects, "Deployment", "demo-stream-proxy-redis"))
+    proxy_spec = pod_spec(_one(objects, "Deployment", "demo-stream-proxy"))
+    assert redis_spec is not None and proxy_spec is not None
+    [server] = redis_spec["containers"]
+    assert server["command"] == ["sh", "-c"]
+    script = server["args"][0].replace("exec redis-server ", f"exec {REDIS_SERVER} ") + " --bind 127.0.0.1"
+    password = secrets.token_hex(32)
+    process = await asyncio.create_subprocess_exec(
+        *server["command"], script, env={"PATH": os.environ.get("PATH", ""), "REDIS_PASSWORD": password},
+        stdout=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        # The proxy's URL as Kubernetes gives it, the Service name resolved to where Redis runs.
+        url = _expand(_env(proxy_spec["containers"][0])["PROXY_REDIS_URL"], {"REDIS_PASSWORD": password})
+        url = url.replace("demo-stream-proxy-redis", "127.0.0.1")
+        for _ in range(200):  # Until it accepts connections (at most 10 s).
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            break
+        one, two = (RedisLimits(url, rate_per_address=0, rate_per_user=0) for _ in range(2))
+        try:
+            # Two replicas share one limit through it: the second cannot take alice's only slot.
+            lease = await one.take_session("alice", limit=1)
+            assert lease is not None
+            assert await two.take_session("alice", limit=1) is None
+            await one.give_back(lease)
+            assert await two.take_session("alice", limit=1) is not None
+        finally:
+            await one.close()
+            await two.close()
+        anonymous = RedisLimits(url.replace(f":{password}@", ""), rate_per_address=0, rate_per_user=0)
+        try:
+            with pytest.raises(LimitsUnavailable):
+                await anonymous.take_session("alice", limit=1)
+        finally:
+            await anonymous.close()
+    finally:
+        process.terminate()
+        await process.wait()
 
 
 def test_merge_overrides_key_by_key() -> None:

@@ -1,8 +1,9 @@
 """End to end on loopback: nvcf-deploy deploys the example function on nvcf-local, and nvcf-local runs it like NVCF.
 
 One nvcf-local (started empty, state in a SQLite file, TURN credentials per instance from a coturn
-in REST mode) serves the whole module; the tests run in order, each leaving the deployment as the
-next one expects: ACTIVE with up to two instances.
+in REST mode) serves the whole module. Each test makes the state it needs (a test that needs both
+instances up calls `LocalNvcf.scale_to(2)`), so it passes alone (`-k`) as well as in the module's
+order.
 """
 
 from __future__ import annotations
@@ -80,6 +81,24 @@ class LocalNvcf:
         while any(i["sessionId"] for i in await self.instances()):
             assert time.monotonic() < deadline, "an instance stayed busy"
             await asyncio.sleep(0.05)
+
+    async def scale_to(self, count: int) -> list[dict[str, Any]]:
+        """Have `count` instances UP and free, whatever earlier tests left, and return them.
+
+        nvcf-local starts an instance for a sign-in while every instance is busy (up to
+        maxInstances) and keeps it, so holding `count` sessions at once scales it up; they are
+        then closed with 1000, which frees their instances at once.
+        """
+        async with aiohttp.ClientSession() as http:
+            held: list[aiohttp.ClientWebSocketResponse] = []
+            try:
+                for _ in range(count):
+                    held.append((await sign_in(http, self.sign_in_url, headers=self.headers))[0])
+            finally:
+                for ws in held:
+                    await ws.close()
+        await self.wait_until_free()
+        return await self.wait_for_instances(count)
 
     async def wait_for_instances(
         self, count: int, timeout: float = 30.0, replacing: Sequence[dict[str, Any]] = ()
@@ -262,7 +281,7 @@ async def test_two_clients_get_two_instances_and_a_third_is_refused(nvcf: LocalN
 
 @module
 async def test_a_resume_reaches_the_same_instance_and_nobody_else_gets_it(nvcf: LocalNvcf) -> None:
-    await nvcf.wait_for_instances(2)
+    await nvcf.scale_to(2)
     async with aiohttp.ClientSession() as http:
         ws, first_hello = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
         request_id = _request_id(ws)
@@ -308,7 +327,8 @@ async def test_the_relay_ends_a_dropped_session_gracefully_once_its_reconnect_wi
     """The stream app keeps a dropped session while it may resume (its window is RESUME_WINDOW); the
     relay, as NVCF's sidecar, polls endsession and, once the sign-in's reconnect window (asked for
     with X-NVCF-RECONNECT-WINDOW-SECS) is over, ends it with gracefulShutdown."""
-    await nvcf.wait_for_instances(2)
+    # As the module leaves it (maxInstances instances up), but made here, so the test runs alone too.
+    await nvcf.scale_to(2)
     async with aiohttp.ClientSession() as http:
         ws, _ = await sign_in(http, nvcf.sign_in_url, headers={**nvcf.headers, "X-NVCF-RECONNECT-WINDOW-SECS": "1"})
         request_id = _request_id(ws)
@@ -326,7 +346,7 @@ async def test_the_relay_ends_a_dropped_session_gracefully_once_its_reconnect_wi
 
 @module
 async def test_instances_that_exit_are_replaced_up_to_min_instances(nvcf: LocalNvcf) -> None:
-    before = await nvcf.wait_for_instances(2)
+    before = await nvcf.scale_to(2)
     async with aiohttp.ClientSession() as http:
         ws, _ = await sign_in(http, nvcf.sign_in_url, headers=nvcf.headers)
         request_id = _request_id(ws)

@@ -26,6 +26,12 @@ const MESSAGES = {
 /** The message shown when the peer connection's ICE fails (detected by the page, not a close code). */
 export const ICE_FAILED = 'ICE failed: the media connection could not be established (no route to the stream).';
 
+/**
+ * The message shown when an established media connection stays `disconnected` past the page's
+ * deadline (detected by the page): the route to the stream went away, e.g. the TURN server stopped.
+ */
+export const MEDIA_LOST = 'Media lost: the media connection dropped and did not come back, so the session was ended.';
+
 /** A sentence for close `code` with the server's `reason` appended when it gave one. */
 export function describeClose(code, reason) {
   const message = MESSAGES[code] ?? `The connection closed (code ${code}).`;

@@ -2,7 +2,7 @@
 // section 3), the WebRTC peer connection that receives the video and carries input (section 5),
 // and reconnecting with `resume` after a dropped connection (sections 1 and 6).
 
-import { ICE_FAILED, describeClose, mayReconnect } from './close-codes.js';
+import { ICE_FAILED, MEDIA_LOST, describeClose, mayReconnect } from './close-codes.js';
 import { createInputChannels } from './input.js';
 import { StatsSampler } from './stats.js';
 
@@ -22,6 +22,13 @@ const CLOSE_ICE_FAILED = 4000;
 export const CLOSE_PAGE_HIDDEN = 4001;
 /** A peer connection that has not connected this long after its offer has failed in practice. */
 export const ICE_CONNECT_TIMEOUT_MS = 20_000;
+/**
+ * A connection that stays `disconnected` this long has lost its media path (e.g. the TURN server
+ * went away): the page ends the session rather than wait for the browser's own `failed`, which
+ * may come much later or not at all, while the instance stays held. A blip shorter than this
+ * (back to `connected`) changes nothing.
+ */
+export const DISCONNECTED_TIMEOUT_MS = 5_000;
 /**
  * The video codec the page asks for first: H.264 costs Chromium less to decode (often in hardware)
  * than VP8, which it would otherwise offer first; the stream app follows the offer's order.
@@ -238,6 +245,15 @@ export class StreamSession extends EventTarget {
       else if (gathered === 0 && pc === this.pc) this.onIceFailed('no local ICE candidate; is the TURN server reachable?');
     });
     pc.addEventListener('connectionstatechange', () => pc === this.pc && this.onConnectionState());
+    let lostTimer = null;
+    pc.addEventListener('connectionstatechange', () => {
+      clearTimeout(lostTimer);
+      lostTimer = null;
+      if (pc.connectionState !== 'disconnected') return;
+      lostTimer = setTimeout(() => {
+        if (pc === this.pc && pc.connectionState === 'disconnected') this.onMediaLost();
+      }, DISCONNECTED_TIMEOUT_MS);
+    });
     let connected = false;
     pc.addEventListener('connectionstatechange', () => { connected ||= pc.connectionState === 'connected'; });
     await pc.setLocalDescription(await pc.createOffer());
@@ -273,6 +289,14 @@ export class StreamSession extends EventTarget {
 
   onConnectionState() {
     if (this.pc.connectionState === 'failed') this.onIceFailed('');
+  }
+
+  /**
+   * The media connection stayed `disconnected` past DISCONNECTED_TIMEOUT_MS: end the session for
+   * good (`bye`, close 1000) so the instance frees at once; the person may connect again.
+   */
+  onMediaLost() {
+    this.end(`${MEDIA_LOST} (disconnected for ${DISCONNECTED_TIMEOUT_MS / 1000} s)`);
   }
 
   /** ICE failed (`why` adds detail): resume a session that was streaming, give up on one that never did. */
