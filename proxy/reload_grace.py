@@ -6,30 +6,40 @@ tab's instance stays busy, so the next visitor hears "No capacity"); ending it w
 reload start from nothing. So the proxy keeps the upstream connection open for `grace` seconds:
 the same tab's reload, offering `resume` with its signed cookie, gets it back at once (the proxy
 closes it with 1001, which the app keeps in its resume window, and resumes); otherwise it is
-closed with 1000 and the app frees itself. Held sessions live in this process only: a reload
-that lands on another replica waits out the grace and then starts a fresh session.
+closed with 1000 and the app frees itself. Held sessions live in this process; with Redis
+(`shared_holds.RedisHolds`) a reload that lands on another replica asks this one to let its
+session go, and without Redis it waits out the grace and then starts a fresh session.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Final
 
 import aiohttp
+
+from proxy.shared_holds import RedisHolds
 
 logger = logging.getLogger("proxy.session")
 
 PAGE_CLOSED: Final = b"page closed"
 PAGE_RELOADED: Final = b"page reloaded"
+# How long a replica waits for another to let go of a held session.
+RELEASE_WAIT: Final = 1.0
 
 
 class HeldSessions:
     """Upstream WebSockets by upstream session id, each ended after `grace` seconds unless resumed."""
 
-    def __init__(self, grace: float) -> None:
+    def __init__(self, grace: float, shared: RedisHolds | None = None) -> None:
         self.grace = grace
+        self.shared = shared
         self._held: dict[str, tuple[aiohttp.ClientWebSocketResponse, asyncio.Task[None]]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        if shared is not None:
+            shared.start(self.release_here)
 
     def __len__(self) -> int:
         return len(self._held)
@@ -38,15 +48,26 @@ class HeldSessions:
         """Keep `upstream` open for the grace time, then close it with 1000."""
         ending = asyncio.create_task(self._end_after_grace(session_id, upstream), name=f"held {session_id}")
         self._held[session_id] = (upstream, ending)
+        if self.shared is not None:
+            self._in_background(self.shared.announce(session_id, self.grace))
 
     async def _end_after_grace(self, session_id: str, upstream: aiohttp.ClientWebSocketResponse) -> None:
         await asyncio.sleep(self.grace)
         self._held.pop(session_id, None)
         logger.info("held session %s: no reload within %gs, ending it", session_id, self.grace)
         await upstream.close(code=1000, message=PAGE_CLOSED)
+        if self.shared is not None:
+            await self.shared.forget(session_id)
 
     async def release_for_resume(self, session_id: str) -> bool:
-        """If `session_id` is held, close it with 1001 (the app keeps it to be resumed); True if it was."""
+        """If `session_id` is held here or (with Redis) by another replica, have it closed with 1001
+        (the app keeps it to be resumed); True once it is."""
+        if await self.release_here(session_id):
+            return True
+        return self.shared is not None and await self.shared.release_elsewhere(session_id, RELEASE_WAIT)
+
+    async def release_here(self, session_id: str) -> bool:
+        """If this process holds `session_id`, close it with 1001; True if it did."""
         held = self._held.pop(session_id, None)
         if held is None:
             return False
@@ -54,7 +75,17 @@ class HeldSessions:
         ending.cancel()
         await asyncio.gather(ending, return_exceptions=True)
         await upstream.close(code=1001, message=PAGE_RELOADED)
+        if self.shared is not None:
+            await self.shared.forget(session_id)
         return True
+
+    def _in_background(self, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            await work
+
+        task = asyncio.create_task(run(), name="held-session bookkeeping")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def end_all(self) -> None:
         """Close every held session with 1000 (the proxy is stopping)."""
@@ -63,3 +94,6 @@ class HeldSessions:
             ending.cancel()
             await asyncio.gather(ending, return_exceptions=True)
             await upstream.close(code=1000, message=PAGE_CLOSED)
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if self.shared is not None:
+            await self.shared.close()

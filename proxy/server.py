@@ -29,6 +29,7 @@ from proxy.origin import origin_allowed
 from proxy.preauth import PreAuthGate
 from proxy.reload_grace import HeldSessions
 from proxy.resume import MIN_SESSION_SECRET_BYTES, ResumeSigner
+from proxy.shared_holds import RedisHolds
 from proxy.shared_limits import RedisLimits
 from proxy.signin import client_of, end_all_sessions, sign_in
 from proxy.signing_keys import JwksKeys, JwksSettings, PublicKey, SecretKey
@@ -174,7 +175,9 @@ def _running_state(config: ProxyConfig) -> Callable[[web.Application], AsyncIter
             limits=_limits(config),
             resume=ResumeSigner(_session_secret(config)),
             preauth=PreAuthGate(config.max_unauthenticated),
-            held=HeldSessions(config.reload_grace),
+            held=HeldSessions(
+                config.reload_grace, RedisHolds(config.redis_url) if config.redis_url is not None else None
+            ),
         )
         yield
         await app[STATE].limits.close()

@@ -10,9 +10,11 @@ import asyncio
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from http.cookies import SimpleCookie
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
 from conftest import free_port
 from proxy_harness import Upstream, start_proxy_process, wait_ready
 from redis_harness import RunningRedis, running_redis
@@ -156,3 +158,47 @@ async def test_the_rate_per_address_is_shared_by_the_replicas(
 
     # Each replica's own readiness probes do not count; two handshakes in all, then 429 on either.
     assert [await status(a), await status(b), await status(a), await status(b)] == [401, 401, 429, 429]
+
+
+SESSION_SECRET = "shared-resume-secret-0123456789abcdef-0123456789abcdef"
+
+
+async def test_a_reload_on_another_replica_takes_the_held_session_back_at_once(
+    replicas: tuple[Replica, list[asyncio.subprocess.Process]],
+    http: aiohttp.ClientSession,
+    upstream: Upstream,
+    redis: RunningRedis,
+) -> None:
+    start, _ = replicas
+    first = await start(PROXY_SESSION_SECRET=SESSION_SECRET, PROXY_RELOAD_GRACE="30")
+    second = await start(PROXY_SESSION_SECRET=SESSION_SECRET, PROXY_RELOAD_GRACE="30")
+    upstream.reqid = "sess.1234"
+    ws = await sign_in(http, first)
+    cookies = SimpleCookie()
+    cookies.load(ws._response.headers["Set-Cookie"])
+    cookie = cookies["nvcf-request-id"].value
+    await ws.close(code=CloseCode.PAGE_HIDDEN, message=b"page hidden")  # the page unloads: held
+    client = aioredis.Redis.from_url(redis.url)
+    try:  # the hold is written to Redis in the background
+        for _ in range(100):
+            if await client.exists("stream-proxy:held:sess.1234"):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the first replica never wrote its hold to Redis")
+    finally:
+        await client.aclose()
+    started = time.monotonic()
+    resumed = await http.ws_connect(
+        f"ws://127.0.0.1:{second}/sign_in",
+        protocols=[APP_PROTOCOL, f"token.{make_token(sub='alice')}", "resume"],
+        headers={"Cookie": f"nvcf-request-id={cookie}"},
+    )
+    assert await echoes(resumed)
+    elapsed = time.monotonic() - started
+    await resumed.close()
+    # The first replica let its held connection go as a reload would (the app keeps the session),
+    # and the second resumed it: in about a sign-in's time, not the 30 s grace.
+    assert await asyncio.wait_for(upstream.closes.get(), timeout=5) == (1001, "page reloaded")
+    assert [h.get("nvcf-reqid") for h in upstream.handshakes] == [None, "sess.1234"]
+    assert elapsed < 2, elapsed
