@@ -202,6 +202,16 @@ class RunningNvcfLocal:
         except psutil.NoSuchProcess:
             return []
 
+    def udp_sockets(self) -> int:
+        """UDP sockets the instances hold now (the media ports each binds per session)."""
+        count = 0
+        for process in self.instances():
+            try:
+                count += len(process.net_connections(kind="udp"))
+            except psutil.NoSuchProcess:
+                pass
+        return count
+
     async def status(self) -> str | None:
         """The function version's status from NVCF's status API, or None if it does not answer."""
         try:

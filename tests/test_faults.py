@@ -26,10 +26,18 @@ import pytest
 from aiohttp.test_utils import TestServer
 from conftest import DefinitionFactory, NvcfLocalFactory, RunningNvcfLocal, free_port
 from local_stack import LocalStack, local_stack
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from proxy_harness import StartProxy, Upstream, proxy_starter
 from scripted_client import negotiate, sign_in
 from test_proxy import API_KEY, SECRET, make_token, open_session
-from test_web_client_stack import FRAMES_DECODED_SOON, open_page, udp_socket_count, wait_for_state, wait_for_udp_sockets
+from test_web_client_stack import (
+    FRAMES_DECODED_SOON,
+    coturn_back_and_the_next_session_streams,
+    open_page,
+    udp_socket_count,
+    wait_for_state,
+    wait_for_udp_sockets,
+)
 from web_client_harness import csp_chromium, wait_until
 
 from deploy.coturn import RunningCoturn, start_coturn
@@ -97,9 +105,9 @@ async def test_the_stream_app_crashing_mid_session_tells_the_page_and_the_next_s
         await page.click("#connect-again")
         try:
             await wait_for_state(page, "streaming", timeout=30)
-        except Exception:
-            print("STATE", await page.locator("#status").text_content(), stack.nvcf.output[-15:])
-            raise
+        except PlaywrightTimeoutError as exc:  # say where the page and nvcf-local were
+            status = await page.locator("#status").text_content()
+            raise AssertionError(f"{exc}; page: {status!r}; nvcf-local: {stack.nvcf.output[-15:]}") from exc
 
 
 # The page's deadline on `disconnected` (web_client/stream-session.js DISCONNECTED_TIMEOUT_MS).
@@ -136,17 +144,7 @@ async def test_coturn_stopping_mid_session_ends_it_as_media_lost_and_frees_the_i
         # The page closed with 1000: the instance is free at once, not after its resume window.
         await stack.nvcf.wait_until_idle(timeout=5)
         assert await wait_for_udp_sockets(stack, idle_sockets) == idle_sockets
-        again = await start_coturn(coturn.config)
-        try:
-            page = await browser.new_page()
-            await open_page(page, f"{stack.proxy_url}/#token={stack.token()}&relay=1")
-            await wait_for_state(page, "streaming", timeout=30)
-            assert await page.evaluate(FRAMES_DECODED_SOON) > 0
-            await page.close()
-            await stack.nvcf.wait_until_idle(timeout=15)
-            assert await wait_for_udp_sockets(stack, idle_sockets) == idle_sockets
-        finally:
-            await again.stop()
+        await coturn_back_and_the_next_session_streams(stack, coturn, browser, idle_sockets)
 
 
 @contextlib.contextmanager
@@ -326,17 +324,6 @@ async def test_nvcf_not_answering_says_so_within_the_upstream_timeout_and_the_ne
         assert await page.evaluate(FRAMES_DECODED_SOON) > 0
 
 
-def instance_udp_sockets(nvcf: RunningNvcfLocal) -> int:
-    """UDP sockets nvcf-local's instances hold now (as test_web_client_stack.udp_socket_count)."""
-    count = 0
-    for process in nvcf.instances():
-        try:
-            count += len(process.net_connections(kind="udp"))
-        except psutil.NoSuchProcess:
-            pass
-    return count
-
-
 # aioice's consent freshness (RFC 7675): a check every 4-6 s, the connection closed after 6 in a
 # row go unanswered; measured 30.8 s from coturn stopping to "Consent to send expired".
 CONSENT_EXPIRY_BOUND = 45.0
@@ -353,7 +340,7 @@ async def test_the_stream_app_ends_a_dead_media_path_itself_when_the_client_neve
 
     nvcf = await nvcf_local_factory(definition_factory(short_resume_window))
     await nvcf.wait_for_status("ACTIVE")
-    idle_sockets = instance_udp_sockets(nvcf)
+    idle_sockets = nvcf.udp_sockets()
     ws, hello = await sign_in(http, nvcf.sign_in_url, headers=nvcf.auth_headers)
     session = await negotiate(ws, hello, relay_only=True)
     assert len(await session.latencies(3)) == 3
@@ -376,9 +363,9 @@ async def test_the_stream_app_ends_a_dead_media_path_itself_when_the_client_neve
         # sockets closed.
         await nvcf.wait_until_idle(timeout=15)
         deadline = time.monotonic() + 10
-        while instance_udp_sockets(nvcf) != idle_sockets and time.monotonic() < deadline:
+        while nvcf.udp_sockets() != idle_sockets and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        assert instance_udp_sockets(nvcf) == idle_sockets
+        assert nvcf.udp_sockets() == idle_sockets
         ws, hello = await sign_in(http, nvcf.sign_in_url, headers=nvcf.auth_headers)
         following = await negotiate(ws, hello, relay_only=True)
         assert len(await following.latencies(3)) == 3

@@ -15,9 +15,9 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
-import psutil
 import pytest
 from conftest import NvcfLocalFactory, RunningNvcfLocal
 from local_stack import LocalStack, local_stack
@@ -249,13 +249,7 @@ async def test_ice_failure_is_detected_and_explained(stack: LocalStack, coturn: 
 
 def udp_socket_count(stack: LocalStack) -> int:
     """UDP sockets the stream app instances hold now (the media ports they bind per session)."""
-    count = 0
-    for process in stack.stream_app_processes():
-        try:
-            count += len(process.net_connections(kind="udp"))
-        except psutil.NoSuchProcess:
-            pass
-    return count
+    return stack.nvcf.udp_sockets()
 
 
 async def wait_for_udp_sockets(stack: LocalStack, wanted: int, timeout: float = 10.0) -> int:
@@ -263,6 +257,24 @@ async def wait_for_udp_sockets(stack: LocalStack, wanted: int, timeout: float = 
     while (count := udp_socket_count(stack)) != wanted and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     return count
+
+
+async def coturn_back_and_the_next_session_streams(
+    stack: LocalStack, coturn: RunningCoturn, browser: Any, idle_sockets: int
+) -> None:
+    """Start the stopped `coturn` again (same port and credentials); a relay-only session streams,
+    and once it ends the instances hold `idle_sockets` UDP sockets again."""
+    again = await start_coturn(coturn.config)
+    try:
+        page = await browser.new_page()
+        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}&relay=1")
+        await wait_for_state(page, "streaming", timeout=30)
+        assert await page.evaluate(FRAMES_DECODED_SOON) > 0
+        await page.close()  # Ends the session for good.
+        await stack.nvcf.wait_until_idle(timeout=15)
+        assert await wait_for_udp_sockets(stack, idle_sockets) == idle_sockets
+    finally:
+        await again.stop()
 
 
 async def test_after_an_ice_failure_coturn_back_means_the_next_session_streams(
@@ -279,17 +291,7 @@ async def test_after_an_ice_failure_coturn_back_means_the_next_session_streams(
         # The failed session left no media socket behind.
         assert await wait_for_udp_sockets(stack, idle_sockets) == idle_sockets
         # The same coturn (port, credentials) back: the credentials the instance pushed still hold.
-        again = await start_coturn(coturn.config)
-        try:
-            page = await browser.new_page()
-            await open_page(page, f"{stack.proxy_url}/#token={stack.token()}&relay=1")
-            await wait_for_state(page, "streaming", timeout=30)
-            assert await page.evaluate(FRAMES_DECODED_SOON) > 0
-            await page.close()  # Ends the session for good.
-            await stack.nvcf.wait_until_idle(timeout=15)
-            assert await wait_for_udp_sockets(stack, idle_sockets) == idle_sockets
-        finally:
-            await again.stop()
+        await coturn_back_and_the_next_session_streams(stack, coturn, browser, idle_sockets)
 
 
 # The proxy's access policy (docs/proxy.md): user `tester` may open the one function, one session
