@@ -11,6 +11,7 @@ from aiohttp import WSMsgType, web
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.sdp import candidate_from_sdp
+from OpenSSL import SSL
 
 from stream_app import input_protocol, signaling
 from stream_app.creds import Creds
@@ -247,6 +248,25 @@ class StreamingSession:
             return
         # `closed` that we did not ask for: aiortc closes the connection itself when its ICE
         # consent checks (RFC 7675) go unanswered, about 30 s after the path died. Without this a
-        # client that never closes its WebSocket would hold the session and its instance.
-        if state in ("failed", "closed"):
+        # client that never closes its WebSocket would hold the session and its instance. A peer
+        # that closed on purpose (its tab closed or reloaded: a DTLS close_notify) is not a lost
+        # path: its signaling says what comes next (a resume, or the end of the session).
+        if state == "failed" or (state == "closed" and not closed_by_peer(pc)):
             await self._ws.close(code=CLOSE_MEDIA_FAILED, message=b"media connection failed")
+
+
+def closed_by_peer(pc: RTCPeerConnection) -> bool:
+    """Whether the remote end closed the connection on purpose: it sent a DTLS close_notify.
+
+    aiortc closes a peer connection both when the peer shuts DTLS down and when the ICE path dies;
+    only the first leaves OpenSSL's received-shutdown flag set (`RTCDtlsTransport._ssl`, private:
+    pyproject pins aiortc to a minor that has it).
+    """
+    transports = {t.sender.transport for t in pc.getTransceivers()}
+    if pc.sctp is not None:
+        transports.add(pc.sctp.transport)
+    for dtls in transports:
+        connection = getattr(dtls, "_ssl", None)
+        if connection is not None and connection.get_shutdown() & SSL.RECEIVED_SHUTDOWN:
+            return True
+    return False
