@@ -15,7 +15,10 @@ It reads only loss that comes without a queue. A full link (a rate cap) also dro
 there the congestion controller already holds the rate at what the link carries; capping the
 encoder below that as well would leave it application-limited, and the delay-based estimate,
 seeing no queue, would drift above the link. So delay overuse makes it forget the loss it has
-seen, and it binds again only after `quiet_s` without overuse.
+seen, and it binds again only after `quiet_s` without overuse. It also wants the loss to persist:
+random loss shows in nearly every sample, while a burst (the first probes of a session overrunning
+a buffer, a queue draining after a drop) shows in a few; below `persistence` of the samples
+carrying loss, it does not bind. For the same reason it never binds in a session's first `quiet_s`.
 
 Pure: the shell feeds it the estimator's loss samples and its overuse, and reads `ceiling()`.
 """
@@ -38,13 +41,16 @@ class RecoveryCeilingConfig:
     packet_bytes: int = 1200  # mean RTP payload of a full video packet
     loss_window_s: float = 10.0  # loss is averaged over this long, so one quiet second does not lift it
     min_loss: float = 0.002  # below this (0.2 %), repairs are too rare to matter
-    quiet_s: float = 3.0  # loss counts as random only this long after the last delay overuse
+    quiet_s: float = 3.0  # loss counts as random only this long after the last overuse (or the start)
+    persistence: float = 0.6  # ...and only when at least this share of the samples show loss
 
     def __post_init__(self) -> None:
         if not (self.repair_budget_s > 0 and self.min_bits_per_pixel > 0 and self.packet_bytes > 0):
             raise ValueError("repair budget, bits per pixel and packet size must be positive")
         if not (self.loss_window_s > 0 and 0 <= self.min_loss < 1 and self.quiet_s >= 0):
             raise ValueError("loss window must be positive, min_loss in [0, 1) and quiet_s not negative")
+        if not 0 <= self.persistence <= 1:
+            raise ValueError("persistence is a share of the samples, 0-1")
 
 
 class RecoveryCeiling:
@@ -53,15 +59,17 @@ class RecoveryCeiling:
     def __init__(self, config: RecoveryCeilingConfig | None = None) -> None:
         self.config = config or RecoveryCeilingConfig()
         self._samples: deque[tuple[float, float]] = deque()  # (time, loss fraction)
-        self._overused_at = -1e9
+        self._observed_since: float | None = None  # the first sample since the start or the last overuse
 
     def on_overuse(self, now: float) -> None:
         """The delay detector saw a queue: the loss so far is the link's being full, not random."""
-        self._overused_at = now
+        self._observed_since = None
         self._samples.clear()
 
     def on_loss(self, fraction: float, now: float) -> None:
         """The estimator's loss fraction (0..1) now; sampled at a steady tick, so the mean is over time."""
+        if self._observed_since is None:
+            self._observed_since = now
         self._samples.append((now, min(max(fraction, 0.0), 1.0)))
         self._expire(now)
 
@@ -75,8 +83,11 @@ class RecoveryCeiling:
     def ceiling(self, now: float, rtt: float | None, pixels_per_second: float, fps: float) -> int | None:
         """The highest useful bitrate (bits/s), or None where loss is too rare to bound it."""
         loss = self.loss(now)
-        if now - self._overused_at < self.config.quiet_s:
+        if self._observed_since is None or now - self._observed_since < self.config.quiet_s:
             return None
+        lossy = sum(1 for _, fraction in self._samples if fraction > 0)
+        if lossy < self.config.persistence * len(self._samples):
+            return None  # a burst, not a lossy link
         if loss < self.config.min_loss or fps <= 0 or pixels_per_second <= 0:
             return None
         c = self.config

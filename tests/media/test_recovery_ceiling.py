@@ -11,9 +11,9 @@ PIXELS_720P60 = 1280 * 720 * 60
 
 def ceiling_at(loss: float, rtt: float | None, pixels: float = PIXELS_720P60, fps: float = 60.0) -> int | None:
     recovery = RecoveryCeiling()
-    for tick in range(40):
+    for tick in range(400):  # 10 s of it
         recovery.on_loss(loss, tick * 0.025)
-    return recovery.ceiling(1.0, rtt, pixels, fps)
+    return recovery.ceiling(10.0, rtt, pixels, fps)
 
 
 def test_without_loss_nothing_is_capped() -> None:
@@ -48,14 +48,22 @@ def test_a_round_trip_shorter_than_the_budget_never_binds() -> None:
 
 def test_loss_is_averaged_over_time_and_forgotten_after_the_window() -> None:
     recovery = RecoveryCeiling()
-    for tick in range(200):  # 5 s at 2 % then 5 s clean: the mean is 1 %
-        recovery.on_loss(0.02 if tick < 100 else 0.0, tick * 0.05)
-    assert recovery.loss(9.95) == pytest.approx(0.01)
+    for tick in range(200):  # 10 s: 2 % in three samples of four, so 1.5 % on average
+        recovery.on_loss(0.02 if tick % 4 else 0.0, tick * 0.05)
+    assert recovery.loss(9.95) == pytest.approx(0.015, abs=0.0005)
     assert recovery.ceiling(9.95, 0.04, PIXELS_720P60, 60.0) is not None
     for tick in range(200, 420):
         recovery.on_loss(0.0, tick * 0.05)
     assert recovery.loss(20.95) == 0.0
     assert recovery.ceiling(20.95, 0.04, PIXELS_720P60, 60.0) is None
+
+
+def test_a_burst_of_loss_is_not_a_lossy_link() -> None:
+    recovery = RecoveryCeiling()
+    for tick in range(400):  # the first second of a session loses 10 % (probes overrunning a buffer)
+        recovery.on_loss(0.1 if tick < 40 else 0.0, tick * 0.025)
+        assert recovery.ceiling(tick * 0.025, 0.04, PIXELS_720P60, 60.0) is None
+    assert recovery.loss(9.9) > RecoveryCeilingConfig().min_loss  # the mean alone would have bound
 
 
 def test_loss_with_a_queue_is_congestion_and_does_not_bind() -> None:
@@ -72,11 +80,11 @@ def test_loss_with_a_queue_is_congestion_and_does_not_bind() -> None:
 def test_random_loss_binds_again_once_the_queue_has_been_quiet_for_a_while() -> None:
     recovery = RecoveryCeiling()
     recovery.on_overuse(0.0)
-    for tick in range(1, 200):  # 1 % loss for 5 s after one overuse
+    for tick in range(1, 241):  # 1 % loss for 6 s after one overuse
         recovery.on_loss(0.01, tick * 0.025)
         if tick * 0.025 < RecoveryCeilingConfig().quiet_s:
             assert recovery.ceiling(tick * 0.025, 0.04, PIXELS_720P60, 60.0) is None
-    assert recovery.ceiling(5.0, 0.04, PIXELS_720P60, 60.0) is not None
+    assert recovery.ceiling(6.0, 0.04, PIXELS_720P60, 60.0) is not None
 
 
 def test_nonsense_settings_are_refused() -> None:
@@ -86,3 +94,5 @@ def test_nonsense_settings_are_refused() -> None:
         RecoveryCeilingConfig(min_loss=1.0)
     with pytest.raises(ValueError):
         RecoveryCeilingConfig(quiet_s=-1)
+    with pytest.raises(ValueError):
+        RecoveryCeilingConfig(persistence=1.5)
