@@ -60,17 +60,24 @@ class RecoveryCeiling:
         self.config = config or RecoveryCeilingConfig()
         self._samples: deque[tuple[float, float]] = deque()  # (time, loss fraction)
         self._observed_since: float | None = None  # the first sample since the start or the last overuse
+        # Kept with the samples, so the 40-a-second calls do not sum the whole window each time.
+        self._total = 0.0
+        self._lossy = 0
 
     def on_overuse(self, now: float) -> None:
         """The delay detector saw a queue: the loss so far is the link's being full, not random."""
         self._observed_since = None
         self._samples.clear()
+        self._total, self._lossy = 0.0, 0
 
     def on_loss(self, fraction: float, now: float) -> None:
         """The estimator's loss fraction (0..1) now; sampled at a steady tick, so the mean is over time."""
         if self._observed_since is None:
             self._observed_since = now
-        self._samples.append((now, min(max(fraction, 0.0), 1.0)))
+        fraction = min(max(fraction, 0.0), 1.0)
+        self._samples.append((now, fraction))
+        self._total += fraction
+        self._lossy += fraction > 0
         self._expire(now)
 
     def loss(self, now: float) -> float:
@@ -78,15 +85,14 @@ class RecoveryCeiling:
         self._expire(now)
         if not self._samples:
             return 0.0
-        return sum(fraction for _, fraction in self._samples) / len(self._samples)
+        return max(self._total, 0.0) / len(self._samples)
 
     def ceiling(self, now: float, rtt: float | None, pixels_per_second: float, fps: float) -> int | None:
         """The highest useful bitrate (bits/s), or None where loss is too rare to bound it."""
         loss = self.loss(now)
         if self._observed_since is None or now - self._observed_since < self.config.quiet_s:
             return None
-        lossy = sum(1 for _, fraction in self._samples if fraction > 0)
-        if lossy < self.config.persistence * len(self._samples):
+        if self._lossy < self.config.persistence * len(self._samples):
             return None  # a burst, not a lossy link
         if loss < self.config.min_loss or fps <= 0 or pixels_per_second <= 0:
             return None
@@ -102,4 +108,8 @@ class RecoveryCeiling:
 
     def _expire(self, now: float) -> None:
         while self._samples and self._samples[0][0] < now - self.config.loss_window_s:
-            self._samples.popleft()
+            _, fraction = self._samples.popleft()
+            self._total -= fraction
+            self._lossy -= fraction > 0
+        if not self._samples:
+            self._total = 0.0  # no drift from float subtraction once the window is empty
