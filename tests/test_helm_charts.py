@@ -380,7 +380,8 @@ async def test_the_charts_redis_and_url_carry_the_proxys_shared_limits_and_refus
     assert redis_spec is not None and proxy_spec is not None
     [server] = redis_spec["containers"]
     assert server["command"] == ["sh", "-c"]
-    script = server["args"][0].replace("exec redis-server ", f"exec {REDIS_SERVER} ") + " --bind 127.0.0.1"
+    script = server["args"][0].replace("exec redis-server -", f"exec {REDIS_SERVER} - --bind 127.0.0.1")
+    assert REDIS_SERVER in script and "requirepass $REDIS_PASSWORD" in script, script
     password = secrets.token_hex(32)
     process = await asyncio.create_subprocess_exec(
         *server["command"], script, env={"PATH": os.environ.get("PATH", ""), "REDIS_PASSWORD": password},
@@ -416,8 +417,8 @@ async def test_the_charts_redis_and_url_carry_the_proxys_shared_limits_and_refus
         finally:
             await anonymous.close()
     finally:
-        process.terminate()
-        await process.wait()
+        process.terminate()  # redis-server itself: the script execs it
+        assert await asyncio.wait_for(process.wait(), 10) is not None
 
 
 def test_merge_overrides_key_by_key() -> None:
