@@ -54,7 +54,7 @@ from stream_app.media.degradation import DegradationLadder, Step
 from stream_app.media.pacer import Pacer, Priority, Queued
 from stream_app.media.rate_control import Estimate, RateControlConfig, SendSideEstimator
 from stream_app.media.recovery_ceiling import RecoveryCeiling
-from stream_app.media.repair import KeyframeGate, RateWindow
+from stream_app.media.repair import KeyframeGate
 from stream_app.media.transport_cc import SendHistory, TransportFeedback, iter_feedback
 
 if TYPE_CHECKING:
@@ -70,10 +70,6 @@ TICK = 0.025
 RETRANSMIT_MAX_AGE = 0.5
 # Retransmissions may use at most this share of the target on top of it.
 RETRANSMIT_SHARE = 0.5
-# The encoder gets the target less what retransmissions sent over this window (the link carries
-# both), but never less than this share of the target.
-RETRANSMIT_WINDOW = 1.0
-MIN_MEDIA_SHARE = 0.6
 # Packets kept for retransmission and padding (about 1 s of 20 Mbit/s video).
 HISTORY_PACKETS = 2048
 # The ladder treats the content as the limit while the encoder makes less than this share of its
@@ -188,7 +184,6 @@ class VideoSender:
         self._recovery_bound = False  # the recovery ceiling, not the estimate, sets the encoder's target
         self._encoder_target = 0
         self._output: deque[tuple[float, int]] = deque()  # (when, bytes) of each encoded frame
-        self._resent = RateWindow(RETRANSMIT_WINDOW)  # retransmissions sent
         self._keyframes = KeyframeGate()
         self._first_output: float | None = None
         self._congested_at = -1e9  # when the link last showed congestion
@@ -363,8 +358,6 @@ class VideoSender:
             if len(self._sent) > HISTORY_PACKETS:
                 self._sent.popitem(last=False)
         await self._write(packet, transport, queued.size, now, queued.probe_cluster)
-        if queued.priority == Priority.RETRANSMISSION:
-            self._resent.add(queued.size, now)
         if queued.priority == Priority.VIDEO:
             sender: Any = self.sender
             setattr(sender, _PRIVATE + "ntp_timestamp", clock.current_ntp_time())
@@ -496,11 +489,9 @@ class VideoSender:
                 step.fps,
             )
             self.step = step
-        # Retransmissions share the link with the media: the encoder gets what they leave.
-        media = max(target - self._resent.bitrate(now), target * MIN_MEDIA_SHARE)
         # The encoder's rate control assumes the source frame rate: scale its target so the
         # ladder's lower frame rate still spends the estimate, not a fraction of it.
-        encoder_target = int(media * self._source_fps / max(step.fps, 1.0))
+        encoder_target = int(target * self._source_fps / max(step.fps, 1.0))
         if encoder_target != self._encoder_target:  # the estimator ticks 40 times a second
             self._encoder_target = encoder_target
             self.session.encoder.target_bitrate = encoder_target

@@ -1,10 +1,8 @@
-"""The video sender's repair decisions: one keyframe per loss episode, and the retransmission rate."""
+"""The video sender's repair decision: one keyframe per loss episode."""
 
 from __future__ import annotations
 
-import pytest
-
-from stream_app.media.repair import KeyframeGate, RateWindow
+from stream_app.media.repair import KeyframeGate
 
 
 def test_repeated_nacks_for_lost_packets_ask_for_one_keyframe_not_a_storm() -> None:
@@ -23,14 +21,3 @@ def test_a_keyframe_the_encoder_made_on_its_own_covers_older_losses() -> None:
     gate.on_keyframe(5.0)
     assert not gate.ask(4.9, 5.5)
     assert gate.ask(5.1, 5.7)
-
-
-def test_the_rate_window_counts_only_its_last_second() -> None:
-    window = RateWindow(1.0)
-    for tick in range(20):  # 1250 bytes every 50 ms: 200 kbit/s
-        window.add(1250, tick * 0.05)
-    assert window.bitrate(0.96) == pytest.approx(200_000)
-    assert window.bitrate(1.5) == pytest.approx(90_000)  # 9 of them left
-    assert window.bitrate(3.0) == 0.0
-    with pytest.raises(ValueError):
-        RateWindow(0)
