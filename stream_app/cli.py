@@ -17,7 +17,7 @@ from stream_app.app_state import StreamAppState
 from stream_app.config import ConfigError, StreamAppConfig, load_config
 from stream_app.control import make_control_app
 from stream_app.lifecycle import REASON_SHUTDOWN
-from stream_app.logs import LogConfigError, configure_logging
+from stream_app.logs import configure_logging
 from stream_app.streaming import make_streaming_app
 
 logger = logging.getLogger("stream_app")
@@ -69,16 +69,16 @@ async def serve(config: StreamAppConfig, factory: AppFactory) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `stream-app` console script."""
-    try:
-        configure_logging(os.environ)
-    except LogConfigError as exc:
-        print(f"stream-app: {exc}", file=sys.stderr)
-        return 2
     # As `python -m` does, let `--app` name modules in the current directory (e.g. `examples.paint`).
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         config = load_config(argv, os.environ)
+    except ConfigError as exc:
+        print(f"stream-app: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.log)
+    try:
         factory = load_factory(config.app)
     except ConfigError as exc:
         print(f"stream-app: {exc}", file=sys.stderr)

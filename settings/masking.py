@@ -1,0 +1,22 @@
+"""Secrets masked wherever a config is printed."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+from typing import Any
+
+
+def masked_repr(config: Any, secret_fields: Collection[str], hidden: Collection[str] = ()) -> str:
+    """`Name(field=value, ...)` of a dataclass with each secret field that is set shown as '***'.
+
+    `hidden` fields (computed, or too long to be useful) are left out.
+    """
+    parts = []
+    for f in dataclasses.fields(config):
+        if f.name in hidden:
+            continue
+        value = getattr(config, f.name)
+        shown = "'***'" if f.name in secret_fields and value not in (None, "", b"") else repr(value)
+        parts.append(f"{f.name}={shown}")
+    return f"{type(config).__name__}({', '.join(parts)})"
