@@ -13,25 +13,20 @@ import logging
 import os
 import signal
 import sys
-import textwrap
 from collections.abc import Mapping, Sequence
 
 import uvloop
 from aiohttp import web
 
-from proxy.config import SETTINGS, ConfigError, ProxyConfig, Setting, load_config
+import settings
+from proxy.config import SETTINGS, ConfigError, ProxyConfig, load_config
 from proxy.server import make_app, make_metrics_app, runner_options
 from proxy.signin import end_all_sessions
 from proxy.state import STATE
 
 logger = logging.getLogger("proxy")
 
-_PROG = "stream-proxy"
-
-
-def _flag_help(setting: Setting) -> str:
-    # `%` is argparse's format character; double it so help texts may contain one.
-    return f"{setting.help} [env {setting.env}; default: {setting.shown_default}]".replace("%", "%%")
+_PROG = SETTINGS.prog
 
 
 def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
@@ -39,50 +34,13 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
 
     Secret settings are shown only as set or unset in `env`, never with their value.
     """
-    env = os.environ if env is None else env
-    env_only = "\n".join(
-        textwrap.fill(
-            f"{s.env}: {s.help} [now: {'set' if env.get(s.env) else 'unset'}]",
-            initial_indent="  ",
-            subsequent_indent="    ",
-        )
-        for s in SETTINGS
-        if s.flag is None
-    )
-    parser = argparse.ArgumentParser(
-        prog=_PROG,
-        description=textwrap.fill(
-            "Check browser tokens, authorize users for streaming functions and forward the "
-            "/sign_in WebSocket to NVCF's streaming relay, adding the NVCF API key and the function "
-            "id. Each flag overrides the environment variable named in its help, which overrides "
-            "the config file (PROXY_CONFIG_FILE). SIGTERM drains: readiness fails, sessions get "
-            "PROXY_DRAIN_SECONDS, then close with 1001."
-        ),
-        epilog=textwrap.fill(
-            "environment only (secret values are never taken from the command line, which other users can see):"
-        )
-        + "\n"
-        + env_only,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    for setting in SETTINGS:
-        if setting.flag is None:
-            continue
-        parser.add_argument(
-            setting.flag,
-            dest=setting.env,
-            metavar=setting.env,
-            default=None,  # None: not given, so the environment (or the default) decides.
-            help=_flag_help(setting),
-        )
-    return parser
+    return settings.build_parser(SETTINGS, os.environ if env is None else env)
 
 
 def parse_config(argv: Sequence[str] | None, env: Mapping[str, str]) -> ProxyConfig:
     """Parse flags and environment into a config; raises `ConfigError` (argparse exits itself)."""
     args = build_parser(env).parse_args(argv)
-    overrides: dict[str, str | None] = vars(args)
-    return load_config(env, overrides)
+    return load_config(env, {SETTINGS.setting(field).env: value for field, value in vars(args).items()})
 
 
 async def serve(config: ProxyConfig) -> None:
@@ -135,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # One line and status 2, like argparse's own usage errors; no traceback for a bad setting.
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=config.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if config.event_loop == "uvloop":
         uvloop.run(serve(config))
     else:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 import dataclasses
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +20,9 @@ class Setting:
     `ValueError` with a reason that does not name the setting: the loader adds where the text
     came from. `default` is the value used when no source gives one; a setting whose field is a
     field of the group's config dataclass takes that field's default (written once, there), and
-    `default_text` describes a default that is computed at load time. A secret has no flag (a command line is visible to every
-    user of the machine), never comes from the config file and is never shown.
+    `default_text` describes a default that is computed at load time. A secret has no flag (a
+    command line is visible to every user of the machine), never comes from the config file and
+    is never shown.
     """
 
     field: str
@@ -90,6 +91,9 @@ class SettingsGroup:
         if self.config_file is not None and self.config_file not in {s.field for s in self.settings}:
             raise ValueError(f"{self.prog}: config_file {self.config_file!r} is not a setting")
         object.__setattr__(self, "secret_fields", frozenset(s.field for s in self.settings if s.secret))
+
+    def __iter__(self) -> Iterator[Setting]:
+        return iter(self.settings)
 
     def setting(self, name: str) -> Setting:
         """The setting with this field or env name."""

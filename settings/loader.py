@@ -45,7 +45,11 @@ def add_flags(parser: argparse.ArgumentParser | Any, group: SettingsGroup) -> No
             continue
         if setting.switch:
             parser.add_argument(
-                setting.flag, dest=setting.field, action=argparse.BooleanOptionalAction, default=None, help=_help(setting)
+                setting.flag,
+                dest=setting.field,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=_help(setting),
             )
         else:
             parser.add_argument(
@@ -63,7 +67,11 @@ def env_only_epilog(group: SettingsGroup, env: Mapping[str, str]) -> str:
     for setting in group.settings:
         if setting.flag is not None:
             continue
-        now = f"now: {'set' if env.get(setting.env) else 'unset'}" if setting.secret else f"default: {setting.shown_default}"
+        now = (
+            f"now: {'set' if env.get(setting.env) else 'unset'}"
+            if setting.secret
+            else f"default: {setting.shown_default}"
+        )
         lines.append(
             textwrap.fill(f"{setting.env}: {setting.help} [{now}]", initial_indent="  ", subsequent_indent="    ")
         )

@@ -82,7 +82,9 @@ _APP_SETTINGS = (
         parsers.port_or_any,
         "control server port (/v1/streaming/ready, /creds)",
     ),
-    Setting("streaming_port", "STREAMING_SERVER_PORT", parsers.port_or_any, "streaming (WebSocket sign-in) server port"),
+    Setting(
+        "streaming_port", "STREAMING_SERVER_PORT", parsers.port_or_any, "streaming (WebSocket sign-in) server port"
+    ),
     Setting("start_endpoint", "STREAMING_START_ENDPOINT", parsers.url_path, "WebSocket path of the sign-in"),
     Setting("port_range", "STREAMING_PORT_BINDING_RANGE", PortRange.parse, "UDP ports media may bind, FIRST-LAST"),
     Setting(
