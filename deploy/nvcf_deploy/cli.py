@@ -26,7 +26,7 @@ import yaml
 from deploy.helm_chart import ChartError, load_chart, merge, nvcf_helm_problems, render, templated_service_names
 from deploy.nvcf_deploy import api
 from deploy.nvcf_deploy.api import ApiClient, ApiError, ApiRequest
-from deploy.nvcf_deploy.config import ConfigError, DeployConfig, add_arguments, load_config
+from deploy.nvcf_deploy.config import SETTINGS, ConfigError, DeployConfig, add_arguments, load_config
 from deploy.nvcf_deploy.preflight import check, check_deployment, on_nvcf, warnings
 from deploy.nvcf_deploy.statuses import FINAL, SUCCESS, meaning
 
@@ -314,11 +314,7 @@ def _add_deploy_flags(parser: argparse.ArgumentParser) -> None:
 
 def make_parser() -> argparse.ArgumentParser:
     """nvcf-deploy's parser: global flags, then one subcommand."""
-    parser = argparse.ArgumentParser(
-        prog="nvcf-deploy",
-        description="Create, deploy, watch, list and delete NVCF STREAMING functions (or nvcf-local's).",
-        epilog="Exit status: 0 ok, 1 failed (API error, ERROR status, broken definition), 2 usage, 3 timeout.",
-    )
+    parser = argparse.ArgumentParser(prog=SETTINGS.prog, description=SETTINGS.description, epilog=SETTINGS.epilog)
     add_arguments(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("check", help="pre-flight check a definition file, send nothing")
