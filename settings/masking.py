@@ -17,6 +17,6 @@ def masked_repr(config: Any, secret_fields: Collection[str], hidden: Collection[
         if f.name in hidden:
             continue
         value = getattr(config, f.name)
-        shown = "'***'" if f.name in secret_fields and value not in (None, "", b"") else repr(value)
+        shown = "'***'" if f.name in secret_fields and value else repr(value)
         parts.append(f"{f.name}={shown}")
     return f"{type(config).__name__}({', '.join(parts)})"

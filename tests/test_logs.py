@@ -16,18 +16,18 @@ def test_logger_levels_parse_names_and_levels_in_any_case() -> None:
 
 @pytest.mark.parametrize("text", ["aioice", "=DEBUG", "aioice=", "aioice=TRACE"])
 def test_malformed_logger_levels_are_refused_with_the_item(text: str) -> None:
-    with pytest.raises(ConfigError, match="^LOG_LEVELS: "):
+    with pytest.raises(ConfigError, match=r"^LOG_LEVELS: "):
         load_config([], {"LOG_LEVELS": text})
 
 
 def test_a_level_is_one_of_four() -> None:
     assert load_config([], {"LOG_LEVEL": "warning"}).log.level == "WARNING"
-    with pytest.raises(ConfigError, match="^LOG_LEVEL: 'NOTSET' is not one of DEBUG, INFO, WARNING, ERROR$"):
+    with pytest.raises(ConfigError, match=r"^LOG_LEVEL: 'NOTSET' is not one of DEBUG, INFO, WARNING, ERROR$"):
         load_config([], {"LOG_LEVEL": "NOTSET"})
 
 
 def test_the_log_format_is_text_or_json_and_a_flag_wins() -> None:
     assert load_config([], {}).log.format == "text"
     assert load_config(["--log-format", "json"], {"LOG_FORMAT": "text"}).log.format == "json"
-    with pytest.raises(ConfigError, match="^--log-format: 'xml' is not one of text, json$"):
+    with pytest.raises(ConfigError, match=r"^--log-format: 'xml' is not one of text, json$"):
         load_config(["--log-format", "xml"], {})

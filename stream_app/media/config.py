@@ -199,7 +199,6 @@ MEDIA_SETTINGS = with_defaults(
             "MEDIA_PLAYOUT_DELAY",
             _playout_delay,
             "most playout delay asked of the browser, ms (0 = show frames as soon as decoded; off = let it choose)",
-            default_text="0",
         ),
         Setting(
             "congestion_control",
