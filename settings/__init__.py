@@ -15,7 +15,16 @@ we need is ~400 lines over argparse and tomllib.
 """
 
 from settings.declaration import Setting, SettingsError, SettingsGroup, with_defaults
-from settings.loader import Loaded, add_flags, build_parser, load, read_config_file, read_secret_file, resolve
+from settings.loader import (
+    Loaded,
+    add_flags,
+    build_parser,
+    load,
+    load_toml,
+    read_config_file,
+    read_secret_file,
+    resolve,
+)
 from settings.log_settings import LOG_FORMAT, LOG_LEVEL, LOG_LEVELS, LogConfig, log_config, log_settings
 from settings.masking import masked_repr
 
@@ -31,6 +40,7 @@ __all__ = [
     "add_flags",
     "build_parser",
     "load",
+    "load_toml",
     "log_config",
     "log_settings",
     "masked_repr",

@@ -147,13 +147,9 @@ def read_config_file(group: SettingsGroup, path: str | Path) -> dict[str, str]:
     assert group.config_file is not None
     name = group.setting(group.config_file).env
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SettingsError(f"{name}: cannot read {path}: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{name}: {path} is not valid TOML: {exc}") from None
-    except RecursionError:
-        raise SettingsError(f"{name}: {path} is not valid TOML: nested too deeply") from None
+        data = load_toml(Path(path))
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
     known = {s.env: s for s in group.settings}
     found: dict[str, str] = {}
     for key, value in data.items():
@@ -174,6 +170,18 @@ def _as_text(name: str, key: str, value: Any) -> str:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return ",".join(value)
     raise SettingsError(f"{name}: {key} must be text, a number, true/false or a list of text")
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's tables; `ValueError` naming the file and what is wrong with it."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: not valid TOML: nested too deeply") from None
 
 
 def read_secret_file(path: str | Path, setting: str) -> bytes:

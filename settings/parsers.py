@@ -55,48 +55,29 @@ def integer(value: str) -> int:
         raise ValueError(f"{value!r} is not a whole number") from None
 
 
-def int_range(low: int, high: int) -> Callable[[str], int]:
-    """A whole number from `low` to `high`, both included."""
-
+def _whole(low: int, high: int | None, refusal: str) -> Callable[[str], int]:
     def parse(value: str) -> int:
-        number = integer(value)
-        if not low <= number <= high:
-            raise ValueError(f"{number} must be {low}-{high}")
-        return number
+        result = integer(value)
+        if result < low or (high is not None and result > high):
+            raise ValueError(f"{result} {refusal}")
+        return result
 
     return parse
 
 
-def count(value: str) -> int:
-    """A whole number, 0 or more."""
-    number = integer(value)
-    if number < 0:
-        raise ValueError(f"{number} must be 0 or more")
-    return number
+def int_range(low: int, high: int) -> Callable[[str], int]:
+    """A whole number from `low` to `high`, both included."""
+    return _whole(low, high, f"must be {low}-{high}")
 
 
-def positive_int(value: str) -> int:
-    """A whole number, 1 or more."""
-    number = integer(value)
-    if number <= 0:
-        raise ValueError(f"{number} must be positive")
-    return number
-
-
-def port(value: str) -> int:
-    """A TCP or UDP port, 1-65535."""
-    number = integer(value)
-    if not 1 <= number <= 65535:
-        raise ValueError(f"{number} is not a port (1-65535)")
-    return number
-
-
-def port_or_any(value: str) -> int:
-    """A port, or 0 for one the system picks (tests listen on 0)."""
-    number = integer(value)
-    if not 0 <= number <= 65535:
-        raise ValueError(f"{number} is not a port (0-65535, 0: any free one)")
-    return number
+count = _whole(0, None, "must be 0 or more")
+"""A whole number, 0 or more."""
+positive_int = _whole(1, None, "must be positive")
+"""A whole number, 1 or more."""
+port = _whole(1, 65535, "is not a port (1-65535)")
+"""A TCP or UDP port, 1-65535."""
+port_or_any = _whole(0, 65535, "is not a port (0-65535, 0: any free one)")
+"""A port, or 0 for one the system picks (tests listen on 0)."""
 
 
 def number(value: str) -> float:
@@ -110,20 +91,20 @@ def number(value: str) -> float:
     return result
 
 
-def non_negative(value: str) -> float:
-    """A finite number, 0 or more (a rate where 0 means no limit)."""
-    result = number(value)
-    if result < 0:
-        raise ValueError(f"{value.strip()} must be 0 or more")
-    return result
+def _more_than(low: float, inclusive: bool, refusal: str) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        result = number(value)
+        if result < low or (result == low and not inclusive):
+            raise ValueError(f"{value.strip()} {refusal}")
+        return result
+
+    return parse
 
 
-def positive(value: str) -> float:
-    """A finite number above 0."""
-    result = number(value)
-    if not result > 0:
-        raise ValueError(f"{value.strip()} must be more than 0")
-    return result
+non_negative = _more_than(0, True, "must be 0 or more")
+"""A finite number, 0 or more (a rate where 0 means no limit)."""
+positive = _more_than(0, False, "must be more than 0")
+"""A finite number above 0."""
 
 
 def seconds(value: str) -> float:
