@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean bench lock stress
+.PHONY: demo test lint docs venv clean bench lock stress
 
 venv: $(INSTALLED)
 
@@ -27,6 +27,11 @@ lint: $(INSTALLED)
 	$(PY) -m pip install --quiet -e '.[lint]'
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(PY) -m settings.docs --check
+
+# docs/configuration.md, from the settings every piece declares.
+docs: $(INSTALLED)
+	$(PY) -m settings.docs
 
 # The container image installs exactly these versions (deploy/container/Dockerfile); run after
 # changing the dependencies in pyproject.toml. Resolved for the image's Python (3.11).

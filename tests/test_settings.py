@@ -195,7 +195,7 @@ def test_doc_pages_that_name_settings_name_declared_ones() -> None:
     """A page may mention a setting (and link to the reference), but not one that does not exist."""
     declared = {s.env for g in GROUPS for s in g}
     prefixes = ("PROXY_", "NVCF_LOCAL_", "MEDIA_", "STREAM_APP_", "BENCH_", "DEMO_", "NVCF_DEPLOY_")
-    for page in ("proxy.md", "stream-app.md", "local-nvcf.md", "media.md", "benchmarks.md"):
+    for page in ("proxy.md", "stream-app.md", "local-nvcf.md", "media.md", "benchmarks.md", "demo.md"):
         text = (REPO / "docs" / page).read_text(encoding="utf-8")
         assert "configuration.md" in text, page
         for name in re.findall(r"`([A-Z][A-Z0-9_]+)(?:=[^`]*)?`", text):
