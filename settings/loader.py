@@ -38,7 +38,7 @@ def _help(setting: Setting) -> str:
     return f"{setting.help} [env {setting.env}; default: {setting.shown_default}]".replace("%", "%%")
 
 
-def add_flags(parser: argparse.ArgumentParser | Any, group: SettingsGroup) -> None:
+def add_flags(parser: argparse.ArgumentParser, group: SettingsGroup) -> None:
     """One flag per setting that has one (dest: the field; default None: not given)."""
     for setting in group.settings:
         if setting.flag is None:

@@ -16,9 +16,8 @@ from settings import LogConfig, Setting, SettingsError, SettingsGroup, load, log
 from stream_app.media.config import MEDIA_SETTINGS, MediaConfig, MediaConfigError
 from stream_app.ports import PortRange
 
-
-class ConfigError(ValueError):
-    """A setting with a value that cannot be used."""
+ConfigError = SettingsError
+"""A setting with a value that cannot be used; one line naming the variable or flag."""
 
 
 @dataclass(frozen=True)
@@ -154,10 +153,7 @@ def load_config(
     argv: Sequence[str] | None, env: Mapping[str, str], dockerenv: Path = Path("/.dockerenv")
 ) -> StreamAppConfig:
     """Build the config from defaults, then the environment, then command-line flags."""
-    try:
-        loaded = load(SETTINGS, argv, env)
-    except SettingsError as exc:
-        raise ConfigError(str(exc)) from None
+    loaded = load(SETTINGS, argv, env)
     app_fields = {f.name for f in fields(StreamAppConfig)}
     values: dict[str, Any] = {name: value for name, value in loaded.values.items() if name in app_fields}
     if not loaded.given("exit_after_session"):
