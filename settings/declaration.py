@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,10 +101,6 @@ class SettingsGroup:
             if name in (setting.field, setting.env):
                 return setting
         raise KeyError(name)
-
-    def with_settings(self, extra: Iterable[Setting]) -> SettingsGroup:
-        """This group with more settings appended (a piece that includes another's)."""
-        return dataclasses.replace(self, settings=(*self.settings, *extra))
 
 
 def with_defaults(settings: tuple[Setting, ...], config: type) -> tuple[Setting, ...]:

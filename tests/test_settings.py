@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -166,6 +167,17 @@ def test_a_field_or_variable_declared_twice_is_refused() -> None:
         SettingsGroup("p", "d", (twice, Setting("other", "T_PORT", parsers.port, "port")))
     with pytest.raises(ValueError, match="field declared twice: port"):
         SettingsGroup("p", "d", (twice, Setting("port", "T_OTHER", parsers.port, "port")))
+
+
+def test_a_default_comes_from_the_config_dataclass_and_is_written_there_only() -> None:
+    @dataclass(frozen=True)
+    class Config:
+        port: int = 8000
+
+    group = SettingsGroup("p", "d", (Setting("port", "T_PORT", parsers.port, "port"),), defaults_from=Config)
+    assert group.setting("T_PORT").default == 8000 and load(group, [], {})["port"] == 8000
+    with pytest.raises(ValueError, match="T_PORT: default declared twice"):
+        SettingsGroup("p", "d", (Setting("port", "T_PORT", parsers.port, "port", default=9000),), defaults_from=Config)
 
 
 # --- every piece -------------------------------------------------------------------------------
