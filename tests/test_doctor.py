@@ -19,6 +19,8 @@ from stream_app_harness import running_stream_app
 from deploy.coturn import RunningCoturn
 from stream_app.doctor.command import examine, make_parser
 from stream_app.doctor.findings import Finding, Status, exit_status, render_json, render_text
+from stream_app.doctor.relay import Answered, turn_allocate
+from stream_app.doctor.udp_range import probe_range, wildcard_addresses
 from stream_app.ports import PortRange
 
 NO_DOCKERENV = Path("/nonexistent/.dockerenv")
@@ -39,6 +41,12 @@ def only(findings: list[Finding], check: str) -> Finding:
     matching = [f for f in findings if f.check == check]
     assert len(matching) == 1, matching
     return matching[0]
+
+
+def port_after(text: str, said: str) -> int:
+    match = re.search(re.escape(text) + r"(\d+)", said)
+    assert match, said
+    return int(match.group(1))
 
 
 def creds_file(tmp_path: Path, coturn: RunningCoturn, password: str) -> str:
@@ -62,12 +70,12 @@ async def test_a_working_turn_server_gives_a_mapped_address_and_a_relay(coturn: 
     stun = only(findings, "stun")
     assert stun.status is Status.OK, stun
     # The probe's socket is bound inside the media range, as the stream app's are.
-    mapped_port = int(re.search(r"sees this container at 127\.0\.0\.1:(\d+)", stun.what).group(1))  # type: ignore[union-attr]
+    mapped_port = port_after("sees this container at 127.0.0.1:", stun.what)
     assert mapped_port in PortRange.parse(port_range)
 
     turn = only(findings, "turn")
     assert turn.status is Status.OK, turn
-    relay_port = int(re.search(r"allocated a relay at 127\.0\.0\.1:(\d+)", turn.what).group(1))  # type: ignore[union-attr]
+    relay_port = port_after("allocated a relay at 127.0.0.1:", turn.what)
     assert coturn.config.min_port <= relay_port <= coturn.config.max_port
     assert exit_status(findings) == 0
 
@@ -251,3 +259,30 @@ async def test_the_console_script_prints_json_and_exits_by_outcome(coturn: Runni
     status, out = await asyncio.to_thread(_run_cli, "--creds", bad, *settings)
     assert status == 1
     assert re.search(r"^FAIL\s+turn\s+TURN server .* refused the credentials", out, re.MULTILINE)
+
+
+async def test_an_allocation_right_after_another_from_the_same_port_is_tried_again_elsewhere(
+    coturn: RunningCoturn,
+) -> None:
+    # coturn answers 437 for about 2 s to a new allocation from a 5-tuple whose allocation was just
+    # deleted; with one port in the range both probes would use it.
+    one_port = PortRange.parse(private_range(1))
+    first = await turn_allocate(coturn.host, coturn.port, coturn.user, coturn.password, one_port, 2.0)
+    second = await turn_allocate(coturn.host, coturn.port, coturn.user, coturn.password, one_port, 2.0)
+    assert isinstance(first, Answered) and first.local_port == one_port.first
+    assert isinstance(second, Answered) and second.local_port != one_port.first
+
+
+def test_ipv6_ice_addresses_add_the_ipv6_wildcard_to_the_port_probe() -> None:
+    assert wildcard_addresses(()) == ("0.0.0.0",)
+    assert wildcard_addresses(("10.0.0.5",)) == ("0.0.0.0",)
+    assert wildcard_addresses(("10.0.0.5", "fd00::5")) == ("0.0.0.0", "::")
+
+
+async def test_a_held_ipv6_port_is_seen_by_the_ipv6_probe_only() -> None:
+    port_range = PortRange.parse(private_range(3))
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as held:
+        held.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        held.bind(("::1", port_range.first))
+        assert [port for port, _ in probe_range("::", port_range).taken] == [port_range.first]
+        assert probe_range("0.0.0.0", port_range).taken == ()

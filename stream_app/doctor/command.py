@@ -154,7 +154,7 @@ async def examine(
     if args.nvenc:
         findings.append(await asyncio.to_thread(_nvenc_finding))
     needed, _ = ports_needed(config, facts)
-    for address in wildcard_addresses(config.ice_addresses):
+    for address in wildcard_addresses(config.ice_addresses or facts.host_addresses):
         findings += judge_range(probe_range(address, config.port_range), needed)
     try:
         target = relay_target(args, env)

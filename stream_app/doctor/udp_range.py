@@ -34,9 +34,9 @@ def wildcard_addresses(ice_addresses: tuple[str, ...]) -> tuple[str, ...]:
     """Where to bind to see every port a session could want: the wildcard address of each family.
 
     A wildcard bind collides with a bind on any one address of its family, and the stream app's
-    TURN client socket binds the wildcard, so a port free there is free for every use.
+    TURN client socket binds the IPv4 wildcard, so a port free there is free for every use.
     """
-    families = {6 if ":" in a else 4 for a in ice_addresses} or {4}
+    families = {4} | {6 for a in ice_addresses if ":" in a}
     return tuple(address for version, address in ((4, "0.0.0.0"), (6, "::")) if version in families)
 
 
@@ -67,6 +67,9 @@ def probe_range(address: str, port_range: PortRange) -> RangeProbe:
     errors: list[tuple[int, str]] = []
     for port in range(port_range.first, port_range.last + 1):
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            if family == socket.AF_INET6:
+                # Only the IPv6 space: the IPv4 wildcard has its own probe.
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:
                 sock.bind((address, port))
             except OSError as exc:
