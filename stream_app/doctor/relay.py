@@ -71,8 +71,9 @@ def _client_socket(server_ip: str, port_range: PortRange, avoid: frozenset[int] 
     """A UDP socket on a random free port of the range (where the app's sockets bind), else anywhere.
 
     Random, not first-free as the app binds: a TURN server keeps a deleted allocation's 5-tuple for
-    a while and answers 437 to a new one from the same port, so the probe must not leave that on the
-    port the app's next session takes, nor meet it from its own previous run.
+    about 2 s and answers 437 to a new allocation from it. A random port is seldom the one the
+    app's next session takes (the first free), and a 437 left by the probe's own previous run is
+    tried again from another port (`turn_allocate`).
     """
     family = socket.AF_INET6 if ":" in server_ip else socket.AF_INET
     wildcard = "::" if family == socket.AF_INET6 else "0.0.0.0"
