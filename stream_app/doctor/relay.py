@@ -10,8 +10,6 @@ value; `judge_stun` and `judge_turn` turn that into words with the fix.
 from __future__ import annotations
 
 import asyncio
-import errno
-import random
 import socket
 from dataclasses import dataclass
 from typing import Any, cast
@@ -19,7 +17,7 @@ from typing import Any, cast
 from aioice import stun, turn
 
 from stream_app.doctor.findings import Finding, fail, ok, warn
-from stream_app.ports import PortRange
+from stream_app.ports import PortRange, PortRangeExhausted, bind_udp
 
 # Deleting the probe's allocation is a courtesy; the server frees it at its expiry anyway.
 _DELETE_TIMEOUT = 1.0
@@ -75,22 +73,14 @@ def _client_socket(server_ip: str, port_range: PortRange, avoid: frozenset[int] 
     app's next session takes (the first free), and a 437 left by the probe's own previous run is
     tried again from another port (`turn_allocate`).
     """
-    family = socket.AF_INET6 if ":" in server_ip else socket.AF_INET
-    wildcard = "::" if family == socket.AF_INET6 else "0.0.0.0"
-    ports = [p for p in range(port_range.first, port_range.last + 1) if p not in avoid]
-    random.shuffle(ports)
-    for port in [*ports, 0]:  # 0: the range is full (the port check says so); probe from anywhere
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            sock.bind((wildcard, port))
-        except OSError as exc:
-            sock.close()
-            if exc.errno == errno.EADDRINUSE:
-                continue
-            raise
+    wildcard = "::" if ":" in server_ip else "0.0.0.0"
+    try:
+        return bind_udp(wildcard, port_range, avoid=avoid, shuffled=True)
+    except PortRangeExhausted:  # the range is full (the port check says so): probe from anywhere
+        sock = socket.socket(socket.AF_INET6 if wildcard == "::" else socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((wildcard, 0))
         sock.setblocking(False)
         return sock
-    raise OSError(errno.EADDRINUSE, f"no UDP port to send from on {wildcard}")
 
 
 async def _connected_socket(
