@@ -1,7 +1,7 @@
 """The app's session and its lifecycle (docs/protocol.md section 6).
 
 An `AppSession` lives from the sign-in that starts it until it ends for good; the client's
-connections (`session.StreamingSession`, one WebSocket and one peer connection each) come and go
+connections (`client_connection.StreamingSession`, one WebSocket and one peer connection each) come and go
 within it. Losing a client without a clean end starts the resume window; a sign-in during the
 window continues the same session. Events for the app are delivered one at a time, in order, by
 one dispatcher task, so a slow or failing handler never stalls signaling or ends the session.
@@ -23,7 +23,7 @@ from stream_app.input_protocol import InputEvent, Resize
 from stream_app.input_receiver import DROP_APP_BUSY, InputCounters, ThrottledLog
 
 if TYPE_CHECKING:
-    from stream_app.session import StreamingSession
+    from stream_app.client_connection import StreamingSession
 
 logger = logging.getLogger(__name__)
 

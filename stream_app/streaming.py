@@ -8,7 +8,7 @@ from aiohttp import web
 
 from stream_app.app_state import STATE, StreamAppState
 from stream_app.lifecycle import REASON_SHUTDOWN
-from stream_app.session import CLOSE_BUSY, StreamingSession
+from stream_app.client_connection import CLOSE_BUSY, StreamingSession
 
 logger = logging.getLogger(__name__)
 
