@@ -1,5 +1,5 @@
 """One client connection of a session: the signaling over the sign-in WebSocket, its peer
-connection, and the input data channels. The session it belongs to (`lifecycle.AppSession`)
+connection, and the input data channels. The session it belongs to (`session.AppSession`)
 outlives it when the client comes back within the resume window."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from stream_app import input_protocol, signaling
 from stream_app.creds import Creds
 from stream_app.ice import confine_to_range
 from stream_app.input_receiver import InputReceiver
-from stream_app.lifecycle import CLOSE_NORMAL, REASON_CLIENT, AppSession
+from stream_app.session import CLOSE_NORMAL, REASON_CLIENT, AppSession
 from stream_app.media import MediaNegotiationError, MediaSession, attach_media
 from stream_app.media_reports import MediaReporter
 from stream_app.ports import PortRangeExhausted

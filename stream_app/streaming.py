@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 
 from stream_app.app_state import STATE, StreamAppState
-from stream_app.lifecycle import REASON_SHUTDOWN
+from stream_app.session import REASON_SHUTDOWN
 from stream_app.client_connection import CLOSE_BUSY, StreamingSession
 
 logger = logging.getLogger(__name__)
