@@ -17,10 +17,10 @@ from stream_app import input_protocol, signaling
 from stream_app.creds import Creds
 from stream_app.ice import confine_to_range
 from stream_app.input_receiver import InputReceiver
-from stream_app.session import CLOSE_NORMAL, REASON_CLIENT, AppSession
 from stream_app.media import MediaNegotiationError, MediaSession, attach_media
 from stream_app.media_reports import MediaReporter
 from stream_app.ports import PortRangeExhausted
+from stream_app.session import CLOSE_NORMAL, REASON_CLIENT, AppSession
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ CLOSE_BUSY = 1013
 CLOSE_MEDIA_FAILED = 1011
 
 
-class StreamingSession:
+class ClientConnection:
     """Answers the client's offer with the app's media and applies its trickled candidates.
 
     A bad message gets an `error` reply and changes nothing. `run()` returns when the WebSocket

@@ -1,8 +1,8 @@
 """The app's session and its lifecycle (docs/protocol.md section 6).
 
 An `AppSession` lives from the sign-in that starts it until it ends for good; the client's
-connections (`client_connection.StreamingSession`, one WebSocket and one peer connection each) come and go
-within it. Losing a client without a clean end starts the resume window; a sign-in during the
+connections (`client_connection.ClientConnection`, one WebSocket and one peer connection each) come and
+go within it. Losing a client without a clean end starts the resume window; a sign-in during the
 window continues the same session. Events for the app are delivered one at a time, in order, by
 one dispatcher task, so a slow or failing handler never stalls signaling or ends the session.
 """
@@ -15,15 +15,12 @@ import inspect
 import logging
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from stream_app.app import SessionInfo, StreamApp
 from stream_app.config import StreamAppConfig
 from stream_app.input_protocol import InputEvent, Resize
 from stream_app.input_receiver import DROP_APP_BUSY, InputCounters, ThrottledLog
-
-if TYPE_CHECKING:
-    from stream_app.client_connection import StreamingSession
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +35,17 @@ _EVENT_QUEUE = 4096
 # How long the app's `on_session_ended` (and events before it) may take before the session's
 # resources are released regardless.
 _DRAIN_TIMEOUT = 5.0
+
+
+class Connection(Protocol):
+    """What a session needs of its client's connection (`client_connection.ClientConnection`)."""
+
+    @property
+    def ws_closed(self) -> bool:
+        """True once the client's WebSocket has closed."""
+
+    async def close(self, code: int = ..., reason: str = "") -> None:
+        """Close the WebSocket with `code` and `reason` and release the connection's resources."""
 
 
 class Phase(enum.Enum):
@@ -57,7 +65,7 @@ class AppSession:
         self.config = config
         self.phase = Phase.CONNECTED
         self._phase_changed = asyncio.Event()
-        self.connection: StreamingSession | None = None
+        self.connection: Connection | None = None
         self.end_reason: str | None = None
         self.input_counters = InputCounters()
         self.handler_errors = 0
@@ -100,7 +108,7 @@ class AppSession:
         self._phase_changed.set()
         self._phase_changed = asyncio.Event()
 
-    def attach(self, connection: StreamingSession) -> None:
+    def attach(self, connection: Connection) -> None:
         """Make `connection` the session's client connection (a new one, or a resume)."""
         resumed = self.phase is Phase.WAITING
         if self._resume_timer is not None:
@@ -121,7 +129,7 @@ class AppSession:
         else:
             self._deliver("on_input", event)
 
-    async def connection_over(self, connection: StreamingSession, end_reason: str | None) -> None:
+    async def connection_over(self, connection: Connection, end_reason: str | None) -> None:
         """`connection` has closed: end the session with `end_reason`, or, when None (the client
         was lost), wait for it to resume."""
         if self.phase is Phase.ENDED or self.connection is not connection:
