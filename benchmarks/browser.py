@@ -16,8 +16,8 @@ from typing import Any
 
 from playwright.async_api import Browser, Page, async_playwright
 
+from benchmarks import chromium as chromium_flags
 from web_client import STATIC_DIR
-from web_client import chromium as chromium_flags
 
 INSTRUMENT = Path(__file__).resolve().parent / "js" / "instrument.js"
 
