@@ -22,6 +22,13 @@ from web_client import STATIC_DIR
 INSTRUMENT = Path(__file__).resolve().parent / "js" / "instrument.js"
 
 
+def codec_fragment(codec: str) -> dict[str, str]:
+    """URL-fragment items that make the page offer `codec` first: the web client's own `codec`
+    option (docs/web-client.md "Video codec"), and the bench instrument's, which the web client's
+    `setCodecPreferences` call would otherwise override."""
+    return {"bench_codec": codec, "codec": codec}
+
+
 def init_script() -> str:
     """clock.js as a classic script (its exports on ``window.__benchClock``), then instrument.js."""
     clock = (STATIC_DIR / "clock.js").read_text().replace("export function", "function")
