@@ -1,4 +1,4 @@
-"""The issue's targets for this 2-core machine, and how each is read from the results."""
+"""The benchmark targets for this 2-core machine (docs/benchmarks.md), and how each is read from the results."""
 
 from __future__ import annotations
 
@@ -232,7 +232,7 @@ NETWORK_TARGETS: tuple[Target, ...] = (
         held_p95_ratio,
     ),
 )
-"""Issue 11's targets for our stack on the lab (720p60 textured scene)."""
+"""The network targets for our stack on the lab (720p60 textured scene; docs/benchmarks.md)."""
 
 
 TARGETS: tuple[Target, ...] = (
