@@ -9,7 +9,7 @@ from aiohttp import web
 from stream_app.app import StreamApp
 from stream_app.config import StreamAppConfig
 from stream_app.creds import Creds
-from stream_app.lifecycle import SessionSlot
+from stream_app.session import SessionSlot
 
 
 @dataclass

@@ -18,8 +18,8 @@ from stream_app.app_state import StreamAppState
 from stream_app.config import ConfigError, StreamAppConfig, load_config
 from stream_app.control import make_control_app
 from stream_app.doctor import command as doctor
-from stream_app.lifecycle import REASON_SHUTDOWN
 from stream_app.logs import LogConfigError, configure_logging
+from stream_app.session import REASON_SHUTDOWN
 from stream_app.streaming import make_streaming_app
 
 logger = logging.getLogger("stream_app")
