@@ -61,7 +61,8 @@ async def test_the_messages_the_page_builds_are_what_the_stream_app_accepts(page
     texts = await page.evaluate(
         """async () => {
           const s = await import('/signaling.js');
-          const candidate = new RTCIceCandidate({ candidate: 'candidate:1 1 udp 1 127.0.0.1 9 typ host', sdpMid: '0', sdpMLineIndex: 0 });
+          const candidate = new RTCIceCandidate(
+            { candidate: 'candidate:1 1 udp 1 127.0.0.1 9 typ host', sdpMid: '0', sdpMLineIndex: 0 });
           return [s.offerMessage('v=0\\r\\n'), s.candidateMessage(candidate), s.candidateMessage(null), s.byeMessage()];
         }"""
     )
