@@ -4,6 +4,8 @@ import js from '@eslint/js';
 import globals from 'globals';
 
 export default [
+  // Only our own sources: the venv and node_modules carry other projects' bundles.
+  { ignores: ['.venv/**', 'node_modules/**', '.demo/**', 'test-artifacts/**'] },
   {
     files: ['web_client/**/*.js'],
     languageOptions: {
