@@ -1,7 +1,7 @@
 // The page: sign-in (token from the URL fragment or the sign-in box), choosing a function,
 // connecting through the proxy, the picture, input, fullscreen and the stats overlay.
 
-import { describeClose } from './close-codes.js';
+import { CloseCode, describeClose } from './close-codes.js';
 import { GamepadPoller } from './gamepads.js';
 import { InputCapture } from './input-capture.js';
 import { StatsOverlay } from './overlay.js';
@@ -54,7 +54,7 @@ function showState(state, message, code = null) {
   document.body.dataset.state = state;
   const over = state === 'ended' || state === 'failed';
   connectAgain.hidden = !over || !session.token;
-  connectAgain.textContent = code === 4410 ? 'Start a new session' : 'Connect again';
+  connectAgain.textContent = code === CloseCode.SESSION_GONE ? 'Start a new session' : 'Connect again';
 }
 
 /**
@@ -107,7 +107,7 @@ const session = new StreamSession({
 window.streamSession = session;
 session.addEventListener('statechange', ({ detail }) => {
   showState(detail.state, detail.message, detail.code);
-  if (detail.code === 4401 || detail.code === 4408) askForToken();
+  if (detail.code === CloseCode.TOKEN_INVALID || detail.code === CloseCode.SESSION_TIMEOUT) askForToken();
   if (detail.state === 'streaming') {
     gamepads.start();
     // A focused button or field would keep keys from the app (and Space would press the button).
@@ -145,7 +145,7 @@ async function proceed(token) {
   showState('connecting', 'Looking up your streaming functions…');
   const functions = await listFunctions(token);
   if (functions?.rejected !== undefined) {
-    showState('ended', describeClose(4401, functions.rejected), 4401);
+    showState('ended', describeClose(CloseCode.TOKEN_INVALID, functions.rejected), CloseCode.TOKEN_INVALID);
     askForToken();
   } else if (options.functionName || functions === null) {
     connect(options.functionName); // No list: the proxy's default function.
