@@ -10,7 +10,7 @@ WebSocket handshake but can read a close code and its reason (docs/protocol.md 1
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, auto
 from types import MappingProxyType
 from typing import Final
 
@@ -20,23 +20,23 @@ from proxy.closecodes import CloseCode
 class RefusalKind(Enum):
     """What went wrong; its `outcome` names it in the handshake metrics and the session log."""
 
-    ORIGIN_FORBIDDEN = "origin-forbidden"
-    RATE_LIMITED = "rate-limited"
-    LIMITS_UNAVAILABLE = "limits-unavailable"
-    BAD_HANDSHAKE = "bad-handshake"
-    PREAUTH_FULL = "preauth-full"
-    DRAINING = "draining"
-    TOKEN_REJECTED = "token-rejected"
-    KEYS_UNAVAILABLE = "keys-unavailable"
-    BAD_REQUEST = "bad-request"
-    UNKNOWN_FUNCTION = "unknown-function"
-    FORBIDDEN = "forbidden"
-    TOO_MANY_SESSIONS = "too-many-sessions"
-    SESSION_GONE = "session-gone"
-    UPSTREAM_REFUSED = "upstream-refused"
-    UPSTREAM_UNREACHABLE = "upstream-unreachable"
-    UPSTREAM_BUSY = "upstream-busy"
-    UPSTREAM_TIMEOUT = "upstream-timeout"
+    ORIGIN_FORBIDDEN = auto()
+    RATE_LIMITED = auto()
+    LIMITS_UNAVAILABLE = auto()
+    BAD_HANDSHAKE = auto()
+    PREAUTH_FULL = auto()
+    DRAINING = auto()
+    TOKEN_REJECTED = auto()
+    KEYS_UNAVAILABLE = auto()
+    BAD_REQUEST = auto()
+    UNKNOWN_FUNCTION = auto()
+    FORBIDDEN = auto()
+    TOO_MANY_SESSIONS = auto()
+    SESSION_GONE = auto()
+    UPSTREAM_REFUSED = auto()
+    UPSTREAM_UNREACHABLE = auto()
+    UPSTREAM_BUSY = auto()
+    UPSTREAM_TIMEOUT = auto()
 
     @property
     def outcome(self) -> str:

@@ -102,11 +102,12 @@ async def _admit(
     While draining the token is not checked at all (no key fetch, no rate spent). The limits fail
     closed: when they cannot answer, the sign-in is refused.
     """
-    draining = state.draining.is_set()
-    checked = None if draining else await _check_token(state, sign_in, token)
+    checked = None if state.draining.is_set() else await _check_token(state, sign_in, token)
     try:
         rate_ok = isinstance(checked, UserToken) and await state.limits.allow_user(checked.subject)
-        decision = admit(AdmissionFacts(draining, checked, rate_ok, sign_in.function_name), state.config.access_policy)
+        # The drain is read again: it may have begun while the token was checked.
+        facts = AdmissionFacts(state.draining.is_set(), checked, rate_ok, sign_in.function_name)
+        decision = admit(facts, state.config.access_policy)
         if isinstance(decision, Refusal):
             return decision
         lease = await state.limits.take_session(decision.user.subject, decision.session_limit)
