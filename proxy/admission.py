@@ -26,6 +26,7 @@ DRAINING: Final = Refusal(RefusalKind.DRAINING, "proxy shutting down")
 """New sign-ins while the proxy drains: the page may reconnect (to another replica)."""
 
 TOKEN_MISSING: Final = "token missing"
+"""The reason for a sign-in that never showed a token (as `proxy.tokens` words it)."""
 
 
 @dataclass(frozen=True)

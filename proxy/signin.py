@@ -21,6 +21,7 @@ from aiohttp import hdrs, web
 
 from proxy.admission import (
     DRAINING,
+    TOKEN_MISSING,
     Admission,
     AdmissionFacts,
     HandshakeFacts,
@@ -208,7 +209,7 @@ async def _sign_in_by_first_message(
         async with asyncio.timeout(state.config.auth_timeout):
             msg = await ws.receive()
     except TimeoutError:
-        return await _refuse(request, Refusal(RefusalKind.TOKEN_REJECTED, "token missing"), session_id, ws)
+        return await _refuse(request, Refusal(RefusalKind.TOKEN_REJECTED, TOKEN_MISSING), session_id, ws)
     finally:
         state.preauth.leave()
     if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
