@@ -122,8 +122,7 @@ def admit(facts: AdmissionFacts, policy: AccessPolicy) -> Admission | Refusal:
         return DRAINING
     token = facts.token if facts.token is not None else TokenRejected(TOKEN_MISSING)
     if isinstance(token, TokenRejected):
-        kind = RefusalKind.KEYS_UNAVAILABLE if token.keys_unavailable else RefusalKind.TOKEN_REJECTED
-        return Refusal(kind, token.reason)
+        return token_refusal(token)
     if not facts.user_rate_ok:
         return Refusal(RefusalKind.RATE_LIMITED, "too many sign-ins, try again later")
     name = facts.function_name if facts.function_name is not None else policy.default_function
@@ -137,6 +136,15 @@ def admit(facts: AdmissionFacts, policy: AccessPolicy) -> Admission | Refusal:
     if not policy.may_open(token, name):
         return Refusal(RefusalKind.FORBIDDEN, f"forbidden: user {token.subject} may not open {name}")
     return Admission(token, function, policy.max_sessions(token))
+
+
+def token_refusal(rejected: TokenRejected) -> Refusal:
+    """The refusal for a token that did not pass (at `/sign_in` and `/functions` alike).
+
+    Missing signing keys are not the user's fault, so they are a refusal of their own kind.
+    """
+    kind = RefusalKind.KEYS_UNAVAILABLE if rejected.keys_unavailable else RefusalKind.TOKEN_REJECTED
+    return Refusal(kind, rejected.reason)
 
 
 def sessions_full(admission: Admission) -> Refusal:

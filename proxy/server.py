@@ -21,13 +21,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from yarl import URL
 
 from proxy import log_redaction
+from proxy.admission import TOKEN_MISSING, token_refusal
 from proxy.closecodes import CloseCode
 from proxy.config import ProxyConfig
 from proxy.door import door_middleware
 from proxy.limits import Limits, LocalLimits
 from proxy.metrics import ProxyMetrics
 from proxy.preauth import PreAuthGate
-from proxy.refusals import HttpAnswer, Refusal, RefusalKind, Stage, wire_answer
+from proxy.refusals import HttpAnswer, Refusal, Stage, wire_answer
 from proxy.reload_grace import HeldSessions
 from proxy.resume import MIN_SESSION_SECRET_BYTES, ResumeSigner
 from proxy.shared_holds import RedisHolds
@@ -291,12 +292,11 @@ async def _functions(request: web.Request) -> web.Response:
     authorization = request.headers.get(hdrs.AUTHORIZATION, "")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        return _refuse_functions(request, Refusal(RefusalKind.TOKEN_REJECTED, "token missing"))
+        return _refuse_functions(request, token_refusal(TokenRejected(TOKEN_MISSING)))
     try:
         user = await validate_token(token.strip(), state.config.token_policy, state.keys)
     except TokenRejected as rejected:
-        kind = RefusalKind.KEYS_UNAVAILABLE if rejected.keys_unavailable else RefusalKind.TOKEN_REJECTED
-        return _refuse_functions(request, Refusal(kind, rejected.reason))
+        return _refuse_functions(request, token_refusal(rejected))
     policy = state.config.access_policy
     allowed = policy.allowed_functions(user)
     default = policy.default_function if any(f.name == policy.default_function for f in allowed) else None

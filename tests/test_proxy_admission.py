@@ -23,6 +23,7 @@ from proxy.admission import (
     read_handshake,
     sessions_full,
     token_problem,
+    token_refusal,
 )
 from proxy.closecodes import CloseCode
 from proxy.policy import AccessPolicy, Grant, StreamingFunction
@@ -156,6 +157,13 @@ def test_a_rejected_token_is_refused_with_its_reason() -> None:
 def test_missing_keys_are_not_the_users_fault() -> None:
     refusal = admit(facts(TokenRejected("signing keys unavailable", keys_unavailable=True)), POLICY)
     assert refusal == Refusal(RefusalKind.KEYS_UNAVAILABLE, "signing keys unavailable")
+
+
+def test_sign_in_and_functions_refuse_a_token_the_same_way() -> None:
+    assert token_refusal(TokenRejected("token invalid: expired")) == Refusal(
+        RefusalKind.TOKEN_REJECTED, "token invalid: expired"
+    )
+    assert token_refusal(TokenRejected("no keys", keys_unavailable=True)).kind is RefusalKind.KEYS_UNAVAILABLE
 
 
 def test_the_user_rate_is_checked_before_the_function() -> None:
