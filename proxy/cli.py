@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 import uvloop
 from aiohttp import web
 
+from proxy.closecodes import CloseCode
 from proxy.config import SETTINGS, ConfigError, ProxyConfig, Setting, load_config
 from proxy.server import make_app, make_metrics_app, runner_options
 from proxy.signin import end_all_sessions
@@ -120,7 +121,7 @@ async def serve(config: ProxyConfig) -> None:
         deadline = loop.time() + config.drain_seconds
         while state.sessions and loop.time() < deadline:
             await asyncio.sleep(min(0.1, deadline - loop.time()))
-        await end_all_sessions(state, 1001, "proxy shutting down")
+        await end_all_sessions(state, CloseCode.GOING_AWAY, "proxy shutting down")
     finally:
         for each in runners:
             await each.cleanup()

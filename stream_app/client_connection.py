@@ -14,19 +14,16 @@ from aiortc.sdp import candidate_from_sdp
 from OpenSSL import SSL
 
 from stream_app import input_protocol, signaling
+from stream_app.closecodes import CloseCode
 from stream_app.creds import Creds
 from stream_app.ice import confine_to_range
 from stream_app.input_receiver import InputReceiver
 from stream_app.media import MediaNegotiationError, MediaSession, attach_media
 from stream_app.media_reports import MediaReporter
 from stream_app.ports import PortRangeExhausted
-from stream_app.session import CLOSE_NORMAL, REASON_CLIENT, AppSession
+from stream_app.session import REASON_CLIENT, AppSession
 
 logger = logging.getLogger(__name__)
-
-# WebSocket close codes the stream app uses (docs/protocol.md sections 3 and 6).
-CLOSE_BUSY = 1013
-CLOSE_MEDIA_FAILED = 1011
 
 
 class ClientConnection:
@@ -102,7 +99,7 @@ class ClientConnection:
                 await self._reply_error("bad-message", "binary messages are not part of the signaling protocol")
         if self._fatal is not None:
             return self._fatal
-        if not self._closed and self._ws.close_code == CLOSE_NORMAL:
+        if not self._closed and self._ws.close_code == CloseCode.NORMAL:
             return REASON_CLIENT
         return None
 
@@ -111,7 +108,7 @@ class ClientConnection:
         """True once the client's WebSocket has closed (the session may not have heard yet)."""
         return self._ws.closed
 
-    async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
+    async def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Close the WebSocket with `code` and `reason`, the peer connection and the media; idempotent."""
         self._closed = True
         if self._reporter is not None:
@@ -172,7 +169,7 @@ class ClientConnection:
             logger.exception("session %s: the app could not provide its media", self.id)
             await self._reply_error("media-failed", "the app could not provide its media")
             self._fatal = "media failed"
-            await self._ws.close(code=CLOSE_MEDIA_FAILED, message=b"media failed")
+            await self._ws.close(code=CloseCode.MEDIA_FAILED, message=b"media failed")
             return
         try:
             await self._pc.setLocalDescription(await self._pc.createAnswer())
@@ -180,7 +177,7 @@ class ClientConnection:
             logger.error("session %s: %s", self.id, exc.strerror)
             await self._reply_error("no-ports", str(exc.strerror))
             self._fatal = "no free media port"
-            await self._ws.close(code=CLOSE_BUSY, message=b"no free media port")
+            await self._ws.close(code=CloseCode.BUSY, message=b"no free media port")
             return
         await self._ws.send_str(signaling.serialize(signaling.Answer(self._pc.localDescription.sdp)))
         logger.info("session %s: answered the offer", self.id)
@@ -252,7 +249,7 @@ class ClientConnection:
         # that closed on purpose (its tab closed or reloaded: a DTLS close_notify) is not a lost
         # path: its signaling says what comes next (a resume, or the end of the session).
         if state == "failed" or (state == "closed" and not closed_by_peer(pc)):
-            await self._ws.close(code=CLOSE_MEDIA_FAILED, message=b"media connection failed")
+            await self._ws.close(code=CloseCode.MEDIA_FAILED, message=b"media connection failed")
 
 
 def closed_by_peer(pc: RTCPeerConnection) -> bool:

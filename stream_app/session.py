@@ -18,13 +18,13 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from stream_app.app import SessionInfo, StreamApp
+from stream_app.closecodes import CloseCode
 from stream_app.config import StreamAppConfig
 from stream_app.input_protocol import InputEvent, Resize
 from stream_app.input_receiver import DROP_APP_BUSY, InputCounters, ThrottledLog
 
 logger = logging.getLogger(__name__)
 
-CLOSE_NORMAL = 1000
 REASON_CLIENT = "ended by client"
 REASON_ENDSESSION = "ended by endsession"
 REASON_IDLE = "idle timeout"
@@ -165,7 +165,7 @@ class AppSession:
                 task.cancel()
         try:
             if self.connection is not None:
-                await self.connection.close(CLOSE_NORMAL, reason)
+                await self.connection.close(CloseCode.NORMAL, reason)
             self._deliver("on_session_ended", SessionInfo(self.id), reason, force=True)
             await self._drain()
         finally:

@@ -7,7 +7,8 @@ import logging
 from aiohttp import web
 
 from stream_app.app_state import STATE, StreamAppState
-from stream_app.client_connection import CLOSE_BUSY, ClientConnection
+from stream_app.client_connection import ClientConnection
+from stream_app.closecodes import CloseCode
 from stream_app.session import REASON_SHUTDOWN
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ async def sign_in(request: web.Request) -> web.WebSocketResponse:
         resumed = True
     else:
         logger.info("refused a sign-in: a session is running")
-        await ws.close(code=CLOSE_BUSY, message=b"stream app busy")
+        await ws.close(code=CloseCode.BUSY, message=b"stream app busy")
         return ws
     connection = ClientConnection(ws, session, state.creds, resumed)
     session.attach(connection)

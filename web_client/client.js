@@ -2,7 +2,7 @@
 // stats, input, the overlay, sign-in and the choice of function. Every other module is a part
 // this one connects; none of them looks up an element by its id.
 
-import { describeClose } from './close-codes.js';
+import { CloseCode, describeClose } from './close-codes.js';
 import { toggleFullscreen, unlockKeyboardOnExit } from './fullscreen.js';
 import { listFunctions } from './functions.js';
 import { GamepadPoller } from './gamepads.js';
@@ -69,7 +69,7 @@ function main() {
 
   session.addEventListener('statechange', ({ detail }) => {
     showState(detail.state, detail.message, detail.code);
-    if (detail.code === 4401 || detail.code === 4408) askForToken();
+    if (detail.code === CloseCode.TOKEN_INVALID || detail.code === CloseCode.SESSION_TIMEOUT) askForToken();
     if (detail.state === 'streaming') {
       gamepads.start();
       // A focused button or field would keep keys from the app (and Space would press the button).
@@ -104,7 +104,7 @@ function main() {
     showState('connecting', 'Looking up your streaming functions…');
     const functions = await listFunctions(signInToken);
     if (functions?.rejected !== undefined) {
-      showState('ended', describeClose(4401, functions.rejected), 4401);
+      showState('ended', describeClose(CloseCode.TOKEN_INVALID, functions.rejected), CloseCode.TOKEN_INVALID);
       askForToken();
     } else if (options.functionName || functions === null) {
       connect(options.functionName); // No list: the proxy's default function.

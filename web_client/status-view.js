@@ -1,6 +1,8 @@
 // The status line (`#status[data-state][data-code]`, what tests and people read) and the button
 // that connects again once a session is over.
 
+import { CloseCode } from './close-codes.js';
+
 export class StatusView {
   /** `status` is the status element, `connectAgain` the button shown when a session is over. */
   constructor({ status, connectAgain }) {
@@ -17,7 +19,7 @@ export class StatusView {
     document.body.dataset.state = state;
     const over = state === 'ended' || state === 'failed';
     this.connectAgain.hidden = !over || !canConnectAgain;
-    this.connectAgain.textContent = code === 4410 ? 'Start a new session' : 'Connect again';
+    this.connectAgain.textContent = code === CloseCode.SESSION_GONE ? 'Start a new session' : 'Connect again';
   }
 
   /** No connecting again with the token that was just refused. */

@@ -2,20 +2,13 @@
 // section 3), the WebRTC peer connection that receives the video and carries input (section 5),
 // and reconnecting with `resume` after a dropped connection (sections 1 and 6).
 
-import { ICE_FAILED, MEDIA_LOST, describeClose, mayReconnect } from './close-codes.js';
+import { CloseCode, ICE_FAILED, MEDIA_LOST, describeClose, mayReconnect } from './close-codes.js';
 import { createInputChannels } from './input.js';
 import { byeMessage, candidateMessage, offerMessage, parseServerMessage, signInProtocols } from './signaling.js';
 
 /** The stream app keeps a dropped session this long (STREAM_APP_RESUME_WINDOW's default). */
 export const RESUME_WINDOW_MS = 30_000;
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000];
-/** A close code of our own for "the media failed, I will be back": anything but 1000 keeps the session. */
-const CLOSE_ICE_FAILED = 4000;
-/**
- * "This page is unloading" (a reload or a closed tab, which a page cannot tell apart): the proxy
- * keeps the session a few seconds for this tab's reload to resume, then ends it (docs/protocol.md 1).
- */
-export const CLOSE_PAGE_HIDDEN = 4001;
 /** A peer connection that has not connected this long after its offer has failed in practice. */
 export const ICE_CONNECT_TIMEOUT_MS = 20_000;
 /**
@@ -96,7 +89,7 @@ export class StreamSession extends EventTarget {
       // Starting over ends whatever session this page still had, for good.
       const ws = this.ws;
       this.ws = null;
-      ws.close(1000, 'ended by client');
+      ws.close(CloseCode.NORMAL, 'ended by client');
     }
     this.dropPeer();
     this.established = false;
@@ -141,12 +134,16 @@ export class StreamSession extends EventTarget {
     this.open(true);
   }
 
-  /** The page is unloading: close with 4001 and no `bye`, so a reload of this tab can resume. */
+  /**
+   * The page is unloading (a reload or a closed tab, which a page cannot tell apart): close with
+   * PAGE_HIDDEN and no `bye`; the proxy keeps the session a few seconds for this tab's reload to
+   * resume, then ends it (docs/protocol.md 1).
+   */
   leave() {
     this.stopRetrying();
     const ws = this.ws;
     this.ws = null;
-    ws?.close(CLOSE_PAGE_HIDDEN, 'page hidden');
+    ws?.close(CloseCode.PAGE_HIDDEN, 'page hidden');
     this.dropPeer();
   }
 
@@ -156,9 +153,9 @@ export class StreamSession extends EventTarget {
     const ws = this.ws;
     this.ws = null;
     if (ws?.readyState === WebSocket.OPEN) ws.send(byeMessage());
-    ws?.close(1000, 'ended by client');
+    ws?.close(CloseCode.NORMAL, 'ended by client');
     this.dropPeer();
-    this.setState('ended', message, 1000);
+    this.setState('ended', message, CloseCode.NORMAL);
   }
 
   /** Kept for the first version's callers: same as `end()`. */
@@ -302,13 +299,13 @@ export class StreamSession extends EventTarget {
       // session for its resume window, and come back with `resume`.
       const ws = this.ws;
       this.ws = null;
-      ws?.close(CLOSE_ICE_FAILED, 'ice failed');
+      ws?.close(CloseCode.MEDIA_FAILED, 'ice failed');
       this.onDropped(message);
     } else {
       this.stopRetrying();
       const ws = this.ws;
       this.ws = null;
-      ws?.close(1000, 'ice failed');
+      ws?.close(CloseCode.NORMAL, 'ice failed');
       this.dropPeer();
       this.setState('failed', message);
     }
@@ -319,9 +316,9 @@ export class StreamSession extends EventTarget {
     this.dropPeer();
     if (this.reloading) {
       this.reloading = false;
-      if (code === 4410 || !mayReconnect(code)) {
+      if (code === CloseCode.SESSION_GONE || !mayReconnect(code)) {
         // The left session is gone (or this sign-in is refused outright): as a first visit would.
-        if (code === 4410) this.start();
+        if (code === CloseCode.SESSION_GONE) this.start();
         else this.setState('ended', describeClose(code, reason), code);
         return;
       }
@@ -330,9 +327,9 @@ export class StreamSession extends EventTarget {
     }
     const message = describeClose(code, reason);
     // Only an expired token: a session time limit or idle timeout means the session is over.
-    const tokenExpired = code === 4408 && /^token expired/.test(reason) && this.state === 'streaming';
+    const tokenExpired = code === CloseCode.SESSION_TIMEOUT && /^token expired/.test(reason) && this.state === 'streaming';
     if (tokenExpired) this.tokenExpiredAt = performance.now();
-    else if (code !== 4401) this.tokenExpiredAt = null; // A mistyped new token may be followed by a good one.
+    else if (code !== CloseCode.TOKEN_INVALID) this.tokenExpiredAt = null; // A mistyped new token may be followed by a good one.
     if (this.established && mayReconnect(code)) this.onDropped(message);
     else this.setState('ended', message, code);
   }

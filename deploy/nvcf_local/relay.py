@@ -24,6 +24,7 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from deploy.nvcf_local.closecodes import CloseCode
 from deploy.nvcf_local.control_plane import ApiProblem, ControlPlane
 from deploy.nvcf_local.deployment import Deployment
 from deploy.nvcf_local.instance import FunctionInstance
@@ -258,7 +259,7 @@ async def relay_sign_in(
     error = bridged.exception()
     if error is not None:
         logger.warning("session %s: connection ended by an error: %r", session.session_id, error)
-        await client.close(code=1011)
+        await client.close(code=CloseCode.INTERNAL_ERROR)
     else:
         result = bridged.result()
         logger.info(
