@@ -30,9 +30,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 import web_client
+from proxy.subprotocols import APP_PROTOCOL as SUBPROTOCOL
 from stream_app import signaling
 
-SUBPROTOCOL = "nvcf-stream-v1"
 _WEB_KINDS = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 """The web client's files the baseline serves: every page, module and style sheet of its directory
 (the client imports more modules as it grows; a fixed list broke the baseline once)."""

@@ -15,9 +15,9 @@ import aiohttp
 
 from benchmarks.processes import running_echo_server, running_proxy
 from benchmarks.tokens import TokenIssuer, token_issuer
+from proxy.subprotocols import APP_PROTOCOL as SUBPROTOCOL
 from stress.measure import client, holdings
 
-SUBPROTOCOL = "nvcf-stream-v1"
 AUTH_TIMEOUT = 10.0  # The default: every attacking socket is still waiting when the last connects.
 HEADER_TIMEOUT = 3.0
 MAX_UNAUTHENTICATED = 256
