@@ -21,6 +21,7 @@ from typing import Final, TypeVar
 import aiohttp
 from aiohttp import hdrs, web
 
+from observability import set_log_context
 from proxy.bridge import BridgeResult, bridge
 from proxy.client_address import client_address, rate_key
 from proxy.closecodes import CloseCode, reason_bytes
@@ -185,6 +186,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     config = state.config
     session_id = secrets.token_hex(4)
+    set_log_context(session_id=session_id)  # every line of this sign-in names it (observability)
 
     def refuse_http(status: int, text: str, outcome: str) -> web.Response:
         state.metrics.handshakes.labels(outcome).inc()
@@ -364,6 +366,7 @@ async def _relay(
     state = request.app[STATE]
     config = state.config
     user = admission.user
+    set_log_context(function_id=admission.function.function_id)
     logger.info(
         "session %s start: sub=%r function=%s peer=%s",
         session_id,

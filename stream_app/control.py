@@ -7,6 +7,7 @@ import logging
 
 from aiohttp import web
 
+from observability import set_log_context
 from stream_app.app_state import STATE, StreamAppState
 from stream_app.creds import CredsError, parse_creds
 from stream_app.endsession import (
@@ -63,6 +64,8 @@ async def endsession(request: web.Request) -> web.Response:
         # no session to keep; answer once it is gone.
         await session.over.wait()
         session = slot.current
+    if session is not None:
+        set_log_context(session_id=session.id)
     action = decide_end_session(asked, has_session=session is not None)
     logger.info(
         "endsession (sessionId %s, gracefulShutdown %s): %s",

@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from observability import set_log_context
 from stream_app.app_state import STATE, StreamAppState
 from stream_app.lifecycle import REASON_SHUTDOWN
 from stream_app.session import CLOSE_BUSY, StreamingSession
@@ -40,6 +41,7 @@ async def sign_in(request: web.Request) -> web.WebSocketResponse:
         logger.info("refused a sign-in: a session is running")
         await ws.close(code=CLOSE_BUSY, message=b"stream app busy")
         return ws
+    set_log_context(session_id=session.id)  # every line of this connection names its session
     connection = StreamingSession(ws, session, state.creds, resumed)
     session.attach(connection)
     end_reason: str | None = None

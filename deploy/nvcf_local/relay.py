@@ -28,6 +28,7 @@ from deploy.nvcf_local.control_plane import ApiProblem, ControlPlane
 from deploy.nvcf_local.deployment import Deployment
 from deploy.nvcf_local.instance import FunctionInstance
 from deploy.nvcf_local.sessions import RECONNECT_WINDOW_HEADER, RelaySession, ResumeProblem, reconnect_window
+from observability import set_log_context
 from proxy.bridge import bridge
 
 logger = logging.getLogger(__name__)
@@ -204,6 +205,7 @@ async def relay_sign_in(
     if refusal is not None:
         return _refuse(refusal, request)
     assert sign_in.function_id is not None
+    set_log_context(function_id=sign_in.function_id)
     deployment = plane.deployment_for(sign_in.function_id, sign_in.version_id)
     if isinstance(deployment, ApiProblem):
         return _refuse(Refusal(deployment.status, deployment.detail), request)
@@ -214,6 +216,7 @@ async def relay_sign_in(
         return _refuse(routed, request)
     session, upstream = routed
     instance = session.instance
+    set_log_context(session_id=session.session_id, instance_id=instance.instance_id)
     protocol = choose_protocol(sign_in, upstream.protocol)
     client = web.WebSocketResponse(protocols=(protocol,) if protocol else (), max_msg_size=_MAX_MESSAGE)
     client.headers["NVCF-REQID"] = session.session_id
