@@ -33,6 +33,7 @@ async def sign_in(request: web.Request) -> web.WebSocketResponse:
     session = state.slot.current
     if session is None:
         session = state.slot.start(state.app, state.config)
+        state.metrics.follow(session)
         resumed = False
         logger.info("session %s: started (from %s)", session.id, request.remote)
     elif session.waiting:
