@@ -104,8 +104,10 @@ class JsonFormatter(logging.Formatter):
                 line[name] = str(value)
         for name, value in _extras(record).items():
             if name not in line:
-                line[name] = value if isinstance(value, int | float | bool) or value is None else self.redaction.redact(
-                    str(value)
+                line[name] = (
+                    value
+                    if isinstance(value, int | float | bool) or value is None
+                    else self.redaction.redact(str(value))
                 )
         if record.exc_info or record.exc_text:
             line["exception"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]

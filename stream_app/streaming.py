@@ -33,16 +33,17 @@ async def sign_in(request: web.Request) -> web.WebSocketResponse:
     session = state.slot.current
     if session is None:
         session = state.slot.start(state.app, state.config)
+        set_log_context(session_id=session.id)  # every line of this connection names its session
         state.metrics.follow(session)
         resumed = False
         logger.info("session %s: started (from %s)", session.id, request.remote)
     elif session.waiting:
+        set_log_context(session_id=session.id)
         resumed = True
     else:
         logger.info("refused a sign-in: a session is running")
         await ws.close(code=CLOSE_BUSY, message=b"stream app busy")
         return ws
-    set_log_context(session_id=session.id)  # every line of this connection names its session
     connection = StreamingSession(ws, session, state.creds, resumed)
     session.attach(connection)
     end_reason: str | None = None

@@ -27,6 +27,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from deploy.nvcf_local.control_plane import ApiProblem, ControlPlane
 from deploy.nvcf_local.deployment import Deployment
 from deploy.nvcf_local.instance import FunctionInstance
+from deploy.nvcf_local.metrics import METRICS
 from deploy.nvcf_local.sessions import RECONNECT_WINDOW_HEADER, RelaySession, ResumeProblem, reconnect_window
 from observability import set_log_context
 from proxy.bridge import bridge
@@ -140,6 +141,7 @@ def choose_protocol(sign_in: SignIn, upstream_choice: str | None) -> str | None:
 
 def _refuse(refusal: Refusal, request: web.Request) -> web.Response:
     logger.info("sign-in from %s refused: %d %s", request.remote, refusal.status, refusal.reason)
+    request.app[METRICS].refused(refusal.status)
     return web.Response(status=refusal.status, text=refusal.reason + "\n")
 
 
@@ -235,6 +237,7 @@ async def relay_sign_in(
         if isinstance(exc, web.HTTPException):
             return _refuse(Refusal(exc.status, exc.text or exc.reason), request)
         raise
+    request.app[METRICS].routed(resumed=requested_session(sign_in, request) is not None)
     logger.info(
         "session %s: %s connected to function %s instance %s (port %d, protocol %s)",
         session.session_id,
