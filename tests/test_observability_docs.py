@@ -29,9 +29,7 @@ def documented(piece: str) -> dict[str, str]:
 
 def exported(registry: CollectorRegistry) -> dict[str, str]:
     """Name -> type as a scraper sees them (counters end in `_total`)."""
-    return {
-        family.name + ("_total" if family.type == "counter" else ""): family.type for family in registry.collect()
-    }
+    return {family.name + ("_total" if family.type == "counter" else ""): family.type for family in registry.collect()}
 
 
 def stream_app_registry() -> CollectorRegistry:
