@@ -55,14 +55,14 @@ def make_track(width: int, height: int, scene: bool = False) -> Any:
     from aiortc import VideoStreamTrack
 
     from benchmarks.scene import TexturedScene
-    from stream_app.test_pattern import TestPattern
+    from stream_app.media.pattern_source import StampedPattern
 
     class StampedPatternTrack(VideoStreamTrack):
         """aiortc's own pacing (`next_timestamp`, 30 fps) with the stream app's stamped picture."""
 
         def __init__(self) -> None:
             super().__init__()
-            self._picture = TexturedScene(width, height) if scene else TestPattern(width, height)
+            self._picture = TexturedScene(width, height) if scene else StampedPattern(width, height)
             self._index = 0
 
         async def recv(self) -> Any:

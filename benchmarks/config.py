@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
-from web_client import chromium as chromium_flags
+from benchmarks import chromium as chromium_flags
 
 BENCHMARKS: Final = (
     "encoder_cost",

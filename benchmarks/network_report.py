@@ -96,7 +96,7 @@ def network_section(doc: dict[str, Any], out_dir: Path) -> list[str]:
     section = doc["benchmarks"].get("network")
     if not isinstance(section, dict):
         return [*lines, "Not run in this run.", ""]
-    if section["status"] in ("failed", "skipped", "pending") and not section.get("runs"):
+    if section["status"] in ("failed", "skipped") and not section.get("runs"):
         return [*lines, f"{section['status']}: {section.get('reason', '')}", ""]
     lines += [
         f"Each stack over the same lab path (docs/network-lab.md): {section.get('size')}, relay-only through the "

@@ -18,7 +18,6 @@ _COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:
 _MARK = {
     "met": "met",
     "missed": "**MISSED**",
-    "pending": "pending",
     "inconclusive": "inconclusive",
     "not measured": "not measured",
 }
@@ -46,7 +45,7 @@ def _section(doc: dict[str, Any], name: str) -> dict[str, Any] | None:
 def _not_run(section: dict[str, Any] | None) -> list[str]:
     if section is None:
         return ["Not run in this run.", ""]
-    if section["status"] in ("failed", "skipped", "pending"):
+    if section["status"] in ("failed", "skipped"):
         return [f"{section['status']}: {section.get('reason', '')}", ""]
     return []
 
@@ -203,8 +202,8 @@ def _header(doc: dict[str, Any]) -> list[str]:
         if k in v
     ]
     lines += _table(["", ""], rows)
-    lines += ["What the numbers include (features merged when this ran):", ""]
-    lines += _table(["feature", "state"], [[s["name"], s["state"]] for s in doc["seams"]])
+    lines += ["What the stacks ran with:", ""]
+    lines += _table(["", "settings"], [[s["name"], s["value"]] for s in doc["settings"]])
     return lines
 
 

@@ -9,8 +9,8 @@ from aiohttp import web
 from stream_app.app import StreamApp
 from stream_app.config import StreamAppConfig
 from stream_app.creds import Creds
-from stream_app.lifecycle import SessionSlot
 from stream_app.metrics import StreamAppMetrics
+from stream_app.session import SessionSlot
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """`stream-app`: run the control server and the streaming server until SIGINT or SIGTERM
-(or, with `--exit-after-session`, until the first session ends)."""
+(or, with `--exit-after-session`, until the first session ends); `stream-app doctor` checks why a
+container does not stream (`stream_app.doctor`)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from stream_app.app import AppFactory, load_factory
 from stream_app.app_state import StreamAppState
 from stream_app.config import ConfigError, StreamAppConfig, load_config
 from stream_app.control import make_control_app
-from stream_app.lifecycle import REASON_SHUTDOWN
+from stream_app.doctor import command as doctor
 from stream_app.logs import LogConfigError, configure_logging
+from stream_app.session import REASON_SHUTDOWN
 from stream_app.streaming import make_streaming_app
 
 logger = logging.getLogger("stream_app")
@@ -69,6 +71,9 @@ async def serve(config: StreamAppConfig, factory: AppFactory) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `stream-app` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["doctor"]:
+        return doctor.main(args[1:], os.environ)
     try:
         configure_logging(os.environ)
     except LogConfigError as exc:

@@ -19,7 +19,7 @@ from stream_app.endsession import (
     decide_end_session,
     parse_end_session,
 )
-from stream_app.lifecycle import REASON_ENDSESSION
+from stream_app.session import REASON_ENDSESSION
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from stream_app.lifecycle import (
+from stream_app.client_connection import ClientConnection
+from stream_app.media import MediaSession, MediaStats
+from stream_app.ports import PortRange
+from stream_app.session import (
     REASON_CLIENT,
     REASON_ENDSESSION,
     REASON_IDLE,
@@ -32,8 +35,6 @@ from stream_app.lifecycle import (
     AppSession,
     SessionSlot,
 )
-from stream_app.media import MediaSession, MediaStats
-from stream_app.ports import PortRange
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ class StreamAppMetrics:
 
     async def _sample(self, session: AppSession, seen: _Seen) -> None:
         self._count_input(session, seen)
-        connection = session.connection
+        connection = session.connection if isinstance(session.connection, ClientConnection) else None
         media = connection.media if connection is not None else None
         if media is not seen.media:
             if seen.media is not None:

@@ -8,8 +8,8 @@ from aiohttp import web
 
 from observability import set_log_context
 from stream_app.app_state import STATE, StreamAppState
-from stream_app.lifecycle import REASON_SHUTDOWN
-from stream_app.session import CLOSE_BUSY, StreamingSession
+from stream_app.client_connection import CLOSE_BUSY, ClientConnection
+from stream_app.session import REASON_SHUTDOWN
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ async def sign_in(request: web.Request) -> web.WebSocketResponse:
         logger.info("refused a sign-in: a session is running")
         await ws.close(code=CLOSE_BUSY, message=b"stream app busy")
         return ws
-    connection = StreamingSession(ws, session, state.creds, resumed)
+    connection = ClientConnection(ws, session, state.creds, resumed)
     session.attach(connection)
     end_reason: str | None = None
     try:

@@ -1,4 +1,4 @@
-"""The hostile cases of issue 13 at scale against one proxy, while a legitimate session keeps
+"""The hostile cases of docs/security.md at scale against one proxy, while a legitimate session keeps
 talking through it: sockets that never sign in (pinging, or sending a huge first message), slow
 headers, deeply nested JSON, and rate-limit evasion with forged forwarding headers."""
 

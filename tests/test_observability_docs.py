@@ -14,9 +14,9 @@ from deploy.nvcf_local.control_plane import ControlPlane
 from deploy.nvcf_local.metrics import NvcfLocalMetrics
 from deploy.nvcf_local.store import Store
 from proxy.metrics import ProxyMetrics
-from stream_app.lifecycle import SessionSlot
 from stream_app.metrics import StreamAppMetrics
 from stream_app.ports import PortRange
+from stream_app.session import SessionSlot
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "observability.md"
 
