@@ -53,3 +53,10 @@ def test_the_doc_lists_every_metric_of_the_piece(piece: str, registry: Callable[
     names = documented(piece)
     assert names, f"no metrics table under ### {piece}"
     assert names == exported(registry())
+
+
+def test_the_troubleshooting_guide_names_only_metrics_that_exist() -> None:
+    guide = (DOC.parent / "troubleshooting.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`((?:stream_app|nvcf_local)_[a-z_]+)", guide))
+    assert named, "the guide names no stream app or nvcf-local metric"
+    assert named <= set(exported(stream_app_registry())) | set(exported(nvcf_local_registry()))
