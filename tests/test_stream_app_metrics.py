@@ -64,7 +64,7 @@ async def test_a_session_shows_up_in_every_family(http: aiohttp.ClientSession) -
         assert value(during, "stream_app_congestion_estimate_bps") > 0
         assert value(during, "stream_app_video_sent_bitrate_bps") > 0
         assert 0 < value(during, "stream_app_rtt_seconds") < 1  # loopback
-        assert value(during, "stream_app_loss_ratio") == 0
+        assert 0 <= value(during, "stream_app_loss_ratio") < 0.2  # loopback: little or none
         assert value(during, "stream_app_media_ports_in_use") >= 1
         assert value(during, "stream_app_media_ports") == 23
 
