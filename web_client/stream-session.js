@@ -4,12 +4,8 @@
 
 import { ICE_FAILED, MEDIA_LOST, describeClose, mayReconnect } from './close-codes.js';
 import { createInputChannels } from './input.js';
-import { StatsSampler } from './stats.js';
+import { byeMessage, candidateMessage, offerMessage, parseServerMessage, signInProtocols } from './signaling.js';
 
-export { describeClose } from './close-codes.js';
-
-export const SUBPROTOCOL = 'nvcf-stream-v1';
-const PROTOCOL_VERSION = 1;
 /** The stream app keeps a dropped session this long (STREAM_APP_RESUME_WINDOW's default). */
 export const RESUME_WINDOW_MS = 30_000;
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000];
@@ -54,13 +50,14 @@ export function codecsPreferring(codec, codecs) {
  */
 export class StreamSession extends EventTarget {
   /**
-   * @param {{url: string, token: string, video: HTMLVideoElement, relayOnly?: boolean,
-   *          functionName?: string|null, resumeWindowMs?: number, codec?: string}} options
-   *   `codec`: `h264` or `vp8` to offer first (when the browser can receive it); anything else
-   *   keeps the browser's own order.
+   * @param {{url: string, token: string, video: HTMLVideoElement, stats: StatsSampler,
+   *          relayOnly?: boolean, functionName?: string|null, resumeWindowMs?: number,
+   *          codec?: string}} options
+   *   `stats` samples this session's peer connection while it streams; `codec`: `h264` or `vp8`
+   *   to offer first (when the browser can receive it); anything else keeps the browser's own order.
    */
   constructor({
-    url, token, video, relayOnly = false, functionName = null, resumeWindowMs = RESUME_WINDOW_MS,
+    url, token, video, stats, relayOnly = false, functionName = null, resumeWindowMs = RESUME_WINDOW_MS,
     codec = PREFERRED_CODEC,
   }) {
     super();
@@ -88,7 +85,7 @@ export class StreamSession extends EventTarget {
     this.retryTimer = null;
     /** True from `resumeAfterReload()` until the resumed session's hello (or its refusal). */
     this.reloading = false;
-    this.stats = new StatsSampler({ video, peerConnection: () => this.pc });
+    this.stats = stats;
     this.sampleCanvas = null;
   }
 
@@ -158,7 +155,7 @@ export class StreamSession extends EventTarget {
     this.stopRetrying();
     const ws = this.ws;
     this.ws = null;
-    if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ v: PROTOCOL_VERSION, type: 'bye' }));
+    if (ws?.readyState === WebSocket.OPEN) ws.send(byeMessage());
     ws?.close(1000, 'ended by client');
     this.dropPeer();
     this.setState('ended', message, 1000);
@@ -182,27 +179,24 @@ export class StreamSession extends EventTarget {
   }
 
   open(resume) {
-    // The token travels as a subprotocol item: never in the URL, where logs would keep it.
-    const protocols = [SUBPROTOCOL, `token.${this.token}`];
-    if (resume) protocols.push('resume');
-    const ws = new WebSocket(this.signInUrl(), protocols);
+    const ws = new WebSocket(this.signInUrl(), signInProtocols(this.token, resume));
     this.ws = ws;
     ws.addEventListener('message', (event) => ws === this.ws && this.onMessage(event));
     ws.addEventListener('close', (event) => ws === this.ws && this.onClose(event.code, event.reason));
   }
 
-  send(message) {
-    if (this.ws?.readyState === WebSocket.OPEN) {
-      this.ws.send(JSON.stringify({ v: PROTOCOL_VERSION, ...message }));
-    }
+  /** Send one signaling message (text from signaling.js) while the WebSocket is open. */
+  send(text) {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(text);
   }
 
   async onMessage(event) {
     let message;
     try {
-      message = JSON.parse(event.data);
-    } catch {
-      console.warn('ignoring a message that is not JSON');
+      message = parseServerMessage(event.data);
+    } catch (error) {
+      // A message the page cannot use changes nothing; the session goes on (as on the server).
+      console.warn(`ignoring a signaling message: ${error.message}`);
       return;
     }
     if (message.type === 'hello') await this.onHello(message);
@@ -220,7 +214,7 @@ export class StreamSession extends EventTarget {
     this.dropPeer();
     const pc = new RTCPeerConnection({
       // Always an explicit list, from the stream app; never a public default.
-      iceServers: hello.iceServers ?? [],
+      iceServers: hello.iceServers,
       iceTransportPolicy: this.relayOnly ? 'relay' : 'all',
       bundlePolicy: 'max-bundle',
     });
@@ -238,7 +232,7 @@ export class StreamSession extends EventTarget {
     });
     let gathered = 0;
     pc.addEventListener('icecandidate', (event) => {
-      this.send({ type: 'candidate', candidate: event.candidate ? event.candidate.toJSON() : null });
+      this.send(candidateMessage(event.candidate));
       if (event.candidate) gathered += 1;
       // Gathering ended without a single candidate (e.g. relay-only and the TURN server is out of
       // reach): ICE cannot succeed, though browsers never move such a connection to "failed".
@@ -257,7 +251,7 @@ export class StreamSession extends EventTarget {
     let connected = false;
     pc.addEventListener('connectionstatechange', () => { connected ||= pc.connectionState === 'connected'; });
     await pc.setLocalDescription(await pc.createOffer());
-    this.send({ type: 'offer', sdp: pc.localDescription.sdp });
+    this.send(offerMessage(pc.localDescription.sdp));
     setTimeout(() => {
       if (pc === this.pc && !connected) {
         this.onIceFailed(`not connected after ${ICE_CONNECT_TIMEOUT_MS / 1000} s`);
