@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 import uvloop
 from aiohttp import web
 
+from observability import configure_logging
 from proxy.closecodes import CloseCode
 from proxy.config import SETTINGS, ConfigError, ProxyConfig, Setting, load_config
 from proxy.server import make_app, make_metrics_app, runner_options
@@ -128,6 +129,11 @@ async def serve(config: ProxyConfig) -> None:
     logger.info("stopped")
 
 
+def _secret_values(config: ProxyConfig) -> list[str]:
+    values = (config.nvcf_api_key, config.jwt_secret, config.session_secret, config.redis_url)
+    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values if v]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `stream-proxy` and `python -m proxy`; returns the exit status."""
     try:
@@ -136,7 +142,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # One line and status 2, like argparse's own usage errors; no traceback for a bad setting.
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # observability: structured, redacted lines; the secrets the proxy holds are never written.
+    configure_logging(
+        "proxy",
+        config.log_level,
+        config.log_format,
+        secrets=_secret_values(config),
+    )
     if config.event_loop == "uvloop":
         uvloop.run(serve(config))
     else:

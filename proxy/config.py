@@ -309,6 +309,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         default_text="the installed web_client package's directory",
     ),
     Setting("PROXY_LOG_LEVEL", "--log-level", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    # observability: the log format, shared by every piece under one name.
+    Setting("LOG_FORMAT", "--log-format", "text", "text (for a person) or json (one object per line)"),
     Setting(
         "PROXY_EVENT_LOOP",
         "--event-loop",
@@ -328,6 +330,7 @@ _SECRET_PAIRS: Final = (
 )
 _SECRET_FIELDS: Final = frozenset({"nvcf_api_key", "jwt_secret", "session_secret", "redis_url"})
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+_LOG_FORMATS: Final = ("text", "json")
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
 
@@ -411,6 +414,7 @@ class ProxyConfig:
     upstream_timeout: float = 10.0
     web_client_dir: Path = dataclasses.field(default_factory=default_web_client_dir)
     log_level: str = "INFO"
+    log_format: str = "text"
     event_loop: str = "uvloop"
     access_policy: AccessPolicy = dataclasses.field(init=False, compare=False)
     """The policy file's content, or the single default function (computed)."""
@@ -504,6 +508,8 @@ class ProxyConfig:
             raise ConfigError(f"PROXY_WEB_CLIENT_DIR is not a directory: {self.web_client_dir}")
         if self.log_level not in _LOG_LEVELS:
             raise ConfigError(f"PROXY_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
+        if self.log_format not in _LOG_FORMATS:
+            raise ConfigError(f"LOG_FORMAT must be one of {', '.join(_LOG_FORMATS)}, got {self.log_format!r}")
         if self.event_loop not in EVENT_LOOPS:
             raise ConfigError(f"PROXY_EVENT_LOOP must be one of {', '.join(EVENT_LOOPS)}, got {self.event_loop!r}")
 
@@ -758,5 +764,6 @@ def load_config(env: Mapping[str, str], overrides: Mapping[str, str | None] | No
         upstream_timeout=_number(raw, "PROXY_UPSTREAM_TIMEOUT"),
         web_client_dir=Path(web_dir) if web_dir is not None else default_web_client_dir(),
         log_level=raw["PROXY_LOG_LEVEL"].upper(),
+        log_format=raw["LOG_FORMAT"].strip().lower(),
         event_loop=raw["PROXY_EVENT_LOOP"].strip().lower(),
     )

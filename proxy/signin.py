@@ -19,6 +19,7 @@ from typing import Final
 import aiohttp
 from aiohttp import hdrs, web
 
+from observability import set_log_context
 from proxy.admission import (
     DRAINING,
     TOKEN_MISSING,
@@ -170,6 +171,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     config = state.config
     session_id = secrets.token_hex(4)
+    set_log_context(session_id=session_id)  # every line of this sign-in names it
     read = read_handshake(
         HandshakeFacts(
             upgrade=request.headers.get(hdrs.UPGRADE, ""),
@@ -315,6 +317,7 @@ async def _relay(
     state = request.app[STATE]
     config = state.config
     user = admission.user
+    set_log_context(function_id=admission.function.function_id)
     logger.info(
         "session %s start: sub=%r function=%s peer=%s",
         session_id,

@@ -104,6 +104,16 @@ class ClientConnection:
         return None
 
     @property
+    def media(self) -> MediaSession | None:
+        """The media sent on this connection, once the offer has been answered."""
+        return self._media
+
+    @property
+    def peer_connection(self) -> RTCPeerConnection:
+        """This connection's peer connection (read-only use: statistics)."""
+        return self._pc
+
+    @property
     def ws_closed(self) -> bool:
         """True once the client's WebSocket has closed (the session may not have heard yet)."""
         return self._ws.closed

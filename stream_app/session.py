@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from observability import log_context
 from stream_app.app import SessionInfo, StreamApp
 from stream_app.closecodes import CloseCode
 from stream_app.config import StreamAppConfig
@@ -74,8 +75,9 @@ class AppSession:
         self._loop = asyncio.get_running_loop()
         self._last_input = self._loop.time()
         self._events: asyncio.Queue[tuple[str, tuple[Any, ...]]] = asyncio.Queue(_EVENT_QUEUE)
-        self._dispatcher = asyncio.create_task(self._dispatch())
-        self._idle_watch = asyncio.create_task(self._watch_idle()) if config.idle_timeout > 0 else None
+        with log_context(session_id=self.id):  # the app's handlers log under the session's id
+            self._dispatcher = asyncio.create_task(self._dispatch())
+            self._idle_watch = asyncio.create_task(self._watch_idle()) if config.idle_timeout > 0 else None
         self._resume_timer: asyncio.Task[None] | None = None
         self._errors_log = ThrottledLog(logger)
         self._deliver("on_session_started", SessionInfo(self.id, resumed=False))

@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from observability import set_log_context
 from stream_app.app_state import STATE, StreamAppState
 from stream_app.client_connection import ClientConnection
 from stream_app.closecodes import CloseCode
@@ -33,9 +34,12 @@ async def sign_in(request: web.Request) -> web.WebSocketResponse:
     session = state.slot.current
     if session is None:
         session = state.slot.start(state.app, state.config)
+        set_log_context(session_id=session.id)  # every line of this connection names its session
+        state.metrics.follow(session)
         resumed = False
         logger.info("session %s: started (from %s)", session.id, request.remote)
     elif session.waiting:
+        set_log_context(session_id=session.id)
         resumed = True
     else:
         logger.info("refused a sign-in: a session is running")

@@ -248,7 +248,7 @@ def test_each_refusal_reaches_the_wire_as_documented(kind: RefusalKind) -> None:
 
 
 def test_every_refusal_outcome_is_a_documented_metric_label() -> None:
-    text = (DOCS / "proxy.md").read_text()
+    text = (DOCS / "observability.md").read_text()
     (row,) = [line for line in text.splitlines() if line.startswith("| `proxy_handshakes_total`")]
     labels = set(re.findall(r"`([a-z-]+)`", row.split("|")[3]))
     assert {kind.outcome for kind in RefusalKind} <= labels

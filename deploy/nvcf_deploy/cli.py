@@ -29,6 +29,7 @@ from deploy.nvcf_deploy.api import ApiClient, ApiError, ApiRequest
 from deploy.nvcf_deploy.config import ConfigError, DeployConfig, add_arguments, load_config
 from deploy.nvcf_deploy.preflight import check, check_deployment, on_nvcf, warnings
 from deploy.nvcf_deploy.statuses import FINAL, SUCCESS, meaning
+from observability import LogSettingError, configure_logging, parse_format, parse_level
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
 
@@ -433,8 +434,24 @@ async def run(argv: Sequence[str], *, out: TextIO, err: TextIO, env: Mapping[str
         return EXIT_FAILED
 
 
+def _configure_logging(env: Mapping[str, str]) -> None:
+    """Library lines (aiohttp, asyncio) in the kit's format: `LOG_LEVEL` (default WARNING: the
+    commands' own output is printed, not logged) and `LOG_FORMAT`; the API key is never written."""
+    configure_logging(
+        "nvcf-deploy",
+        parse_level(env.get("LOG_LEVEL") or "WARNING", "LOG_LEVEL"),
+        parse_format(env.get("LOG_FORMAT") or "text", "LOG_FORMAT"),  # observability: LOG_FORMAT
+        secrets=[env.get(name, "") for name in ("NVCF_API_KEY", "NGC_API_KEY")],
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `nvcf-deploy` console script."""
+    try:
+        _configure_logging(os.environ)
+    except LogSettingError as exc:
+        print(f"nvcf-deploy: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return asyncio.run(run(sys.argv[1:] if argv is None else argv, out=sys.stdout, err=sys.stderr, env=os.environ))
     except KeyboardInterrupt:

@@ -61,6 +61,7 @@ class NvcfLocalConfig:
     reconnect_window: float = 300.0
     end_session_poll_interval: float = 2.0
     log_level: str = "INFO"
+    log_format: str = "text"
 
 
 def _port(text: str) -> int:
@@ -108,6 +109,13 @@ def _log_level(text: str) -> str:
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ValueError(f"{text!r} is not one of DEBUG, INFO, WARNING, ERROR")
     return level
+
+
+def _log_format(text: str) -> str:
+    fmt = text.strip().lower()
+    if fmt not in ("text", "json"):
+        raise ValueError(f"{text!r} is not one of text, json")
+    return fmt
 
 
 @dataclass(frozen=True)
@@ -197,6 +205,8 @@ _SETTINGS = (
         "SECONDS",
     ),
     _Setting("log_level", "NVCF_LOCAL_LOG_LEVEL", _log_level, "DEBUG, INFO, WARNING or ERROR", "LEVEL"),
+    # observability: one name for every piece, and passed on to the instances.
+    _Setting("log_format", "LOG_FORMAT", _log_format, "text (for a person) or json (one object per line)", "FORMAT"),
 )
 _TURN = _Setting(
     "turn", "NVCF_LOCAL_TURN", _host_port, "STUN/TURN server pushed to the instance (required)", "HOST:PORT"
