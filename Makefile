@@ -23,15 +23,21 @@ test: $(INSTALLED)
 	@bash deploy/system-deps.sh coturn chromium iproute2 redis-server
 	$(PY) -m pytest
 
-lint: $(INSTALLED)
+lint: $(INSTALLED) node_modules/.package-lock.json
 	$(PY) -m pip install --quiet -e '.[lint]'
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	npx --no-install eslint
 	$(PY) -m settings.docs --check
 
 # docs/configuration.md, from the settings every piece declares.
 docs: $(INSTALLED)
 	$(PY) -m settings.docs
+
+# ESLint for the web client, exactly the versions in package-lock.json (node_modules is not committed).
+node_modules/.package-lock.json: package.json package-lock.json
+	@command -v npm >/dev/null || bash deploy/system-deps.sh npm
+	npm ci --no-audit --no-fund
 
 # The container image installs exactly these versions (deploy/container/Dockerfile); run after
 # changing the dependencies in pyproject.toml. Resolved for the image's Python (3.11).
@@ -41,7 +47,7 @@ lock: $(INSTALLED)
 		--output-file requirements.lock pyproject.toml
 
 clean:
-	rm -rf $(VENV) .pytest_cache .demo test-artifacts
+	rm -rf $(VENV) .pytest_cache .demo test-artifacts node_modules
 
 # Benchmarks (docs/benchmarks.md): under 15 minutes; BENCH_QUICK=1 for a ~2 minute run.
 BENCH_INSTALLED := $(VENV)/.bench-installed

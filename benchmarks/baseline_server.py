@@ -30,9 +30,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 import web_client
+from proxy.subprotocols import APP_PROTOCOL as SUBPROTOCOL
 from stream_app import signaling
 
-SUBPROTOCOL = "nvcf-stream-v1"
 _WEB_KINDS = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 """The web client's files the baseline serves: every page, module and style sheet of its directory
 (the client imports more modules as it grows; a fixed list broke the baseline once)."""
@@ -55,14 +55,14 @@ def make_track(width: int, height: int, scene: bool = False) -> Any:
     from aiortc import VideoStreamTrack
 
     from benchmarks.scene import TexturedScene
-    from stream_app.test_pattern import TestPattern
+    from stream_app.media.pattern_source import StampedPattern
 
     class StampedPatternTrack(VideoStreamTrack):
         """aiortc's own pacing (`next_timestamp`, 30 fps) with the stream app's stamped picture."""
 
         def __init__(self) -> None:
             super().__init__()
-            self._picture = TexturedScene(width, height) if scene else TestPattern(width, height)
+            self._picture = TexturedScene(width, height) if scene else StampedPattern(width, height)
             self._index = 0
 
         async def recv(self) -> Any:

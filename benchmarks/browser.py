@@ -16,10 +16,17 @@ from typing import Any
 
 from playwright.async_api import Browser, Page, async_playwright
 
+from benchmarks import chromium as chromium_flags
 from web_client import STATIC_DIR
-from web_client import chromium as chromium_flags
 
 INSTRUMENT = Path(__file__).resolve().parent / "js" / "instrument.js"
+
+
+def codec_fragment(codec: str) -> dict[str, str]:
+    """URL-fragment items that make the page offer `codec` first: the web client's own `codec`
+    option (docs/web-client.md "Video codec"), and the bench instrument's, which the web client's
+    `setCodecPreferences` call would otherwise override."""
+    return {"bench_codec": codec, "codec": codec}
 
 
 def init_script() -> str:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Final
 
+from benchmarks import chromium as chromium_flags
 from settings import Setting, SettingsError, SettingsGroup, load, parsers
-from web_client import chromium as chromium_flags
 
 BENCHMARKS: Final = (
     "encoder_cost",

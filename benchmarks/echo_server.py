@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from aiohttp import WSMsgType, web
 
-SUBPROTOCOL = "nvcf-stream-v1"
+from proxy.subprotocols import APP_PROTOCOL as SUBPROTOCOL
 
 
 async def _echo(request: web.Request) -> web.WebSocketResponse:

@@ -20,7 +20,7 @@ import av
 
 from benchmarks.context import BenchContext
 from benchmarks.stats import summarize
-from stream_app.test_pattern import TestPatternTrack
+from stream_app.media.pattern_source import PatternTrack
 
 _FPS = 60
 _TIME_BUDGET_S = 25.0
@@ -114,7 +114,7 @@ def measure(
     spec: EncoderSpec, width: int, height: int, frames: int, budget_s: float = _TIME_BUDGET_S
 ) -> dict[str, Any]:
     """Encode up to `frames` pattern frames; wall and CPU (all threads) time of the encode calls only."""
-    pattern = TestPatternTrack(width, height, _FPS)
+    pattern = PatternTrack(width, height, _FPS)
     encode = spec.make(width, height)
     wall_ms: list[float] = []
     cpu_ms: list[float] = []

@@ -15,11 +15,10 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from benchmarks import seams
-from benchmarks.browser import chromium, close_session, measure_stream, open_session
+from benchmarks.browser import chromium, close_session, codec_fragment, measure_stream, open_session
 from benchmarks.context import BenchContext
 from benchmarks.profiling import profile
-from benchmarks.stack import running_baseline, running_stack
+from benchmarks.stack import CODECS_SETTING, STREAM_APP_ENV, running_baseline, running_stack, settings_text
 from benchmarks.stats import summarize
 
 QUANTILES = (50, 95, 99)
@@ -157,41 +156,36 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     async with chromium(ctx.config.chromium) as browser:
         for width, height, fps in p.g2g_streams:
             size_env = {"VIDEO_WIDTH": str(width), "VIDEO_HEIGHT": str(height), "VIDEO_FPS": str(fps)}
-            # With the stream app's codec setting each codec gets a stack allowing only it; without it
-            # one stack serves both codecs (the page picks).
-            codec_groups = [(c,) for c in p.g2g_codecs] if seams.STREAM_APP_CODEC_ENV else [p.g2g_codecs]
-            for codecs in codec_groups:
-                env = dict(size_env)
-                if seams.STREAM_APP_CODEC_ENV:
-                    env[seams.STREAM_APP_CODEC_ENV] = codecs[0].upper()
+            for codec in p.g2g_codecs:
+                # A stack per codec, allowing only it (`stack.CODECS_SETTING`).
+                env = {**size_env, CODECS_SETTING: codec.upper()}
                 async with running_stack(ctx.workdir, env) as stack:
-                    for codec in codecs:
-                        for path in p.g2g_paths:
-                            label = f"app {width}x{height}@{fps} {codec} {path}"
-                            ctx.log(f"glass_to_glass: {label}")
-                            base = {
-                                "server": "app",
-                                "width": width,
-                                "height": height,
-                                "fps": fps,
-                                "codec": codec,
-                                "path": path,
-                            }
-                            if not _fits(ctx):
-                                runs.append({**base, "error": "skipped: the run's time budget was spent"})
-                                continue
-                            try:
-                                # Both ends pick the codec: the stack allows only it, the page offers it first.
-                                url = stack.page_url(relay=path == "relay", extra=seams.codec_fragment(codec))
-                                pids = stack.instance_pids()
-                                wanted = ctx.config.profile_misses and (width, codec, path) == (1280, "h264", "host")
-                                pid = pids[0] if wanted and pids else None
-                                name = f"{height}p{fps}-{codec}-{path}"
-                                runs.append(
-                                    {**base, **await _one(ctx, browser, url, fps, stack.wait_until_idle, pid, name)}
-                                )
-                            except (TimeoutError, OSError) as exc:
-                                runs.append({**base, "error": str(exc)})
+                    for path in p.g2g_paths:
+                        label = f"app {width}x{height}@{fps} {codec} {path}"
+                        ctx.log(f"glass_to_glass: {label}")
+                        base = {
+                            "server": "app",
+                            "width": width,
+                            "height": height,
+                            "fps": fps,
+                            "codec": codec,
+                            "path": path,
+                        }
+                        if not _fits(ctx):
+                            runs.append({**base, "error": "skipped: the run's time budget was spent"})
+                            continue
+                        try:
+                            # Both ends pick the codec: the stack allows only it, the page offers it first.
+                            url = stack.page_url(relay=path == "relay", extra=codec_fragment(codec))
+                            pids = stack.instance_pids()
+                            wanted = ctx.config.profile_misses and (width, codec, path) == (1280, "h264", "host")
+                            pid = pids[0] if wanted and pids else None
+                            name = f"{height}p{fps}-{codec}-{path}"
+                            runs.append(
+                                {**base, **await _one(ctx, browser, url, fps, stack.wait_until_idle, pid, name)}
+                            )
+                        except (TimeoutError, OSError) as exc:
+                            runs.append({**base, "error": str(exc)})
             if p.g2g_baseline:
                 async with running_baseline(width, height) as baseline:
                     for codec in p.g2g_codecs:
@@ -215,7 +209,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                                     **await _one(
                                         ctx,
                                         browser,
-                                        baseline.page_url(seams.codec_fragment(codec)),
+                                        baseline.page_url(codec_fragment(codec)),
                                         30,
                                         _baseline_ready,
                                     ),
@@ -237,7 +231,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
             "StampReader's canvas drawImage cost 4.5 ms a frame at 720p (35 ms under load) on the page's main "
             "thread, which cost presented frames. stamp_read_ms_per_frame is the reader's cost in the callback.",
             "frames_dropped = the receiver's framesDropped plus frames decoded but never presented.",
-            f"Media: {seams.describe()[0].state}.",
+            f"Media: one codec per stack via {CODECS_SETTING}, page #codec=<codec>; {settings_text(STREAM_APP_ENV)}.",
         ],
         "runs": runs,
     }

@@ -6,7 +6,7 @@ Two servers:
 
 - *app*: the stream app's own input handler (docs/protocol.md section 5), through the full chain.
   The page is the web client itself; the app writes a DEBUG line per accepted message
-  (`stream_app.input_receiver`), read from its output. Pending while `seams.APP_INPUT_CHANNELS` is off.
+  (`stream_app.input_receiver`), read from its output.
 - *baseline*: stock aiortc's data channel in the baseline server, the same web client page and its
   own input channels. A reference for what the WebRTC data path itself costs here.
 
@@ -17,19 +17,28 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from typing import Any, Final
 
 from playwright.async_api import Page
 
-from benchmarks import seams
-from benchmarks.browser import chromium, close_session, open_session
+from benchmarks.browser import chromium, close_session, codec_fragment, open_session
 from benchmarks.context import BenchContext
 from benchmarks.stack import running_baseline, running_stack
 from benchmarks.stats import summarize
 
 QUANTILES = (50, 99)
+
+APP_LOG_MARKER: Final = "input applied"
+"""Text of the stream app's per-message DEBUG line, e.g.
+``input applied type=key seq=12 t=1732512345678.123 recv=1732512345679.456`` (``recv`` = the
+handler's ``time.time() * 1000`` when the message arrived)."""
+
+APP_LOG_ENV: Final[dict[str, str]] = {"LOG_LEVELS": "stream_app.input_receiver=DEBUG"}
+"""Environment that makes the stream app write that line: DEBUG for the input receiver's logger only
+(``LOG_LEVEL=DEBUG`` would also make aiortc log every RTP packet, slowing the app being measured)."""
+
 APP_LINE = re.compile(r"seq=(?P<seq>\d+)\b.*?\bt=(?P<t>[0-9.]+)\b.*?\brecv=(?P<recv>[0-9.]+)")
-"""How the app's per-message log line (`seams.APP_INPUT_LOG_MARKER`) carries client and receive time."""
+"""How that line (`APP_LOG_MARKER`) carries client and receive time."""
 
 
 async def _press_keys(page: Page, count: int) -> None:
@@ -50,7 +59,7 @@ async def _sent_keys(page: Page, presses: int) -> int:
 async def _baseline(ctx: BenchContext, browser: Any) -> dict[str, Any]:
     async with running_baseline(1280, 720) as baseline:
         # The web client's own input channels and key capture, as on the app path.
-        page = await open_session(browser, baseline.page_url(seams.codec_fragment("vp8")))
+        page = await open_session(browser, baseline.page_url(codec_fragment("vp8")))
         try:
             sent = await _sent_keys(page, ctx.profile.input_events)
         finally:
@@ -67,14 +76,7 @@ async def _baseline(ctx: BenchContext, browser: Any) -> dict[str, Any]:
 
 
 async def _app(ctx: BenchContext, browser: Any) -> dict[str, Any]:
-    if not seams.APP_INPUT_CHANNELS or not seams.APP_INPUT_LOG_MARKER:
-        return {
-            "status": "pending",
-            "reason": "the stream app's input channels (branch `session`) are not merged; "
-            "switch on benchmarks.seams.APP_INPUT_CHANNELS and APP_INPUT_LOG_MARKER after the merge",
-        }
-    marker = seams.APP_INPUT_LOG_MARKER
-    async with running_stack(ctx.workdir, seams.APP_INPUT_LOG_ENV) as stack:
+    async with running_stack(ctx.workdir, APP_LOG_ENV) as stack:
         page = await open_session(browser, stack.page_url())
         try:
             # The web client's own capture (web_client/input-capture.js) sends a `key` down and up
@@ -84,7 +86,7 @@ async def _app(ctx: BenchContext, browser: Any) -> dict[str, Any]:
             await close_session(page)
         latencies = []
         for line in stack.output.lines:
-            found = APP_LINE.search(line) if marker in line and "type=key" in line else None
+            found = APP_LINE.search(line) if APP_LOG_MARKER in line and "type=key" in line else None
             if found:
                 latencies.append(float(found["recv"]) - float(found["t"]))
     return {
@@ -97,7 +99,7 @@ async def _app(ctx: BenchContext, browser: Any) -> dict[str, Any]:
 
 
 async def run(ctx: BenchContext) -> dict[str, Any]:
-    """The app (or pending) and the baseline."""
+    """The app and the baseline."""
     async with chromium(ctx.config.chromium) as browser:
         app = await _app(ctx, browser)
         ctx.log("input_latency: baseline")

@@ -29,15 +29,14 @@ from typing import Any, Final
 
 from playwright.async_api import Page
 
-from benchmarks import seams
-from benchmarks.browser import chromium, close_session, measure_stream, open_session
+from benchmarks.browser import chromium, close_session, codec_fragment, measure_stream, open_session
 from benchmarks.context import BenchContext
 from benchmarks.glass_to_glass import summarize_stream
 from benchmarks.libwebrtc_peer import open_reference, running_pages
 from benchmarks.netlab.lab import NetLab, running_lab
 from benchmarks.netlab.namespace import lab_unavailable
 from benchmarks.netlab.profiles import STEP_DROP_S, Scenario, scenarios, step_restore_s
-from benchmarks.stack import running_baseline, running_stack
+from benchmarks.stack import CODECS_SETTING, NETWORK_APP_ENV, running_baseline, running_stack
 from benchmarks.stats import summarize
 
 WIDTH, HEIGHT, FPS = 1280, 720, 60
@@ -166,8 +165,8 @@ async def serving(ctx: BenchContext, netlab: NetLab, stack: str) -> AsyncIterato
                 "VIDEO_HEIGHT": str(HEIGHT),
                 "VIDEO_FPS": str(FPS),
                 "STREAM_APP_FACTORY": SCENE_APP,
-                **({seams.STREAM_APP_CODEC_ENV: CODECS[stack].upper()} if seams.STREAM_APP_CODEC_ENV else {}),
-                **seams.NETWORK_APP_ENV,
+                CODECS_SETTING: CODECS[stack].upper(),
+                **NETWORK_APP_ENV,
             }
             app = await stack_exit.enter_async_context(running_stack(ctx.workdir, env, host=host, coturn=netlab.coturn))
             browser = await stack_exit.enter_async_context(
@@ -177,7 +176,7 @@ async def serving(ctx: BenchContext, netlab: NetLab, stack: str) -> AsyncIterato
             async def open_ours() -> tuple[list[Page], Page]:
                 if not await app.wait_until_idle():
                     raise TimeoutError("the stream app stayed busy after the last session")
-                extra = {"bench_turn": netlab.relay_address, **seams.codec_fragment(CODECS[stack])}
+                extra = {"bench_turn": netlab.relay_address, **codec_fragment(CODECS[stack])}
                 page = await open_session(browser, app.page_url(relay=True, extra=extra))
                 return [page], page
 
@@ -192,7 +191,7 @@ async def serving(ctx: BenchContext, netlab: NetLab, stack: str) -> AsyncIterato
 
             async def open_aiortc() -> tuple[list[Page], Page]:
                 await asyncio.sleep(0.5)  # the baseline serves one page after another; let the last one go
-                extra = {"relay": "1", "bench_turn": netlab.relay_address, **seams.codec_fragment(CODECS[stack])}
+                extra = {"relay": "1", "bench_turn": netlab.relay_address, **codec_fragment(CODECS[stack])}
                 page = await open_session(browser, baseline.page_url(extra))
                 return [page], page
 

@@ -5,16 +5,9 @@ from __future__ import annotations
 import random
 import socket
 
+from deploy.port_check import is_port_free
+
 LOOPBACK = "127.0.0.1"
-
-
-def _bindable(port: int, kind: socket.SocketKind) -> bool:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        try:
-            sock.bind((LOOPBACK, port))
-        except OSError:
-            return False
-    return True
 
 
 def free_port() -> int:
@@ -35,7 +28,7 @@ def free_ports(count: int) -> list[int]:
                 break
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.bind((LOOPBACK, 0))
-            if _bindable(int(sock.getsockname()[1]), socket.SOCK_DGRAM):
+            if is_port_free(LOOPBACK, int(sock.getsockname()[1]), socket.SOCK_DGRAM):
                 held.append(sock)
             else:
                 sock.close()
@@ -55,6 +48,6 @@ def free_udp_port_range(count: int, low: int = 20000, high: int = 32000) -> tupl
     """
     for _ in range(200):
         first = random.randint(low, high - count)
-        if all(_bindable(port, socket.SOCK_DGRAM) for port in range(first, first + count)):
+        if all(is_port_free(LOOPBACK, port, socket.SOCK_DGRAM) for port in range(first, first + count)):
             return first, first + count - 1
     raise RuntimeError(f"no {count} consecutive free UDP ports in {low}-{high}")

@@ -11,15 +11,26 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Final
 
 import aiohttp
 
-from benchmarks import seams
 from benchmarks.ports import free_port
 from benchmarks.tokens import TokenIssuer
 from deploy.children import Child, start_child
 
 logger = logging.getLogger("benchmarks.processes")
+
+PROXY_ENV: Final[dict[str, str]] = {
+    # The handshake benchmarks open thousands of sessions from one address and one user a
+    # minute; the default limits (120 per address, 30 per user, a minute) would answer 429 and
+    # the numbers would measure refusals. 0 = no limit. Sessions per user are unlimited by default.
+    "PROXY_RATE_PER_ADDRESS": "0",
+    "PROXY_RATE_PER_USER": "0",
+    "PROXY_MAX_SESSIONS_PER_USER": "0",
+}
+"""Settings of every proxy the suite starts. The Origin check stays on: pages are served by the
+proxy itself (its own origin) and the Python clients send no Origin, which the proxy allows."""
 
 
 class StartError(RuntimeError):
@@ -105,7 +116,7 @@ async def running_proxy(
         "STREAMING_FUNCTION_ID": function_id or "bench-function",
         # Per-session INFO lines would make the benchmark measure logging through a pipe.
         "PROXY_LOG_LEVEL": "WARNING",
-        **seams.PROXY_ENV,
+        **PROXY_ENV,
         **issuer.proxy_env,
         **(extra_env or {}),
     }

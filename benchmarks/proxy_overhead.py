@@ -36,8 +36,9 @@ from benchmarks.processes import running_echo_server, running_proxy, tcp_open, w
 from benchmarks.profiling import profile
 from benchmarks.stats import percentile, summarize
 from benchmarks.tokens import TokenIssuer, token_issuer
+from proxy.closecodes import CloseCode
+from proxy.subprotocols import APP_PROTOCOL as SUBPROTOCOL
 
-SUBPROTOCOL = "nvcf-stream-v1"
 QUANTILES = (50, 99, 99.9)
 # A message the size of a typical signaling candidate or input event.
 PAYLOAD = json.dumps(
@@ -307,7 +308,7 @@ async def handshakes(
                 async with http.ws_connect(url, protocols=(SUBPROTOCOL, f"token.{token}"), compress=0) as ws:
                     if expect_refusal:
                         msg = await ws.receive(timeout=10)
-                        good = msg.type is aiohttp.WSMsgType.CLOSE and ws.close_code == 4401
+                        good = msg.type is aiohttp.WSMsgType.CLOSE and ws.close_code == CloseCode.TOKEN_INVALID
                     else:
                         good = ws.protocol == SUBPROTOCOL
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:

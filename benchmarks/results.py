@@ -2,9 +2,9 @@
 
 Top level: ``schema``, ``profile``, ``label``, ``started_at`` (ISO 8601 UTC), ``duration_s``,
 ``machine`` (cores, CPU model...), ``versions`` (python, aiortc, av, libx264, libvpx, chromium,
-nginx, git...), ``seams`` (which merged features the numbers include), ``benchmarks`` (one section per
-benchmark, each with a ``status`` of ok/partial/pending/failed/skipped) and ``targets`` (one row per
-target: key, title, target, measured, unit, status met/missed/pending/not measured, note).
+nginx, git...), ``settings`` (what the stacks ran with), ``benchmarks`` (one section per
+benchmark, each with a ``status`` of ok/partial/failed/skipped) and ``targets`` (one row per
+target: key, title, target, measured, unit, status met/missed/inconclusive/not measured, note).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Final
 
 SCHEMA: Final = "nvcf-stream-kit-bench/1"
-STATUSES: Final = ("ok", "partial", "pending", "failed", "skipped")
-TARGET_STATUSES: Final = ("met", "missed", "pending", "inconclusive", "not measured")
+STATUSES: Final = ("ok", "partial", "failed", "skipped")
+TARGET_STATUSES: Final = ("met", "missed", "inconclusive", "not measured")
 
 _TOP: Final = {
     "schema": str,
@@ -25,7 +25,7 @@ _TOP: Final = {
     "duration_s": float,
     "machine": dict,
     "versions": dict,
-    "seams": list,
+    "settings": list,
     "benchmarks": dict,
     "targets": list,
 }

@@ -12,12 +12,15 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
-from benchmarks import environment, seams
+from benchmarks import environment
 from benchmarks.config import BenchConfig
 from benchmarks.context import BenchContext
 from benchmarks.echo_server import raise_fd_limit
+from benchmarks.input_latency import APP_LOG_ENV
+from benchmarks.processes import PROXY_ENV
 from benchmarks.report import write_report
 from benchmarks.results import SCHEMA, write_json
+from benchmarks.stack import CODECS_SETTING, NETWORK_APP_ENV, STREAM_APP_ENV, settings_text
 from benchmarks.targets import NETWORK_TARGETS, judge_all
 
 TOTAL_BUDGET_S: Final = {"full": 26 * 60.0, "quick": 350.0, "smoke": 280.0}
@@ -33,6 +36,19 @@ SHARE: Final = {
 """Each benchmark's share of the budget; time one leaves unused goes to the next."""
 SMOKE_SHARE: Final = {**SHARE, "network": 0.05}
 """The smoke profile's network section is one short session: a full share would starve the others."""
+
+
+def stack_settings() -> list[dict[str, str]]:
+    """What the stacks of a run are configured with, for the report to print beside the numbers."""
+    return [
+        {
+            "name": "stream app",
+            "value": f"one codec per stack via {CODECS_SETTING}, page #codec=<codec>; {settings_text(STREAM_APP_ENV)}",
+        },
+        {"name": "stream app, network runs", "value": f"on top of the above: {settings_text(NETWORK_APP_ENV)}"},
+        {"name": "stream app, input latency", "value": f"{settings_text(APP_LOG_ENV)}: app handler times from its log"},
+        {"name": "proxy", "value": f"tokens RS256 via JWKS; {settings_text(PROXY_ENV)}"},
+    ]
 
 
 async def _run_one(name: str, ctx: BenchContext, budget: float) -> dict[str, Any]:
@@ -68,7 +84,7 @@ async def run_suite(config: BenchConfig, *, quiet: bool = False) -> dict[str, An
         "duration_s": 0.0,
         "machine": environment.machine(),
         "versions": environment.versions(config.chromium, config.nginx),
-        "seams": [{"name": s.name, "state": s.state} for s in seams.describe()],
+        "settings": stack_settings(),
         "benchmarks": {},
         "targets": [],
     }

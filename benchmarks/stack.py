@@ -14,12 +14,11 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import psutil
 
-from benchmarks import seams
 from benchmarks.ports import free_port, free_ports, free_udp_port_range
 from benchmarks.processes import StartError, http_ok, running_proxy, wait_until
 from benchmarks.tokens import TokenIssuer, token_issuer
@@ -29,9 +28,37 @@ from deploy.nvcf_local.config import DEFAULT_DEFINITION
 
 logger = logging.getLogger("benchmarks.stack")
 
+CODECS_SETTING: Final = "MEDIA_CODECS"
+"""The stream app's setting that allows codecs. Each glass-to-glass and network stack allows exactly
+one, and the page offers the same one first (`browser.codec_fragment`), so both ends agree and a
+failed negotiation shows up as an error rather than as the other codec's numbers."""
+
+STREAM_APP_ENV: Final[dict[str, str]] = {
+    # Chromium's REMB estimate falls on the easy test pattern (it sends little, so the estimate
+    # ratchets down) and would end near the 1 Mbps default floor; 4 Mbps keeps 720p60 and 1080p
+    # pictures sharp without hiding congestion (the start and ceiling are the defaults).
+    "MEDIA_BITRATE_MIN": "4M",
+    "MEDIA_BITRATE_START": "8M",
+    "MEDIA_BITRATE_MAX": "50M",
+    "MEDIA_GOP": "0",
+    "MEDIA_X264_PRESET": "ultrafast",
+    "MEDIA_CODEC_ORDER": "client",
+}
+"""Stream-app media settings for every run through the full chain (docs/media.md)."""
+
+NETWORK_APP_ENV: Final[dict[str, str]] = {"MEDIA_BITRATE_MIN": "150k", "MEDIA_BITRATE_START": "2M"}
+"""What the network benchmark changes on top of `STREAM_APP_ENV`: the product's own bitrate floor
+and start (`MediaConfig`'s defaults) instead of the loopback runs' 4M and 8M, so a narrow link is
+met as a user would meet it. Congestion control and degradation are the defaults."""
+
+
+def settings_text(env: Mapping[str, str]) -> str:
+    """`env` as the report prints it: `NAME=value` items separated by spaces."""
+    return " ".join(f"{name}={value}" for name, value in env.items())
+
 
 class LineRecorder(logging.Handler):
-    """Keeps a child's output lines (the stream app's log, for the input benchmark's seam)."""
+    """Keeps a child's output lines (the stream app's log, which the input benchmark reads)."""
 
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
@@ -135,7 +162,7 @@ async def running_stack(
             "NVCF_LOCAL_TURN_PASSWORD": coturn.password,
             "STREAM_APP_HOST": "127.0.0.1",
             **({} if host == "127.0.0.1" else {"ICE_HOST_ADDRESSES": host}),
-            **seams.STREAM_APP_EXTRA_ENV,
+            **STREAM_APP_ENV,
             **app_env,
         }
         argv = [

@@ -1,4 +1,4 @@
-"""The issue's targets for this 2-core machine, and how each is read from the results."""
+"""The benchmark targets for this 2-core machine (docs/benchmarks.md), and how each is read from the results."""
 
 from __future__ import annotations
 
@@ -21,18 +21,17 @@ class Target:
     bound: float
     at_most: bool
     read: Callable[[dict[str, Any]], float | str | None]
-    """The measured value from the whole results document; a string says why there is none: it starts
-    with "inconclusive" when the run measured something that cannot be judged, else it is pending."""
+    """The measured value from the whole results document; a string (starting "inconclusive: ") says
+    why the run measured something that cannot be judged."""
 
     def judge(self, results: dict[str, Any]) -> dict[str, Any]:
-        """Met, missed or pending, with the measured number."""
+        """Met, missed, inconclusive or not measured, with the measured number."""
         try:
             value = self.read(results)
         except (KeyError, IndexError, TypeError):
             value = None
         if isinstance(value, str):
-            status = "inconclusive" if value.startswith("inconclusive") else "pending"
-            return self._row(status, None, value)
+            return self._row("inconclusive", None, value)
         if value is None:
             return self._row("not measured", None, "no result for this configuration in this run")
         met = value <= self.bound if self.at_most else value >= self.bound
@@ -93,8 +92,6 @@ def _proxy_vs_nginx(results: dict[str, Any]) -> float | str | None:
 
 def _input(results: dict[str, Any]) -> float | str | None:
     app = results["benchmarks"]["input_latency"]["app"]
-    if app["status"] == "pending":
-        return f"pending: {app['reason']}"
     p99 = app["latency_ms"]["p99"]
     return None if p99 is None else float(p99)
 
@@ -235,7 +232,7 @@ NETWORK_TARGETS: tuple[Target, ...] = (
         held_p95_ratio,
     ),
 )
-"""Issue 11's targets for our stack on the lab (720p60 textured scene)."""
+"""The network targets for our stack on the lab (720p60 textured scene; docs/benchmarks.md)."""
 
 
 TARGETS: tuple[Target, ...] = (

@@ -7,18 +7,22 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 from playwright.async_api import Browser
 
-from benchmarks import seams
-from benchmarks.browser import PHASES, chromium, close_session, marks, open_session
+from benchmarks.browser import PHASES, chromium, close_session, codec_fragment, marks, open_session
 from benchmarks.context import BenchContext
 from benchmarks.stack import Stack, running_baseline, running_stack
 from benchmarks.stats import summarize
 
 QUANTILES = (50, 95)
+
+PROXY_METRICS_PATH: Final = "/metrics"
+PROXY_UPSTREAM_CONNECT_METRIC: Final = "proxy_upstream_connect_seconds"
+"""The proxy's histogram of opening its upstream WebSocket: the part of the page's
+"token check + upstream connect" phase spent reaching nvcf-local and the stream app."""
 
 
 def phases_of(mark: dict[str, float]) -> dict[str, float] | None:
@@ -84,33 +88,28 @@ def metric_mean_ms(text: str, name: str) -> float | None:
 
 
 async def _proxy_metrics(stack: Stack) -> dict[str, dict[str, Any]]:
-    """What the proxy's own metrics (`seams.PROXY_METRICS_PATH`) say about these sessions: its
-    upstream connect time, and its token-check time when it exports one."""
-    if not seams.PROXY_METRICS_PATH:
-        pending = {"status": "pending", "reason": "the proxy exports no metrics"}
-        return {"proxy_token_check": pending, "proxy_upstream_connect": pending}
+    """What the proxy's own metrics (docs/proxy.md) say about these sessions: its upstream connect
+    time. It has no token-check histogram; `proxy_overhead.token_check_in_process` times that."""
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
-            async with http.get(stack.proxy_url + seams.PROXY_METRICS_PATH) as response:
+            async with http.get(stack.proxy_url + PROXY_METRICS_PATH) as response:
                 text = await response.text()
     except (aiohttp.ClientError, TimeoutError) as exc:
         failed = {"status": "failed", "reason": f"metrics unreadable: {exc}"}
         return {"proxy_token_check": failed, "proxy_upstream_connect": failed}
 
-    def read(metric: str | None, missing: str) -> dict[str, Any]:
-        if metric is None:
-            return {"status": "not exported", "reason": missing}
-        mean = metric_mean_ms(text, metric)
-        if mean is None:
-            return {"status": "failed", "reason": f"no {metric} at {seams.PROXY_METRICS_PATH}"}
-        return {"status": "ok", "mean_ms": mean, "metric": metric}
-
+    mean = metric_mean_ms(text, PROXY_UPSTREAM_CONNECT_METRIC)
+    upstream_connect = (
+        {"status": "ok", "mean_ms": mean, "metric": PROXY_UPSTREAM_CONNECT_METRIC}
+        if mean is not None
+        else {"status": "failed", "reason": f"no {PROXY_UPSTREAM_CONNECT_METRIC} at {PROXY_METRICS_PATH}"}
+    )
     return {
-        "proxy_token_check": read(
-            seams.PROXY_TOKEN_CHECK_METRIC,
-            "the proxy has no token-check histogram; see proxy_overhead.token_check_in_process",
-        ),
-        "proxy_upstream_connect": read(seams.PROXY_UPSTREAM_CONNECT_METRIC, ""),
+        "proxy_token_check": {
+            "status": "not exported",
+            "reason": "the proxy has no token-check histogram; see proxy_overhead.token_check_in_process",
+        },
+        "proxy_upstream_connect": upstream_connect,
     }
 
 
@@ -130,7 +129,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                 ctx,
                 browser,
                 ctx.profile.ttff_sessions,
-                lambda: stack.page_url(extra=seams.codec_fragment("h264")),
+                lambda: stack.page_url(extra=codec_fragment("h264")),
                 stack.wait_until_idle,
             )
             proxy_metrics = await _proxy_metrics(stack)
@@ -139,7 +138,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
             count = max(2, ctx.profile.ttff_sessions // 2)
             ctx.log(f"time_to_first_frame: {count} sessions on the baseline")
             reference, _ = await _sessions(
-                ctx, browser, count, lambda: baseline.page_url(seams.codec_fragment("h264")), _baseline_idle
+                ctx, browser, count, lambda: baseline.page_url(codec_fragment("h264")), _baseline_idle
             )
     return {
         "status": "ok" if sessions else "failed",
@@ -154,7 +153,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
         "notes": [
             "Warm instance: the function is ACTIVE and has served a session before; each session is a new tab.",
             "Page-side times (performance.now()); the proxy's token check is inside 'token check + upstream "
-            "connect'. " + seams.describe()[3].state + "; see proxy_overhead.token_check_in_process for its cost.",
+            "connect' (RS256 via JWKS); see proxy_overhead.token_check_in_process for its cost.",
             "Baseline: stock aiortc served directly (no proxy, no relay, no TURN credentials, so no TURN "
             "allocation while it answers); its own warm-up session is not counted either.",
         ],

@@ -1,7 +1,8 @@
-"""User tokens for the proxy under test: the skeleton's HS256 secret, or RS256 keys served as a JWKS.
+"""User tokens for the proxy under test: RS256 keys served as a JWKS (as in production), or an
+HS256 shared secret.
 
-Which one is `benchmarks.seams.PROXY_TOKEN_MODE`. `token_issuer` yields the proxy's environment
-for it and a `mint` function; in JWKS mode it serves the key set on loopback for the proxy to fetch.
+`token_issuer` yields the proxy's environment for one of them and a `mint` function; in JWKS mode it
+serves the key set on loopback for the proxy to fetch.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any
 import jwt
 from aiohttp import web
 
-from benchmarks import seams
 from benchmarks.ports import free_port
 
 ISSUER, AUDIENCE = "nvcf-stream-kit", "stream-proxy"
@@ -82,7 +82,7 @@ async def _rs256_jwks() -> AsyncIterator[TokenIssuer]:
         yield TokenIssuer(
             label="RS256 via JWKS",
             proxy_env={
-                seams.PROXY_JWKS_URL_ENV: f"http://127.0.0.1:{port}/.well-known/jwks.json",
+                "PROXY_JWKS_URL": f"http://127.0.0.1:{port}/.well-known/jwks.json",
                 "PROXY_JWT_ISSUER": ISSUER,
                 "PROXY_JWT_AUDIENCE": AUDIENCE,
             },
@@ -95,9 +95,9 @@ async def _rs256_jwks() -> AsyncIterator[TokenIssuer]:
 
 
 @asynccontextmanager
-async def token_issuer(workdir: Path, mode: str | None = None) -> AsyncIterator[TokenIssuer]:
-    """The token set-up `mode` (default `seams.PROXY_TOKEN_MODE`) names, for as long as the proxy runs."""
-    if (mode or seams.PROXY_TOKEN_MODE) == "rs256-jwks":
+async def token_issuer(workdir: Path, mode: str = "rs256-jwks") -> AsyncIterator[TokenIssuer]:
+    """The token set-up `mode` (``rs256-jwks`` or ``hs256``) names, for as long as the proxy runs."""
+    if mode == "rs256-jwks":
         async with _rs256_jwks() as issuer:
             yield issuer
     else:

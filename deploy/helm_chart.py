@@ -1,6 +1,6 @@
 """Render the kit's Helm charts without `helm`, and check them against NVCF's Helm rules.
 
-No registry these machines reach ships `helm` (REFERENCE.md section 7), so the charts are written
+No registry these machines reach ships `helm` (docs/deploy.md, "The Helm path"), so the charts are written
 in a subset of Helm's template language that this module renders exactly as Helm would, and
 refuses anything else:
 

@@ -16,15 +16,15 @@ from typing import Final, Protocol
 import aiohttp
 from aiohttp import WSMsgType
 
-from proxy.closecodes import reason_bytes
+from proxy.closecodes import CloseCode, reason_bytes
 
 logger = logging.getLogger(__name__)
 
 # Codes a peer may put in a close frame (RFC 6455 7.4.1, 7.4.2); 1004-1006 and 1015 are reserved
 # for local use and must never be sent.
 _SENDABLE_RFC_CODES: Final = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
-_NO_STATUS: Final = 1005  # The peer's close frame had no code (aiohttp reports it as 0).
-_ABNORMAL: Final = 1006  # The connection ended without a close frame, or failed.
+_NO_STATUS: Final = CloseCode.NO_STATUS  # The peer's close frame had no code (aiohttp reports it as 0).
+_ABNORMAL: Final = CloseCode.ABNORMAL  # The connection ended without a close frame, or failed.
 # How long to wait, after forwarding to one side failed, for that side's own close code.
 _SINK_GRACE_SECONDS: Final = 1.0
 
@@ -44,7 +44,7 @@ class WebSocketEnd(Protocol):
 
     async def send_bytes(self, data: bytes, compress: int | None = None) -> None: ...
 
-    async def close(self, *, code: int = 1000, message: bytes = b"") -> bool: ...
+    async def close(self, *, code: int = CloseCode.NORMAL, message: bytes = b"") -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def _sendable(code: int) -> int:
     """A code that may go on the wire in place of `code` (1006 becomes 1011, others 1000)."""
     if code in _SENDABLE_RFC_CODES or 3000 <= code <= 4999:
         return code
-    return 1011 if code == _ABNORMAL else 1000
+    return CloseCode.INTERNAL_ERROR if code == _ABNORMAL else CloseCode.NORMAL
 
 
 async def _close_quietly(end: WebSocketEnd, code: int, reason: str = "") -> None:
@@ -127,8 +127,8 @@ async def _abort(left: WebSocketEnd, right: WebSocketEnd, *pumps: asyncio.Task[t
     for task in pumps:
         task.cancel()
     await asyncio.gather(*pumps, return_exceptions=True)
-    await _close_quietly(left, 1001, "going away")
-    await _close_quietly(right, 1001, "going away")
+    await _close_quietly(left, CloseCode.GOING_AWAY, "going away")
+    await _close_quietly(right, CloseCode.GOING_AWAY, "going away")
 
 
 async def bridge(

@@ -19,6 +19,8 @@ import uvloop
 from aiohttp import web
 
 import settings
+from observability import configure_logging
+from proxy.closecodes import CloseCode
 from proxy.config import SETTINGS, ConfigError, ProxyConfig, load_config
 from proxy.server import make_app, make_metrics_app, runner_options
 from proxy.signin import end_all_sessions
@@ -78,7 +80,7 @@ async def serve(config: ProxyConfig) -> None:
         deadline = loop.time() + config.drain_seconds
         while state.sessions and loop.time() < deadline:
             await asyncio.sleep(min(0.1, deadline - loop.time()))
-        await end_all_sessions(state, 1001, "proxy shutting down")
+        await end_all_sessions(state, CloseCode.GOING_AWAY, "proxy shutting down")
     finally:
         for each in runners:
             await each.cleanup()
@@ -93,7 +95,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # One line and status 2, like argparse's own usage errors; no traceback for a bad setting.
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=config.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # observability: structured, redacted lines; the secrets the proxy holds are never written.
+    configure_logging(
+        "proxy",
+        config.log.level,
+        config.log.format,
+        secrets=settings.secret_values(config, SETTINGS.secret_fields),
+    )
     if config.event_loop == "uvloop":
         uvloop.run(serve(config))
     else:

@@ -23,8 +23,11 @@ def reason_bytes(reason: str) -> bytes:
 
 
 class CloseCode(IntEnum):
-    """Close codes of the 4000-4999 private range, named after the HTTP status they mirror (4001:
-    from the page)."""
+    """The close codes the proxy sends or acts on (docs/protocol.md 1).
+
+    Those of the 4000-4999 private range are named after the HTTP status they mirror (4001: from
+    the page); the others are RFC 6455's.
+    """
 
     PAGE_HIDDEN = 4001
     """Sent by the page as it unloads (a reload or a closed tab): the proxy keeps the upstream
@@ -63,8 +66,20 @@ class CloseCode(IntEnum):
     UPSTREAM_TIMEOUT = 4504
     """The upstream did not complete the handshake in time."""
 
+    NORMAL = 1000
+    """A held session whose page did not come back is ended with this (`page closed`)."""
+
     GOING_AWAY = 1001
-    """The proxy is shutting down."""
+    """The proxy is shutting down, or a bridged session was cut short (`going away`)."""
+
+    NO_STATUS = 1005
+    """Never sent: how a close frame without a code is recorded (in logs and bridge results)."""
+
+    ABNORMAL = 1006
+    """Never sent: how a connection that ended without a close frame is recorded."""
 
     MESSAGE_TOO_BIG = 1009
     """A message over the proxy's size limit."""
+
+    INTERNAL_ERROR = 1011
+    """Sent on in place of a side that dropped without a close frame (1006 may not be sent)."""

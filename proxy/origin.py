@@ -4,14 +4,14 @@
 With no allow-list configured only the proxy's own origin is allowed: the Origin's host and port
 must equal the `Host` header (the scheme is not compared, because a TLS-terminating load balancer
 in front of the proxy makes the browser say https while the proxy sees http). Requests without an
-Origin come from non-browser clients, which could forge one anyway, and are allowed.
+Origin come from non-browser clients, which could forge one anyway, and are allowed. Pure: the
+door middleware (`proxy.door`) passes the headers in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aiohttp import hdrs, web
 from yarl import URL
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -34,9 +34,11 @@ def normal_origin(text: str) -> str | None:
     return None if netloc is None else f"{url.scheme}://{netloc}"
 
 
-def origin_allowed(request: web.Request, allowed: Sequence[str]) -> bool:
-    """True when the request's Origin may open a session (see the module docstring)."""
-    origins = request.headers.getall(hdrs.ORIGIN, [])
+def origin_allowed(origins: Sequence[str], host: str, allowed: Sequence[str]) -> bool:
+    """True when a request with these `Origin` headers and this `Host` may open a session.
+
+    `allowed` is the configured allow-list (empty: the proxy's own origin only; `*`: any).
+    """
     if not origins:
         return True
     if len(origins) > 1:
@@ -48,6 +50,6 @@ def origin_allowed(request: web.Request, allowed: Sequence[str]) -> bool:
         return False
     if allowed:
         return origin in allowed
-    host = request.headers.get(hdrs.HOST, "").strip().lower()
+    host = host.strip().lower()
     own = normal_origin(f"http://{host}"), normal_origin(f"https://{host}")
     return origin in own

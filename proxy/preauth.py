@@ -10,6 +10,7 @@ is what an attacker would otherwise hold). After admission the session's own lim
 
 from __future__ import annotations
 
+import json
 from typing import Final
 
 from aiohttp import web
@@ -22,6 +23,20 @@ PREAUTH_OVERHEAD_BYTES: Final = 1024
 def preauth_message_limit(max_token_bytes: int) -> int:
     """The largest first message a socket may send before it is authenticated."""
     return max_token_bytes + PREAUTH_OVERHEAD_BYTES
+
+
+def first_message_token(text: str) -> str | None:
+    """The token of a first message `{"token": "<JWT>"}`; None when it is anything else.
+
+    Deep nesting raises RecursionError in `json.loads`; it is a malformed message like any other.
+    """
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(data, dict) and isinstance(data.get("token"), str):
+        return str(data["token"])
+    return None
 
 
 class PreAuthGate:

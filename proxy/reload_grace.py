@@ -20,6 +20,7 @@ from typing import Final
 
 import aiohttp
 
+from proxy.closecodes import CloseCode
 from proxy.shared_holds import RedisHolds
 
 logger = logging.getLogger("proxy.session")
@@ -55,7 +56,7 @@ class HeldSessions:
         await asyncio.sleep(self.grace)
         self._held.pop(session_id, None)
         logger.info("held session %s: no reload within %gs, ending it", session_id, self.grace)
-        await upstream.close(code=1000, message=PAGE_CLOSED)
+        await upstream.close(code=CloseCode.NORMAL, message=PAGE_CLOSED)
         if self.shared is not None:
             await self.shared.forget(session_id)
 
@@ -74,7 +75,7 @@ class HeldSessions:
         upstream, ending = held
         ending.cancel()
         await asyncio.gather(ending, return_exceptions=True)
-        await upstream.close(code=1001, message=PAGE_RELOADED)
+        await upstream.close(code=CloseCode.GOING_AWAY, message=PAGE_RELOADED)
         if self.shared is not None:
             await self.shared.forget(session_id)
         return True
@@ -93,7 +94,7 @@ class HeldSessions:
         for upstream, ending in held:
             ending.cancel()
             await asyncio.gather(ending, return_exceptions=True)
-            await upstream.close(code=1000, message=PAGE_CLOSED)
+            await upstream.close(code=CloseCode.NORMAL, message=PAGE_CLOSED)
         await asyncio.gather(*self._background, return_exceptions=True)
         if self.shared is not None:
             await self.shared.close()

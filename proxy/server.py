@@ -21,17 +21,19 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from yarl import URL
 
 from proxy import log_redaction
-from proxy.client_address import rate_key
+from proxy.admission import TOKEN_MISSING, token_refusal
+from proxy.closecodes import CloseCode
 from proxy.config import ProxyConfig
-from proxy.limits import Limits, LimitsUnavailable, LocalLimits
+from proxy.door import door_middleware
+from proxy.limits import Limits, LocalLimits
 from proxy.metrics import ProxyMetrics
-from proxy.origin import origin_allowed
 from proxy.preauth import PreAuthGate
+from proxy.refusals import HttpAnswer, Refusal, Stage, wire_answer
 from proxy.reload_grace import HeldSessions
 from proxy.resume import MIN_SESSION_SECRET_BYTES, ResumeSigner
 from proxy.shared_holds import RedisHolds
 from proxy.shared_limits import RedisLimits
-from proxy.signin import client_of, end_all_sessions, sign_in
+from proxy.signin import end_all_sessions, refuse_at_door, sign_in
 from proxy.signing_keys import JwksKeys, JwksSettings, PublicKey, SecretKey
 from proxy.state import STATE, Keys, ProxyState
 from proxy.tokens import TokenRejected, validate_token
@@ -91,7 +93,8 @@ class ProxyAccessLogger(AbstractAccessLogger):
 
 def make_app(config: ProxyConfig) -> web.Application:
     """Build the proxy's application from its config."""
-    app = web.Application()
+    # The door (Origin, rate per address) is the same for both routes a browser signs in with.
+    app = web.Application(middlewares=[door_middleware({"/sign_in": refuse_at_door, "/functions": _refuse_functions})])
     app.cleanup_ctx.append(_running_state(config))
     app.on_response_prepare.append(_add_security_headers)
     app.on_shutdown.append(_end_sessions)
@@ -229,7 +232,7 @@ async def _end_sessions(app: web.Application) -> None:
     # up to its shutdown timeout before cancelling handlers). 1001 tells the page to reconnect.
     state = app[STATE]
     state.draining.set()
-    await end_all_sessions(state, 1001, "proxy shutting down")
+    await end_all_sessions(state, CloseCode.GOING_AWAY, "proxy shutting down")
     await state.held.end_all()
 
 
@@ -274,32 +277,26 @@ async def _metrics(request: web.Request) -> web.Response:
     return _metrics_response(request.app[STATE].metrics)
 
 
+def _refuse_functions(request: web.Request, refusal: Refusal) -> web.Response:
+    """`/functions`' answer to a refusal: its status and `{"error": reason}`, counted by outcome."""
+    request.app[STATE].metrics.functions_requests.labels(refusal.outcome).inc()
+    answer = wire_answer(refusal, Stage.HTTP)
+    assert isinstance(answer, HttpAnswer)
+    headers = {hdrs.WWW_AUTHENTICATE: 'Bearer realm="stream-proxy"'} if answer.status == 401 else None
+    return web.json_response({"error": answer.reason}, status=answer.status, headers=headers)
+
+
 async def _functions(request: web.Request) -> web.Response:
-    """`GET /functions` with a Bearer token: the functions this user may open."""
+    """`GET /functions` with a Bearer token (past the door): the functions this user may open."""
     state = request.app[STATE]
-
-    def refuse(status: int, reason: str, outcome: str, headers: dict[str, str] | None = None) -> web.Response:
-        state.metrics.functions_requests.labels(outcome).inc()
-        return web.json_response({"error": reason}, status=status, headers=headers)
-
-    if not origin_allowed(request, state.config.allowed_origins):
-        return refuse(403, "origin not allowed", "origin-forbidden")
-    try:
-        address_ok = await state.limits.allow_address(rate_key(client_of(request)))
-    except LimitsUnavailable as exc:
-        return refuse(503, str(exc), "limits-unavailable")
-    if not address_ok:
-        return refuse(429, "too many requests, try again later", "rate-limited")
     authorization = request.headers.get(hdrs.AUTHORIZATION, "")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        return refuse(401, "token missing", "token-rejected", {hdrs.WWW_AUTHENTICATE: 'Bearer realm="stream-proxy"'})
+        return _refuse_functions(request, token_refusal(TokenRejected(TOKEN_MISSING)))
     try:
         user = await validate_token(token.strip(), state.config.token_policy, state.keys)
     except TokenRejected as rejected:
-        if rejected.keys_unavailable:
-            return refuse(503, rejected.reason, "keys-unavailable")
-        return refuse(401, rejected.reason, "token-rejected")
+        return _refuse_functions(request, token_refusal(rejected))
     policy = state.config.access_policy
     allowed = policy.allowed_functions(user)
     default = policy.default_function if any(f.name == policy.default_function for f in allowed) else None

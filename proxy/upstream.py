@@ -12,22 +12,9 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from proxy.closecodes import CloseCode
 from proxy.policy import StreamingFunction
+from proxy.refusals import Refusal, RefusalKind
 from proxy.resume import SESSION_ID
-
-
-class UpstreamFailure(Exception):
-    """The upstream handshake did not succeed; `code` and `reason` go to the browser.
-
-    `outcome` is a short word for the session log line and the handshake metric.
-    """
-
-    def __init__(self, code: CloseCode, reason: str, outcome: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-        self.outcome = outcome
 
 
 @dataclass(frozen=True)
@@ -56,25 +43,23 @@ def upstream_headers(request: UpstreamRequest) -> dict[str, str]:
     return headers
 
 
-def failure_for(exc: BaseException, *, resuming: bool = False) -> UpstreamFailure:
-    """Map an exception of the upstream handshake to the close code the browser receives."""
+def failure_for(exc: BaseException, *, resuming: bool = False) -> Refusal:
+    """Name a failure of the upstream handshake; the browser gets it as a close code."""
     if isinstance(exc, aiohttp.WSServerHandshakeError):
         if resuming and exc.status == 404:
-            return UpstreamFailure(CloseCode.SESSION_GONE, "session expired", "session-gone")
+            return Refusal(RefusalKind.SESSION_GONE, "session expired")
         if resuming and exc.status == 409:
-            return UpstreamFailure(
-                CloseCode.UPSTREAM_REFUSED, "upstream refused: session already connected", "upstream-refused"
-            )
+            return Refusal(RefusalKind.UPSTREAM_REFUSED, "upstream refused: session already connected")
         if exc.status == 503:
-            return UpstreamFailure(CloseCode.UPSTREAM_BUSY, "upstream busy: HTTP 503", "upstream-busy")
+            return Refusal(RefusalKind.UPSTREAM_BUSY, "upstream busy: HTTP 503")
         if exc.status == 101:
             # Status 101 but a wrong Upgrade/Connection/Accept header: not a WebSocket server.
-            return UpstreamFailure(CloseCode.UPSTREAM_REFUSED, "upstream refused: bad handshake", "upstream-refused")
-        return UpstreamFailure(CloseCode.UPSTREAM_REFUSED, f"upstream refused: HTTP {exc.status}", "upstream-refused")
+            return Refusal(RefusalKind.UPSTREAM_REFUSED, "upstream refused: bad handshake")
+        return Refusal(RefusalKind.UPSTREAM_REFUSED, f"upstream refused: HTTP {exc.status}")
     # Checked before OSError: aiohttp's connect timeouts are both TimeoutError and OSError.
     if isinstance(exc, TimeoutError):
-        return UpstreamFailure(CloseCode.UPSTREAM_TIMEOUT, "upstream timed out", "upstream-timeout")
-    return UpstreamFailure(CloseCode.UPSTREAM_REFUSED, "upstream unreachable", "upstream-unreachable")
+        return Refusal(RefusalKind.UPSTREAM_TIMEOUT, "upstream timed out")
+    return Refusal(RefusalKind.UPSTREAM_UNREACHABLE, "upstream unreachable")
 
 
 def session_id_of(ws: aiohttp.ClientWebSocketResponse) -> str | None:
@@ -87,8 +72,10 @@ def session_id_of(ws: aiohttp.ClientWebSocketResponse) -> str | None:
     return value if isinstance(value, str) and SESSION_ID.fullmatch(value) else None
 
 
-async def connect_upstream(session: aiohttp.ClientSession, request: UpstreamRequest) -> aiohttp.ClientWebSocketResponse:
-    """Open the upstream WebSocket within `request.timeout`, or raise `UpstreamFailure`.
+async def connect_upstream(
+    session: aiohttp.ClientSession, request: UpstreamRequest
+) -> aiohttp.ClientWebSocketResponse | Refusal:
+    """Open the upstream WebSocket within `request.timeout`, or say why it could not be opened.
 
     The timeout covers everything (DNS, TCP, TLS, the HTTP upgrade), so a relay that accepts the
     connection but never answers cannot hold the browser beyond it.
@@ -105,4 +92,4 @@ async def connect_upstream(session: aiohttp.ClientSession, request: UpstreamRequ
                 max_msg_size=request.max_message_bytes,
             )
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        raise failure_for(exc, resuming=request.resume_id is not None) from exc
+        return failure_for(exc, resuming=request.resume_id is not None)

@@ -26,7 +26,7 @@ from settings.loader import (
     resolve,
 )
 from settings.log_settings import LOG_FORMAT, LOG_LEVEL, LOG_LEVELS, LogConfig, log_config, log_settings
-from settings.masking import masked_repr
+from settings.masking import masked_repr, secret_values
 
 __all__ = [
     "LOG_FORMAT",
@@ -47,5 +47,6 @@ __all__ = [
     "read_config_file",
     "read_secret_file",
     "resolve",
+    "secret_values",
     "with_defaults",
 ]

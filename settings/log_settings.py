@@ -41,16 +41,25 @@ class LogConfig:
 _FIELDS = {"log_level": "level", "log_format": "format", "logger_levels": "logger_levels"}
 
 
-def log_settings(prefix: str = "", *, per_logger: bool = False) -> tuple[Setting, ...]:
-    """`log_level` and `log_format` (and `logger_levels` with `per_logger`), env names under `prefix`."""
+def log_settings(
+    prefix: str = "", *, per_logger: bool = False, level_default: str | None = None
+) -> tuple[Setting, ...]:
+    """`log_level` (its variable under `prefix`), `log_format` (`LOG_FORMAT` in every piece, so one
+    variable switches a whole stack to JSON) and, with `per_logger`, `logger_levels`."""
     defaults = LogConfig()
     declared = [
-        Setting("log_level", f"{prefix}LOG_LEVEL", level, f"log level: {', '.join(LEVELS)}", default=defaults.level),
+        Setting(
+            "log_level",
+            f"{prefix}LOG_LEVEL",
+            level,
+            f"log level: {', '.join(LEVELS)}",
+            default=level_default or defaults.level,
+        ),
         Setting(
             "log_format",
-            f"{prefix}LOG_FORMAT",
+            "LOG_FORMAT",
             parsers.choice(*FORMATS),
-            "log lines as text (for a terminal) or json (one object a line, for a log collector)",
+            "log lines as text (for a person) or json (one object a line, for a log collector; docs/observability.md)",
             default=defaults.format,
         ),
     ]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from stream_app.config import ConfigError, StreamAppConfig
 from stream_app.input_protocol import InputEvent, Resize
-from stream_app.media import AudioSource, EncodedSource, FrameSource, test_pattern_source
+from stream_app.media import AudioSource, EncodedSource, FrameSource, pattern_source
 
 VideoSource = FrameSource | EncodedSource
 """What `StreamApp.video()` returns: raw frames for our encoder, or H.264 the app encoded itself."""
@@ -76,13 +76,11 @@ class StreamApp:
 AppFactory = Callable[[StreamAppConfig], StreamApp]
 
 
-class TestPatternApp(StreamApp):
+class PatternApp(StreamApp):
     """The built-in app: the stamped test pattern, ignoring input."""
 
-    __test__ = False  # not a pytest test class, despite its name
-
     def __init__(self, config: StreamAppConfig) -> None:
-        self._source = test_pattern_source(config.width, config.height, config.fps)
+        self._source = pattern_source(config.width, config.height, config.fps)
 
     def video(self) -> VideoSource:
         return self._source
@@ -91,7 +89,7 @@ class TestPatternApp(StreamApp):
 def load_factory(spec: str) -> AppFactory:
     """Import `module:attribute` (e.g. `examples.paint:make_app`); an empty spec is the test pattern."""
     if not spec:
-        return TestPatternApp
+        return PatternApp
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
         raise ConfigError(f"--app {spec!r} must be of the form module:factory")

@@ -9,7 +9,8 @@ from aiohttp import web
 from stream_app.app import StreamApp
 from stream_app.config import StreamAppConfig
 from stream_app.creds import Creds
-from stream_app.lifecycle import SessionSlot
+from stream_app.metrics import StreamAppMetrics
+from stream_app.session import SessionSlot
 
 
 @dataclass
@@ -21,6 +22,10 @@ class StreamAppState:
     slot: SessionSlot = field(default_factory=SessionSlot)
     creds: Creds | None = None
     started: bool = False
+    metrics: StreamAppMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = StreamAppMetrics(self.slot, self.config.port_range)
 
 
 STATE = web.AppKey("state", StreamAppState)

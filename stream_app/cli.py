@@ -1,5 +1,6 @@
 """`stream-app`: run the control server and the streaming server until SIGINT or SIGTERM
-(or, with `--exit-after-session`, until the first session ends)."""
+(or, with `--exit-after-session`, until the first session ends); `stream-app doctor` checks why a
+container does not stream (`stream_app.doctor`)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from stream_app.app import AppFactory, load_factory
 from stream_app.app_state import StreamAppState
 from stream_app.config import ConfigError, StreamAppConfig, load_config
 from stream_app.control import make_control_app
-from stream_app.lifecycle import REASON_SHUTDOWN
+from stream_app.doctor import command as doctor
 from stream_app.logs import configure_logging
+from stream_app.session import REASON_SHUTDOWN
 from stream_app.streaming import make_streaming_app
 
 logger = logging.getLogger("stream_app")
@@ -69,15 +71,18 @@ async def serve(config: StreamAppConfig, factory: AppFactory) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `stream-app` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["doctor"]:
+        return doctor.main(args[1:], os.environ)
     # As `python -m` does, let `--app` name modules in the current directory (e.g. `examples.paint`).
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        config = load_config(argv, os.environ)
+        config = load_config(args, os.environ)
     except ConfigError as exc:
         print(f"stream-app: {exc}", file=sys.stderr)
         return 2
-    configure_logging(config.log)
+    configure_logging(config)
     try:
         factory = load_factory(config.app)
     except ConfigError as exc:

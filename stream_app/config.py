@@ -7,6 +7,7 @@ settings included; `load_config` turns the environment and flags into a `StreamA
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -40,6 +41,10 @@ class StreamAppConfig:
     relay_only: bool = False
     input_rate: float = 2000.0
     input_burst: int = 4000
+    function_id: str = ""
+    """NVCF's id of the function this container runs (log lines carry it); empty off NVCF."""
+    instance_id: str = ""
+    """This instance's id in log lines; the loader fills in the host name (on NVCF, the pod's)."""
     media: MediaConfig = MediaConfig()
     log: LogConfig = LogConfig()
 
@@ -137,6 +142,21 @@ _APP_SETTINGS = (
         "input messages a second allowed (both input channels together)",
     ),
     Setting("input_burst", "STREAM_APP_INPUT_BURST", parsers.positive_int, "input messages allowed in a burst"),
+    Setting(
+        "function_id",
+        "NVCF_FUNCTION_ID",
+        parsers.text,
+        "the function id, which NVCF sets; log lines carry it, and when set the app runs as in a container",
+        flag=None,
+    ),
+    Setting(
+        "instance_id",
+        "STREAM_APP_INSTANCE_ID",
+        parsers.text,
+        "this instance's id in log lines (nvcf-local sets its own instance id)",
+        default_text="the host name",
+        flag=None,
+    ),
 )
 
 SETTINGS = SettingsGroup(
@@ -158,6 +178,8 @@ def load_config(
     values: dict[str, Any] = {name: value for name, value in loaded.values.items() if name in app_fields}
     if not loaded.given("exit_after_session"):
         values["exit_after_session"] = in_container(env, dockerenv)
+    if not values["instance_id"]:
+        values["instance_id"] = socket.gethostname()
     if not values["ice_addresses"]:
         values["ice_addresses"] = default_ice_addresses(values["host"])
     given = {s.field: loaded.sources[s.field] for s in MEDIA_SETTINGS if loaded.given(s.field)}

@@ -6,7 +6,9 @@ import json
 import logging
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from observability import set_log_context
 from stream_app.app_state import STATE, StreamAppState
 from stream_app.creds import CredsError, parse_creds
 from stream_app.endsession import (
@@ -17,7 +19,7 @@ from stream_app.endsession import (
     decide_end_session,
     parse_end_session,
 )
-from stream_app.lifecycle import REASON_ENDSESSION
+from stream_app.session import REASON_ENDSESSION
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,8 @@ async def endsession(request: web.Request) -> web.Response:
         # no session to keep; answer once it is gone.
         await session.over.wait()
         session = slot.current
+    if session is not None:
+        set_log_context(session_id=session.id)
     action = decide_end_session(asked, has_session=session is not None)
     logger.info(
         "endsession (sessionId %s, gracefulShutdown %s): %s",
@@ -95,13 +99,25 @@ async def creds(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """The stream app's Prometheus metrics (docs/observability.md)."""
+    body = generate_latest(request.app[STATE].metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _stop_metrics(app: web.Application) -> None:
+    await app[STATE].metrics.close()
+
+
 def make_control_app(state: StreamAppState) -> web.Application:
     """The control server: `GET /v1/streaming/ready`, `GET /v1/streaming/startup`,
-    `POST /v1/streaming/creds`, `POST /v1/streaming/endsession`."""
+    `POST /v1/streaming/creds`, `POST /v1/streaming/endsession`, and `GET /metrics`."""
     app = web.Application(client_max_size=_MAX_BODY)
     app[STATE] = state
     app.router.add_get("/v1/streaming/ready", ready)
     app.router.add_post("/v1/streaming/creds", creds)
     app.router.add_get("/v1/streaming/startup", startup)
     app.router.add_post("/v1/streaming/endsession", endsession)
+    app.router.add_get("/metrics", metrics)
+    app.on_cleanup.append(_stop_metrics)
     return app

@@ -15,7 +15,7 @@ import socket
 from typing import cast
 
 import aioice
-from aioice import turn
+from aioice import stun, turn
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aioice.ice import StunProtocol, TransportPolicy, server_reflexive_candidate
 from aiortc import RTCPeerConnection
@@ -26,6 +26,10 @@ from stream_app.ports import PortRange, bind_udp
 logger = logging.getLogger(__name__)
 
 _GATHER_TIMEOUT = 5.0
+ALLOCATION_MISMATCH = 437
+"""TURN's answer to an allocation from a 5-tuple it still holds: coturn keeps a deleted
+allocation's 5-tuple for about 2 s, and the app binds the first free port of the range, so a
+session that starts right after another ended meets it from the port the last one used."""
 # aioice retries a TURN deallocation for about half a minute; a session's ports and the app's
 # readiness must not wait that long on a TURN server that has gone away.
 TURN_DELETE_TIMEOUT = 2.0
@@ -133,14 +137,33 @@ class RangeBoundConnection(aioice.Connection):
         return candidates
 
     async def _relayed_candidate(self, component: int) -> tuple[Candidate, StunProtocol | None]:
-        """Allocate a TURN relay through a client socket bound inside the range."""
+        """Allocate a TURN relay through a client socket bound inside the range.
+
+        An allocation refused with 437 is asked for once more from another port of the range.
+        """
         assert self.turn_server is not None
         loop = asyncio.get_running_loop()
         addresses = await loop.getaddrinfo(self.turn_server[0], self.turn_server[1], type=socket.SOCK_DGRAM)
-        server_ip = str(addresses[0][4][0])
-        server_addr = (server_ip, self.turn_server[1])
-        local_ip = "0.0.0.0" if ipaddress.ip_address(server_ip).version == 4 else "::"
-        sock = bind_udp(local_ip, self._port_range)
+        server_addr = (str(addresses[0][4][0]), self.turn_server[1])
+        try:
+            protocol = await self._allocate(server_addr, avoid=())
+        except _AllocationMismatch as mismatch:
+            logger.info("TURN server still holds port %d's last allocation; allocating from another", mismatch.port)
+            protocol = await self._allocate(server_addr, avoid=(mismatch.port,))
+        relayed = protocol.transport.get_extra_info("sockname")
+        related = protocol.transport.get_extra_info("related_address")
+        if self._transport_policy == TransportPolicy.RELAY:
+            # Do not reveal the host address through the related address (RFC 9429 3.5.3).
+            related = ("0.0.0.0", 9) if ipaddress.ip_address(relayed[0]).version == 4 else ("::", 9)
+        protocol.local_candidate = _udp_candidate("relay", component, relayed, related)
+        return protocol.local_candidate, protocol
+
+    async def _allocate(self, server_addr: tuple[str, int], avoid: tuple[int, ...]) -> StunProtocol:
+        """One TURN allocation from a socket bound inside the range, skipping the ports in `avoid`."""
+        loop = asyncio.get_running_loop()
+        local_ip = "0.0.0.0" if ipaddress.ip_address(server_addr[0]).version == 4 else "::"
+        sock = bind_udp(local_ip, self._port_range, avoid=avoid)
+        local_port = int(sock.getsockname()[1])
         try:
             sock.connect(server_addr)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, turn.UDP_SOCKET_BUFFER_SIZE)
@@ -160,16 +183,24 @@ class RangeBoundConnection(aioice.Connection):
         try:
             protocol = StunProtocol(self)
             await turn.TurnTransport(inner_protocol)._connect(protocol)
+        except stun.TransactionFailed as exc:
+            inner_transport.close()
+            code = exc.response.attributes.get("ERROR-CODE", (0, ""))[0]
+            if code == ALLOCATION_MISMATCH and not avoid:
+                raise _AllocationMismatch(local_port) from exc
+            raise
         except BaseException:
             inner_transport.close()
             raise
-        relayed = protocol.transport.get_extra_info("sockname")
-        related = protocol.transport.get_extra_info("related_address")
-        if self._transport_policy == TransportPolicy.RELAY:
-            # Do not reveal the host address through the related address (RFC 9429 3.5.3).
-            related = ("0.0.0.0", 9) if ipaddress.ip_address(relayed[0]).version == 4 else ("::", 9)
-        protocol.local_candidate = _udp_candidate("relay", component, relayed, related)
-        return protocol.local_candidate, protocol
+        return protocol
+
+
+class _AllocationMismatch(Exception):
+    """The TURN server refused an allocation from `port` with 437."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(f"TURN allocation mismatch (437) from port {port}")
+        self.port = port
 
 
 def ice_gatherers(pc: RTCPeerConnection) -> list[RTCIceGatherer]:

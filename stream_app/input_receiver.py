@@ -57,6 +57,7 @@ class InputCounters:
 
     accepted: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
+    by_kind: Counter[str] = field(default_factory=Counter)  # accepted events by the protocol's `type`
 
 
 class ThrottledLog:
@@ -125,10 +126,12 @@ class InputReceiver:
             self._drop(DROP_STALE, f"seq {event.seq} is older than one already applied")
             return None
         self._counters.accepted += 1
+        kind = _TYPE_NAMES.get(type(event), "other")
+        self._counters.by_kind[kind] += 1
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "input applied type=%s seq=%d t=%.3f recv=%.3f",
-                _TYPE_NAMES.get(type(event), "?"),
+                kind,
                 event.seq,
                 event.t,
                 received_ms,

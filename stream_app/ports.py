@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import random
 import socket
+from collections.abc import Collection
 from dataclasses import dataclass
 
 
@@ -48,15 +50,19 @@ class PortRange:
         return f"{self.first}-{self.last}"
 
 
-def bind_udp(address: str, ports: PortRange) -> socket.socket:
+def bind_udp(address: str, ports: PortRange, *, avoid: Collection[int] = (), shuffled: bool = False) -> socket.socket:
     """Return a non-blocking UDP socket bound to the first free port of `ports` on `address`.
 
-    Binding is synchronous and the OS refuses a taken port, so two gathers running at once (in
-    this process or another) never get the same port. There is no fallback to an OS-chosen port.
+    Ports in `avoid` are skipped; `shuffled` tries the ports in random order instead of from the
+    first. Binding is synchronous and the OS refuses a taken port, so two gathers running at once
+    (in this process or another) never get the same port. There is no fallback to an OS-chosen port.
     """
     family = socket.AF_INET6 if ipaddress.ip_address(address.split("%")[0]).version == 6 else socket.AF_INET
+    candidates = [port for port in range(ports.first, ports.last + 1) if port not in avoid]
+    if shuffled:
+        random.shuffle(candidates)
     in_use = 0
-    for port in range(ports.first, ports.last + 1):
+    for port in candidates:
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.bind((address, port))
@@ -68,4 +74,8 @@ def bind_udp(address: str, ports: PortRange) -> socket.socket:
             raise
         sock.setblocking(False)
         return sock
-    raise PortRangeExhausted(errno.EADDRINUSE, f"no free UDP port in {ports} on {address}; {in_use} in use")
+    avoided = len(ports) - len(candidates)
+    raise PortRangeExhausted(
+        errno.EADDRINUSE,
+        f"no free UDP port in {ports} on {address}; {in_use} in use" + (f", {avoided} avoided" if avoided else ""),
+    )

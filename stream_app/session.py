@@ -1,272 +1,279 @@
-"""One client connection of a session: the signaling over the sign-in WebSocket, its peer
-connection, and the input data channels. The session it belongs to (`lifecycle.AppSession`)
-outlives it when the client comes back within the resume window."""
+"""The app's session and its lifecycle (docs/protocol.md section 6).
+
+An `AppSession` lives from the sign-in that starts it until it ends for good; the client's
+connections (`client_connection.ClientConnection`, one WebSocket and one peer connection each) come and
+go within it. Losing a client without a clean end starts the resume window; a sign-in during the
+window continues the same session. Events for the app are delivered one at a time, in order, by
+one dispatcher task, so a slow or failing handler never stalls signaling or ends the session.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import enum
+import inspect
 import logging
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from aiohttp import WSMsgType, web
-from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
-from aiortc.rtcconfiguration import RTCBundlePolicy
-from aiortc.sdp import candidate_from_sdp
-from OpenSSL import SSL
-
-from stream_app import input_protocol, signaling
-from stream_app.creds import Creds
-from stream_app.ice import confine_to_range
-from stream_app.input_receiver import InputReceiver
-from stream_app.lifecycle import CLOSE_NORMAL, REASON_CLIENT, AppSession
-from stream_app.media import MediaNegotiationError, MediaSession, attach_media
-from stream_app.media_reports import MediaReporter
-from stream_app.ports import PortRangeExhausted
+from observability import log_context
+from stream_app.app import SessionInfo, StreamApp
+from stream_app.closecodes import CloseCode
+from stream_app.config import StreamAppConfig
+from stream_app.input_protocol import InputEvent, Resize
+from stream_app.input_receiver import DROP_APP_BUSY, InputCounters, ThrottledLog
 
 logger = logging.getLogger(__name__)
 
-# WebSocket close codes the stream app uses (docs/protocol.md sections 3 and 6).
-CLOSE_BUSY = 1013
-CLOSE_MEDIA_FAILED = 1011
+REASON_CLIENT = "ended by client"
+REASON_ENDSESSION = "ended by endsession"
+REASON_IDLE = "idle timeout"
+REASON_SHUTDOWN = "shutting down"
+REASON_RESUME_EXPIRED = "resume window expired"
+
+_EVENT_QUEUE = 4096
+# How long the app's `on_session_ended` (and events before it) may take before the session's
+# resources are released regardless.
+_DRAIN_TIMEOUT = 5.0
 
 
-class StreamingSession:
-    """Answers the client's offer with the app's media and applies its trickled candidates.
-
-    A bad message gets an `error` reply and changes nothing. `run()` returns when the WebSocket
-    closes or the client says `bye`; `close()` releases the peer connection and every port.
-    """
-
-    def __init__(self, ws: web.WebSocketResponse, session: AppSession, creds: Creds | None, resumed: bool) -> None:
-        self.id = session.id
-        self._ws = ws
-        self._session = session
-        self._config = session.config
-        self._creds = creds
-        self._resumed = resumed
-        self._media: MediaSession | None = None
-        self._reporter: MediaReporter | None = None
-        self._said_bye = False
-        self._closed = False
-        self._fatal: str | None = None
-        self._input = InputReceiver(
-            session.id, session.input_counters, self._config.input_rate, self._config.input_burst
-        )
-        self._rtc_config = RTCConfiguration(
-            # An explicit list: with None aiortc falls back to a public STUN server.
-            iceServers=creds.rtc_ice_servers() if creds else [],
-            bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
-        )
-        self._pc = self._new_peer_connection()
-
-    def _new_peer_connection(self) -> RTCPeerConnection:
-        pc = RTCPeerConnection(self._rtc_config)
-
-        async def on_connection_state() -> None:
-            await self._on_connection_state(pc)
-
-        pc.on("connectionstatechange", on_connection_state)
-        pc.on("datachannel", self._on_datachannel)
-        return pc
-
-    async def run(self) -> str | None:
-        """Talk to the client until the WebSocket closes.
-
-        Returns why the session must end for good (the client's `bye` or close with 1000, or a
-        failure that a resume cannot fix), or None when the client was merely lost.
-        """
-        try:
-            return await self._talk()
-        except ConnectionResetError as exc:
-            # The client went away while we were answering (aiohttp: "Cannot write to closing
-            # transport"): an ordinary disconnect, which the resume window is there for.
-            logger.info("session %s: client went away mid-answer (%s)", self.id, exc)
-            return self._fatal
-
-    async def _talk(self) -> str | None:
-        ice_servers = self._creds.ice_servers() if self._creds else []
-        hello = signaling.Hello(
-            self.id,
-            ice_servers,
-            resumed=self._resumed,
-            ice_transport_policy="relay" if self._config.relay_only else "all",
-        )
-        if self._config.relay_only and not self._creds:
-            logger.warning("session %s: relay-only, but no TURN credentials have been pushed yet", self.id)
-        await self._ws.send_str(signaling.serialize(hello))
-        async for msg in self._ws:
-            if msg.type is WSMsgType.TEXT:
-                await self._handle_text(msg.data)
-                if self._said_bye:
-                    return REASON_CLIENT
-            elif msg.type is WSMsgType.BINARY:
-                await self._reply_error("bad-message", "binary messages are not part of the signaling protocol")
-        if self._fatal is not None:
-            return self._fatal
-        if not self._closed and self._ws.close_code == CLOSE_NORMAL:
-            return REASON_CLIENT
-        return None
+class Connection(Protocol):
+    """What a session needs of its client's connection (`client_connection.ClientConnection`)."""
 
     @property
     def ws_closed(self) -> bool:
-        """True once the client's WebSocket has closed (the session may not have heard yet)."""
-        return self._ws.closed
+        """True once the client's WebSocket has closed."""
 
-    async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
-        """Close the WebSocket with `code` and `reason`, the peer connection and the media; idempotent."""
-        self._closed = True
-        if self._reporter is not None:
-            await self._reporter.stop()
-        # The close frame goes out first; waiting for the client's reply to it (up to the
-        # WebSocket's close timeout) does not hold up releasing the ports.
-        if self._ws.closed:
-            await self._pc.close()
+    async def close(self, code: int = ..., reason: str = "") -> None:
+        """Close the WebSocket with `code` and `reason` and release the connection's resources."""
+
+
+class Phase(enum.Enum):
+    """Where a session is in its life."""
+
+    CONNECTED = "connected"
+    WAITING = "waiting"  # the client is gone; the resume window runs
+    ENDED = "ended"
+
+
+class AppSession:
+    """One session of the app: spans the client's connections, ends once."""
+
+    def __init__(self, app: StreamApp, config: StreamAppConfig, on_over: Callable[[AppSession], None]) -> None:
+        self.id = uuid.uuid4().hex
+        self.app = app
+        self.config = config
+        self.phase = Phase.CONNECTED
+        self._phase_changed = asyncio.Event()
+        self.connection: Connection | None = None
+        self.end_reason: str | None = None
+        self.input_counters = InputCounters()
+        self.handler_errors = 0
+        self.over = asyncio.Event()
+        self._on_over = on_over
+        self._loop = asyncio.get_running_loop()
+        self._last_input = self._loop.time()
+        self._events: asyncio.Queue[tuple[str, tuple[Any, ...]]] = asyncio.Queue(_EVENT_QUEUE)
+        with log_context(session_id=self.id):  # the app's handlers log under the session's id
+            self._dispatcher = asyncio.create_task(self._dispatch())
+            self._idle_watch = asyncio.create_task(self._watch_idle()) if config.idle_timeout > 0 else None
+        self._resume_timer: asyncio.Task[None] | None = None
+        self._errors_log = ThrottledLog(logger)
+        self._deliver("on_session_started", SessionInfo(self.id, resumed=False))
+
+    @property
+    def ended(self) -> bool:
+        """True once the session has ended for good (its resources may still be being released)."""
+        return self.phase is Phase.ENDED
+
+    @property
+    def waiting(self) -> bool:
+        """True while the session waits for its client to come back."""
+        return self.phase is Phase.WAITING
+
+    @property
+    def connection_closing(self) -> bool:
+        """True while the client's WebSocket has closed but the session has not yet dealt with it."""
+        return self.phase is Phase.CONNECTED and self.connection is not None and self.connection.ws_closed
+
+    async def phase_change(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the session to change phase."""
+        changed = self._phase_changed
+        try:
+            await asyncio.wait_for(changed.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def _enter(self, phase: Phase) -> None:
+        self.phase = phase
+        self._phase_changed.set()
+        self._phase_changed = asyncio.Event()
+
+    def attach(self, connection: Connection) -> None:
+        """Make `connection` the session's client connection (a new one, or a resume)."""
+        resumed = self.phase is Phase.WAITING
+        if self._resume_timer is not None:
+            self._resume_timer.cancel()
+            self._resume_timer = None
+        self._enter(Phase.CONNECTED)
+        self.connection = connection
+        self._last_input = self._loop.time()
+        if resumed:
+            logger.info("session %s: resumed", self.id)
+            self._deliver("on_client_resumed", SessionInfo(self.id, resumed=True))
+
+    def deliver_input(self, event: InputEvent) -> None:
+        """Pass an accepted input event to the app (and count it as activity)."""
+        self._last_input = self._loop.time()
+        if isinstance(event, Resize):
+            self._deliver("on_resize", event)
         else:
-            await asyncio.gather(self._ws.close(code=code, message=reason.encode()), self._pc.close())
-        if self._media is not None:
-            self._media.close()
+            self._deliver("on_input", event)
 
-    async def _reply_error(self, code: str, reason: str) -> None:
-        logger.info("session %s: rejected a message (%s): %s", self.id, code, reason)
-        if not self._ws.closed:
-            await self._ws.send_str(signaling.serialize(signaling.Error(code, reason)))
+    async def connection_over(self, connection: Connection, end_reason: str | None) -> None:
+        """`connection` has closed: end the session with `end_reason`, or, when None (the client
+        was lost), wait for it to resume."""
+        if self.phase is Phase.ENDED or self.connection is not connection:
+            await connection.close()
+            return
+        if end_reason is not None:
+            await self.end(end_reason)
+            return
+        self.connection = None
+        if self.config.resume_window <= 0:
+            await connection.close()
+            await self.end(REASON_RESUME_EXPIRED)
+            return
+        # Waiting from now on, so a client that comes back while the old peer connection is still
+        # closing (a TURN deallocation may take a moment) resumes instead of being refused.
+        self._enter(Phase.WAITING)
+        logger.info("session %s: client lost; waiting %.0f s for it to resume", self.id, self.config.resume_window)
+        self._deliver("on_client_lost", SessionInfo(self.id, resumed=False))
+        self._resume_timer = asyncio.create_task(self._expire_resume_window())
+        await connection.close()
 
-    async def _handle_text(self, text: str) -> None:
+    async def end(self, reason: str) -> None:
+        """End the session for good: close the client with 1000 `reason`, tell the app, release all."""
+        if self.phase is Phase.ENDED:
+            await self.over.wait()
+            return
+        self.end_reason = reason
+        self._enter(Phase.ENDED)
+        logger.info("session %s: ending (%s)", self.id, reason)
+        current = asyncio.current_task()
+        for task in (self._resume_timer, self._idle_watch):
+            if task is not None and task is not current:
+                task.cancel()
         try:
-            message = signaling.parse_client_message(text)
-        except signaling.SignalingError as exc:
-            await self._reply_error(exc.code, exc.reason)
-            return
-        if isinstance(message, signaling.Bye):
-            self._said_bye = True
-        elif isinstance(message, signaling.Offer):
-            await self._handle_offer(message)
-        elif isinstance(message, signaling.IceCandidate):
-            await self._handle_candidate(message)
-        else:
-            await self._handle_end_of_candidates()
+            if self.connection is not None:
+                await self.connection.close(CloseCode.NORMAL, reason)
+            self._deliver("on_session_ended", SessionInfo(self.id), reason, force=True)
+            await self._drain()
+        finally:
+            self._on_over(self)
+            self.over.set()
+            logger.info(
+                "session %s: ended (%s); input accepted %d, dropped %s",
+                self.id,
+                reason,
+                self.input_counters.accepted,
+                dict(self.input_counters.dropped) or "none",
+            )
 
-    async def _handle_offer(self, offer: signaling.Offer) -> None:
-        if self._pc.remoteDescription is not None:
-            await self._reply_error("bad-state", "an offer was already received in this session")
+    async def _drain(self) -> None:
+        self._put(("", ()))  # the dispatcher stops at this marker
+        try:
+            await asyncio.wait_for(asyncio.shield(self._dispatcher), _DRAIN_TIMEOUT)
+        except TimeoutError:
+            logger.warning(
+                "session %s: the app's handlers took over %.0f s to finish; cut short", self.id, _DRAIN_TIMEOUT
+            )
+            self._dispatcher.cancel()
+
+    def _deliver(self, handler: str, *args: Any, force: bool = False) -> None:
+        if self.phase is Phase.ENDED and not force:
             return
-        if not any(line.startswith("m=video") for line in offer.sdp.splitlines()):
-            await self._reply_error("bad-sdp", "the offer has no video media section")
+        if force:
+            self._put((handler, args))
             return
         try:
-            await self._pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
-        except (ValueError, AssertionError, KeyError, IndexError) as exc:  # aiortc's parser asserts
-            await self._reply_error("bad-sdp", f"the offer could not be applied: {exc}")
-            await self._reset_peer_connection()
-            return
-        confine_to_range(
-            self._pc, self._config.port_range, self._config.ice_addresses, relay_only=self._config.relay_only
-        )
-        try:
-            app = self._session.app
-            self._media = attach_media(self._pc, app.video(), app.audio(), self._config.media)
-        except MediaNegotiationError as exc:
-            await self._reply_error("bad-sdp", str(exc))
-            await self._reset_peer_connection()
-            return
-        except Exception:
-            logger.exception("session %s: the app could not provide its media", self.id)
-            await self._reply_error("media-failed", "the app could not provide its media")
-            self._fatal = "media failed"
-            await self._ws.close(code=CLOSE_MEDIA_FAILED, message=b"media failed")
-            return
-        try:
-            await self._pc.setLocalDescription(await self._pc.createAnswer())
-        except PortRangeExhausted as exc:
-            logger.error("session %s: %s", self.id, exc.strerror)
-            await self._reply_error("no-ports", str(exc.strerror))
-            self._fatal = "no free media port"
-            await self._ws.close(code=CLOSE_BUSY, message=b"no free media port")
-            return
-        await self._ws.send_str(signaling.serialize(signaling.Answer(self._pc.localDescription.sdp)))
-        logger.info("session %s: answered the offer", self.id)
-        self._reporter = MediaReporter(self.id, self._media, self._send_report)
-        self._reporter.start()
+            self._events.put_nowait((handler, args))
+        except asyncio.QueueFull:
+            self.input_counters.dropped[DROP_APP_BUSY] += 1
+            self._errors_log.info("busy", "session %s: the app is not keeping up; dropped an event", self.id)
 
-    async def _send_report(self, message: signaling.MediaReport) -> None:
-        if not self._ws.closed:
-            await self._ws.send_str(signaling.serialize(message))
+    def _put(self, item: tuple[str, tuple[Any, ...]]) -> None:
+        """Queue `item` even when the queue is full: the end matters more than a stale input event."""
+        if self._events.full():
+            self._events.get_nowait()
+            self.input_counters.dropped[DROP_APP_BUSY] += 1
+        self._events.put_nowait(item)
 
-    async def _reset_peer_connection(self) -> None:
-        """After a rejected offer, start over with a fresh peer connection so a retry can work."""
-        # The new one first: the old one's `closed` is then ours, not a lost media path.
-        old, self._pc = self._pc, self._new_peer_connection()
-        await old.close()
+    async def _dispatch(self) -> None:
+        while True:
+            name, args = await self._events.get()
+            if not name:
+                return
+            try:
+                result = getattr(self.app, name)(*args)
+                if inspect.isawaitable(result):
+                    await result
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.handler_errors += 1
+                if self._errors_log.allow("handler:" + name) is not None:
+                    logger.exception("session %s: the app's %s raised; the session goes on", self.id, name)
 
-    async def _handle_candidate(self, message: signaling.IceCandidate) -> None:
-        if self._pc.remoteDescription is None:
-            await self._reply_error("bad-state", "a candidate arrived before the offer")
-            return
-        text = message.candidate.removeprefix("candidate:")
-        if not text:
-            return  # An empty candidate is the browser's end-of-candidates marker.
-        try:
-            candidate = candidate_from_sdp(text)
-        except (ValueError, IndexError, AssertionError) as exc:  # aiortc's parser asserts
-            await self._reply_error("bad-candidate", f"the candidate could not be parsed: {exc}")
-            return
-        if candidate.ip.endswith(".local"):
-            # Resolving mDNS would bind UDP 5353 outside the port range; the browser's checks
-            # reach us anyway and ICE learns its address as peer-reflexive.
-            logger.debug("session %s: ignoring mDNS candidate", self.id)
-            return
-        candidate.sdpMid = message.sdp_mid
-        candidate.sdpMLineIndex = message.sdp_mline_index
-        try:
-            await self._pc.addIceCandidate(candidate)
-        except ValueError as exc:
-            await self._reply_error("bad-candidate", str(exc))
+    async def _watch_idle(self) -> None:
+        timeout = self.config.idle_timeout
+        while True:
+            remaining = self._last_input + timeout - self._loop.time()
+            if remaining <= 0:
+                break
+            await asyncio.sleep(remaining)
+        await self.end(REASON_IDLE)
 
-    async def _handle_end_of_candidates(self) -> None:
-        if self._pc.remoteDescription is None:
-            await self._reply_error("bad-state", "end of candidates arrived before the offer")
-            return
-        # aiortc has no public end-of-candidates call; its ICE checks do not wait for it.
-
-    def _on_datachannel(self, channel: RTCDataChannel) -> None:
-        label = channel.label
-        if label not in input_protocol.CHANNELS:
-            logger.info("session %s: closing data channel %r, which is not an input channel", self.id, label)
-            channel.close()
-            return
-
-        def on_message(data: str | bytes) -> None:
-            event = self._input.receive(label, data)
-            if event is not None:
-                self._session.deliver_input(event)
-
-        channel.on("message", on_message)
-
-    async def _on_connection_state(self, pc: RTCPeerConnection) -> None:
-        state = pc.connectionState
-        logger.info("session %s: connection %s", self.id, state)
-        if pc is not self._pc or self._closed or self._ws.closed:
-            return
-        # `closed` that we did not ask for: aiortc closes the connection itself when its ICE
-        # consent checks (RFC 7675) go unanswered, about 30 s after the path died. Without this a
-        # client that never closes its WebSocket would hold the session and its instance. A peer
-        # that closed on purpose (its tab closed or reloaded: a DTLS close_notify) is not a lost
-        # path: its signaling says what comes next (a resume, or the end of the session).
-        if state == "failed" or (state == "closed" and not closed_by_peer(pc)):
-            await self._ws.close(code=CLOSE_MEDIA_FAILED, message=b"media connection failed")
+    async def _expire_resume_window(self) -> None:
+        await asyncio.sleep(self.config.resume_window)
+        if self.phase is Phase.WAITING:
+            await self.end(REASON_RESUME_EXPIRED)
 
 
-def closed_by_peer(pc: RTCPeerConnection) -> bool:
-    """Whether the remote end closed the connection on purpose: it sent a DTLS close_notify.
+class SessionSlot:
+    """The one session the stream app serves at a time (NVCF semantics)."""
 
-    aiortc closes a peer connection both when the peer shuts DTLS down and when the ICE path dies;
-    only the first leaves OpenSSL's received-shutdown flag set (`RTCDtlsTransport._ssl`, private:
-    pyproject pins aiortc to a minor that has it).
-    """
-    transports = {t.sender.transport for t in pc.getTransceivers()}
-    if pc.sctp is not None:
-        transports.add(pc.sctp.transport)
-    for dtls in transports:
-        connection = getattr(dtls, "_ssl", None)
-        if connection is not None and connection.get_shutdown() & SSL.RECEIVED_SHUTDOWN:
-            return True
-    return False
+    def __init__(self) -> None:
+        self._current: AppSession | None = None
+        self.session_over = asyncio.Event()
+        self.sessions_ended = 0
+
+    @property
+    def busy(self) -> bool:
+        """True from the sign-in that starts a session until it has ended and released everything."""
+        return self._current is not None
+
+    @property
+    def current(self) -> AppSession | None:
+        return self._current
+
+    def start(self, app: StreamApp, config: StreamAppConfig) -> AppSession:
+        """Start a new session in the free slot (call only when not `busy`, with no await between)."""
+        if self._current is not None:
+            raise RuntimeError("a session is already running")
+        self._current = AppSession(app, config, self._release)
+        return self._current
+
+    def _release(self, session: AppSession) -> None:
+        if self._current is session:
+            self._current = None
+            self.sessions_ended += 1
+            self.session_over.set()
+
+    async def end_current(self, reason: str) -> AppSession | None:
+        """End the running session, if any; returns it."""
+        session = self._current
+        if session is not None:
+            await session.end(reason)
+        return session

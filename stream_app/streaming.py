@@ -6,9 +6,11 @@ import logging
 
 from aiohttp import web
 
+from observability import set_log_context
 from stream_app.app_state import STATE, StreamAppState
-from stream_app.lifecycle import REASON_SHUTDOWN
-from stream_app.session import CLOSE_BUSY, StreamingSession
+from stream_app.client_connection import ClientConnection
+from stream_app.closecodes import CloseCode
+from stream_app.session import REASON_SHUTDOWN
 
 logger = logging.getLogger(__name__)
 
@@ -32,15 +34,18 @@ async def sign_in(request: web.Request) -> web.WebSocketResponse:
     session = state.slot.current
     if session is None:
         session = state.slot.start(state.app, state.config)
+        set_log_context(session_id=session.id)  # every line of this connection names its session
+        state.metrics.follow(session)
         resumed = False
         logger.info("session %s: started (from %s)", session.id, request.remote)
     elif session.waiting:
+        set_log_context(session_id=session.id)
         resumed = True
     else:
         logger.info("refused a sign-in: a session is running")
-        await ws.close(code=CLOSE_BUSY, message=b"stream app busy")
+        await ws.close(code=CloseCode.BUSY, message=b"stream app busy")
         return ws
-    connection = StreamingSession(ws, session, state.creds, resumed)
+    connection = ClientConnection(ws, session, state.creds, resumed)
     session.attach(connection)
     end_reason: str | None = None
     try:

@@ -1,4 +1,4 @@
-"""The hostile cases of issue 13 at scale against one proxy, while a legitimate session keeps
+"""The hostile cases of docs/security.md at scale against one proxy, while a legitimate session keeps
 talking through it: sockets that never sign in (pinging, or sending a huge first message), slow
 headers, deeply nested JSON, and rate-limit evasion with forged forwarding headers."""
 
@@ -15,9 +15,9 @@ import aiohttp
 
 from benchmarks.processes import running_echo_server, running_proxy
 from benchmarks.tokens import TokenIssuer, token_issuer
+from proxy.subprotocols import APP_PROTOCOL as SUBPROTOCOL
 from stress.measure import client, holdings
 
-SUBPROTOCOL = "nvcf-stream-v1"
 AUTH_TIMEOUT = 10.0  # The default: every attacking socket is still waiting when the last connects.
 HEADER_TIMEOUT = 3.0
 MAX_UNAUTHENTICATED = 256

@@ -11,10 +11,10 @@ from typing import Any
 
 import psutil
 
+from benchmarks import chromium as chromium_flags
 from benchmarks.browser import chromium, open_session
 from benchmarks.stack import running_stack
 from stress.measure import Holdings, holdings
-from web_client import chromium as chromium_flags
 
 REFERENCE_SESSION = 10
 """Growth is measured from after this session (caches and pools are warm by then)."""

@@ -14,9 +14,9 @@ import aiohttp
 from benchmarks.processes import running_echo_server, running_proxy
 from benchmarks.proxy_overhead import close_connections, open_connections
 from benchmarks.tokens import token_issuer
+from proxy.subprotocols import APP_PROTOCOL as SUBPROTOCOL
 from stress.measure import Holdings, client, holdings
 
-SUBPROTOCOL = "nvcf-stream-v1"
 SECOND_ROUND_SECONDS = 10.0
 
 

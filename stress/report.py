@@ -7,7 +7,7 @@ from typing import Any
 
 
 def verdicts(report: dict[str, Any]) -> dict[str, bool]:
-    """Each target of the issue, met or not (a run that errored misses all of its own)."""
+    """Each stress target, met or not (a run that errored misses all of its own)."""
     relay, abuse, browser = report.get("relay", {}), report.get("abuse", {}), report.get("browser_sessions", {})
     evasion = abuse.get("rate_limit_evasion", {})
     preauth = abuse.get("preauth_sockets", {}).get("outcomes", {})

@@ -23,7 +23,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 @dataclass(frozen=True)
 class StressConfig:
-    """How big each run is; the full sizes are issue 13's."""
+    """How big each run is; the defaults are the full run of docs/security.md ("`make stress`")."""
 
     relay_sessions: int = 1000
     relay_seconds: float = 60.0

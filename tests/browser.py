@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from playwright.async_api import Browser, async_playwright
 
-from web_client import chromium as chromium_flags
+from benchmarks import chromium as chromium_flags
 
 CHROMIUM = chromium_flags.EXECUTABLE
 CHROMIUM_ARGS = list(chromium_flags.LOCAL_ARGS)

@@ -22,12 +22,11 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page
 
-from benchmarks import seams
-from benchmarks.browser import chromium, open_session
+from benchmarks.browser import chromium, codec_fragment, open_session
 from benchmarks.netlab.impairment import LinkState
 from benchmarks.netlab.lab import NetLab, running_lab
 from benchmarks.netlab.namespace import lab_unavailable
-from benchmarks.stack import Stack, running_stack
+from benchmarks.stack import NETWORK_APP_ENV, Stack, running_stack
 
 LAB_SKIP = pytest.mark.skipif(lab_unavailable() is not None, reason=lab_unavailable() or "")
 
@@ -51,7 +50,7 @@ class LabStack:
 
     def page_url(self, codec: str = "h264", extra: Mapping[str, str] | None = None) -> str:
         """The web client's URL: relay-only, TURN through the relay, `codec` preferred."""
-        fragment = {"bench_turn": self.netlab.relay_address, **seams.codec_fragment(codec), **(extra or {})}
+        fragment = {"bench_turn": self.netlab.relay_address, **codec_fragment(codec), **(extra or {})}
         return self.stack.page_url(relay=True, extra=fragment)
 
     async def open_page(self, codec: str = "h264", timeout_s: float = 20.0) -> Page:
@@ -78,7 +77,7 @@ async def lab_stack(
     """The lab with `link` in force, our stack (the stream app configured by `app_env`) and a browser."""
     async with running_lab(workdir) as netlab:
         await netlab.apply(link or LinkState())
-        env = {**seams.NETWORK_APP_ENV, **(app_env or {})}
+        env = {**NETWORK_APP_ENV, **(app_env or {})}
         async with (
             running_stack(workdir, env, host=netlab.server_address, coturn=netlab.coturn) as stack,
             chromium(netlab.chromium(netlab.lab.client), NetLab.secure_origins([stack.proxy_url])) as browser,

@@ -10,14 +10,14 @@ from stream_app import SessionInfo, StreamApp
 from stream_app.app import VideoSource
 from stream_app.config import StreamAppConfig
 from stream_app.input_protocol import InputEvent, Resize
-from stream_app.media import test_pattern_source
+from stream_app.media import pattern_source
 
 
 class RecordingApp(StreamApp):
     """Records `(name, *args)` for every handler call; `fail_on_input` makes `on_input` raise."""
 
     def __init__(self, config: StreamAppConfig, *, fail_on_input: bool = False) -> None:
-        self._source = test_pattern_source(config.width, config.height, config.fps)
+        self._source = pattern_source(config.width, config.height, config.fps)
         self.events: list[tuple[Any, ...]] = []
         self.fail_on_input = fail_on_input
 

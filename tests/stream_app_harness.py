@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from stream_app.app import AppFactory, TestPatternApp
+from stream_app.app import AppFactory, PatternApp
 from stream_app.app_state import StreamAppState
 from stream_app.config import StreamAppConfig
 from stream_app.control import make_control_app
@@ -37,7 +37,7 @@ async def running_stream_app(
     width: int = 960,
     height: int = 540,
     fps: int = 30,
-    app_factory: AppFactory = TestPatternApp,
+    app_factory: AppFactory = PatternApp,
     **settings: Any,
 ) -> AsyncIterator[RunningStreamApp]:
     """Both servers on OS-chosen loopback ports, gathering ICE on 127.0.0.1 inside `port_range`.

@@ -11,12 +11,12 @@ from scripted_client import sign_in
 from stream_app_harness import running_stream_app
 
 from stream_app import StreamApp
-from stream_app.app import TestPatternApp, load_factory
+from stream_app.app import PatternApp, load_factory
 from stream_app.config import ConfigError, StreamAppConfig, load_config
 
 
 def test_load_factory_finds_module_colon_factory_and_explains_failures() -> None:
-    assert load_factory("") is TestPatternApp
+    assert load_factory("") is PatternApp
     factory = load_factory("examples.paint:make_app")
     assert isinstance(factory(StreamAppConfig()), StreamApp)
     for spec, reason in [

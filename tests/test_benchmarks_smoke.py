@@ -88,7 +88,7 @@ def test_every_benchmark_produced_results(smoke_run: tuple[dict[str, Any], Path]
     assert all(run["latency_ms"]["count"] > 0 for run in sections["glass_to_glass"]["runs"])
     assert sections["time_to_first_frame"]["sessions"] >= 1
     assert sections["input_latency"]["baseline"]["received"] > 0
-    # The app path is switched on: the stream app's own log lines, one per key down and up.
+    # The app path: the stream app's own log lines, one per key down and up.
     app_input = sections["input_latency"]["app"]
     assert app_input["status"] == "ok" and app_input["received"] == app_input["sent"] > 0
     # Both ends pick the codec the run is labelled with (the smoke profile's is VP8).
@@ -118,6 +118,7 @@ def test_report_and_plots_are_written(smoke_run: tuple[dict[str, Any], Path]) ->
     for heading in ("## Targets", "## 1. Glass-to-glass", "## 2. Time to first frame", "## 4. Proxy overhead"):
         assert heading in report
     assert "## Network lab" in report
+    assert "| stream app | one codec per stack via MEDIA_CODECS, page #codec=<codec>; MEDIA_BITRATE_MIN=4M" in report
     assert json.loads((out / "network.json").read_text(encoding="utf-8"))["benchmarks"].keys() == {"network"}
     assert (out / "network.md").read_text(encoding="utf-8").startswith("# Network benchmark")
     plots = sorted(p.name for p in out.glob("*.png"))
@@ -137,7 +138,7 @@ def test_schema_check_names_what_is_wrong() -> None:
             "duration_s",
             "machine",
             "versions",
-            "seams",
+            "settings",
             "benchmarks",
             "targets",
         )

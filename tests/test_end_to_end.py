@@ -1,4 +1,4 @@
-"""The walking skeleton end to end: Chromium -> proxy -> nvcf-local -> stream app, relay-only through coturn."""
+"""The whole chain end to end: Chromium -> proxy -> nvcf-local -> stream app, relay-only through coturn."""
 
 from __future__ import annotations
 

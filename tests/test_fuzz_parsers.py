@@ -18,7 +18,7 @@ from deploy.nvcf_local.definition import DefinitionError, load_definition, parse
 from proxy.client_address import client_address, rate_key
 from proxy.config import ConfigError, read_config_file
 from proxy.policy import PolicyError, load_policy, parse_policy
-from proxy.signin import first_message_token
+from proxy.preauth import first_message_token
 from proxy.subprotocols import parse_offer
 from proxy.tokens import TokenPolicy, TokenRejected, read_header
 from stream_app import input_protocol, signaling

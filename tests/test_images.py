@@ -2,7 +2,7 @@
 
 NVCF's rules behind the checks: a numeric non-root user (so ``runAsNonRoot`` can be verified by
 the kubelet), ``NVIDIA_DRIVER_CAPABILITIES`` with ``video`` (NVENC), linux/amd64 (GFN), the LLS
-ports exposed (REFERENCE.md sections 1 and 7); a base image pinnable by digest.
+ports exposed (docs/stream-app.md, docs/deploy.md); a base image pinnable by digest.
 """
 
 from __future__ import annotations

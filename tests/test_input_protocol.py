@@ -157,8 +157,7 @@ def test_token_bucket_tolerates_a_clock_that_steps_back() -> None:
 
 
 def test_an_accepted_message_is_logged_at_debug_for_the_latency_benchmark(caplog: pytest.LogCaptureFixture) -> None:
-    from benchmarks import seams
-    from benchmarks.input_latency import APP_LINE
+    from benchmarks.input_latency import APP_LINE, APP_LOG_MARKER
     from stream_app.input_receiver import InputCounters, InputReceiver
 
     receiver = InputReceiver("s1", InputCounters(), rate=100, burst=100)
@@ -170,7 +169,7 @@ def test_an_accepted_message_is_logged_at_debug_for_the_latency_benchmark(caplog
     receiver.receive("input", "not json")  # dropped: no "applied" line
     [line] = [r.getMessage() for r in caplog.records if "input applied" in r.getMessage()]
     assert line.startswith("input applied type=mouse_move seq=4 t=1700000000000.500 recv=")
-    assert seams.APP_INPUT_LOG_MARKER is not None and seams.APP_INPUT_LOG_MARKER in line
+    assert APP_LOG_MARKER in line
     found = APP_LINE.search(line)
     assert found and found["seq"] == "4" and float(found["t"]) == 1700000000000.5
     assert before <= float(found["recv"]) <= time.time() * 1000 + 1

@@ -15,7 +15,7 @@ from recording_app import RecordingApp
 from scripted_client import negotiate, open_session, sign_in
 from stream_app_harness import RunningStreamApp, running_stream_app
 
-from stream_app.app import TestPatternApp
+from stream_app.app import PatternApp
 from stream_app.app_state import StreamAppState
 from stream_app.config import StreamAppConfig
 from stream_app.control import make_control_app
@@ -242,7 +242,7 @@ async def test_input_keeps_a_session_from_idling_out(http: aiohttp.ClientSession
 
 async def test_startup_answers_503_until_started_then_200(http: aiohttp.ClientSession) -> None:
     config = StreamAppConfig()
-    state = StreamAppState(config, TestPatternApp(config))
+    state = StreamAppState(config, PatternApp(config))
     runner = web.AppRunner(make_control_app(state))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

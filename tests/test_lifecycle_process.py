@@ -185,8 +185,9 @@ async def test_log_levels_turns_on_one_logger_without_the_rest(http: aiohttp.Cli
         assert app.process.stderr is not None
         log = (await app.process.stderr.read()).decode()
     applied = [line for line in log.splitlines() if "input applied type=key" in line]
-    assert len(applied) == 1 and "stream_app.input_receiver DEBUG" in applied[0], log[-2000:]
-    assert " DEBUG " not in log.replace("stream_app.input_receiver DEBUG", ""), "another logger wrote DEBUG"
+    marker = " DEBUG stream-app stream_app.input_receiver: "  # observability's text format
+    assert len(applied) == 1 and marker in applied[0], log[-2000:]
+    assert " DEBUG " not in log.replace(marker, ""), "another logger wrote DEBUG"
 
 
 @pytest.mark.parametrize(

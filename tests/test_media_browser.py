@@ -20,7 +20,7 @@ from conftest import free_udp_port_range
 from media_peers import loopback_pc
 
 from stream_app.ice import confine_to_range
-from stream_app.media import AudioSource, MediaConfig, MediaSession, attach_media, test_pattern_source
+from stream_app.media import AudioSource, MediaConfig, MediaSession, attach_media, pattern_source
 from stream_app.ports import PortRange
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
@@ -87,7 +87,7 @@ async def media_site(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str,
         peers.append(pc)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type="offer"))
         confine_to_range(pc, PortRange(*free_udp_port_range(3)), ("127.0.0.1",))
-        sessions.append(attach_media(pc, test_pattern_source(1280, 720, 30), AudioSource(), config))
+        sessions.append(attach_media(pc, pattern_source(1280, 720, 30), AudioSource(), config))
         await pc.setLocalDescription(await pc.createAnswer())
         return web.json_response({"type": "answer", "sdp": pc.localDescription.sdp})
 

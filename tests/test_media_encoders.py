@@ -12,7 +12,7 @@ from aiortc.codecs.vpx import VpxPayloadDescriptor
 from stream_app.media import MediaConfig
 from stream_app.media import encoders as encoders_module
 from stream_app.media.encoders import LowLatencyH264Encoder, LowLatencyVp8Encoder, make_video_encoder
-from stream_app.test_pattern import TestPattern
+from stream_app.media.pattern_source import StampedPattern
 
 TIME_BASE = fractions.Fraction(1, 90_000)
 IDR = 5
@@ -21,7 +21,7 @@ IDR = 5
 def pattern_frames(
     count: int, width: int = 1280, height: int = 720, fps: int = 60, start: int = 0
 ) -> list[av.VideoFrame]:
-    pattern = TestPattern(width, height, fps)
+    pattern = StampedPattern(width, height, fps)
     frames = []
     for i in range(start, start + count):
         frame = pattern.draw(i, 1_700_000_000_000 + i)

@@ -11,7 +11,7 @@ import pytest
 from aiortc.mediastreams import MediaStreamError
 
 from stream_app import stamp
-from stream_app.media import AudioSource, EncodedSource, FrameSource, test_pattern_source, to_video_frame
+from stream_app.media import AudioSource, EncodedSource, FrameSource, pattern_source, to_video_frame
 
 
 def rgb(width: int = 64, height: int = 48, value: int = 0) -> np.ndarray:
@@ -152,8 +152,8 @@ def test_bad_source_settings_are_refused() -> None:
 # --- FrameSource, pull mode (the test pattern) -------------------------------------------------
 
 
-async def test_test_pattern_source_renders_stamped_frames_on_demand() -> None:
-    source = test_pattern_source(1280, 720, 30)
+async def test_the_pattern_source_renders_stamped_frames_on_demand() -> None:
+    source = pattern_source(1280, 720, 30)
     with pytest.raises(RuntimeError, match="pull mode"):
         source.push(rgb())
     track = source.track()
@@ -166,7 +166,7 @@ async def test_test_pattern_source_renders_stamped_frames_on_demand() -> None:
 
 
 async def test_a_late_reader_skips_frame_slots_and_counts_them() -> None:
-    source = test_pattern_source(800, 200, 50)
+    source = pattern_source(800, 200, 50)
     track = source.track()
     await track.recv()
     await asyncio.sleep(0.2)  # ten slots at 50 fps
@@ -179,7 +179,7 @@ async def test_a_late_reader_skips_frame_slots_and_counts_them() -> None:
 
 
 async def test_pull_mode_paces_at_the_source_frame_rate() -> None:
-    source = test_pattern_source(800, 200, 20)
+    source = pattern_source(800, 200, 20)
     track = source.track()
     started = time.monotonic()
     for _ in range(6):

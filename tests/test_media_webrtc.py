@@ -20,9 +20,9 @@ from stream_app.media import (
     MediaConfig,
     MediaNegotiationError,
     attach_media,
-    test_pattern_source,
+    pattern_source,
 )
-from stream_app.test_pattern import TestPattern
+from stream_app.media.pattern_source import StampedPattern
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.mark.parametrize("codec", ["H264", "VP8"])
 async def test_stamped_frames_arrive_with_the_configured_codec(codec: str) -> None:
     config = MediaConfig(codecs=(codec,))
-    async with connected(test_pattern_source(1280, 720, 30), config=config) as peers:
+    async with connected(pattern_source(1280, 720, 30), config=config) as peers:
         frames = await peers.frames(10)
         assert peers.answered_video_codec() == codec and peers.media.codec == codec
         assert (frames[-1].width, frames[-1].height) == (1280, 720)
@@ -50,7 +50,7 @@ async def test_stamped_frames_arrive_with_the_configured_codec(codec: str) -> No
 )
 async def test_codec_follows_the_configured_order(order: str, client_codecs: tuple[str, ...], expected: str) -> None:
     config = MediaConfig(codecs=("H264", "VP8"), codec_order=order)  # type: ignore[arg-type]
-    async with connected(test_pattern_source(800, 200, 30), config=config, client_codecs=client_codecs) as peers:
+    async with connected(pattern_source(800, 200, 30), config=config, client_codecs=client_codecs) as peers:
         await peers.frames(2)
         assert peers.answered_video_codec() == expected == peers.media.codec
         # Only allowed codecs remain in the answer (plus retransmission).
@@ -60,7 +60,7 @@ async def test_codec_follows_the_configured_order(order: str, client_codecs: tup
 async def test_an_offer_without_an_allowed_codec_is_refused_with_the_reason() -> None:
     with pytest.raises(MediaNegotiationError, match=r"video codecs \(VP8\) include none we allow \(H264\)"):
         async with connected(
-            test_pattern_source(800, 200, 30), config=MediaConfig(codecs=("H264",)), client_codecs=("VP8",)
+            pattern_source(800, 200, 30), config=MediaConfig(codecs=("H264",)), client_codecs=("VP8",)
         ):
             pass
 
@@ -86,7 +86,7 @@ async def test_attach_needs_a_video_section() -> None:
 
 @pytest.mark.parametrize("codec", ["H264", "VP8"])
 async def test_a_pli_brings_a_keyframe(codec: str) -> None:
-    async with connected(test_pattern_source(800, 200, 30), config=MediaConfig(codecs=(codec,))) as peers:
+    async with connected(pattern_source(800, 200, 30), config=MediaConfig(codecs=(codec,))) as peers:
         await peers.frames(3)
         await asyncio.sleep(0.3)  # past the keyframe rate limit after the first frame
         before = peers.media.stats().keyframes
@@ -102,7 +102,7 @@ async def test_a_pli_brings_a_keyframe(codec: str) -> None:
 @pytest.mark.parametrize("codec", ["H264", "VP8"])
 async def test_remb_sets_the_target_within_the_configured_range(codec: str) -> None:
     config = MediaConfig(codecs=(codec,), bitrate_min=1_500_000, bitrate_start=4_000_000, bitrate_max=30_000_000)
-    async with connected(test_pattern_source(800, 200, 30), config=config) as peers:
+    async with connected(pattern_source(800, 200, 30), config=config) as peers:
         await peers.frames(2)
         seen: list[int] = []
         peers.media.encoder.on_target_bitrate = seen.append
@@ -118,7 +118,7 @@ async def test_remb_sets_the_target_within_the_configured_range(codec: str) -> N
 
 async def test_frames_pushed_faster_than_they_are_encoded_are_dropped_not_queued() -> None:
     source = FrameSource(120)
-    pattern = TestPattern(1920, 1080, 120)
+    pattern = StampedPattern(1920, 1080, 120)
     stop = threading.Event()
 
     def produce() -> None:
@@ -149,7 +149,7 @@ async def test_frames_pushed_faster_than_they_are_encoded_are_dropped_not_queued
 async def test_encoding_and_rendering_run_off_the_event_loop(codec: str) -> None:
     loop_thread = threading.get_ident()
     threads: dict[str, set[int]] = {"encode": set(), "render": set()}
-    pattern = TestPattern(1920, 1080, 30)
+    pattern = StampedPattern(1920, 1080, 30)
 
     def render(capture_time: float) -> av.VideoFrame:
         threads["render"].add(threading.get_ident())
@@ -177,7 +177,7 @@ def h264_access_units(count: int, width: int = 800, height: int = 200, fps: int 
     encoder.time_base = fractions.Fraction(1, fps)
     encoder.profile = "Baseline"
     encoder.options = {"preset": "ultrafast", "tune": "zerolatency", "x264-params": "keyint=10:scenecut=0"}
-    pattern = TestPattern(width, height, fps)
+    pattern = StampedPattern(width, height, fps)
     units = []
     for i in range(count):
         frame = pattern.draw(i, 1_700_000_000_000 + i)
@@ -219,7 +219,7 @@ async def test_passthrough_forwards_the_app_access_units_and_relays_keyframe_req
 
 async def test_audio_reaches_the_client_as_opus() -> None:
     audio = AudioSource(48000, 2)
-    async with connected(test_pattern_source(800, 200, 30), audio) as peers:
+    async with connected(pattern_source(800, 200, 30), audio) as peers:
         assert "opus" in peers.answer_sdp.lower() and peers.media.stats().audio
         tone = (np.sin(np.arange(48000) * 2 * np.pi * 440 / 48000) * 8000).astype(np.int16)
         audio.push(np.stack((tone, tone), axis=1)[:9600])
@@ -236,7 +236,7 @@ async def test_audio_reaches_the_client_as_opus() -> None:
 async def test_opus_in_band_fec_is_used_when_the_offer_can_decode_it(offered: bool, setting: bool, fec: bool) -> None:
     audio = AudioSource(48000, 2)
     config = MediaConfig(audio_fec=setting)
-    async with connected(test_pattern_source(800, 200, 30), audio, config, offer_opus_fec=offered) as peers:
+    async with connected(pattern_source(800, 200, 30), audio, config, offer_opus_fec=offered) as peers:
         tone = (np.sin(np.arange(48000) * 2 * np.pi * 440 / 48000) * 8000).astype(np.int16)
         audio.push(np.stack((tone, tone), axis=1)[:9600])
         assert peers.audio is not None
@@ -249,13 +249,13 @@ async def test_opus_in_band_fec_is_used_when_the_offer_can_decode_it(offered: bo
 
 
 async def test_no_audio_section_means_video_only() -> None:
-    async with connected(test_pattern_source(800, 200, 30), AudioSource(), offer_audio=False) as peers:
+    async with connected(pattern_source(800, 200, 30), AudioSource(), offer_audio=False) as peers:
         await peers.frames(2)
         assert not peers.media.stats().audio
 
 
 async def test_a_resumed_session_gets_a_fresh_track_from_the_same_source() -> None:
-    source = test_pattern_source(800, 200, 30)
+    source = pattern_source(800, 200, 30)
     async with connected(source) as first:
         await first.frames(3)
     first.media.close()

@@ -1,4 +1,4 @@
-"""How the network benchmark's series and the issue's network targets are read from results."""
+"""How the network benchmark's series and its targets are read from results."""
 
 from __future__ import annotations
 

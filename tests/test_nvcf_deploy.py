@@ -1,4 +1,4 @@
-"""nvcf-deploy: the pre-flight check, the exact requests it sends (REFERENCE.md section 1), how it reports errors.
+"""nvcf-deploy: the pre-flight check, the exact requests it sends (NVCF's API reference), how it reports errors.
 
 The requests are checked against a recording HTTP server on loopback that answers like NVCF's
 control API; the end-to-end run against nvcf-local is in test_nvcf_deploy_e2e.py.

@@ -309,7 +309,7 @@ def test_help_lists_every_setting_with_its_variable() -> None:
         ("--turn", "NVCF_LOCAL_TURN"),
         ("--turn-user", "NVCF_LOCAL_TURN_USER"),
         ("--turn-credential-ttl", "NVCF_LOCAL_TURN_CREDENTIAL_TTL"),
-        ("--log-format", "NVCF_LOCAL_LOG_FORMAT"),
+        ("--log-format", "LOG_FORMAT"),
         ("--api-key-file", "NVCF_LOCAL_API_KEY_FILE"),
     ]:
         assert flag in text and env in text, flag

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from media_peers import connected
 
-from stream_app.media import MediaConfig, playout_delay, test_pattern_source
+from stream_app.media import MediaConfig, pattern_source, playout_delay
 from stream_app.media.config import PLAYOUT_DELAY_MAX_MS, MediaConfigError
 
 pytestmark = pytest.mark.timeout(60)
@@ -69,7 +69,7 @@ async def test_every_video_packet_carries_the_delay_when_the_offer_has_the_exten
     setting: int, expected: bytes
 ) -> None:
     async with connected(
-        test_pattern_source(800, 200, 30),
+        pattern_source(800, 200, 30),
         config=MediaConfig(playout_delay_ms=setting),
         offer_audio=False,
         offer_video_extensions={OFFERED_ID: playout_delay.URI},
@@ -91,7 +91,7 @@ async def test_no_extension_when_it_is_switched_off_or_not_offered(
     setting: int | None, offered: dict[int, str]
 ) -> None:
     async with connected(
-        test_pattern_source(800, 200, 30),
+        pattern_source(800, 200, 30),
         config=MediaConfig(playout_delay_ms=setting),
         offer_audio=False,
         offer_video_extensions=offered,

@@ -85,3 +85,29 @@ def test_binds_ipv6_loopback(block: PortRange) -> None:
         assert sock.family == socket.AF_INET6 and sock.getsockname()[1] in block
     finally:
         sock.close()
+
+
+def test_skips_the_ports_to_avoid(block: PortRange) -> None:
+    sock = bind_udp("127.0.0.1", block, avoid=(block.first,))
+    try:
+        assert sock.getsockname()[1] == block.first + 1
+    finally:
+        sock.close()
+
+
+def test_exhaustion_counts_the_avoided_ports_apart(block: PortRange) -> None:
+    held = bind_udp("127.0.0.1", block)
+    try:
+        with pytest.raises(PortRangeExhausted, match=rf"in {block} on 127.0.0.1; 1 in use, 2 avoided"):
+            bind_udp("127.0.0.1", block, avoid=(block.first + 1, block.last))
+    finally:
+        held.close()
+
+
+def test_shuffled_binding_stays_in_range_and_reaches_every_port(block: PortRange) -> None:
+    seen: set[int] = set()
+    for _ in range(60):  # each port is missed 60 times in a row with probability (2/3)^60
+        sock = bind_udp("127.0.0.1", block, shuffled=True)
+        seen.add(sock.getsockname()[1])
+        sock.close()
+    assert seen == set(range(block.first, block.last + 1))

@@ -27,6 +27,7 @@ from proxy.client_address import IPNetwork, client_address, rate_key
 from proxy.closecodes import CloseCode, reason_bytes
 from proxy.config import DEFAULT_MAX_SESSIONS_PER_USER, ConfigError, ProxyConfig, load_config
 from proxy.server import make_metrics_app, warn_about_jwks_url
+from proxy.state import STATE
 
 NESTED = "[" * 1100  # Deep enough for json.loads to raise RecursionError.
 ENV = {"NVCF_API_KEY": API_KEY, "STREAMING_FUNCTION_ID": "fn", "PROXY_JWT_SECRET": SECRET.decode()}
@@ -443,3 +444,14 @@ def test_every_test_docs_security_names_exists() -> None:
         for name in re.findall(r"^(?:async )?def (test_[a-z0-9_]+)", path.read_text(encoding="utf-8"), re.M)
     }
     assert named and named <= defined, named - defined
+
+
+async def test_a_first_message_token_arriving_after_the_drain_began_is_refused_1001(
+    start: StartProxy, http: aiohttp.ClientSession, upstream: Upstream
+) -> None:
+    proxy = await start()
+    ws = await first_message_socket(http, proxy)
+    proxy.app[STATE].draining.set()  # As SIGTERM does, while the socket waits for its token.
+    await ws.send_str(f'{{"token": "{make_token()}"}}')
+    assert await expect_close(ws) == (CloseCode.GOING_AWAY, "proxy shutting down")
+    assert upstream.handshakes == []

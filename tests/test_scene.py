@@ -11,7 +11,7 @@ import pytest
 from benchmarks.scene import TexturedScene, make_app
 from stream_app import FrameSource, stamp
 from stream_app.config import StreamAppConfig
-from stream_app.test_pattern import TestPattern
+from stream_app.media.pattern_source import StampedPattern
 
 
 def _luma(frame: av.VideoFrame, height: int) -> np.ndarray:
@@ -51,7 +51,7 @@ def _mbit(render: object, frames: int = 60, rate: int = 20_000_000) -> float:
 
 
 def test_x264_spends_most_of_20_mbit_on_the_scene_and_little_on_the_pattern() -> None:
-    scene, pattern = _mbit(TexturedScene(1280, 720).draw), _mbit(TestPattern(1280, 720).draw)
+    scene, pattern = _mbit(TexturedScene(1280, 720).draw), _mbit(StampedPattern(1280, 720).draw)
     assert scene > 12
     assert pattern < scene / 3
 

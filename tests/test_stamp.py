@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from stream_app import stamp
-from stream_app.test_pattern import TestPatternTrack
+from stream_app.media.pattern_source import PatternTrack
 
 
 def test_paint_then_read_returns_the_same_time() -> None:
@@ -35,7 +35,7 @@ def test_frame_narrower_than_the_stamp_is_refused() -> None:
 
 @pytest.mark.parametrize("codec", ["libvpx", "libx264"])
 def test_stamp_survives_a_low_bitrate_encode_and_decode(codec: str) -> None:
-    track = TestPatternTrack(1280, 720, 60)
+    track = PatternTrack(1280, 720, 60)
     encoder = av.CodecContext.create(codec, "w")
     encoder.width, encoder.height, encoder.pix_fmt = 1280, 720, "yuv420p"
     encoder.time_base = fractions.Fraction(1, 60)

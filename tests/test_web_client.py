@@ -169,3 +169,26 @@ async def test_the_wanted_codec_goes_first_when_the_browser_has_it(site: str) ->
     assert orders["h264"][0] == "video/H264" and orders["vp8"][0] == "video/VP8", orders
     assert sorted(orders["h264"]) == sorted(orders["browser"]) and orders["count"]
     assert orders["unknown"] is None and orders["missing"] is None
+
+
+async def test_the_fragment_gives_the_page_its_options_and_its_token_is_taken_out(site: str) -> None:
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(f"{site}/")
+        given, default = await page.evaluate(
+            """async () => {
+              const { readPageOptions } = await import('/page-options.js');
+              return [
+                readPageOptions('#token=t.k.n&relay=1&function=f%20g&scale=fit&stats=1&resume=5&codec=vp8'),
+                readPageOptions(''),
+              ];
+            }"""
+        )
+    assert given == {
+        "token": "t.k.n", "relayOnly": True, "functionName": "f g", "scaleMode": "fit", "resumeWindowMs": 5000,
+        "showStats": True, "codec": "vp8", "rest": "relay=1&function=f+g&scale=fit&stats=1&resume=5&codec=vp8",
+    }  # fmt: skip
+    assert default == {
+        "token": None, "relayOnly": False, "functionName": None, "scaleMode": "integer", "resumeWindowMs": 30_000,
+        "showStats": False, "codec": "h264", "rest": "",
+    }  # fmt: skip

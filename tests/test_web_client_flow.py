@@ -2,7 +2,7 @@
 
 The peer answers exactly as docs/protocol.md section 1 says the proxy does (`GET /functions`,
 the `function` parameter, the `resume` item, close 4410), so the page's side of each contract is
-checked here; test_web_client_stack.py runs the parts the real proxy on this branch supports.
+checked here; test_web_client_stack.py drives the page against the real stack.
 """
 
 from __future__ import annotations

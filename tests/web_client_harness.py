@@ -24,8 +24,8 @@ from conftest import free_udp_port_range
 from playwright.async_api import Browser, Page, Route, async_playwright
 
 from stream_app.ice import confine_to_range
+from stream_app.media.pattern_source import PatternTrack
 from stream_app.ports import PortRange
-from stream_app.test_pattern import TestPatternTrack
 from web_client import STATIC_DIR
 
 STRICT_CSP = (
@@ -165,7 +165,7 @@ class PeerSite:
                     record.messages.append((channel.label, json.loads(data)))
 
             await pc.setRemoteDescription(RTCSessionDescription(message["sdp"], "offer"))
-            pc.addTrack(TestPatternTrack(800, 600, fps=15))
+            pc.addTrack(PatternTrack(800, 600, fps=15))
             confine_to_range(pc, self.ports, ("127.0.0.1",))
             await pc.setLocalDescription(await pc.createAnswer())
             await record.ws.send_json({"v": 1, "type": "answer", "sdp": pc.localDescription.sdp})

@@ -46,3 +46,12 @@ export function drawSize(width, height, boxWidth, boxHeight, devicePixelRatio, m
   const factor = Math.max(1, Math.floor(fitScale * devicePixelRatio));
   return { width: (width * factor) / devicePixelRatio, height: (height * factor) / devicePixelRatio, smooth: false };
 }
+
+/** Size `video` inside `area` as drawSize says (`mode`: `integer` or `fit`); nothing before a frame. */
+export function layoutPicture(video, area, mode) {
+  if (!video.videoWidth) return;
+  const size = drawSize(video.videoWidth, video.videoHeight, area.clientWidth, area.clientHeight, window.devicePixelRatio || 1, mode);
+  video.style.width = `${size.width}px`;
+  video.style.height = `${size.height}px`;
+  video.classList.toggle('smooth', size.smooth);
+}

@@ -2,24 +2,13 @@
 // section 3), the WebRTC peer connection that receives the video and carries input (section 5),
 // and reconnecting with `resume` after a dropped connection (sections 1 and 6).
 
-import { ICE_FAILED, MEDIA_LOST, describeClose, mayReconnect } from './close-codes.js';
+import { CloseCode, ICE_FAILED, MEDIA_LOST, describeClose, mayReconnect } from './close-codes.js';
 import { createInputChannels } from './input.js';
-import { StatsSampler } from './stats.js';
+import { byeMessage, candidateMessage, offerMessage, parseServerMessage, signInProtocols } from './signaling.js';
 
-export { describeClose } from './close-codes.js';
-
-export const SUBPROTOCOL = 'nvcf-stream-v1';
-const PROTOCOL_VERSION = 1;
 /** The stream app keeps a dropped session this long (STREAM_APP_RESUME_WINDOW's default). */
 export const RESUME_WINDOW_MS = 30_000;
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000];
-/** A close code of our own for "the media failed, I will be back": anything but 1000 keeps the session. */
-const CLOSE_ICE_FAILED = 4000;
-/**
- * "This page is unloading" (a reload or a closed tab, which a page cannot tell apart): the proxy
- * keeps the session a few seconds for this tab's reload to resume, then ends it (docs/protocol.md 1).
- */
-export const CLOSE_PAGE_HIDDEN = 4001;
 /** A peer connection that has not connected this long after its offer has failed in practice. */
 export const ICE_CONNECT_TIMEOUT_MS = 20_000;
 /**
@@ -54,13 +43,14 @@ export function codecsPreferring(codec, codecs) {
  */
 export class StreamSession extends EventTarget {
   /**
-   * @param {{url: string, token: string, video: HTMLVideoElement, relayOnly?: boolean,
-   *          functionName?: string|null, resumeWindowMs?: number, codec?: string}} options
-   *   `codec`: `h264` or `vp8` to offer first (when the browser can receive it); anything else
-   *   keeps the browser's own order.
+   * @param {{url: string, token: string, video: HTMLVideoElement, stats: StatsSampler,
+   *          relayOnly?: boolean, functionName?: string|null, resumeWindowMs?: number,
+   *          codec?: string}} options
+   *   `stats` samples this session's peer connection while it streams; `codec`: `h264` or `vp8`
+   *   to offer first (when the browser can receive it); anything else keeps the browser's own order.
    */
   constructor({
-    url, token, video, relayOnly = false, functionName = null, resumeWindowMs = RESUME_WINDOW_MS,
+    url, token, video, stats, relayOnly = false, functionName = null, resumeWindowMs = RESUME_WINDOW_MS,
     codec = PREFERRED_CODEC,
   }) {
     super();
@@ -88,7 +78,7 @@ export class StreamSession extends EventTarget {
     this.retryTimer = null;
     /** True from `resumeAfterReload()` until the resumed session's hello (or its refusal). */
     this.reloading = false;
-    this.stats = new StatsSampler({ video, peerConnection: () => this.pc });
+    this.stats = stats;
     this.sampleCanvas = null;
   }
 
@@ -99,7 +89,7 @@ export class StreamSession extends EventTarget {
       // Starting over ends whatever session this page still had, for good.
       const ws = this.ws;
       this.ws = null;
-      ws.close(1000, 'ended by client');
+      ws.close(CloseCode.NORMAL, 'ended by client');
     }
     this.dropPeer();
     this.established = false;
@@ -144,12 +134,16 @@ export class StreamSession extends EventTarget {
     this.open(true);
   }
 
-  /** The page is unloading: close with 4001 and no `bye`, so a reload of this tab can resume. */
+  /**
+   * The page is unloading (a reload or a closed tab, which a page cannot tell apart): close with
+   * PAGE_HIDDEN and no `bye`; the proxy keeps the session a few seconds for this tab's reload to
+   * resume, then ends it (docs/protocol.md 1).
+   */
   leave() {
     this.stopRetrying();
     const ws = this.ws;
     this.ws = null;
-    ws?.close(CLOSE_PAGE_HIDDEN, 'page hidden');
+    ws?.close(CloseCode.PAGE_HIDDEN, 'page hidden');
     this.dropPeer();
   }
 
@@ -158,10 +152,10 @@ export class StreamSession extends EventTarget {
     this.stopRetrying();
     const ws = this.ws;
     this.ws = null;
-    if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ v: PROTOCOL_VERSION, type: 'bye' }));
-    ws?.close(1000, 'ended by client');
+    if (ws?.readyState === WebSocket.OPEN) ws.send(byeMessage());
+    ws?.close(CloseCode.NORMAL, 'ended by client');
     this.dropPeer();
-    this.setState('ended', message, 1000);
+    this.setState('ended', message, CloseCode.NORMAL);
   }
 
   /** Kept for the first version's callers: same as `end()`. */
@@ -182,27 +176,24 @@ export class StreamSession extends EventTarget {
   }
 
   open(resume) {
-    // The token travels as a subprotocol item: never in the URL, where logs would keep it.
-    const protocols = [SUBPROTOCOL, `token.${this.token}`];
-    if (resume) protocols.push('resume');
-    const ws = new WebSocket(this.signInUrl(), protocols);
+    const ws = new WebSocket(this.signInUrl(), signInProtocols(this.token, resume));
     this.ws = ws;
     ws.addEventListener('message', (event) => ws === this.ws && this.onMessage(event));
     ws.addEventListener('close', (event) => ws === this.ws && this.onClose(event.code, event.reason));
   }
 
-  send(message) {
-    if (this.ws?.readyState === WebSocket.OPEN) {
-      this.ws.send(JSON.stringify({ v: PROTOCOL_VERSION, ...message }));
-    }
+  /** Send one signaling message (text from signaling.js) while the WebSocket is open. */
+  send(text) {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(text);
   }
 
   async onMessage(event) {
     let message;
     try {
-      message = JSON.parse(event.data);
-    } catch {
-      console.warn('ignoring a message that is not JSON');
+      message = parseServerMessage(event.data);
+    } catch (error) {
+      // A message the page cannot use changes nothing; the session goes on (as on the server).
+      console.warn(`ignoring a signaling message: ${error.message}`);
       return;
     }
     if (message.type === 'hello') await this.onHello(message);
@@ -220,7 +211,7 @@ export class StreamSession extends EventTarget {
     this.dropPeer();
     const pc = new RTCPeerConnection({
       // Always an explicit list, from the stream app; never a public default.
-      iceServers: hello.iceServers ?? [],
+      iceServers: hello.iceServers,
       iceTransportPolicy: this.relayOnly ? 'relay' : 'all',
       bundlePolicy: 'max-bundle',
     });
@@ -238,7 +229,7 @@ export class StreamSession extends EventTarget {
     });
     let gathered = 0;
     pc.addEventListener('icecandidate', (event) => {
-      this.send({ type: 'candidate', candidate: event.candidate ? event.candidate.toJSON() : null });
+      this.send(candidateMessage(event.candidate));
       if (event.candidate) gathered += 1;
       // Gathering ended without a single candidate (e.g. relay-only and the TURN server is out of
       // reach): ICE cannot succeed, though browsers never move such a connection to "failed".
@@ -257,7 +248,7 @@ export class StreamSession extends EventTarget {
     let connected = false;
     pc.addEventListener('connectionstatechange', () => { connected ||= pc.connectionState === 'connected'; });
     await pc.setLocalDescription(await pc.createOffer());
-    this.send({ type: 'offer', sdp: pc.localDescription.sdp });
+    this.send(offerMessage(pc.localDescription.sdp));
     setTimeout(() => {
       if (pc === this.pc && !connected) {
         this.onIceFailed(`not connected after ${ICE_CONNECT_TIMEOUT_MS / 1000} s`);
@@ -308,13 +299,13 @@ export class StreamSession extends EventTarget {
       // session for its resume window, and come back with `resume`.
       const ws = this.ws;
       this.ws = null;
-      ws?.close(CLOSE_ICE_FAILED, 'ice failed');
+      ws?.close(CloseCode.MEDIA_FAILED, 'ice failed');
       this.onDropped(message);
     } else {
       this.stopRetrying();
       const ws = this.ws;
       this.ws = null;
-      ws?.close(1000, 'ice failed');
+      ws?.close(CloseCode.NORMAL, 'ice failed');
       this.dropPeer();
       this.setState('failed', message);
     }
@@ -325,9 +316,9 @@ export class StreamSession extends EventTarget {
     this.dropPeer();
     if (this.reloading) {
       this.reloading = false;
-      if (code === 4410 || !mayReconnect(code)) {
+      if (code === CloseCode.SESSION_GONE || !mayReconnect(code)) {
         // The left session is gone (or this sign-in is refused outright): as a first visit would.
-        if (code === 4410) this.start();
+        if (code === CloseCode.SESSION_GONE) this.start();
         else this.setState('ended', describeClose(code, reason), code);
         return;
       }
@@ -336,9 +327,9 @@ export class StreamSession extends EventTarget {
     }
     const message = describeClose(code, reason);
     // Only an expired token: a session time limit or idle timeout means the session is over.
-    const tokenExpired = code === 4408 && /^token expired/.test(reason) && this.state === 'streaming';
+    const tokenExpired = code === CloseCode.SESSION_TIMEOUT && /^token expired/.test(reason) && this.state === 'streaming';
     if (tokenExpired) this.tokenExpiredAt = performance.now();
-    else if (code !== 4401) this.tokenExpiredAt = null; // A mistyped new token may be followed by a good one.
+    else if (code !== CloseCode.TOKEN_INVALID) this.tokenExpiredAt = null; // A mistyped new token may be followed by a good one.
     if (this.established && mayReconnect(code)) this.onDropped(message);
     else this.setState('ended', message, code);
   }

@@ -22,12 +22,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks import chromium as chromium_flags
 from benchmarks.netlab.impairment import LinkState, Timeline
 from benchmarks.netlab.namespace import Lab, network_lab
 from benchmarks.netlab.relay import RelayProcess, running_relay
 from benchmarks.ports import free_port, free_udp_port_range
 from deploy.coturn import CoturnConfig, RunningCoturn, start_coturn
-from web_client import chromium as chromium_flags
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Named network scenarios (issue 11 section 1), each a `Timeline` of the lab link.
+"""Named network scenarios (docs/network-lab.md), each a `Timeline` of the lab link.
 
 Times are seconds into the measured part of a session; the first step also holds during warm-up.
 Delay and loss sit on the browser's leg to TURN (the relay), in both directions: a lossy Wi-Fi link

@@ -8,6 +8,7 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md requirements.lock ./
+COPY observability ./observability
 COPY stream_app ./stream_app
 COPY proxy ./proxy
 COPY deploy ./deploy

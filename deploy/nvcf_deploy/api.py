@@ -1,7 +1,7 @@
 """NVCF's control API as nvcf-deploy uses it: request values, sending them, and errors as values.
 
 Requests are built as plain `ApiRequest` values (so ``--dry-run`` can print exactly what would be
-sent, and tests can compare them field by field with REFERENCE.md section 1), then sent by
+sent, and tests can compare them field by field with NVCF's API reference), then sent by
 `ApiClient`. Any failure, from a refused connection to a 4xx problem document, becomes an
 `ApiError` carrying the HTTP status and NVCF's own message.
 """

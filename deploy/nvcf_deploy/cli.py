@@ -26,9 +26,10 @@ import yaml
 from deploy.helm_chart import ChartError, load_chart, merge, nvcf_helm_problems, render, templated_service_names
 from deploy.nvcf_deploy import api
 from deploy.nvcf_deploy.api import ApiClient, ApiError, ApiRequest
-from deploy.nvcf_deploy.config import SETTINGS, ConfigError, DeployConfig, add_arguments, load_config
+from deploy.nvcf_deploy.config import SETTINGS, ConfigError, DeployConfig, add_arguments, load_config, load_log_config
 from deploy.nvcf_deploy.preflight import check, check_deployment, on_nvcf, warnings
 from deploy.nvcf_deploy.statuses import FINAL, SUCCESS, meaning
+from observability import configure_logging
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
 
@@ -410,6 +411,11 @@ async def run(argv: Sequence[str], *, out: TextIO, err: TextIO, env: Mapping[str
         args = make_parser().parse_args(argv)
     except SystemExit as exc:  # argparse printed the usage problem already
         return int(exc.code or 0)
+    return await run_parsed(args, out=out, err=err, env=env)
+
+
+async def run_parsed(args: argparse.Namespace, *, out: TextIO, err: TextIO, env: Mapping[str, str]) -> int:
+    """Run the command `args` holds."""
     try:
         if args.command == "check":
             _preflight(args.definition, _read_definition(args.definition), out)
@@ -432,7 +438,18 @@ async def run(argv: Sequence[str], *, out: TextIO, err: TextIO, env: Mapping[str
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `nvcf-deploy` console script."""
     try:
-        return asyncio.run(run(sys.argv[1:] if argv is None else argv, out=sys.stdout, err=sys.stderr, env=os.environ))
+        args = make_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:  # argparse printed the usage problem already
+        return int(exc.code or 0)
+    try:
+        log, secrets = load_log_config(args, os.environ)
+    except ConfigError as exc:
+        print(f"nvcf-deploy: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    # Library lines (aiohttp, asyncio) in the kit's format; the API key is never written.
+    configure_logging("nvcf-deploy", log.level, log.format, secrets=secrets)
+    try:
+        return asyncio.run(run_parsed(args, out=sys.stdout, err=sys.stderr, env=os.environ))
     except KeyboardInterrupt:
         print("nvcf-deploy: interrupted", file=sys.stderr)
         return 130

@@ -11,7 +11,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from settings import Setting, SettingsError, SettingsGroup, add_flags, masked_repr, parsers, read_secret_file, resolve
+from settings import (
+    LogConfig,
+    Setting,
+    SettingsError,
+    SettingsGroup,
+    add_flags,
+    log_config,
+    log_settings,
+    masked_repr,
+    parsers,
+    read_secret_file,
+    resolve,
+)
 
 DEFAULT_BASE_URL: Final = "https://api.nvcf.nvidia.com"
 
@@ -99,6 +111,8 @@ SETTINGS: Final = SettingsGroup(
             "print the requests that would be sent, send nothing (no API key needed)",
             switch=True,
         ),
+        # WARNING: the commands' own output is printed, not logged; these are library lines.
+        *log_settings(level_default="WARNING"),
     ),
 )
 """nvcf-deploy's global settings, declared once."""
@@ -107,6 +121,12 @@ SETTINGS: Final = SettingsGroup(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The global flags (each also an environment variable)."""
     add_flags(parser, SETTINGS)
+
+
+def load_log_config(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[LogConfig, list[str]]:
+    """How to log, and the secret values no log line may show (known before any command runs)."""
+    loaded = resolve(SETTINGS, vars(args), env)
+    return log_config(loaded), [str(loaded[name]) for name in sorted(SETTINGS.secret_fields) if loaded[name]]
 
 
 def load_config(args: argparse.Namespace, env: Mapping[str, str]) -> DeployConfig:

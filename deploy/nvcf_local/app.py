@@ -9,10 +9,12 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from deploy.nvcf_local.config import NvcfLocalConfig
 from deploy.nvcf_local.control_api import CONTROL_PLANE, add_routes, problem_response, require_api_key
 from deploy.nvcf_local.control_plane import ApiProblem, ControlPlane
+from deploy.nvcf_local.metrics import METRICS, NvcfLocalMetrics
 from deploy.nvcf_local.relay import relay_sign_in
 from deploy.nvcf_local.store import Store
 
@@ -49,6 +51,12 @@ async def list_instances(request: web.Request) -> web.Response:
     return web.json_response({"instances": instances})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """``GET /metrics``: nvcf-local's Prometheus metrics (docs/observability.md)."""
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
 async def _control_plane(app: web.Application) -> AsyncIterator[None]:
     plane = app[CONTROL_PLANE]
     async with aiohttp.ClientSession() as http:
@@ -81,10 +89,12 @@ def make_app(config: NvcfLocalConfig, store: Store, definition_body: dict[str, A
     if definition_body is not None:
         plane.ensure_definition(definition_body)
     app[CONTROL_PLANE] = plane
+    app[METRICS] = NvcfLocalMetrics(plane)
     app[RELAY] = RelayState()
     add_routes(app)
     app.router.add_get("/local/v1/functions/{function_id}/versions/{version_id}/instances", list_instances)
     app.router.add_get("/sign_in", sign_in)
+    app.router.add_get("/metrics", metrics)
     app.cleanup_ctx.append(_control_plane)
     app.on_shutdown.append(_close_bridges)
     return app

@@ -15,9 +15,11 @@ from typing import Any
 from aiohttp import web
 
 from deploy.nvcf_local.app import make_app
-from deploy.nvcf_local.config import ConfigError, NvcfLocalConfig, load_config
+from deploy.nvcf_local.config import SETTINGS, ConfigError, NvcfLocalConfig, load_config
 from deploy.nvcf_local.definition import DefinitionError, load_definition
 from deploy.nvcf_local.store import StateError, Store
+from observability import configure_logging, set_log_context
+from settings import secret_values
 
 logger = logging.getLogger("deploy.nvcf_local")
 
@@ -58,7 +60,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"nvcf-local: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=config.log.level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # observability: structured, redacted lines; the API key and TURN secrets are never written.
+    configure_logging(
+        "nvcf-local",
+        config.log.level,
+        config.log.format,
+        secrets=secret_values(config, SETTINGS.secret_fields),
+    )
+    set_log_context(function_id=config.function_id if config.definition is not None else None)
     body: dict[str, Any] | None = None
     if config.definition is not None:
         try:

@@ -51,6 +51,7 @@ class TurnServer:
     credential_ttl: float = 3600.0
 
     def __repr__(self) -> str:
+        # Its fields are nvcf-local's settings under the parent's name: `password` is `turn_password`.
         return masked_repr(self, {name.removeprefix("turn_") for name in SETTINGS.secret_fields})
 
 

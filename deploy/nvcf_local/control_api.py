@@ -1,4 +1,4 @@
-"""The part of NVCF's control API that nvcf-deploy uses, served by nvcf-local (REFERENCE.md section 1).
+"""The part of NVCF's control API that nvcf-deploy uses, served by nvcf-local (docs/local-nvcf.md).
 
 | method and path | answer |
 |---|---|

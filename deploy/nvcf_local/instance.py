@@ -26,6 +26,7 @@ from deploy.children import Child, ChildError, start_child
 from deploy.nvcf_local.config import NvcfLocalConfig
 from deploy.nvcf_local.definition import FunctionDefinition
 from deploy.nvcf_local.turn_credentials import rest_credentials
+from observability import set_log_context
 
 logger = logging.getLogger(__name__)
 _output_logger = logging.getLogger("deploy.nvcf_local.instance.output")
@@ -210,7 +211,14 @@ class FunctionInstance:
 
     def log(self, level: int, message: str, *args: object) -> None:
         """Log a line about this instance, naming its function and instance id."""
-        logger.log(level, "function %s instance %s: " + message, self.function_id, self.instance_id, *args)
+        logger.log(
+            level,
+            "function %s instance %s: " + message,
+            self.function_id,
+            self.instance_id,
+            *args,
+            extra={"function_id": self.function_id, "instance_id": self.instance_id},
+        )
 
     def describe(self) -> dict[str, object]:
         """The instance as nvcf-local's instance listing shows it."""
@@ -235,6 +243,9 @@ class FunctionInstance:
             host=self._config.host,
             placement=self.placement,
         )
+        # The stream app tags its log lines with this id, so both sides' lines about it match.
+        env["STREAM_APP_INSTANCE_ID"] = self.instance_id
+        set_log_context(function_id=self.function_id, instance_id=self.instance_id)
         try:
             try:
                 child = await start_child(

@@ -24,10 +24,13 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from deploy.nvcf_local.closecodes import CloseCode
 from deploy.nvcf_local.control_plane import ApiProblem, ControlPlane
 from deploy.nvcf_local.deployment import Deployment
 from deploy.nvcf_local.instance import FunctionInstance
+from deploy.nvcf_local.metrics import METRICS
 from deploy.nvcf_local.sessions import RECONNECT_WINDOW_HEADER, RelaySession, ResumeProblem, reconnect_window
+from observability import set_log_context
 from proxy.bridge import bridge
 
 logger = logging.getLogger(__name__)
@@ -139,6 +142,7 @@ def choose_protocol(sign_in: SignIn, upstream_choice: str | None) -> str | None:
 
 def _refuse(refusal: Refusal, request: web.Request) -> web.Response:
     logger.info("sign-in from %s refused: %d %s", request.remote, refusal.status, refusal.reason)
+    request.app[METRICS].refused(refusal.status)
     return web.Response(status=refusal.status, text=refusal.reason + "\n")
 
 
@@ -204,6 +208,7 @@ async def relay_sign_in(
     if refusal is not None:
         return _refuse(refusal, request)
     assert sign_in.function_id is not None
+    set_log_context(function_id=sign_in.function_id)
     deployment = plane.deployment_for(sign_in.function_id, sign_in.version_id)
     if isinstance(deployment, ApiProblem):
         return _refuse(Refusal(deployment.status, deployment.detail), request)
@@ -214,6 +219,7 @@ async def relay_sign_in(
         return _refuse(routed, request)
     session, upstream = routed
     instance = session.instance
+    set_log_context(session_id=session.session_id, instance_id=instance.instance_id)
     protocol = choose_protocol(sign_in, upstream.protocol)
     client = web.WebSocketResponse(protocols=(protocol,) if protocol else (), max_msg_size=_MAX_MESSAGE)
     client.headers["NVCF-REQID"] = session.session_id
@@ -232,6 +238,7 @@ async def relay_sign_in(
         if isinstance(exc, web.HTTPException):
             return _refuse(Refusal(exc.status, exc.text or exc.reason), request)
         raise
+    request.app[METRICS].routed(resumed=requested_session(sign_in, request) is not None)
     logger.info(
         "session %s: %s connected to function %s instance %s (port %d, protocol %s)",
         session.session_id,
@@ -258,7 +265,7 @@ async def relay_sign_in(
     error = bridged.exception()
     if error is not None:
         logger.warning("session %s: connection ended by an error: %r", session.session_id, error)
-        await client.close(code=1011)
+        await client.close(code=CloseCode.INTERNAL_ERROR)
     else:
         result = bridged.result()
         logger.info(

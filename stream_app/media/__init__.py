@@ -10,8 +10,8 @@ from stream_app.media.config import MEDIA_SETTINGS, MediaConfig, MediaConfigErro
 from stream_app.media.encoded_source import EncodedSource
 from stream_app.media.encoders import EncoderStats, h264_nvenc_available
 from stream_app.media.frames import PIXEL_FORMATS, to_video_frame
+from stream_app.media.pattern_source import pattern_source
 from stream_app.media.video_source import FrameSource
-from stream_app.test_pattern import test_pattern_source
 
 __all__ = [
     "MEDIA_SETTINGS",
@@ -27,6 +27,6 @@ __all__ = [
     "MediaStats",
     "attach_media",
     "h264_nvenc_available",
-    "test_pattern_source",
+    "pattern_source",
     "to_video_frame",
 ]

@@ -82,6 +82,8 @@ class _VideoEncoder(Encoder):
         self._context: av.VideoCodecContext | None = None
         # Told every new target (REMB), e.g. so an app's own encoder can follow it in passthrough.
         self.on_target_bitrate: Callable[[int], None] | None = None
+        # Told each frame's encode time in seconds, on the encoding thread (the stream app's metrics).
+        self.on_encoded: Callable[[float], None] | None = None
 
     @property
     def target_bitrate(self) -> int:
@@ -142,6 +144,8 @@ class _VideoEncoder(Encoder):
         self.stats.frames_encoded += 1
         self.stats.last_encode_ms = elapsed
         self.stats.total_encode_ms += elapsed
+        if self.on_encoded is not None:
+            self.on_encoded(elapsed / 1000)
         return payloads, pts
 
     def _open(self, width: int, height: int, pts: int) -> av.VideoCodecContext:

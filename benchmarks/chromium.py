@@ -1,4 +1,4 @@
-"""How tests, benchmarks and the demo's checks launch Chromium on this machine: Debian's binary and
+"""How tests, benchmarks and stress runs launch Chromium on this machine: Debian's binary and
 the flags that keep WebRTC on loopback and every other kind of traffic off the network."""
 
 from __future__ import annotations

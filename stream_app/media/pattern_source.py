@@ -5,26 +5,21 @@ from __future__ import annotations
 import asyncio
 import fractions
 import time
-from typing import TYPE_CHECKING
 
 import numpy as np
 from aiortc import MediaStreamTrack
 from av import VideoFrame
 
 from stream_app import stamp
-
-if TYPE_CHECKING:
-    from stream_app.media.video_source import FrameSource
+from stream_app.media.video_source import FrameSource
 
 VIDEO_CLOCK_RATE = 90_000
 _BAR_PERIOD = 160
 _BOX = 96
 
 
-class TestPattern:
+class StampedPattern:
     """Scrolling bars and a bouncing box, each frame stamped with its capture time (see `stamp`)."""
-
-    __test__ = False  # not a pytest test class, despite its name
 
     def __init__(self, width: int = 1280, height: int = 720, fps: float = 60) -> None:
         if width % 2 or height % 2 or width < stamp.STAMP_WIDTH or height < 2 * stamp.CELL + _BOX:
@@ -65,19 +60,13 @@ class TestPattern:
         return self.draw(int(capture_time * self.fps), int(capture_time * 1000))
 
 
-def test_pattern_source(width: int = 1280, height: int = 720, fps: float = 60) -> FrameSource:
+def pattern_source(width: int = 1280, height: int = 720, fps: float = 60) -> FrameSource:
     """The stamped test pattern as a pull-mode `FrameSource`: frames are drawn when the encoder
     is ready for one, so each carries the time it was really made."""
-    # Imported here: stream_app.media re-exports this function, so a top-level import would be circular.
-    from stream_app.media.video_source import FrameSource
-
-    return FrameSource(fps, render=TestPattern(width, height, fps).render)
+    return FrameSource(fps, render=StampedPattern(width, height, fps).render)
 
 
-test_pattern_source.__test__ = False  # type: ignore[attr-defined]  # a factory, not a pytest test
-
-
-class TestPatternTrack(MediaStreamTrack):
+class PatternTrack(MediaStreamTrack):
     """The test pattern as a plain aiortc track at a fixed frame rate (aiortc's own encoders).
 
     Frames are made on demand: when the consumer is late the track skips to the current frame
@@ -85,11 +74,10 @@ class TestPatternTrack(MediaStreamTrack):
     """
 
     kind = "video"
-    __test__ = False  # not a pytest test class, despite its name
 
     def __init__(self, width: int = 1280, height: int = 720, fps: int = 60) -> None:
         super().__init__()
-        self._pattern = TestPattern(width, height, fps)
+        self._pattern = StampedPattern(width, height, fps)
         self.width, self.height, self.fps = width, height, fps
         self._index = 0
         self._start: float | None = None

@@ -1,6 +1,8 @@
 """Encode time per frame: our encoders against aiortc's defaults, on the stamped test pattern.
 
-Run `python -m stream_app.media.benchmark [--frames N]`; prints a Markdown table (docs/media.md).
+Run `python -m benchmarks.encode_time [--frames N]`; prints a Markdown table (docs/media.md). Where
+`make bench`'s `encoder_cost` compares encoders at their defaults, this one sets our two x264 presets
+side by side.
 Each encoder gets the same moving test pattern; times are wall-clock per `encode()` call,
 including the RTP packetization, as aiortc's sender would run it (one frame at a time).
 """
@@ -10,7 +12,6 @@ from __future__ import annotations
 import argparse
 import fractions
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -20,9 +21,10 @@ from aiortc.codecs.base import Encoder
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
 
+from benchmarks.environment import machine
 from stream_app.media.config import MediaConfig
 from stream_app.media.encoders import LowLatencyH264Encoder, LowLatencyVp8Encoder
-from stream_app.test_pattern import TestPattern
+from stream_app.media.pattern_source import StampedPattern
 
 _TIME_BASE = fractions.Fraction(1, 90_000)
 
@@ -38,7 +40,7 @@ SIZES = ((1280, 720), (1920, 1080))
 
 def measure(make: Callable[[], Encoder], width: int, height: int, frames: int) -> tuple[float, float, float]:
     """(median ms, 95th percentile ms, kbit per frame) over `frames` frames after 10 warm-up frames."""
-    pattern = TestPattern(width, height, 60)
+    pattern = StampedPattern(width, height, 60)
     encoder = make()
     times, sizes = [], []
     for i in range(frames + 10):
@@ -53,22 +55,11 @@ def measure(make: Callable[[], Encoder], width: int, height: int, frames: int) -
     return statistics.median(times), times[int(len(times) * 0.95) - 1], statistics.mean(sizes)
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=120, help="frames timed per encoder and size")
     args = parser.parse_args(argv)
-    print(f"{cpu_model()}, nproc {os.cpu_count()}, PyAV {av.__version__}, {args.frames} frames each\n")
+    print(f"{machine()['cpu_model']}, nproc {os.cpu_count()}, PyAV {av.__version__}, {args.frames} frames each\n")
     print("| encoder | size | median ms/frame | p95 ms/frame | kbit/frame |")
     print("|---|---|---|---|---|")
     for width, height in SIZES:

@@ -1,0 +1,33 @@
+"""Logs for every piece of the kit: structured lines (text or JSON), per-session context, no secrets.
+
+A leaf package: it imports nothing from the pieces, which all import it (docs/observability.md).
+"""
+
+from observability.context import LogContext, current_context, log_context, set_log_context
+from observability.logs import (
+    FORMATS,
+    LEVELS,
+    LogSettingError,
+    configure_logging,
+    parse_format,
+    parse_level,
+    parse_logger_levels,
+)
+from observability.redaction import REDACTED, RedactSecrets, redact
+
+__all__ = [
+    "FORMATS",
+    "LEVELS",
+    "REDACTED",
+    "LogContext",
+    "LogSettingError",
+    "RedactSecrets",
+    "configure_logging",
+    "current_context",
+    "log_context",
+    "parse_format",
+    "parse_level",
+    "parse_logger_levels",
+    "redact",
+    "set_log_context",
+]
