@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean bench lock stress
+.PHONY: demo test lint docs venv clean bench lock stress
 
 venv: $(INSTALLED)
 
@@ -28,6 +28,11 @@ lint: $(INSTALLED) node_modules/.package-lock.json
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	npx --no-install eslint
+	$(PY) -m settings.docs --check
+
+# docs/configuration.md, from the settings every piece declares.
+docs: $(INSTALLED)
+	$(PY) -m settings.docs
 
 # ESLint for the web client, exactly the versions in package-lock.json (node_modules is not committed).
 node_modules/.package-lock.json: package.json package-lock.json

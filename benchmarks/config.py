@@ -1,4 +1,5 @@
-"""The suite's settings: one frozen `BenchConfig` read from the environment, overridable by flags.
+"""The suite's settings: one frozen `BenchConfig` read from the environment, overridable by flags
+(`SETTINGS` declares each once).
 
 A *profile* fixes how much each benchmark does: ``full`` (`make bench`, under 15 minutes),
 ``quick`` (``BENCH_QUICK=1``, about 2 minutes) and ``smoke`` (seconds; what
@@ -7,13 +8,13 @@ A *profile* fixes how much each benchmark does: ``full`` (`make bench`, under 15
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Final
 
 from benchmarks import chromium as chromium_flags
+from settings import Setting, SettingsError, SettingsGroup, load, parsers
 
 BENCHMARKS: Final = (
     "encoder_cost",
@@ -28,8 +29,8 @@ BENCHMARKS: Final = (
 DEFAULT_OUT_DIR: Final = Path(__file__).resolve().parent / "results"
 
 
-class BenchConfigError(ValueError):
-    """A setting that cannot be used; the message names it."""
+BenchConfigError = SettingsError
+"""A setting that cannot be used; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -162,85 +163,74 @@ class BenchConfig:
 
 
 def _only(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    names = parsers.text_list(text)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown or not names:
-        raise BenchConfigError(
-            f"unknown benchmark(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(BENCHMARKS)}"
-        )
+        raise ValueError(f"unknown benchmark(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(BENCHMARKS)}")
     return tuple(n for n in BENCHMARKS if n in names)
 
 
-def _truthy(text: str) -> bool:
-    return text.strip().lower() in ("1", "true", "yes", "on")
+_profile_name = parsers.choice(*PROFILES)
+
+
+def _profile(text: str) -> Profile:
+    return PROFILES[_profile_name(text)]
+
+
+SETTINGS: Final = SettingsGroup(
+    prog="python -m benchmarks",
+    description="Run the benchmark suite; write results/latest.json and results/REPORT.md with plots.",
+    defaults_from=BenchConfig,
+    settings=(
+        Setting(
+            "quick",
+            "BENCH_QUICK",
+            parsers.boolean,
+            "the ~2 minute profile (BENCH_PROFILE wins when both are set)",
+            default=False,
+            switch=True,
+        ),
+        Setting("profile", "BENCH_PROFILE", _profile, "full, quick or smoke", default_text="full", metavar="NAME"),
+        Setting(
+            "only",
+            "BENCH_ONLY",
+            _only,
+            f"comma-separated subset of {','.join(BENCHMARKS)}",
+            default_text="all",
+            metavar="NAMES",
+        ),
+        Setting(
+            "out_dir",
+            "BENCH_OUT",
+            parsers.path,
+            "results directory",
+            default_text="benchmarks/results",
+            flag="--out",
+            metavar="DIR",
+        ),
+        Setting("chromium", "BENCH_CHROMIUM", parsers.text, "Chromium binary", metavar="PATH"),
+        Setting("nginx", "BENCH_NGINX", parsers.text, "nginx binary", metavar="PATH"),
+        Setting(
+            "profile_misses",
+            "BENCH_PROFILE_MISSES",
+            parsers.boolean,
+            "py-spy the stream app (720p60 H.264 run) and the proxy (top concurrency, handshakes) while they "
+            "are measured, for the report's 'what bounds the misses'",
+            switch=True,
+        ),
+        Setting("label", "BENCH_LABEL", parsers.text, "text written at the top of the report", metavar="TEXT"),
+    ),
+)
+"""The suite's settings, declared once."""
 
 
 def load_config(argv: Sequence[str] | None, env: Mapping[str, str]) -> BenchConfig:
     """Defaults, then environment variables, then flags (`python -m benchmarks --help` lists them)."""
-    config = BenchConfig()
-    if _truthy(env.get("BENCH_QUICK", "")):
-        config = replace(config, profile=QUICK)
-    if env.get("BENCH_PROFILE"):
-        config = replace(config, profile=_profile(env["BENCH_PROFILE"]))
-    if env.get("BENCH_ONLY"):
-        config = replace(config, only=_only(env["BENCH_ONLY"]))
-    if env.get("BENCH_OUT"):
-        config = replace(config, out_dir=Path(env["BENCH_OUT"]))
-    if env.get("BENCH_CHROMIUM"):
-        config = replace(config, chromium=env["BENCH_CHROMIUM"])
-    if env.get("BENCH_NGINX"):
-        config = replace(config, nginx=env["BENCH_NGINX"])
-    if env.get("BENCH_PROFILE_MISSES"):
-        config = replace(config, profile_misses=_truthy(env["BENCH_PROFILE_MISSES"]))
-    if env.get("BENCH_LABEL"):
-        config = replace(config, label=env["BENCH_LABEL"])
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks",
-        description="Run the benchmark suite; write results/latest.json and results/REPORT.md with plots.",
-    )
-    parser.add_argument("--quick", action="store_true", help="the ~2 minute profile [env BENCH_QUICK=1]")
-    parser.add_argument(
-        "--profile",
-        choices=sorted(PROFILES),
-        help=f"full, quick or smoke [env BENCH_PROFILE; now {config.profile.name}]",
-    )
-    parser.add_argument(
-        "--only", metavar="NAMES", help=f"comma-separated subset of {','.join(BENCHMARKS)} [env BENCH_ONLY; now all]"
-    )
-    parser.add_argument("--out", metavar="DIR", help=f"results directory [env BENCH_OUT; now {config.out_dir}]")
-    parser.add_argument(
-        "--chromium", metavar="PATH", help=f"Chromium binary [env BENCH_CHROMIUM; now {config.chromium}]"
-    )
-    parser.add_argument("--nginx", metavar="PATH", help=f"nginx binary [env BENCH_NGINX; now {config.nginx}]")
-    parser.add_argument(
-        "--profile-misses",
-        action="store_true",
-        help="py-spy the stream app (720p60 H.264 run) and the proxy (top concurrency, handshakes) while they "
-        "are measured, for the report's 'what bounds the misses' [env BENCH_PROFILE_MISSES=1]",
-    )
-    parser.add_argument("--label", help="text written at the top of the report [env BENCH_LABEL]")
-    args = parser.parse_args(argv)
-    if args.quick:
-        config = replace(config, profile=QUICK)
-    if args.profile:
-        config = replace(config, profile=PROFILES[args.profile])
-    if args.only:
-        config = replace(config, only=_only(args.only))
-    if args.out:
-        config = replace(config, out_dir=Path(args.out))
-    if args.chromium:
-        config = replace(config, chromium=args.chromium)
-    if args.nginx:
-        config = replace(config, nginx=args.nginx)
-    if args.profile_misses:
-        config = replace(config, profile_misses=True)
-    if args.label:
-        config = replace(config, label=args.label)
-    return config
-
-
-def _profile(text: str) -> Profile:
     try:
-        return PROFILES[text]
-    except KeyError:
-        raise BenchConfigError(f"BENCH_PROFILE {text!r}: choose one of {', '.join(sorted(PROFILES))}") from None
+        loaded = load(SETTINGS, argv, env)
+    except SettingsError as exc:
+        raise BenchConfigError(str(exc)) from None
+    values = {f.name: loaded[f.name] for f in fields(BenchConfig)}
+    if loaded["quick"] and not loaded.given("profile"):
+        values["profile"] = QUICK
+    return BenchConfig(**values)

@@ -11,7 +11,6 @@ killed outright (see `deploy.children`).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
@@ -23,9 +22,9 @@ import sys
 import time
 import uuid
 from collections.abc import Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 
@@ -33,6 +32,7 @@ from deploy.children import Child, ChildError, start_child
 from deploy.coturn import CoturnConfig, CoturnError, RunningCoturn, start_coturn
 from deploy.nvcf_local.config import DEFAULT_DEFINITION
 from deploy.port_check import is_port_free
+from settings import LogConfig, Setting, SettingsError, SettingsGroup, load, log_config, log_settings, parsers
 
 logger = logging.getLogger("deploy.demo")
 
@@ -54,7 +54,7 @@ def _repo_dir() -> Path:
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Ports and places the demo uses; every one can be set by an environment variable."""
+    """Ports and places the demo uses; every one can be set by an environment variable or a flag."""
 
     proxy_port: int = 8080
     nvcf_port: int = 8090
@@ -64,78 +64,83 @@ class DemoConfig:
     streaming_port: int = 49100
     state_dir: Path = Path(".demo")
     start_timeout: float = 120.0
+    verbose: bool = False
+    log: LogConfig = LogConfig()
 
 
-@dataclass(frozen=True)
-class _EnvSetting:
-    env: str
-    field: str
-    help: str
-
-
-_ENV_SETTINGS = (
-    _EnvSetting("DEMO_PROXY_PORT", "proxy_port", "proxy (and web client) port"),
-    _EnvSetting("DEMO_NVCF_PORT", "nvcf_port", "nvcf-local's API and relay port"),
-    _EnvSetting("DEMO_TURN_PORT", "turn_port", "coturn's STUN/TURN port (UDP and TCP)"),
-    _EnvSetting("DEMO_TURN_RELAY_PORTS", "turn_relay_ports", "coturn's relay UDP ports, FIRST-LAST"),
-    _EnvSetting("DEMO_CONTROL_PORT", "control_port", "the stream app's control server port (CONTROL_SERVER_PORT)"),
-    _EnvSetting("DEMO_STREAMING_PORT", "streaming_port", "the stream app's sign-in port (STREAMING_SERVER_PORT)"),
-    _EnvSetting("DEMO_STATE_DIR", "state_dir", "directory for the token secret and generated files"),
-    _EnvSetting("DEMO_START_TIMEOUT", "start_timeout", "seconds to wait for everything to be ready"),
+SETTINGS: Final = SettingsGroup(
+    prog="python -m deploy.demo",
+    description="Run coturn, nvcf-local (with the stream app) and the proxy on 127.0.0.1; print the URL to open.",
+    defaults_from=DemoConfig,
+    settings=(
+        Setting("proxy_port", "DEMO_PROXY_PORT", parsers.port, "proxy (and web client) port"),
+        Setting("nvcf_port", "DEMO_NVCF_PORT", parsers.port, "nvcf-local's API and relay port"),
+        Setting("turn_port", "DEMO_TURN_PORT", parsers.port, "coturn's STUN/TURN port (UDP and TCP)"),
+        Setting(
+            "turn_relay_ports",
+            "DEMO_TURN_RELAY_PORTS",
+            parsers.port_range,
+            "coturn's relay UDP ports, FIRST-LAST",
+            default_text="49160-49200",
+        ),
+        Setting(
+            "control_port",
+            "DEMO_CONTROL_PORT",
+            parsers.port,
+            "the stream app's control server port (CONTROL_SERVER_PORT)",
+        ),
+        Setting(
+            "streaming_port",
+            "DEMO_STREAMING_PORT",
+            parsers.port,
+            "the stream app's sign-in port (STREAMING_SERVER_PORT)",
+        ),
+        Setting(
+            "state_dir",
+            "DEMO_STATE_DIR",
+            parsers.path,
+            "directory for the token secret and generated files",
+            default_text=".demo in the repository",
+        ),
+        Setting(
+            "start_timeout",
+            "DEMO_START_TIMEOUT",
+            parsers.positive_seconds,
+            "seconds to wait for everything to be ready",
+        ),
+        Setting(
+            "verbose",
+            "DEMO_VERBOSE",
+            parsers.boolean,
+            "show coturn's start-up lines too (some forty, which bury the URL)",
+            switch=True,
+        ),
+        *log_settings("DEMO_"),
+    ),
 )
+"""The demo's settings, declared once."""
 
 
-def _parse_port(text: str) -> int:
-    port = int(text)
-    if not 1 <= port <= 65535:
-        raise ValueError(f"{port} is not a port (1-65535)")
-    return port
-
-
-def _parse_value(field: str, text: str) -> object:
-    if field == "turn_relay_ports":
-        first, sep, last = text.partition("-")
-        if not sep:
-            raise ValueError(f"{text!r} is not FIRST-LAST")
-        low, high = _parse_port(first), _parse_port(last)
-        if low > high:
-            raise ValueError(f"{text!r} is an empty range")
-        return (low, high)
-    if field == "state_dir":
-        return Path(text)
-    if field == "start_timeout":
-        value = float(text)
-        if not value > 0:
-            raise ValueError(f"{text} must be positive")
-        return value
-    return _parse_port(text)
-
-
-def load_demo_config(env: Mapping[str, str]) -> DemoConfig:
-    """Read the demo's settings from `env`; raise `DemoError` naming a bad variable."""
-    values: dict[str, object] = {"state_dir": _repo_dir() / ".demo"}
-    for setting in _ENV_SETTINGS:
-        text = env.get(setting.env)
-        if text:
-            try:
-                values[setting.field] = _parse_value(setting.field, text)
-            except ValueError as exc:
-                raise DemoError(f"{setting.env}: {exc}") from None
-    return DemoConfig(**values)  # type: ignore[arg-type]
+def load_demo_config(env: Mapping[str, str], argv: Sequence[str] | None = ()) -> DemoConfig:
+    """Read the demo's settings from `env` and `argv`; raise `DemoError` naming a bad variable."""
+    try:
+        loaded = load(SETTINGS, argv, env)
+    except SettingsError as exc:
+        raise DemoError(str(exc)) from None
+    values = {f.name: loaded[f.name] for f in fields(DemoConfig) if f.name in loaded.values}
+    if not loaded.given("state_dir"):
+        values["state_dir"] = _repo_dir() / ".demo"
+    return DemoConfig(**values, log=log_config(loaded))
 
 
 def check_ports(config: DemoConfig) -> None:
     """Raise `DemoError` naming the first port that is taken or used twice, and its variable."""
-    wanted = [
-        ("DEMO_PROXY_PORT", config.proxy_port, (socket.SOCK_STREAM,)),
-        ("DEMO_NVCF_PORT", config.nvcf_port, (socket.SOCK_STREAM,)),
-        ("DEMO_CONTROL_PORT", config.control_port, (socket.SOCK_STREAM,)),
-        ("DEMO_STREAMING_PORT", config.streaming_port, (socket.SOCK_STREAM,)),
-        ("DEMO_TURN_PORT", config.turn_port, (socket.SOCK_STREAM, socket.SOCK_DGRAM)),
-    ]
+    tcp, both = (socket.SOCK_STREAM,), (socket.SOCK_STREAM, socket.SOCK_DGRAM)
+    kinds_of = {"proxy_port": tcp, "nvcf_port": tcp, "control_port": tcp, "streaming_port": tcp, "turn_port": both}
     seen: dict[int, str] = {}
     low, high = config.turn_relay_ports
-    for env, port, kinds in wanted:
+    for field, kinds in kinds_of.items():
+        env, port = SETTINGS.setting(field).env, getattr(config, field)
         if port in seen:
             raise DemoError(f"{env} and {seen[port]} are both {port}; give each its own port")
         if low <= port <= high:
@@ -361,22 +366,18 @@ async def run_demo(config: DemoConfig) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m deploy.demo`."""
-    parser = argparse.ArgumentParser(
-        prog="python -m deploy.demo",
-        description="Run coturn, nvcf-local (with the stream app) and the proxy on 127.0.0.1; print the URL to open.",
-        epilog="Settings, by environment variable: "
-        + "; ".join(f"{s.env}: {s.help} (default {getattr(DemoConfig(), s.field)})" for s in _ENV_SETTINGS)
-        .replace("(default (49160, 49200))", "(default 49160-49200)")
-        .replace("(default .demo)", "(default .demo in the repository)"),
-    )
-    parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    if not os.environ.get("DEMO_VERBOSE"):
+    try:
+        config = load_demo_config(os.environ, argv)
+    except DemoError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=config.log.level, format="%(message)s", stream=sys.stderr)
+    if not config.verbose:
         # coturn prints some forty lines of start-up detail that bury the URL; a coturn that
         # fails still says why through CoturnError. DEMO_VERBOSE=1 shows everything.
         logging.getLogger("deploy.coturn").setLevel(logging.WARNING)
     try:
-        return asyncio.run(run_demo(load_demo_config(os.environ)))
+        return asyncio.run(run_demo(config))
     except (DemoError, CoturnError, ChildError) as exc:
         logger.error("demo: %s", exc)
         return 1

@@ -13,27 +13,22 @@ import logging
 import os
 import signal
 import sys
-import textwrap
 from collections.abc import Mapping, Sequence
 
 import uvloop
 from aiohttp import web
 
+import settings
 from observability import configure_logging
 from proxy.closecodes import CloseCode
-from proxy.config import SETTINGS, ConfigError, ProxyConfig, Setting, load_config
+from proxy.config import SETTINGS, ConfigError, ProxyConfig, load_config
 from proxy.server import make_app, make_metrics_app, runner_options
 from proxy.signin import end_all_sessions
 from proxy.state import STATE
 
 logger = logging.getLogger("proxy")
 
-_PROG = "stream-proxy"
-
-
-def _flag_help(setting: Setting) -> str:
-    # `%` is argparse's format character; double it so help texts may contain one.
-    return f"{setting.help} [env {setting.env}; default: {setting.shown_default}]".replace("%", "%%")
+_PROG = SETTINGS.prog
 
 
 def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
@@ -41,50 +36,13 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
 
     Secret settings are shown only as set or unset in `env`, never with their value.
     """
-    env = os.environ if env is None else env
-    env_only = "\n".join(
-        textwrap.fill(
-            f"{s.env}: {s.help} [now: {'set' if env.get(s.env) else 'unset'}]",
-            initial_indent="  ",
-            subsequent_indent="    ",
-        )
-        for s in SETTINGS
-        if s.flag is None
-    )
-    parser = argparse.ArgumentParser(
-        prog=_PROG,
-        description=textwrap.fill(
-            "Check browser tokens, authorize users for streaming functions and forward the "
-            "/sign_in WebSocket to NVCF's streaming relay, adding the NVCF API key and the function "
-            "id. Each flag overrides the environment variable named in its help, which overrides "
-            "the config file (PROXY_CONFIG_FILE). SIGTERM drains: readiness fails, sessions get "
-            "PROXY_DRAIN_SECONDS, then close with 1001."
-        ),
-        epilog=textwrap.fill(
-            "environment only (secret values are never taken from the command line, which other users can see):"
-        )
-        + "\n"
-        + env_only,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    for setting in SETTINGS:
-        if setting.flag is None:
-            continue
-        parser.add_argument(
-            setting.flag,
-            dest=setting.env,
-            metavar=setting.env,
-            default=None,  # None: not given, so the environment (or the default) decides.
-            help=_flag_help(setting),
-        )
-    return parser
+    return settings.build_parser(SETTINGS, os.environ if env is None else env)
 
 
 def parse_config(argv: Sequence[str] | None, env: Mapping[str, str]) -> ProxyConfig:
     """Parse flags and environment into a config; raises `ConfigError` (argparse exits itself)."""
     args = build_parser(env).parse_args(argv)
-    overrides: dict[str, str | None] = vars(args)
-    return load_config(env, overrides)
+    return load_config(env, {SETTINGS.setting(field).env: value for field, value in vars(args).items()})
 
 
 async def serve(config: ProxyConfig) -> None:
@@ -129,11 +87,6 @@ async def serve(config: ProxyConfig) -> None:
     logger.info("stopped")
 
 
-def _secret_values(config: ProxyConfig) -> list[str]:
-    values = (config.nvcf_api_key, config.jwt_secret, config.session_secret, config.redis_url)
-    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values if v]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `stream-proxy` and `python -m proxy`; returns the exit status."""
     try:
@@ -145,9 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # observability: structured, redacted lines; the secrets the proxy holds are never written.
     configure_logging(
         "proxy",
-        config.log_level,
-        config.log_format,
-        secrets=_secret_values(config),
+        config.log.level,
+        config.log.format,
+        secrets=settings.secret_values(config, SETTINGS.secret_fields),
     )
     if config.event_loop == "uvloop":
         uvloop.run(serve(config))

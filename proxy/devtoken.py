@@ -8,7 +8,7 @@ machine and in tests. The token is what `proxy.tokens.validate_token` accepts: H
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -17,8 +17,10 @@ from typing import Final
 
 import jwt
 
-from proxy.config import DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER, ConfigError, read_secret_file
+import settings
+from proxy.config import SETTINGS as PROXY_SETTINGS
 from proxy.tokens import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, MAX_SUBJECT_CHARS, MIN_SECRET_BYTES
+from settings import SettingsGroup
 
 MAX_TTL_SECONDS: Final = 7 * 24 * 3600
 """A week: long enough for a development session, short enough not to become a credential."""
@@ -66,52 +68,50 @@ def mint_dev_token(
         raise ValueError(f"the key cannot sign {algorithm} tokens ({type(exc).__name__})") from None
 
 
+_SETTINGS: Final = SettingsGroup(
+    prog="python -m proxy.devtoken",
+    description="Mint a user token for development, signed the way the proxy's settings say.",
+    # The proxy's own declarations: the token matches whatever the proxy is configured with.
+    settings=(
+        dataclasses.replace(PROXY_SETTINGS.setting("jwt_secret_file"), flag="--secret-file"),
+        PROXY_SETTINGS.setting("jwt_secret"),
+        dataclasses.replace(PROXY_SETTINGS.setting("jwt_issuer"), flag="--issuer"),
+        dataclasses.replace(PROXY_SETTINGS.setting("jwt_audience"), flag="--audience"),
+    ),
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Print a token; the secret comes from --secret-file, else PROXY_JWT_SECRET(_FILE)."""
-    parser = argparse.ArgumentParser(prog="python -m proxy.devtoken", description=__doc__)
-    parser.add_argument(
-        "--secret-file",
-        help="file holding the proxy's PROXY_JWT_SECRET [default: env PROXY_JWT_SECRET_FILE, "
-        "else env PROXY_JWT_SECRET]",
-    )
+    parser = settings.build_parser(_SETTINGS, os.environ)
     parser.add_argument("--key-file", help="PEM private key for --algorithm RS256/ES256/... (instead of a secret)")
     parser.add_argument("--algorithm", default="HS256", help="signing algorithm [default: HS256]")
     parser.add_argument("--kid", help="key id header (to match a JWKS entry)")
     parser.add_argument("--group", action="append", default=[], help="a group for the 'groups' claim (repeatable)")
     parser.add_argument("--subject", default="dev", help="the user's name, 'sub' [default: dev]")
     parser.add_argument("--ttl", type=int, default=3600, metavar="SECONDS", help="lifetime [default: 3600]")
-    parser.add_argument(
-        "--issuer",
-        default=os.environ.get("PROXY_JWT_ISSUER") or DEFAULT_JWT_ISSUER,
-        help=f"'iss' [default: env PROXY_JWT_ISSUER, else {DEFAULT_JWT_ISSUER}]",
-    )
-    parser.add_argument(
-        "--audience",
-        default=os.environ.get("PROXY_JWT_AUDIENCE") or DEFAULT_JWT_AUDIENCE,
-        help=f"'aud' [default: env PROXY_JWT_AUDIENCE, else {DEFAULT_JWT_AUDIENCE}]",
-    )
     args = parser.parse_args(argv)
     try:
-        secret_file = args.secret_file or os.environ.get("PROXY_JWT_SECRET_FILE")
+        loaded = settings.resolve(_SETTINGS, vars(args), os.environ)
         if args.key_file:
-            secret = read_secret_file(args.key_file, "--key-file")
-        elif secret_file:
-            secret = read_secret_file(secret_file, "--secret-file")
-        elif os.environ.get("PROXY_JWT_SECRET"):
-            secret = os.environ["PROXY_JWT_SECRET"].strip().encode()
+            secret = settings.read_secret_file(args.key_file, "--key-file")
+        elif loaded["jwt_secret_file"] is not None:
+            secret = settings.read_secret_file(loaded["jwt_secret_file"], loaded.sources["jwt_secret_file"])
+        elif loaded["jwt_secret"] is not None:
+            secret = loaded["jwt_secret"]
         else:
-            raise ConfigError("give --secret-file, or set PROXY_JWT_SECRET(_FILE)")
+            raise settings.SettingsError("give --secret-file, or set PROXY_JWT_SECRET(_FILE)")
         token = mint_dev_token(
             secret,
-            issuer=args.issuer,
-            audience=args.audience,
+            issuer=loaded["jwt_issuer"],
+            audience=loaded["jwt_audience"],
             subject=args.subject,
             ttl_seconds=args.ttl,
             algorithm=args.algorithm,
             groups=args.group,
             kid=args.kid,
         )
-    except (ConfigError, ValueError) as exc:
+    except ValueError as exc:  # settings.SettingsError is one
         print(f"devtoken: error: {exc}", file=sys.stderr)
         return 2
     print(token)

@@ -9,7 +9,6 @@ See docs/proxy.md for the format. Pure: reading the file is the only I/O.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from proxy.tokens import UserToken
+from settings import load_toml
 
 FUNCTION_NAME: Final = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]{0,127}")
 """NVCF's own rule for function names; the proxy's names follow it."""
@@ -184,11 +184,7 @@ def parse_policy(data: Mapping[str, Any], where: str = "policy") -> AccessPolicy
 def load_policy(path: Path) -> AccessPolicy:
     """Read a policy file (TOML); raises `PolicyError`."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"{path}: not valid TOML: {exc}") from None
-    except RecursionError:
-        raise PolicyError(f"{path}: not valid TOML: nested too deeply") from None
+        data = load_toml(path)
+    except ValueError as exc:
+        raise PolicyError(str(exc)) from None
     return parse_policy(data, str(path))

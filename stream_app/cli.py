@@ -18,7 +18,7 @@ from stream_app.app_state import StreamAppState
 from stream_app.config import ConfigError, StreamAppConfig, load_config
 from stream_app.control import make_control_app
 from stream_app.doctor import command as doctor
-from stream_app.logs import LogConfigError, configure_logging
+from stream_app.logs import configure_logging
 from stream_app.session import REASON_SHUTDOWN
 from stream_app.streaming import make_streaming_app
 
@@ -74,16 +74,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["doctor"]:
         return doctor.main(args[1:], os.environ)
-    try:
-        configure_logging(os.environ)
-    except LogConfigError as exc:
-        print(f"stream-app: {exc}", file=sys.stderr)
-        return 2
     # As `python -m` does, let `--app` name modules in the current directory (e.g. `examples.paint`).
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        config = load_config(argv, os.environ)
+        config = load_config(args, os.environ)
+    except ConfigError as exc:
+        print(f"stream-app: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config)
+    try:
         factory = load_factory(config.app)
     except ConfigError as exc:
         print(f"stream-app: {exc}", file=sys.stderr)

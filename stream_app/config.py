@@ -1,21 +1,24 @@
-"""The stream app's settings: one frozen dataclass, read from the environment, overridable by flags."""
+"""The stream app's settings: one frozen dataclass, read from the environment, overridable by flags.
+
+`SETTINGS` declares each setting once (`settings.Setting`), the media pipeline's and the log
+settings included; `load_config` turns the environment and flags into a `StreamAppConfig`.
+"""
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
-import math
-from collections.abc import Callable, Mapping, Sequence
+import socket
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from settings import LogConfig, Setting, SettingsError, SettingsGroup, load, log_config, log_settings, parsers
 from stream_app.media.config import MEDIA_SETTINGS, MediaConfig, MediaConfigError
-from stream_app.ports import PortRange, PortRangeError
+from stream_app.ports import PortRange
 
-
-class ConfigError(ValueError):
-    """A setting with a value that cannot be used."""
+ConfigError = SettingsError
+"""A setting with a value that cannot be used; one line naming the variable or flag."""
 
 
 @dataclass(frozen=True)
@@ -38,60 +41,12 @@ class StreamAppConfig:
     relay_only: bool = False
     input_rate: float = 2000.0
     input_burst: int = 4000
+    function_id: str = ""
+    """NVCF's id of the function this container runs (log lines carry it); empty off NVCF."""
+    instance_id: str = ""
+    """This instance's id in log lines; the loader fills in the host name (on NVCF, the pod's)."""
     media: MediaConfig = MediaConfig()
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise ValueError(f"{value} is not a TCP port")
-    return value
-
-
-def _endpoint(text: str) -> str:
-    if not text.startswith("/") or any(c.isspace() for c in text):
-        raise ValueError(f"{text!r} must be a path starting with '/'")
-    return text
-
-
-def _addresses(text: str) -> tuple[str, ...]:
-    items = tuple(a.strip() for a in text.split(",") if a.strip())
-    for item in items:
-        ipaddress.ip_address(item)
-    return items
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ValueError(f"{value} must be positive")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{text} must be a number of seconds >= 0")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{text} must be a positive number")
-    return value
-
-
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
-
-def _bool(text: str) -> bool:
-    if text.strip().lower() in _TRUE:
-        return True
-    if text.strip().lower() in _FALSE:
-        return False
-    raise ValueError(f"{text!r} is not one of {'/'.join(_TRUE + _FALSE)}")
+    log: LogConfig = LogConfig()
 
 
 def _app_spec(text: str) -> str:
@@ -99,10 +54,6 @@ def _app_spec(text: str) -> str:
     if text and (not sep or not module or not attribute):
         raise ValueError(f"{text!r} must be of the form module:factory")
     return text
-
-
-def _shown(value: object) -> str:
-    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def in_container(env: Mapping[str, str], dockerenv: Path = Path("/.dockerenv")) -> bool:
@@ -127,143 +78,116 @@ def default_ice_addresses(host: str) -> tuple[str, ...]:
     return () if address.is_unspecified else (str(address),)
 
 
-@dataclass(frozen=True)
-class _Setting:
-    field: str
-    env: str
-    parse: Callable[[str], Any]
-    help: str
-
-
-_SETTINGS = (
-    _Setting("host", "STREAM_APP_HOST", str, "address both servers listen on"),
-    _Setting("control_port", "CONTROL_SERVER_PORT", _port, "control server port (/v1/streaming/ready, /creds)"),
-    _Setting("streaming_port", "STREAMING_SERVER_PORT", _port, "streaming (WebSocket sign-in) server port"),
-    _Setting("start_endpoint", "STREAMING_START_ENDPOINT", _endpoint, "WebSocket path of the sign-in"),
-    _Setting("port_range", "STREAMING_PORT_BINDING_RANGE", PortRange.parse, "UDP ports media may bind, FIRST-LAST"),
-    _Setting(
+_APP_SETTINGS = (
+    Setting("host", "STREAM_APP_HOST", parsers.text, "address both servers listen on"),
+    Setting(
+        "control_port",
+        "CONTROL_SERVER_PORT",
+        parsers.port_or_any,
+        "control server port (/v1/streaming/ready, /creds)",
+    ),
+    Setting(
+        "streaming_port", "STREAMING_SERVER_PORT", parsers.port_or_any, "streaming (WebSocket sign-in) server port"
+    ),
+    Setting("start_endpoint", "STREAMING_START_ENDPOINT", parsers.url_path, "WebSocket path of the sign-in"),
+    Setting("port_range", "STREAMING_PORT_BINDING_RANGE", PortRange.parse, "UDP ports media may bind, FIRST-LAST"),
+    Setting(
         "ice_addresses",
         "ICE_HOST_ADDRESSES",
-        _addresses,
-        "comma-separated addresses to gather ICE host candidates on "
-        "(default: STREAM_APP_HOST when it is one address, else every non-loopback address)",
+        parsers.address_list,
+        "comma-separated addresses to gather ICE host candidates on",
+        default_text="STREAM_APP_HOST when it is one address, else every non-loopback address",
     ),
-    _Setting("width", "VIDEO_WIDTH", _positive, "video width in pixels (the app may change it)"),
-    _Setting("height", "VIDEO_HEIGHT", _positive, "video height in pixels (the app may change it)"),
-    _Setting("fps", "VIDEO_FPS", _positive, "video frames per second"),
-    _Setting(
+    Setting("width", "VIDEO_WIDTH", parsers.positive_int, "video width in pixels (the app may change it)"),
+    Setting("height", "VIDEO_HEIGHT", parsers.positive_int, "video height in pixels (the app may change it)"),
+    Setting("fps", "VIDEO_FPS", parsers.positive_int, "video frames per second"),
+    Setting(
         "app",
         "STREAM_APP_FACTORY",
         _app_spec,
-        "the app to serve, module:factory (factory(config) returns a stream_app.StreamApp); "
-        "empty: the built-in test pattern",
+        "the app to serve, module:factory (factory(config) returns a stream_app.StreamApp)",
+        default_text="none: the built-in test pattern",
     ),
-    _Setting(
+    Setting(
         "resume_window",
         "STREAM_APP_RESUME_WINDOW",
-        _seconds,
+        parsers.seconds,
         "seconds a session waits for its client to come back after losing it (0: end at once)",
     ),
-    _Setting(
+    Setting(
         "idle_timeout",
         "STREAM_APP_IDLE_TIMEOUT",
-        _seconds,
+        parsers.seconds,
         "end the session after this many seconds without an input message from the client (0: never)",
     ),
-    _Setting(
+    Setting(
         "exit_after_session",
         "STREAM_APP_EXIT_AFTER_SESSION",
-        _bool,
-        "exit with status 0 when a session ends instead of becoming ready again "
-        "(default: on in a container: /.dockerenv, KUBERNETES_SERVICE_HOST or NVCF_FUNCTION_ID)",
+        parsers.boolean,
+        "exit with status 0 when a session ends instead of becoming ready again",
+        default_text="true in a container (/.dockerenv, KUBERNETES_SERVICE_HOST or NVCF_FUNCTION_ID), else false",
+        switch=True,
     ),
-    _Setting(
+    Setting(
         "relay_only",
         "STREAM_APP_RELAY_ONLY",
-        _bool,
+        parsers.boolean,
         "use only TURN relay candidates (the client is told to do the same)",
+        switch=True,
     ),
-    _Setting(
+    Setting(
         "input_rate",
         "STREAM_APP_INPUT_RATE",
-        _positive_float,
+        parsers.positive,
         "input messages a second allowed (both input channels together)",
     ),
-    _Setting("input_burst", "STREAM_APP_INPUT_BURST", _positive, "input messages allowed in a burst"),
+    Setting("input_burst", "STREAM_APP_INPUT_BURST", parsers.positive_int, "input messages allowed in a burst"),
+    Setting(
+        "function_id",
+        "NVCF_FUNCTION_ID",
+        parsers.text,
+        "the function id, which NVCF sets; log lines carry it, and when set the app runs as in a container",
+        flag=None,
+    ),
+    Setting(
+        "instance_id",
+        "STREAM_APP_INSTANCE_ID",
+        parsers.text,
+        "this instance's id in log lines (nvcf-local sets its own instance id)",
+        default_text="the host name",
+        flag=None,
+    ),
 )
 
-
-def _parse(parse: Callable[[str], Any], text: str, source: str) -> Any:
-    try:
-        return parse(text)
-    except (ValueError, PortRangeError) as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+SETTINGS = SettingsGroup(
+    prog="stream-app",
+    description="NVCF streaming function: control server and WebRTC streaming server, "
+    "serving your app (--app) or a stamped test pattern. Media settings: docs/media.md.",
+    settings=(*_APP_SETTINGS, *MEDIA_SETTINGS, *log_settings(per_logger=True)),
+    defaults_from=StreamAppConfig,
+)
+"""Every stream app setting: its own, the media pipeline's (`MEDIA_*`) and the log settings."""
 
 
 def load_config(
     argv: Sequence[str] | None, env: Mapping[str, str], dockerenv: Path = Path("/.dockerenv")
 ) -> StreamAppConfig:
     """Build the config from defaults, then the environment, then command-line flags."""
-    defaults = StreamAppConfig()
-    values: dict[str, Any] = {f.name: getattr(defaults, f.name) for f in fields(StreamAppConfig)}
-    values["exit_after_session"] = in_container(env, dockerenv)
-    for setting in _SETTINGS:
-        if env.get(setting.env):
-            values[setting.field] = _parse(setting.parse, env[setting.env], setting.env)
-    try:
-        media = MediaConfig.from_env(env)
-    except MediaConfigError as exc:
-        raise ConfigError(str(exc)) from None
-    parser = argparse.ArgumentParser(
-        prog="stream-app",
-        description="NVCF streaming function: control server and WebRTC streaming server, "
-        "serving your app (--app) or a stamped test pattern.",
-    )
-    for setting in _SETTINGS:
-        default = values[setting.field]
-        shown = ",".join(default) if isinstance(default, tuple) else str(default)
-        if setting.parse is _bool:
-            # --x / --no-x, since "--x false" reads badly.
-            parser.add_argument(
-                "--" + setting.field.replace("_", "-"),
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help=f"{setting.help} [env {setting.env}; now: {shown}]",
-            )
-            continue
-        parser.add_argument(
-            "--" + setting.field.replace("_", "-"),
-            metavar=setting.env,
-            default=None,
-            help=f"{setting.help} [env {setting.env}; now: {shown or 'unset'}]",
-        )
-    media_flags = parser.add_argument_group("media (docs/media.md)")
-    for media_setting in MEDIA_SETTINGS:
-        media_flags.add_argument(
-            "--" + media_setting.field.replace("_", "-"),
-            metavar=media_setting.env,
-            default=None,
-            help=f"{media_setting.help} [env {media_setting.env}; now: {_shown(getattr(media, media_setting.field))}]",
-        )
-    args = parser.parse_args(argv)
-    flags = {
-        s.field: (getattr(args, s.field), "--" + s.field.replace("_", "-"))
-        for s in MEDIA_SETTINGS
-        if getattr(args, s.field) is not None
-    }
-    try:
-        media = media.with_settings(flags)
-    except MediaConfigError as exc:
-        raise ConfigError(str(exc)) from None
-    values["media"] = media
-    for setting in _SETTINGS:
-        flag = getattr(args, setting.field)
-        if isinstance(flag, bool):
-            values[setting.field] = flag
-        elif flag is not None:
-            values[setting.field] = _parse(setting.parse, flag, "--" + setting.field.replace("_", "-"))
+    loaded = load(SETTINGS, argv, env)
+    app_fields = {f.name for f in fields(StreamAppConfig)}
+    values: dict[str, Any] = {name: value for name, value in loaded.values.items() if name in app_fields}
+    if not loaded.given("exit_after_session"):
+        values["exit_after_session"] = in_container(env, dockerenv)
+    if not values["instance_id"]:
+        values["instance_id"] = socket.gethostname()
     if not values["ice_addresses"]:
         values["ice_addresses"] = default_ice_addresses(values["host"])
+    given = {s.field: loaded.sources[s.field] for s in MEDIA_SETTINGS if loaded.given(s.field)}
+    try:
+        values["media"] = MediaConfig().with_values({field: loaded[field] for field in given}, given)
+    except MediaConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    values["log"] = log_config(loaded)
     config = StreamAppConfig(**values)
     if config.fps > config.media.max_fps:
         raise ConfigError(f"VIDEO_FPS {config.fps} is above MEDIA_MAX_FPS {config.media.max_fps}")

@@ -158,7 +158,7 @@ def test_exit_after_session_defaults_on_in_a_container_and_can_be_overridden(
     [
         ({"LOG_LEVEL": "LOUD"}, b"LOG_LEVEL: 'LOUD' is not one of DEBUG, INFO, WARNING, ERROR"),
         ({"LOG_LEVELS": "aioice"}, b"LOG_LEVELS: 'aioice' is not logger=LEVEL"),
-        ({"LOG_LEVELS": "aioice=CHATTY"}, b"LOG_LEVELS (aioice): 'CHATTY' is not one of"),
+        ({"LOG_LEVELS": "aioice=CHATTY"}, b"LOG_LEVELS: aioice: 'CHATTY' is not one of"),
     ],
 )
 async def test_a_bad_log_setting_stops_with_status_2_and_says_why(env: dict[str, str], message: bytes) -> None:

@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
     ("module", "args", "message"),
     [
         ("stream_app", (), b"LOG_FORMAT: 'yaml' is not one of text, json"),
-        ("proxy", (), b"LOG_FORMAT must be one of text, json, got 'yaml'"),
-        ("deploy.nvcf_local", ("--turn", "127.0.0.1:3478", "--turn-secret", "s"), b"LOG_FORMAT: 'yaml' is not one of"),
+        ("proxy", (), b"LOG_FORMAT: 'yaml' is not one of text, json"),
+        ("deploy.nvcf_local", ("--turn", "127.0.0.1:3478"), b"LOG_FORMAT: 'yaml' is not one of"),
         ("deploy.nvcf_deploy", ("list",), b"LOG_FORMAT: 'yaml' is not one of text, json"),
     ],
 )
@@ -31,6 +31,7 @@ async def test_a_bad_log_format_stops_the_piece_with_status_2(
         "PROXY_JWT_SECRET": "x" * 32,
         "STREAMING_FUNCTION_ID": "fn",
         "NVCF_LOCAL_API_KEY": "k",
+        "NVCF_LOCAL_TURN_SECRET": "s",
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", module, *args, cwd=REPO, env=env, stderr=asyncio.subprocess.PIPE

@@ -308,7 +308,8 @@ def test_help_lists_every_setting_with_its_variable() -> None:
         ("--end-session-poll-interval", "NVCF_LOCAL_END_SESSION_POLL_INTERVAL"),
         ("--turn", "NVCF_LOCAL_TURN"),
         ("--turn-user", "NVCF_LOCAL_TURN_USER"),
-        ("--turn-password", "NVCF_LOCAL_TURN_PASSWORD"),
+        ("--turn-credential-ttl", "NVCF_LOCAL_TURN_CREDENTIAL_TTL"),
+        ("--log-format", "LOG_FORMAT"),
         ("--api-key-file", "NVCF_LOCAL_API_KEY_FILE"),
     ]:
         assert flag in text and env in text, flag

@@ -638,7 +638,7 @@ def test_config_repr_masks_secrets(web_dir: Path) -> None:
         ({"NVCF_SERVER": "https://grpc.nvcf.nvidia.com"}, "NVCF_SERVER"),
         ({"PROXY_JWT_LEEWAY": "3600"}, "PROXY_JWT_LEEWAY"),
         ({"STREAMING_FUNCTION_ID": "id with spaces"}, "STREAMING_FUNCTION_ID"),
-        ({"PROXY_EVENT_LOOP": "trio"}, "PROXY_EVENT_LOOP must be one of uvloop, asyncio, got 'trio'"),
+        ({"PROXY_EVENT_LOOP": "trio"}, "PROXY_EVENT_LOOP: 'trio' is not one of uvloop, asyncio"),
     ],
 )
 def test_bad_settings_raise_config_error(changes: dict[str, str], message: str) -> None:
@@ -667,14 +667,6 @@ def test_help_lists_every_setting() -> None:
         if setting.flag is not None:
             assert setting.flag in result.stdout
     assert "wss://grpc.nvcf.nvidia.com" in result.stdout
-
-
-def test_docs_list_every_setting() -> None:
-    docs = (REPO / "docs" / "proxy.md").read_text()
-    for setting in SETTINGS:
-        assert f"`{setting.env}`" in docs
-        if setting.flag is not None:
-            assert f"`{setting.flag}`" in docs
 
 
 def test_missing_secret_exits_2_with_one_line(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from test_proxy import (
 
 from proxy.closecodes import CloseCode
 from proxy.config import ConfigError, ProxyConfig, load_config
+from proxy.policy import load_policy
 from proxy.server import CONTENT_SECURITY_POLICY
 
 POLICY = """
@@ -66,7 +67,7 @@ def config(upstream: Upstream, tmp_path: Path) -> ProxyConfig:
     return ProxyConfig(
         nvcf_api_key=API_KEY,
         jwt_secret=SECRET,
-        policy_file=tmp_path / "policy.toml",
+        policy=load_policy(tmp_path / "policy.toml"),
         nvcf_server=upstream.base_url,
         upstream_timeout=2.0,
         web_client_dir=web,

@@ -26,6 +26,7 @@ from test_proxy_policy import POLICY, connect
 
 from proxy.closecodes import CloseCode
 from proxy.config import ConfigError, ProxyConfig, load_config, read_config_file
+from proxy.policy import load_policy
 from proxy.resume import ResumeSigner
 
 SESSION_SECRET = b"resume-test-secret-0123456789abcdef-0123456789abcdef"
@@ -119,7 +120,7 @@ def test_session_secret_comes_from_env_or_file_and_is_masked(tmp_path: Path) -> 
 
 
 def test_short_or_misplaced_session_secret_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="PROXY_SESSION_SECRET must be at least 32 bytes"):
+    with pytest.raises(ConfigError, match=r"^PROXY_SESSION_SECRET: must be at least 32 bytes"):
         load_config({**BASE_ENV, "PROXY_SESSION_SECRET": "short"})
     config_file = tmp_path / "proxy.toml"
     config_file.write_text(f'PROXY_SESSION_SECRET = "{SESSION_SECRET.decode()}"\n')
@@ -137,7 +138,7 @@ def config(upstream: Upstream, tmp_path: Path) -> ProxyConfig:
     return ProxyConfig(
         nvcf_api_key=API_KEY,
         jwt_secret=SECRET,
-        policy_file=tmp_path / "policy.toml",
+        policy=load_policy(tmp_path / "policy.toml"),
         nvcf_server=upstream.base_url,
         upstream_timeout=2.0,
         token_first_message=False,

@@ -26,10 +26,10 @@ import yaml
 from deploy.helm_chart import ChartError, load_chart, merge, nvcf_helm_problems, render, templated_service_names
 from deploy.nvcf_deploy import api
 from deploy.nvcf_deploy.api import ApiClient, ApiError, ApiRequest
-from deploy.nvcf_deploy.config import ConfigError, DeployConfig, add_arguments, load_config
+from deploy.nvcf_deploy.config import SETTINGS, ConfigError, DeployConfig, add_arguments, load_config, load_log_config
 from deploy.nvcf_deploy.preflight import check, check_deployment, on_nvcf, warnings
 from deploy.nvcf_deploy.statuses import FINAL, SUCCESS, meaning
-from observability import LogSettingError, configure_logging, parse_format, parse_level
+from observability import configure_logging
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
 
@@ -315,11 +315,7 @@ def _add_deploy_flags(parser: argparse.ArgumentParser) -> None:
 
 def make_parser() -> argparse.ArgumentParser:
     """nvcf-deploy's parser: global flags, then one subcommand."""
-    parser = argparse.ArgumentParser(
-        prog="nvcf-deploy",
-        description="Create, deploy, watch, list and delete NVCF STREAMING functions (or nvcf-local's).",
-        epilog="Exit status: 0 ok, 1 failed (API error, ERROR status, broken definition), 2 usage, 3 timeout.",
-    )
+    parser = argparse.ArgumentParser(prog=SETTINGS.prog, description=SETTINGS.description, epilog=SETTINGS.epilog)
     add_arguments(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("check", help="pre-flight check a definition file, send nothing")
@@ -415,6 +411,11 @@ async def run(argv: Sequence[str], *, out: TextIO, err: TextIO, env: Mapping[str
         args = make_parser().parse_args(argv)
     except SystemExit as exc:  # argparse printed the usage problem already
         return int(exc.code or 0)
+    return await run_parsed(args, out=out, err=err, env=env)
+
+
+async def run_parsed(args: argparse.Namespace, *, out: TextIO, err: TextIO, env: Mapping[str, str]) -> int:
+    """Run the command `args` holds."""
     try:
         if args.command == "check":
             _preflight(args.definition, _read_definition(args.definition), out)
@@ -434,26 +435,21 @@ async def run(argv: Sequence[str], *, out: TextIO, err: TextIO, env: Mapping[str
         return EXIT_FAILED
 
 
-def _configure_logging(env: Mapping[str, str]) -> None:
-    """Library lines (aiohttp, asyncio) in the kit's format: `LOG_LEVEL` (default WARNING: the
-    commands' own output is printed, not logged) and `LOG_FORMAT`; the API key is never written."""
-    configure_logging(
-        "nvcf-deploy",
-        parse_level(env.get("LOG_LEVEL") or "WARNING", "LOG_LEVEL"),
-        parse_format(env.get("LOG_FORMAT") or "text", "LOG_FORMAT"),  # observability: LOG_FORMAT
-        secrets=[env.get(name, "") for name in ("NVCF_API_KEY", "NGC_API_KEY")],
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `nvcf-deploy` console script."""
     try:
-        _configure_logging(os.environ)
-    except LogSettingError as exc:
+        args = make_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:  # argparse printed the usage problem already
+        return int(exc.code or 0)
+    try:
+        log, secrets = load_log_config(args, os.environ)
+    except ConfigError as exc:
         print(f"nvcf-deploy: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    # Library lines (aiohttp, asyncio) in the kit's format; the API key is never written.
+    configure_logging("nvcf-deploy", log.level, log.format, secrets=secrets)
     try:
-        return asyncio.run(run(sys.argv[1:] if argv is None else argv, out=sys.stdout, err=sys.stderr, env=os.environ))
+        return asyncio.run(run_parsed(args, out=sys.stdout, err=sys.stderr, env=os.environ))
     except KeyboardInterrupt:
         print("nvcf-deploy: interrupted", file=sys.stderr)
         return 130

@@ -15,10 +15,11 @@ from typing import Any
 from aiohttp import web
 
 from deploy.nvcf_local.app import make_app
-from deploy.nvcf_local.config import ConfigError, NvcfLocalConfig, load_config
+from deploy.nvcf_local.config import SETTINGS, ConfigError, NvcfLocalConfig, load_config
 from deploy.nvcf_local.definition import DefinitionError, load_definition
 from deploy.nvcf_local.store import StateError, Store
 from observability import configure_logging, set_log_context
+from settings import secret_values
 
 logger = logging.getLogger("deploy.nvcf_local")
 
@@ -62,9 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # observability: structured, redacted lines; the API key and TURN secrets are never written.
     configure_logging(
         "nvcf-local",
-        config.log_level,
-        config.log_format,
-        secrets=(config.api_key, config.turn.password, config.turn.secret or ""),
+        config.log.level,
+        config.log.format,
+        secrets=secret_values(config, SETTINGS.secret_fields),
     )
     set_log_context(function_id=config.function_id if config.definition is not None else None)
     body: dict[str, Any] | None = None

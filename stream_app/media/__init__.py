@@ -6,7 +6,7 @@ creating the answer.
 
 from stream_app.media.attach import MediaNegotiationError, MediaSession, MediaStats, attach_media
 from stream_app.media.audio_source import AudioSource
-from stream_app.media.config import MEDIA_SETTINGS, MediaConfig, MediaConfigError, MediaSetting
+from stream_app.media.config import MEDIA_SETTINGS, MediaConfig, MediaConfigError
 from stream_app.media.encoded_source import EncodedSource
 from stream_app.media.encoders import EncoderStats, h264_nvenc_available
 from stream_app.media.frames import PIXEL_FORMATS, to_video_frame
@@ -24,7 +24,6 @@ __all__ = [
     "MediaConfigError",
     "MediaNegotiationError",
     "MediaSession",
-    "MediaSetting",
     "MediaStats",
     "attach_media",
     "h264_nvenc_available",

@@ -1,16 +1,17 @@
 """The media pipeline's settings: one frozen dataclass, read from `MEDIA_*` environment variables.
 
-`MEDIA_SETTINGS` lists every field with its env var, parser and help text, so the stream app's
-command line can offer a flag for each (`--help` shows them) without repeating this table.
+`MEDIA_SETTINGS` declares every field once (`settings.Setting`); the stream app includes them in
+its own settings, so each is a flag too and `--help` and docs/configuration.md list them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from settings import Setting, parsers, with_defaults
 from stream_app.media.degradation import POLICIES, DegradationPolicy
 
 SUPPORTED_CODECS = ("H264", "VP8")
@@ -126,37 +127,41 @@ class MediaConfig:
         return self.with_settings({field: (text, source or setting.env)})
 
     def with_settings(self, texts: Mapping[str, tuple[str, str]]) -> MediaConfig:
-        """A copy with several fields parsed from text, `{field: (text, source)}`, validated together:
-        `min <= start <= max` can only be judged on all three, whatever order they are given in."""
+        """A copy with several fields parsed from text, `{field: (text, source)}`, validated together."""
         values: dict[str, Any] = {}
         for field, (text, source) in texts.items():
             try:
                 values[field] = _setting(field).parse(text)
             except ValueError as exc:
                 raise MediaConfigError(f"{source}: {exc}") from None
+        return self.with_values(values, {field: source for field, (_, source) in texts.items()})
+
+    def with_values(self, values: Mapping[str, Any], sources: Mapping[str, str]) -> MediaConfig:
+        """A copy with several fields, validated together, errors naming their `{field: source}`:
+        `min <= start <= max` can only be judged on all three, whatever order they are given in."""
         try:
             return replace(self, **values)
         except MediaConfigError as exc:
-            raise MediaConfigError(f"{_blame(str(exc), texts)}: {exc}") from None
+            raise MediaConfigError(f"{_blame(str(exc), sources)}: {exc}") from None
 
 
-def _setting(field: str) -> MediaSetting:
+def _setting(field: str) -> Setting:
     setting = next((s for s in MEDIA_SETTINGS if s.field == field), None)
     if setting is None:
         raise MediaConfigError(f"{field!r} is not a media setting")
     return setting
 
 
-def _blame(message: str, texts: Mapping[str, tuple[str, str]]) -> str:
+def _blame(message: str, sources: Mapping[str, str]) -> str:
     """The sources a validation message is about: its field's, the bitrates' for the bitrate rule."""
-    for field, (_, source) in texts.items():
+    for field, source in sources.items():
         if message.startswith(f"{field}:"):
             return source
     if message.startswith("bitrates"):
-        named = [source for field, (_, source) in texts.items() if field.startswith("bitrate_")]
+        named = [source for field, source in sources.items() if field.startswith("bitrate_")]
         if named:
             return ", ".join(named)
-    return ", ".join(source for _, source in texts.values())
+    return ", ".join(sources.values())
 
 
 def parse_bitrate(text: str) -> int:
@@ -169,64 +174,52 @@ def parse_bitrate(text: str) -> int:
 
 
 def _codecs(text: str) -> tuple[str, ...]:
-    return tuple(item.strip().upper() for item in text.split(",") if item.strip())
+    return tuple(item.upper() for item in parsers.text_list(text))
 
 
 def _playout_delay(text: str) -> int | None:
-    return None if text.strip().lower() == "off" else _int(text)
+    return None if text.strip().lower() == "off" else parsers.integer(text)
 
 
-def _on_off(text: str) -> bool:
-    word = text.strip().lower()
-    if word not in ("on", "off"):
-        raise ValueError(f"{text!r} must be on or off")
-    return word == "on"
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a whole number") from None
-
-
-@dataclass(frozen=True)
-class MediaSetting:
-    """One `MediaConfig` field as the outside world sets it."""
-
-    field: str
-    env: str
-    parse: Callable[[str], Any]
-    help: str
-
-
-MEDIA_SETTINGS = (
-    MediaSetting("codecs", "MEDIA_CODECS", _codecs, "video codecs allowed, our preference first (H264,VP8)"),
-    MediaSetting("codec_order", "MEDIA_CODEC_ORDER", str, "whose codec order wins: client (browser's offer) or server"),
-    MediaSetting("bitrate_min", "MEDIA_BITRATE_MIN", parse_bitrate, "lowest video bitrate, bps (or 1M, 500k)"),
-    MediaSetting("bitrate_start", "MEDIA_BITRATE_START", parse_bitrate, "video bitrate before receiver feedback"),
-    MediaSetting("bitrate_max", "MEDIA_BITRATE_MAX", parse_bitrate, "highest video bitrate, bps"),
-    MediaSetting("gop", "MEDIA_GOP", _int, "frames between keyframes; 0 = only when the receiver asks"),
-    MediaSetting("x264_preset", "MEDIA_X264_PRESET", str, "libx264 preset (tune=zerolatency always)"),
-    MediaSetting("max_fps", "MEDIA_MAX_FPS", _int, "highest source frame rate accepted"),
-    MediaSetting("encoder_threads", "MEDIA_ENCODER_THREADS", _int, "encoder threads per stream; 0 = automatic"),
-    MediaSetting(
-        "playout_delay_ms",
-        "MEDIA_PLAYOUT_DELAY",
-        _playout_delay,
-        "most playout delay asked of the browser, ms (0 = show frames as soon as decoded; off = let it choose)",
+MEDIA_SETTINGS = with_defaults(
+    (
+        Setting("codecs", "MEDIA_CODECS", _codecs, "video codecs allowed, our preference first (H264,VP8)"),
+        Setting("codec_order", "MEDIA_CODEC_ORDER", str, "whose codec order wins: client (browser's offer) or server"),
+        Setting("bitrate_min", "MEDIA_BITRATE_MIN", parse_bitrate, "lowest video bitrate, bps (or 1M, 500k)"),
+        Setting("bitrate_start", "MEDIA_BITRATE_START", parse_bitrate, "video bitrate before receiver feedback"),
+        Setting("bitrate_max", "MEDIA_BITRATE_MAX", parse_bitrate, "highest video bitrate, bps"),
+        Setting("gop", "MEDIA_GOP", parsers.integer, "frames between keyframes; 0 = only when the receiver asks"),
+        Setting("x264_preset", "MEDIA_X264_PRESET", str, "libx264 preset (tune=zerolatency always)"),
+        Setting("max_fps", "MEDIA_MAX_FPS", parsers.integer, "highest source frame rate accepted"),
+        Setting(
+            "encoder_threads", "MEDIA_ENCODER_THREADS", parsers.integer, "encoder threads per stream; 0 = automatic"
+        ),
+        Setting(
+            "playout_delay_ms",
+            "MEDIA_PLAYOUT_DELAY",
+            _playout_delay,
+            "most playout delay asked of the browser, ms (0 = show frames as soon as decoded; off = let it choose)",
+        ),
+        Setting(
+            "congestion_control",
+            "MEDIA_CONGESTION_CONTROL",
+            str,
+            "transport-cc (paced, send-side estimate; REMB when not offered) or legacy (aiortc's loop)",
+        ),
+        Setting(
+            "degradation",
+            "MEDIA_DEGRADATION",
+            str,
+            "what gives on a narrow link: latency (lower resolution first), resolution, framerate (kept) or off",
+        ),
+        Setting(
+            "audio_fec",
+            "MEDIA_AUDIO_FEC",
+            parsers.on_off,
+            "Opus in-band FEC following the link's loss: on or off",
+            default_text="on",
+        ),
     ),
-    MediaSetting(
-        "congestion_control",
-        "MEDIA_CONGESTION_CONTROL",
-        str,
-        "transport-cc (paced, send-side estimate; REMB when not offered) or legacy (aiortc's loop)",
-    ),
-    MediaSetting(
-        "degradation",
-        "MEDIA_DEGRADATION",
-        str,
-        "what gives on a narrow link: latency (lower resolution first), resolution, framerate (kept) or off",
-    ),
-    MediaSetting("audio_fec", "MEDIA_AUDIO_FEC", _on_off, "Opus in-band FEC following the link's loss: on or off"),
+    MediaConfig,
 )
+"""Every `MediaConfig` field as the outside world sets it; the stream app offers each as a flag too."""
