@@ -7,11 +7,7 @@ from observability.context import LogContext, current_context, log_context, set_
 from observability.logs import (
     FORMATS,
     LEVELS,
-    LogSettingError,
     configure_logging,
-    parse_format,
-    parse_level,
-    parse_logger_levels,
 )
 from observability.redaction import REDACTED, RedactSecrets, redact
 
@@ -20,14 +16,10 @@ __all__ = [
     "LEVELS",
     "REDACTED",
     "LogContext",
-    "LogSettingError",
     "RedactSecrets",
     "configure_logging",
     "current_context",
     "log_context",
-    "parse_format",
-    "parse_level",
-    "parse_logger_levels",
     "redact",
     "set_log_context",
 ]

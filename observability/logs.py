@@ -19,45 +19,14 @@ from observability.context import FIELDS, current_context
 from observability.redaction import RedactSecrets
 
 LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+"""The levels a piece may log at (its log-level setting offers these)."""
 FORMATS: Final = ("text", "json")
+"""What `configure_logging` can write (the LOG_FORMAT setting offers these)."""
 
 # Everything a LogRecord carries of its own; any other attribute came in through `extra=`.
 _RECORD_ATTRIBUTES: Final = frozenset(
     vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None)).keys() | {"message", "asctime", "taskName"}
 )
-
-
-class LogSettingError(ValueError):
-    """A log setting a piece cannot use; the message names the setting and says why."""
-
-
-def parse_level(text: str, setting: str) -> str:
-    """`text` as one of `LEVELS` (any case), or `LogSettingError` naming `setting`."""
-    level = text.strip().upper()
-    if level not in LEVELS:
-        raise LogSettingError(f"{setting}: {text!r} is not one of {', '.join(LEVELS)}")
-    return level
-
-
-def parse_format(text: str, setting: str = "LOG_FORMAT") -> str:
-    """`text` as one of `FORMATS` (any case), or `LogSettingError` naming `setting`."""
-    fmt = text.strip().lower()
-    if fmt not in FORMATS:
-        raise LogSettingError(f"{setting}: {text!r} is not one of {', '.join(FORMATS)}")
-    return fmt
-
-
-def parse_logger_levels(text: str, setting: str = "LOG_LEVELS") -> dict[str, str]:
-    """`name=LEVEL` items, comma-separated, as a dict; empty text gives an empty dict."""
-    levels: dict[str, str] = {}
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        name, sep, level = item.partition("=")
-        if not sep or not name.strip():
-            raise LogSettingError(f"{setting}: {item!r} is not logger=LEVEL (e.g. stream_app.input_receiver=DEBUG)")
-        levels[name.strip()] = parse_level(level, f"{setting} ({name.strip()})")
-    return levels
 
 
 class _Tag(logging.Filter):
@@ -134,6 +103,14 @@ class TextFormatter(logging.Formatter):
         return f"{first} [{suffix}]{newline}{rest}"
 
 
+def _level(text: str) -> str:
+    """A level the settings already checked; another is a programming error."""
+    level = text.strip().upper()
+    if level not in LEVELS:
+        raise ValueError(f"log level {text!r} is not one of {', '.join(LEVELS)}")
+    return level
+
+
 class _KitHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The handler `configure_logging` installs; recognised (and replaced) when called again."""
 
@@ -153,7 +130,7 @@ def configure_logging(
     Calling it again replaces the handler it installed before.
     """
     if fmt not in FORMATS:
-        raise LogSettingError(f"log format {fmt!r} is not one of {', '.join(FORMATS)}")
+        raise ValueError(f"log format {fmt!r} is not one of {', '.join(FORMATS)}")
     redaction = RedactSecrets(secrets)
     handler = _KitHandler(stream if stream is not None else sys.stderr)
     handler.addFilter(_Tag())
@@ -164,6 +141,6 @@ def configure_logging(
     for old in [h for h in root.handlers if isinstance(h, _KitHandler)]:
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(parse_level(level, "log level"))
+    root.setLevel(_level(level))
     for name, chosen in (logger_levels or {}).items():
-        logging.getLogger(name).setLevel(parse_level(chosen, f"log level of {name}"))
+        logging.getLogger(name).setLevel(_level(chosen))

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from observability.logs import FORMATS, LEVELS
 from settings import parsers
 from settings.declaration import Setting
 from settings.loader import Loaded
-
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-FORMATS = ("text", "json")
 
 level = parsers.choice(*LEVELS, upper=True)
 

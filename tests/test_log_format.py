@@ -11,10 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from observability import (
-    LogSettingError,
     configure_logging,
     log_context,
-    parse_format,
     redact,
     set_log_context,
 )
@@ -162,7 +160,6 @@ def test_known_secrets_are_cut_out_unless_too_short_to_tell_from_words() -> None
     assert redact("a b c", known=("b",)) == "a b c"
 
 
-def test_a_log_format_is_text_or_json() -> None:
-    assert parse_format(" JSON ") == "json"
-    with pytest.raises(LogSettingError, match="LOG_FORMAT: 'yaml' is not one of text, json"):
-        parse_format("yaml")
+def test_configure_logging_refuses_a_format_it_cannot_write() -> None:
+    with pytest.raises(ValueError, match="log format 'yaml' is not one of text, json"):
+        configure_logging("test", fmt="yaml")
