@@ -3,7 +3,7 @@
 
 A *profile* fixes how much each benchmark does: ``full`` (`make bench`, under 15 minutes),
 ``quick`` (``BENCH_QUICK=1``, about 2 minutes) and ``smoke`` (seconds; what
-`tests/test_benchmarks_smoke.py` runs so the harness cannot rot unnoticed).
+`tests/benchmarks/test_benchmarks_smoke.py` runs so the harness cannot rot unnoticed).
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Shared test fixtures: free loopback ports, a real coturn, a real nvcf-local running the stream app.
 
-Everything here runs real processes bound to 127.0.0.1 and cleans up after itself. Plain helpers
-(`free_port`, `free_udp_port_range`, `alive`) can be imported by test modules with
-``from conftest import free_port`` (pytest puts this directory on ``sys.path``).
+Everything here runs real processes bound to 127.0.0.1 and cleans up after itself. What the
+fixtures start, and the helpers tests import, live in the `support` package beside this file.
 
 Fixtures:
 
@@ -11,96 +10,36 @@ Fixtures:
 - `definition_factory`: writes a copy of the test-pattern function definition with free control
   and streaming ports (so tests never collide with a running ``make demo``), optionally edited.
 - `http`: an aiohttp client session; `app`: a stream app running in the test's event loop
-  (`stream_app_harness.running_stream_app`).
+  (`support.stream_app_harness.running_stream_app`).
 - `nvcf_local_factory` / `nvcf_local`: nvcf-local as a real process (``python -m deploy.nvcf_local``)
   running the real stream app, pushing `coturn`'s credentials; `nvcf_local` is already ACTIVE.
 
-For fixtures of a wider scope, `running_coturn`, `write_definition` and `running_nvcf_local` are
-the same things as async context managers.
+For fixtures of a wider scope, `support.services` has `running_coturn`, `write_definition` and
+`running_nvcf_local`: the same things as async context managers.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
-import json
-import logging
-import os
-import secrets
-import sys
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-import psutil
 import pytest
-from proxy_harness import Upstream
-from stream_app_harness import RunningStreamApp, running_stream_app
+from support.proxy_harness import Upstream
+from support.services import (
+    DefinitionFactory,
+    LocalDefinition,
+    NvcfLocalFactory,
+    RunningNvcfLocal,
+    running_coturn,
+    running_nvcf_local,
+    write_definition,
+)
+from support.stream_app_harness import RunningStreamApp, running_stream_app
 
-from benchmarks.ports import LOOPBACK, free_port, free_ports, free_udp_port_range
-from deploy.children import Child, start_child
-from deploy.coturn import CoturnConfig, RunningCoturn, start_coturn
-from deploy.nvcf_local.config import DEFAULT_DEFINITION
-
-
-def alive(process: psutil.Process) -> bool:
-    """Whether `process` (the very one, not a reuse of its pid) still runs; zombies count as gone."""
-    try:
-        return bool(process.is_running() and process.status() != psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return False
-
-
-async def wait_until_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
-    """Wait up to `timeout` seconds for every process to end; return those still alive."""
-    deadline = time.monotonic() + timeout
-    while True:
-        left = [p for p in processes if alive(p)]
-        if not left or time.monotonic() > deadline:
-            return left
-        await asyncio.sleep(0.05)
-
-
-class LineRecorder(logging.Handler):
-    """Keeps the messages logged to one logger, so a test can read a child's output lines."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-def recording_logger(name: str) -> tuple[logging.Logger, LineRecorder]:
-    """A fresh logger that records every line at INFO and above (and still propagates to pytest)."""
-    log = logging.getLogger(f"tests.{name}.{uuid.uuid4().hex[:8]}")
-    log.setLevel(logging.INFO)
-    recorder = LineRecorder()
-    log.addHandler(recorder)
-    return log, recorder
-
-
-@asynccontextmanager
-async def running_coturn(rest: bool = False) -> AsyncIterator[RunningCoturn]:
-    """A coturn on 127.0.0.1 (free port, 11 relay ports, random credentials), stopped on exit.
-
-    With `rest`, it takes coturn's REST credentials made from its random ``auth_secret`` only.
-    """
-    first, last = free_udp_port_range(11)
-    running = await start_coturn(
-        CoturnConfig.with_random_credentials(port=free_port(), min_port=first, max_port=last, rest=rest)
-    )
-    try:
-        yield running
-    finally:
-        await running.stop()
+from deploy.coturn import RunningCoturn
 
 
 @pytest.fixture
@@ -110,225 +49,10 @@ async def coturn() -> AsyncIterator[RunningCoturn]:
         yield running
 
 
-@dataclass(frozen=True)
-class LocalDefinition:
-    """A function definition file written for one test, and the ports it gives the stream app."""
-
-    path: Path
-    control_port: int
-    streaming_port: int
-    data: dict[str, Any]
-
-
-def write_definition(
-    directory: Path, edit: Callable[[dict[str, Any]], None] | None = None, name: str = "function.json"
-) -> LocalDefinition:
-    """Write the test-pattern definition with free control and streaming ports, then ``edit(data)``."""
-    data = json.loads(DEFAULT_DEFINITION.read_text(encoding="utf-8"))
-    control, streaming = free_ports(2)
-    data["health"]["port"] = control
-    data["inferencePort"] = streaming
-    ports = {"CONTROL_SERVER_PORT": str(control), "STREAMING_SERVER_PORT": str(streaming)}
-    for entry in data["containerEnvironment"]:
-        entry["value"] = ports.get(entry["key"], entry["value"])
-    if edit is not None:
-        edit(data)
-    path = directory / name
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return LocalDefinition(path=path, control_port=control, streaming_port=streaming, data=data)
-
-
-DefinitionFactory = Callable[..., LocalDefinition]
-
-
 @pytest.fixture
 def definition_factory(tmp_path: Path) -> DefinitionFactory:
     """``make(edit=None, name="function.json")``: `write_definition` into the test's tmp_path."""
     return functools.partial(write_definition, tmp_path)
-
-
-@dataclass
-class RunningNvcfLocal:
-    """An nvcf-local process started by `running_nvcf_local`."""
-
-    child: Child
-    port: int
-    api_key: str
-    function_id: str
-    version_id: str
-    definition: LocalDefinition
-    turn: RunningCoturn
-    recorder: LineRecorder = field(repr=False)
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def sign_in_url(self) -> str:
-        """The relay's WebSocket URL."""
-        return f"ws://{LOOPBACK}:{self.port}/sign_in"
-
-    @property
-    def status_url(self) -> str:
-        """NVCF's version-status URL for this function."""
-        return f"{self.base_url}/v2/nvcf/functions/{self.function_id}/versions"
-
-    @property
-    def control_url(self) -> str:
-        """The instance's control server (``/v1/streaming/ready``, ``/v1/streaming/creds``)."""
-        return f"http://{LOOPBACK}:{self.definition.control_port}"
-
-    @property
-    def output(self) -> list[str]:
-        """nvcf-local's output lines so far (the instance's lines included)."""
-        return self.recorder.lines
-
-    @property
-    def auth_headers(self) -> dict[str, str]:
-        """Headers a proxy sends on the sign-in: the API key and the function id."""
-        return {"Authorization": f"Bearer {self.api_key}", "Function-ID": self.function_id}
-
-    @property
-    def process(self) -> psutil.Process:
-        """nvcf-local's own process."""
-        return psutil.Process(self.child.pid)
-
-    def instances(self) -> list[psutil.Process]:
-        """The instance processes nvcf-local runs right now (its live children)."""
-        try:
-            return [p for p in self.process.children() if alive(p)]
-        except psutil.NoSuchProcess:
-            return []
-
-    def udp_sockets(self) -> int:
-        """UDP sockets the instances hold now (the media ports each binds per session)."""
-        count = 0
-        for process in self.instances():
-            try:
-                count += len(process.net_connections(kind="udp"))
-            except psutil.NoSuchProcess:
-                pass
-        return count
-
-    async def status(self) -> str | None:
-        """The function version's status from NVCF's status API, or None if it does not answer."""
-        try:
-            async with aiohttp.ClientSession() as http:
-                async with http.get(self.status_url, headers={"Authorization": f"Bearer {self.api_key}"}) as response:
-                    if response.status != 200:
-                        return None
-                    body = await response.json()
-                    return str(body["functions"][0]["status"])
-        except aiohttp.ClientError:
-            return None
-
-    async def wait_for_status(self, expected: str, timeout: float = 20.0) -> None:
-        """Poll the status API until it says `expected`; fail with nvcf-local's output otherwise."""
-        deadline = time.monotonic() + timeout
-        status = None
-        while time.monotonic() < deadline:
-            status = await self.status()
-            if status == expected:
-                return
-            if self.child.returncode is not None:
-                break
-            await asyncio.sleep(0.1)
-        output = "\n".join(self.output[-40:])
-        raise AssertionError(f"status {status!r}, not {expected!r} (exit {self.child.returncode}); output:\n{output}")
-
-    async def wait_until_idle(self, timeout: float = 10.0) -> None:
-        """Wait until the relay holds no session on the instance and its ``/v1/streaming/ready``
-        answers 200: the relay frees an instance only once its endsession call answers COMPLETE,
-        a moment after the stream app itself is ready again."""
-        deadline = time.monotonic() + timeout
-        instances = f"{self.base_url}/local/v1/functions/{self.function_id}/versions/{self.version_id}/instances"
-        key = {"Authorization": f"Bearer {self.api_key}"}
-        async with aiohttp.ClientSession() as http:
-            while time.monotonic() < deadline:
-                async with http.get(instances, headers=key) as response:
-                    held = response.status != 200 or any(i["sessionId"] for i in (await response.json())["instances"])
-                if not held:
-                    async with http.get(f"{self.control_url}/v1/streaming/ready") as response:
-                        if response.status == 200:
-                            return
-                await asyncio.sleep(0.05)
-        raise AssertionError("the instance stayed busy")
-
-
-@asynccontextmanager
-async def running_nvcf_local(
-    turn: RunningCoturn,
-    definition: LocalDefinition,
-    extra_args: tuple[str, ...] = (),
-    env: dict[str, str] | None = None,
-) -> AsyncIterator[RunningNvcfLocal]:
-    """nvcf-local as a real process running `definition` and pushing `turn`'s credentials.
-
-    The stream app is bound to 127.0.0.1. Entered once nvcf-local answers its status API (the
-    function may still be DEPLOYING); nvcf-local is stopped on exit.
-    """
-    port = free_port()
-    api_key = secrets.token_urlsafe(24)
-    function_id, version_id = str(uuid.uuid4()), str(uuid.uuid4())
-    log, recorder = recording_logger("nvcf_local")
-    child = await start_child(
-        "nvcf-local",
-        [
-            sys.executable,
-            "-m",
-            "deploy.nvcf_local",
-            "--port",
-            str(port),
-            "--definition",
-            str(definition.path),
-            "--function-id",
-            function_id,
-            "--version-id",
-            version_id,
-            "--turn",
-            f"{turn.host}:{turn.port}",
-            "--turn-user",
-            turn.user,
-            "--health-poll-interval",
-            "0.1",
-            *extra_args,
-        ],
-        env={
-            **os.environ,
-            "NVCF_LOCAL_API_KEY": api_key,
-            "NVCF_LOCAL_TURN_PASSWORD": turn.password,
-            "STREAM_APP_HOST": LOOPBACK,
-            # The test machine is a container (/.dockerenv), where the stream app would exit after
-            # each session by default; fixtures shared across tests keep one instance instead.
-            "STREAM_APP_EXIT_AFTER_SESSION": "0",
-            **(env or {}),
-        },
-        logger=log,
-    )
-    running = RunningNvcfLocal(
-        child=child,
-        port=port,
-        api_key=api_key,
-        function_id=function_id,
-        version_id=version_id,
-        definition=definition,
-        turn=turn,
-        recorder=recorder,
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while await running.status() is None:
-            if child.returncode is not None or time.monotonic() > deadline:
-                raise AssertionError("nvcf-local did not start:\n" + "\n".join(running.output))
-            await asyncio.sleep(0.05)
-        yield running
-    finally:
-        await child.stop()
-
-
-NvcfLocalFactory = Callable[..., Awaitable[RunningNvcfLocal]]
 
 
 @pytest.fixture

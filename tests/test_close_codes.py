@@ -14,7 +14,7 @@ from proxy.subprotocols import APP_PROTOCOL
 from stream_app.closecodes import CloseCode as AppCloseCode
 from stream_app.streaming import SUBPROTOCOL as APP_SUBPROTOCOL
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[1]
 PROTOCOL = (REPO / "docs" / "protocol.md").read_text()
 CLOSE_CODES_JS = (REPO / "web_client" / "close-codes.js").read_text()
 

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from browser import chromium
-from conftest import RunningNvcfLocal
-from local_stack import LocalStack, local_stack
 from playwright.async_api import Page
+from support.browser import chromium
+from support.local_stack import LocalStack, local_stack
+from support.services import RunningNvcfLocal
 
 from deploy.coturn import RunningCoturn
 from stream_app.ports import PortRange

@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 import aiohttp
-from scripted_client import open_session
-from stream_app_harness import running_stream_app
+from support.scripted_client import open_session
+from support.stream_app_harness import running_stream_app
 
 from stream_app import stamp
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "stream-app.md"
+DOC = Path(__file__).resolve().parents[1] / "docs" / "stream-app.md"
 
 
 def _load_example(tmp_path: Path):  # type: ignore[no-untyped-def]

@@ -4,9 +4,9 @@ nothing leaks, and the next session works.
 Here: a browser that vanishes; the stream app crashing; coturn stopping mid-session (the page says
 `Media lost`) or pausing briefly (it streams on); NVCF unreachable (4502) or not answering (4504)
 in a browser; a dead media path with a client that never closes (the stream app ends it). Others
-live with their piece: SIGTERM in test_proxy_drain / test_lifecycle_process / test_nvcf_local, the
+live with their piece: SIGTERM in test_proxy_drain / test_stream_app_process / test_nvcf_local, the
 JWKS server down in test_proxy_auth, the proxy's upstream mapping in test_proxy, Redis down in
-test_proxy_shared_limits, a taken UDP range in test_streaming_session."""
+test_proxy_shared_limits, a taken UDP range in test_client_connection."""
 
 from __future__ import annotations
 
@@ -24,22 +24,23 @@ import aiohttp
 import psutil
 import pytest
 from aiohttp.test_utils import TestServer
-from conftest import DefinitionFactory, NvcfLocalFactory, RunningNvcfLocal, free_port
-from local_stack import LocalStack, local_stack
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
-from proxy_harness import StartProxy, Upstream, proxy_starter
-from scripted_client import negotiate, sign_in
-from test_proxy import API_KEY, SECRET, make_token, open_session
-from test_web_client_stack import (
+from support.local_stack import LocalStack, local_stack
+from support.proxy_harness import API_KEY, SECRET, StartProxy, Upstream, make_token, open_session, proxy_starter
+from support.scripted_client import negotiate, sign_in
+from support.services import DefinitionFactory, NvcfLocalFactory, RunningNvcfLocal
+from support.web_client_harness import (
     FRAMES_DECODED_SOON,
     coturn_back_and_the_next_session_streams,
+    csp_chromium,
     open_page,
     udp_socket_count,
     wait_for_state,
     wait_for_udp_sockets,
+    wait_until,
 )
-from web_client_harness import csp_chromium, wait_until
 
+from benchmarks.ports import free_port
 from deploy.coturn import RunningCoturn, start_coturn
 from proxy.config import ProxyConfig
 from proxy.state import STATE

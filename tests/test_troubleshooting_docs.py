@@ -12,7 +12,7 @@ from stream_app.doctor.contract import Facts, check_config
 from stream_app.doctor.relay import NoAnswer, Refused, judge_stun, judge_turn
 from stream_app.ports import PortRange
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 GUIDE = (ROOT / "docs" / "troubleshooting.md").read_text(encoding="utf-8")
 
 

@@ -1,0 +1,102 @@
+"""The benchmark report (benchmarks/report.py) held against the committed results: the committed
+``REPORT.md`` and ``network.md`` are exactly what their committed results documents render to."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.report import render_network, write_report
+from benchmarks.report_results import EncoderFailure, G2gFailure, NetworkFailure, NoFrame, Results
+from benchmarks.report_tables import PlotFiles, report_markdown
+
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+IMAGE = re.compile(r"^!\[[^\]]*\]\(([^)]+)\)$")
+
+
+def _doc(name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((RESULTS / name).read_text(encoding="utf-8"))
+    return doc
+
+
+def _without_images(markdown: str) -> str:
+    """`markdown` without its image lines (and the blank line after each)."""
+    lines = markdown.split("\n")
+    kept = []
+    skip_blank = False
+    for line in lines:
+        if IMAGE.match(line):
+            skip_blank = True
+            continue
+        if skip_blank and line == "":
+            skip_blank = False
+            continue
+        skip_blank = False
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def test_the_committed_report_is_what_latest_json_renders_to(tmp_path: Path) -> None:
+    written = write_report(_doc("latest.json"), tmp_path)
+    committed = (RESULTS / "REPORT.md").read_text(encoding="utf-8")
+    assert written.read_text(encoding="utf-8") == committed
+    # Every plot the report links was drawn, and no other.
+    linked = {m.group(1) for line in committed.splitlines() if (m := IMAGE.match(line))}
+    assert linked and {p.name for p in tmp_path.glob("*.png")} == linked
+
+
+def test_the_committed_network_page_is_what_network_json_renders_to(tmp_path: Path) -> None:
+    committed = (RESULTS / "network.md").read_text(encoding="utf-8")
+    assert render_network(_doc("network.json"), tmp_path) == committed
+    assert (tmp_path / "network_step.png").stat().st_size > 0
+
+
+def test_the_tables_need_no_plots() -> None:
+    results = Results.read(_doc("latest.json"))
+    committed = (RESULTS / "REPORT.md").read_text(encoding="utf-8")
+    assert report_markdown(results, PlotFiles()) == _without_images(committed)
+    # The tables do not even load matplotlib.
+    probe = "import sys, benchmarks.report_tables; sys.exit('matplotlib' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], check=False).returncode == 0
+
+
+def test_a_run_that_failed_reads_as_a_failure_and_shows_its_error() -> None:
+    doc = copy.deepcopy(_doc("latest.json"))
+    g2g = doc["benchmarks"]["glass_to_glass"]["runs"]
+    g2g[0] = {**{k: g2g[0][k] for k in ("server", "width", "height", "fps", "codec", "path")}, "error": "no browser"}
+    encoders = doc["benchmarks"]["encoder_cost"]["runs"]
+    encoders[0] = {**{k: encoders[0][k] for k in ("encoder", "width", "height")}, "error": "no libx264"}
+    network = doc["benchmarks"]["network"]["runs"]
+    network[0] = {"stack": network[0]["stack"], "scenario": network[0]["scenario"], "error": "lab down"}
+    network[1] = {**network[1], "no_frame": "nothing arrived", "presented_fps": 0.0}
+
+    results = Results.read(doc)
+    assert results.glass_to_glass and results.encoder_cost and results.network
+    assert results.glass_to_glass.runs and isinstance(results.glass_to_glass.runs[0], G2gFailure)
+    assert results.encoder_cost.runs and isinstance(results.encoder_cost.runs[0], EncoderFailure)
+    assert isinstance(results.network.runs[0], NetworkFailure) and isinstance(results.network.runs[1], NoFrame)
+    markdown = report_markdown(results, PlotFiles())
+    for words in (
+        "| error: no browser |",
+        "| error: no libx264 |",
+        "| error: lab down |",
+        "| no frame: nothing arrived |",
+    ):
+        assert words in markdown
+
+
+@pytest.mark.parametrize("status", ["failed", "skipped"])
+def test_a_section_that_did_not_run_shows_its_reason(status: str) -> None:
+    doc = copy.deepcopy(_doc("latest.json"))
+    doc["benchmarks"]["proxy_overhead"] = {"status": status, "reason": "nginx is not installed"}
+    del doc["benchmarks"]["encoder_cost"]
+    markdown = report_markdown(Results.read(doc), PlotFiles())
+    proxy = markdown.split("## 4. Proxy overhead\n\n", 1)[1]
+    assert proxy.startswith(f"{status}: nginx is not installed\n\n## 5. Encoder cost\n\nNot run in this run.\n")

@@ -1,0 +1,129 @@
+"""The paint example: its visible reactions, first on its own, then read off the decoded video."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import aiohttp
+import numpy as np
+import numpy.typing as npt
+from support.scripted_client import ScriptedSession, open_session
+from support.stream_app_harness import running_stream_app
+
+from examples.paint import PaintApp, make_app
+from examples.paint.paint import BACKGROUND, CYAN, MAGENTA, ORANGE, RED, STATUS_TOP, SWATCH, YELLOW
+from stream_app import input_protocol as ip
+from stream_app import stamp
+
+Image = npt.NDArray[np.uint8]
+
+
+def swatch(frame: Image, index: int) -> tuple[int, ...]:
+    """Mean colour of the middle of status swatch `index`."""
+    region = frame[STATUS_TOP + 8 : STATUS_TOP + 24, index * SWATCH + 16 : index * SWATCH + 48]
+    return tuple(int(v) for v in region.reshape(-1, 3).mean(axis=0))
+
+
+def near(colour: tuple[int, ...], expected: tuple[int, int, int], tolerance: int = 60) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(colour, expected, strict=True))
+
+
+def key(code: str, action: str = "down") -> ip.KeyEvent:
+    return ip.KeyEvent(0, 0.0, action, code, code, 0, False)
+
+
+def test_every_frame_carries_the_stamp() -> None:
+    paint = PaintApp(1280, 720)
+    before = int(time.time() * 1000)
+    frame = paint.render()
+    assert frame.shape == (720, 1280, 3)
+    assert before <= stamp.read(frame[:, :, 1]) <= int(time.time() * 1000)
+
+
+def test_keys_change_the_brush_and_light_the_key_swatch() -> None:
+    paint = PaintApp(1280, 720)
+    paint.handle(key("KeyR"))
+    frame = paint.render()
+    assert swatch(frame, 0) == RED and swatch(frame, 1) == MAGENTA
+    paint.handle(key("KeyR", "up"))
+    assert swatch(paint.render(), 1) == (0, 0, 0)
+
+
+def test_arrow_keys_move_the_sprite() -> None:
+    paint = PaintApp(1280, 720)
+    start = list(paint.sprite)
+    paint.handle(key("ArrowRight"))
+    paint.handle(key("ArrowDown"))
+    assert paint.sprite == [start[0] + 16, start[1] + 16]
+
+
+def test_mouse_drag_draws_in_the_brush_colour_and_wheel_changes_the_size() -> None:
+    paint = PaintApp(1280, 720)
+    paint.handle(key("KeyY"))
+    paint.handle(ip.MouseButton(0, 0, "down", 0, 0.1, 0.5, 0))
+    assert swatch(paint.render(), 2) == CYAN
+    paint.handle(ip.MouseMove(0, 0, 0.3, 0.5, 1))
+    paint.handle(ip.MouseButton(1, 0, "up", 0, 0.3, 0.5, 0))
+    frame = paint.render()
+    y = int(0.5 * 719)
+    assert all(tuple(frame[y, x]) == YELLOW for x in range(140, 380, 20))
+    assert tuple(frame[y - 40, 200]) == BACKGROUND
+    size = paint.brush_size
+    paint.handle(ip.Wheel(0, 0, 0, -100, 0))
+    assert paint.brush_size == size + 2
+
+
+def test_touch_gamepad_clipboard_and_pointer_lock_react() -> None:
+    paint = PaintApp(1280, 720)
+    paint.handle(ip.Touch(0, 0, "start", (ip.TouchPoint(1, 0.5, 0.8),)))
+    assert swatch(paint.render(), 2) == CYAN
+    paint.handle(ip.Touch(0, 0, "end", (ip.TouchPoint(1, 0.5, 0.8),)))
+    paint.handle(ip.Gamepad(0, 0, 0, True, "pad", (1.0,), (1.0, 0.0)))
+    x = paint.sprite[0]
+    time.sleep(0.05)
+    frame = paint.render()
+    assert swatch(frame, 3) == ORANGE and paint.sprite[0] > x
+    paint.handle(ip.Clipboard(0, 0, "HI"))
+    frame = paint.render()
+    assert swatch(frame, 4) == YELLOW
+    assert (frame[-24:-4, 8:40] == 255).any()  # the text is drawn in the bottom band
+    before = list(paint.sprite)
+    paint.handle(ip.MouseMotion(0, 0, -10, 0, 0))
+    assert paint.sprite[0] == before[0] - 10
+
+
+def test_resize_changes_the_frame_size_within_limits() -> None:
+    paint = PaintApp(1280, 720)
+    paint.handle(ip.Resize(0, 0, 1024, 576))
+    assert paint.render().shape == (576, 1024, 3)
+    paint.resize(100, 100)
+    assert paint.render().shape == (432, 768, 3)
+
+
+async def _frame_where(session: ScriptedSession, check: Callable[[Image], bool], timeout: float = 10.0) -> Image:
+    track = await asyncio.wait_for(asyncio.shield(session.track), timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frame = (await asyncio.wait_for(track.recv(), timeout)).to_ndarray(format="rgb24")
+        if check(frame):
+            return frame  # type: ignore[no-any-return]
+    raise AssertionError("no decoded frame showed the expected reaction")
+
+
+async def test_reactions_show_in_the_decoded_video(http: aiohttp.ClientSession) -> None:
+    async with running_stream_app(width=960, height=540, fps=30, app_factory=make_app) as app:
+        session = await open_session(http, app.sign_in_url, input_channels=True)
+        try:
+            await session.channels_open()
+            first = await _frame_where(session, lambda f: True)
+            assert first.shape == (540, 960, 3)
+            session.send_input("key", action="down", code="KeyR", key="r", mods=0, repeat=False)
+            frame = await _frame_where(session, lambda f: near(swatch(f, 0), RED) and near(swatch(f, 1), MAGENTA))
+            latency = time.time() * 1000 - stamp.read(frame[:, :, 1])
+            assert 0 < latency < 2000
+            session.send_input("resize", width=1024, height=576)
+            await _frame_where(session, lambda f: f.shape == (576, 1024, 3))
+        finally:
+            await session.close()

@@ -1,0 +1,271 @@
+"""The send-side estimator on synthetic delay traces and on a simulated bottleneck (`link_sim`)."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+from support.link_sim import Bottleneck, LinkSim
+
+from stream_app.media.probes import ProbeBitrateEstimator, ProbeCluster, ProbeController
+from stream_app.media.rate_control import Estimate, RateControlConfig, SendSideEstimator
+from stream_app.media.transport_cc import PacketResult, SentPacket
+
+MBIT = 1_000_000
+
+
+def trace(
+    rate_bps: float, seconds: float, queue_growth: float, start: float = 0.0, first_seq: int = 0
+) -> list[PacketResult]:
+    """Packets of 1200 bytes sent at `rate_bps`; each waits `queue_growth` s longer per second sent."""
+    interval = 1200 * 8 / rate_bps
+    packets = []
+    for i in range(int(seconds / interval)):
+        sent = start + i * interval
+        packet = SentPacket(first_seq + i, (first_seq + i) & 0xFFFF, sent, 1200)
+        packets.append(PacketResult(packet, sent + 0.02 + queue_growth * (sent - start)))
+    return packets
+
+
+def feed(estimator: SendSideEstimator, results: list[PacketResult], every: float = 0.05) -> list[Estimate]:
+    """Deliver `results` as feedback every `every` seconds (20 ms after the last arrival reported)."""
+    estimates: list[Estimate] = []
+    batch: list[PacketResult] = []
+    next_report = results[0].sent.send_time + every
+    for result in results:
+        assert result.arrival is not None
+        if result.arrival > next_report and batch:
+            estimates.append(estimator.on_feedback(batch, next_report + 0.02))
+            batch = []
+            next_report += every
+        batch.append(result)
+    estimates.append(estimator.on_feedback(batch, next_report + 0.02))
+    return estimates
+
+
+def test_backs_off_on_a_growing_queue() -> None:
+    estimator = SendSideEstimator(RateControlConfig(start_bitrate=4 * MBIT))
+    steady = feed(estimator, trace(4 * MBIT, 2.0, 0.0))
+    assert steady[-1].delay_state == "normal"
+    before = steady[-1].target_bitrate
+    # The same sending rate, but each packet waits 10 % longer: the link carries ~3.6 Mbit/s.
+    growing = feed(estimator, trace(4 * MBIT, 1.0, 0.1, start=2.0, first_seq=10_000))
+    assert "overusing" in {e.delay_state for e in growing}
+    assert growing[-1].target_bitrate < 0.9 * before
+    assert growing[-1].limited_by == "delay"
+
+
+def test_holds_on_a_steady_queue() -> None:
+    estimator = SendSideEstimator(RateControlConfig(start_bitrate=4 * MBIT))
+    feed(estimator, trace(4 * MBIT, 2.0, 0.0))
+    # A queue that grew for 200 ms and then stays: delay is high but no longer growing.
+    feed(estimator, trace(4 * MBIT, 0.2, 0.1, start=2.0, first_seq=10_000))
+    settled = feed(estimator, trace(4 * MBIT, 2.0, 0.0, start=2.2, first_seq=20_000))
+    tail = settled[len(settled) // 2 :]
+    assert {e.delay_state for e in tail} == {"normal"}
+    assert all(b.target_bitrate >= a.target_bitrate for a, b in itertools.pairwise(tail))
+
+
+def run(capacity: float, seconds: float, *, loss: float = 0.0, config: RateControlConfig | None = None) -> LinkSim:
+    sim = LinkSim(SendSideEstimator(config), Bottleneck(capacity, loss=loss, rng=random.Random(7)))
+    sim.run(seconds)
+    return sim
+
+
+def test_ramps_fast_on_spare_capacity() -> None:
+    sim = run(20 * MBIT, 3.0)
+    assert sim.between(0.0, 0.05)[0].estimate.limited_by == "start"
+    assert max(s.estimate.target_bitrate for s in sim.between(0.0, 1.0)) >= 10 * MBIT  # probes, not 8 %/s
+    assert min(s.estimate.target_bitrate for s in sim.between(1.5, 3.0)) >= 12 * MBIT
+
+
+def test_converges_near_capacity_with_a_short_queue() -> None:
+    sim = run(5 * MBIT, 20.0)
+    settled = sim.between(3.0, 20.0)
+    targets = [s.estimate.target_bitrate for s in settled]
+    assert 0.85 * 5 * MBIT <= sum(targets) / len(targets) <= 1.0 * 5 * MBIT
+    assert min(targets) >= 0.75 * 5 * MBIT and max(targets) <= 1.15 * 5 * MBIT
+    assert max(s.queue_delay for s in settled) < 0.1
+
+
+# Restore times are spread over the recovery probes' 2 s period: the worst phase must pass too.
+@pytest.mark.parametrize(("low", "restore"), [(5 * MBIT, 20.0), (5 * MBIT, 15.5), (2 * MBIT, 15.75), (8 * MBIT, 17.0)])
+def test_recovers_fast_from_a_drop_and_a_restore(low: float, restore: float) -> None:
+    sim = LinkSim(SendSideEstimator(), Bottleneck(20 * MBIT))
+    sim.run(10.0)
+    assert sim.samples[-1].estimate.target_bitrate >= 15 * MBIT
+    sim.link.capacity = low
+    sim.run(restore)
+    sim.link.capacity = 20 * MBIT
+    sim.run(restore + 8.0)
+    after_drop = sim.between(11.5, restore)
+    assert max(s.estimate.target_bitrate for s in after_drop) < low  # under the new capacity within 1.5 s
+    assert max(s.queue_delay for s in after_drop) < 0.1  # and the queue it built is gone
+    assert max(s.estimate.target_bitrate for s in sim.between(restore, restore + 5.0)) >= 15 * MBIT
+    assert min(s.estimate.target_bitrate for s in sim.between(restore + 5.0, restore + 8.0)) >= 15 * MBIT
+
+
+def test_probes_keep_the_estimate_up_while_the_sender_is_application_limited() -> None:
+    sim = LinkSim(SendSideEstimator(), Bottleneck(2 * MBIT))
+    sim.run(5.0)
+    assert sim.samples[-1].estimate.target_bitrate < 2 * MBIT
+    sim.app_limit = 0.5 * MBIT  # a still scene: the encoder needs little
+    sim.link.capacity = 20 * MBIT
+    sim.run(17.0)
+    assert sim.samples[-1].estimate.target_bitrate >= 10 * MBIT  # 1.5x what is sent would be 0.75 Mbit/s
+    sim.app_limit = None  # the scene gets busy: the link's rate is there at once
+    sim.run(19.0)
+    assert min(s.estimate.target_bitrate for s in sim.between(17.0, 19.0)) >= 10 * MBIT
+    assert max(s.queue_delay for s in sim.between(17.0, 19.0)) < 0.1
+
+
+@pytest.mark.parametrize(
+    ("capacity", "jitter", "reorder", "floor"),
+    [
+        (5 * MBIT, 0.02, False, 0.85),
+        (20 * MBIT, 0.02, True, 0.8),
+        # A short first probe reads 40 ms of jitter as a slow link; a longer one, once it is known, does not.
+        (20 * MBIT, 0.04, False, 0.6),
+    ],
+)
+def test_holds_near_capacity_under_jitter(capacity: float, jitter: float, reorder: bool, floor: float) -> None:
+    link = Bottleneck(capacity, jitter=jitter, reorder=reorder, rng=random.Random(3))
+    sim = LinkSim(SendSideEstimator(), link)
+    sim.run(20.0)
+    targets = [s.estimate.target_bitrate for s in sim.between(5.0, 20.0)]
+    assert sum(targets) / len(targets) >= floor * capacity
+    assert max(targets) <= 1.15 * capacity
+
+
+def test_packets_reordered_past_a_feedback_are_not_counted_lost() -> None:
+    link = Bottleneck(5 * MBIT, jitter=0.02, reorder=True, rng=random.Random(3))
+    sim = LinkSim(SendSideEstimator(), link)
+    sim.run(15.0)
+    late = sim.between(5.0, 15.0)
+    assert max(s.estimate.loss_fraction for s in late) < 0.05  # counted as lost, 20 ms of jitter reads ~13 %
+    assert "loss" not in {s.estimate.limited_by for s in late}
+    assert sum(s.estimate.target_bitrate for s in late) / len(late) >= 0.8 * 5 * MBIT
+
+
+def test_backs_off_at_15_percent_random_loss() -> None:
+    sim = run(5 * MBIT, 15.0, loss=0.15)
+    late = sim.between(10.0, 15.0)
+    assert max(s.estimate.target_bitrate for s in late) <= 1 * MBIT
+    assert {s.estimate.limited_by for s in late} == {"loss"}
+
+
+@pytest.mark.parametrize("loss", [0.01, 0.03])
+def test_ignores_a_few_percent_of_random_loss(loss: float) -> None:
+    sim = run(5 * MBIT, 15.0, loss=loss)
+    late = sim.between(5.0, 15.0)
+    assert min(s.estimate.target_bitrate for s in late) >= 0.8 * 5 * MBIT
+    assert "loss" not in {s.estimate.limited_by for s in late}
+
+
+def test_respects_the_configured_maximum() -> None:
+    config = RateControlConfig(min_bitrate=300_000, start_bitrate=1 * MBIT, max_bitrate=3 * MBIT)
+    sim = run(20 * MBIT, 5.0, config=config)
+    assert max(s.estimate.target_bitrate for s in sim.samples) <= 3 * MBIT
+    assert sim.samples[-1].estimate.limited_by == "max"
+
+
+def test_never_goes_below_the_configured_minimum() -> None:
+    sim = run(200_000, 10.0, config=RateControlConfig(min_bitrate=300_000, start_bitrate=500_000))
+    assert min(s.estimate.target_bitrate for s in sim.samples) == 300_000
+
+
+def test_the_same_trace_gives_the_same_estimates() -> None:
+    first, second = run(5 * MBIT, 5.0, loss=0.02), run(5 * MBIT, 5.0, loss=0.02)
+    assert [s.estimate for s in first.samples] == [s.estimate for s in second.samples]
+
+
+def test_pacing_runs_at_two_and_a_half_times_the_target() -> None:
+    estimate = SendSideEstimator().process(0.0)
+    assert (estimate.target_bitrate, estimate.pacing_bitrate) == (1_500_000, 3_750_000)
+    assert (estimate.limited_by, estimate.acknowledged_bitrate, estimate.rtt) == ("start", None, None)
+
+
+def test_the_first_probe_is_at_three_times_the_start_and_the_next_doubles_its_result() -> None:
+    estimator = SendSideEstimator(RateControlConfig(start_bitrate=1 * MBIT))
+    first = estimator.next_probe(0.0)
+    assert first == ProbeCluster(1, 3 * MBIT, 5, 3 * MBIT * 15 // 8000)
+    assert first.initial and estimator.next_probe(0.0) is None
+    interval = 1200 * 8 / first.bitrate
+    results = [PacketResult(SentPacket(i, i, i * interval, 1200, 1), 5.0 + i * interval) for i in range(6)]
+    estimate = estimator.on_feedback(results, 0.1)
+    assert estimate.target_bitrate == pytest.approx(3 * MBIT, rel=0.01)
+    second = estimator.next_probe(0.1)
+    assert second is not None and second.bitrate == pytest.approx(6 * MBIT, rel=0.01) and not second.initial
+
+
+def test_a_probe_at_the_maximum_is_not_repeated_when_its_result_is_near_it() -> None:
+    controller = ProbeController(start_bps=4 * MBIT, max_bps=10 * MBIT)
+    first = controller.next_probe(0.0)
+    assert first is not None and first.bitrate == 10 * MBIT  # 3x the start, capped
+    for tick in range(1, 200):
+        controller.on_estimate(9.5 * MBIT, tick * 0.001, settled=True, delivered=9 * MBIT)
+    assert controller.next_probe(0.2) is None
+
+
+def test_a_first_probe_on_a_slow_link_lowers_the_start() -> None:
+    estimator = SendSideEstimator(RateControlConfig(start_bitrate=2 * MBIT))
+    first = estimator.next_probe(0.0)
+    assert first is not None
+    interval = 1200 * 8 / first.bitrate
+    arrival = 1200 * 8 / 500_000  # a 500 kbit/s link
+    results = [PacketResult(SentPacket(i, i, i * interval, 1200, 1), 5.0 + i * arrival) for i in range(8)]
+    estimate = estimator.on_feedback(results, 0.2)
+    assert estimate.target_bitrate < 500_000
+
+
+def test_a_probe_that_got_through_sets_the_estimate_and_that_one_did_not_is_discounted() -> None:
+    estimator = ProbeBitrateEstimator()
+    cluster = ProbeCluster(7, 8 * MBIT, 5, 15_000)
+    estimator.on_probe(cluster)
+    interval = 1200 * 8 / (8 * MBIT)
+    results = [PacketResult(SentPacket(i, i, i * interval, 1200, 7), 1.0 + i * interval) for i in range(13)]
+    assert [estimator.on_result(r) for r in results][-1] == pytest.approx(8 * MBIT, rel=0.01)
+    estimator.on_probe(ProbeCluster(8, 8 * MBIT, 5, 15_000))
+    slow = [PacketResult(SentPacket(i, i, i * interval, 1200, 8), 1.0 + i * interval * 2) for i in range(13)]
+    assert [estimator.on_result(r) for r in slow][-1] == pytest.approx(0.95 * 4 * MBIT, rel=0.01)
+    assert estimator.on_result(PacketResult(SentPacket(99, 99, 0.0, 1200, None), 1.0)) is None
+
+
+def test_remb_alone_sets_the_target_without_transport_feedback() -> None:
+    estimator = SendSideEstimator()
+    estimate = estimator.on_remb(2 * MBIT, 0.5)
+    assert (estimate.target_bitrate, estimate.limited_by) == (2 * MBIT, "remb")
+    assert estimator.next_probe(0.5) is None  # nothing could measure a probe's result
+    assert estimator.on_remb(50 * MBIT, 1.0).limited_by == "max"
+
+
+def test_remb_bounds_the_transport_cc_estimate() -> None:
+    estimator = SendSideEstimator(RateControlConfig(start_bitrate=4 * MBIT))
+    feed(estimator, trace(4 * MBIT, 1.0, 0.0))
+    estimate = estimator.on_remb(1 * MBIT, 1.1)
+    assert (estimate.target_bitrate, estimate.limited_by) == (1 * MBIT, "remb")
+
+
+def test_receiver_report_loss_backs_off_without_transport_feedback() -> None:
+    estimator = SendSideEstimator()
+    estimator.on_remb(4 * MBIT, 0.0)
+    estimator.on_rtt(0.05, 0.0)
+    for i in range(1, 11):
+        estimate = estimator.on_receiver_report(0.25, i * 0.5)
+    assert estimate.limited_by == "loss"
+    assert estimate.target_bitrate < 2 * MBIT
+    assert estimate.loss_fraction == 0.25 and estimate.rtt == 0.05
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"min_bitrate": 5_000}, "10 kbit/s <= min"),
+        ({"start_bitrate": 100_000}, "min <= start"),
+        ({"max_bitrate": 1_000_000}, "start <= max"),
+    ],
+)
+def test_config_refuses_inconsistent_bitrates(kwargs: dict[str, int], reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        RateControlConfig(**kwargs)

@@ -1,0 +1,130 @@
+"""Input over the session's data channels, from a scripted WebRTC client to the app's handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import pytest
+from support.recording_app import RecordingApp
+from support.scripted_client import ScriptedSession, open_session
+from support.stream_app_harness import RunningStreamApp, running_stream_app
+
+from stream_app import input_protocol as ip
+from stream_app.config import StreamAppConfig
+
+
+@asynccontextmanager
+async def session_with_input(
+    http: aiohttp.ClientSession, **settings: Any
+) -> AsyncIterator[tuple[RunningStreamApp, RecordingApp, ScriptedSession]]:
+    apps: list[RecordingApp] = []
+
+    def factory(config: StreamAppConfig) -> RecordingApp:
+        apps.append(RecordingApp(config))
+        return apps[-1]
+
+    async with running_stream_app(app_factory=factory, **settings) as app:
+        session = await open_session(http, app.sign_in_url, input_channels=True)
+        try:
+            await session.channels_open()
+            yield app, apps[0], session
+        finally:
+            await session.close()
+
+
+async def test_every_input_type_reaches_the_app_as_its_typed_event(http: aiohttp.ClientSession) -> None:
+    async with session_with_input(http) as (_, recorder, session):
+        session.send_input("key", action="down", code="ArrowLeft", key="ArrowLeft", mods=ip.SHIFT, repeat=False)
+        session.send_input("mouse_button", action="down", button=0, x=0.5, y=0.25, mods=0)
+        session.send_input("wheel", dx=0, dy=120, mods=0)
+        session.send_input("touch", phase="start", touches=[{"id": 1, "x": 0.1, "y": 0.9}])
+        session.send_input("gamepad", index=0, connected=True, id="pad", buttons=[1, 0], axes=[0.5, -0.5])
+        session.send_input("clipboard", text="hello")
+        session.send_input("resize", width=1024, height=576)
+        await recorder.wait_for("resize")
+        session.send_input("mouse_move", x=0.75, y=0.5, buttons=1)
+        session.send_input("mouse_motion", dx=3, dy=-4, buttons=0)
+        deadline = time.monotonic() + 5
+        while len(recorder.inputs()) < 9 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+    kinds = [type(event) for event in recorder.inputs()]
+    assert kinds[:7] == [ip.KeyEvent, ip.MouseButton, ip.Wheel, ip.Touch, ip.Gamepad, ip.Clipboard, ip.Resize]
+    assert set(kinds[7:]) == {ip.MouseMove, ip.MouseMotion}
+    key = recorder.inputs()[0]
+    assert isinstance(key, ip.KeyEvent) and key.code == "ArrowLeft" and key.mods == ip.SHIFT
+    assert ("resize", ip.Resize(6, recorder.inputs()[6].t, 1024, 576)) in recorder.events
+
+
+async def test_bad_input_messages_are_dropped_and_the_session_goes_on(
+    http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="stream_app.input_receiver")
+    async with session_with_input(http) as (app, recorder, session):
+        bad: list[tuple[str, str | bytes]] = [
+            ("input", "not json"),
+            ("input", b"\xff\x00"),
+            ("input", json.dumps({"v": 1, "type": "launch", "seq": 0, "t": 0})),
+            ("input", json.dumps({"v": 1, "type": "key", "seq": 0, "t": 0, "action": "down"})),
+            ("input", "x" * 20000),
+            ("input-motion", json.dumps({"v": 1, "type": "key", "seq": 0, "t": 0})),
+        ]
+        for channel, data in bad:
+            session.send_raw(channel, data)
+        session.send_input("key", action="down", code="KeyB", key="b", mods=0, repeat=False)
+        await recorder.wait_for("input")
+        assert len(await session.latencies(3)) == 3
+        current = app.state.slot.current
+        assert current is not None
+        assert current.input_counters.dropped["invalid"] == len(bad)
+        assert current.input_counters.accepted == 1
+    [event] = recorder.inputs()
+    assert isinstance(event, ip.KeyEvent) and event.code == "KeyB"
+    # Logged with the reason, but not once per message: one line a second per kind.
+    drops = [r.getMessage() for r in caplog.records if "dropped an input message" in r.getMessage()]
+    assert drops and "message is not UTF-8 JSON" in drops[0] and len(drops) < len(bad)
+
+
+async def test_stale_motion_is_dropped(http: aiohttp.ClientSession) -> None:
+    async with session_with_input(http) as (app, recorder, session):
+        for seq in (5, 3, 6):
+            session.send_raw(
+                "input-motion",
+                json.dumps({"v": 1, "type": "mouse_move", "seq": seq, "t": 0, "x": 0, "y": 0, "buttons": 0}),
+            )
+        session.send_input("clipboard", text="done")
+        await recorder.wait_for("input", 2)
+        await asyncio.sleep(0.2)
+        current = app.state.slot.current
+        assert current is not None
+    assert [e.seq for e in recorder.inputs() if isinstance(e, ip.MouseMove)] == [5, 6]
+    assert current.input_counters.dropped["stale"] == 1
+
+
+async def test_the_rate_limit_drops_a_flood_and_the_session_goes_on(http: aiohttp.ClientSession) -> None:
+    async with session_with_input(http, input_rate=50.0, input_burst=100) as (app, recorder, session):
+        for _ in range(1000):
+            session.send_input("wheel", dx=0, dy=1, mods=0)
+        deadline = time.monotonic() + 10
+        current = app.state.slot.current
+        assert current is not None
+        counters = current.input_counters
+        while counters.accepted + counters.dropped["rate-limit"] < 1000 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert counters.accepted + counters.dropped["rate-limit"] == 1000
+        # The burst plus what the rate refilled while the flood arrived (a second or so).
+        assert 100 <= counters.accepted < 300, counters
+        assert counters.dropped["rate-limit"] > 800
+        assert len(await session.latencies(3)) == 3
+        await asyncio.sleep(0.5)  # the bucket refills; input flows again
+        session.send_input("clipboard", text="after the flood")
+        deadline = time.monotonic() + 5
+        while not any(isinstance(e, ip.Clipboard) for e in recorder.inputs()):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
