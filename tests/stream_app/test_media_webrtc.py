@@ -72,7 +72,7 @@ async def test_a_source_above_max_fps_is_refused() -> None:
 
 
 async def test_attach_needs_a_video_section() -> None:
-    from media_peers import loopback_pc
+    from support.media_peers import loopback_pc
 
     server, client = loopback_pc(), loopback_pc()
     client.addTransceiver("audio", direction="recvonly")

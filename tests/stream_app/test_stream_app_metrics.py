@@ -32,12 +32,12 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-async def wait_for(http: aiohttp.ClientSession, app: RunningStreamApp, name: str, timeout: float = 8.0) -> Samples:
-    """Scrape until `name` is above 0 (the sampler runs once a second)."""
+async def wait_for(http: aiohttp.ClientSession, app: RunningStreamApp, *names: str, timeout: float = 8.0) -> Samples:
+    """Scrape until every one of `names` is above 0 (the sampler runs once a second)."""
     deadline = time.monotonic() + timeout
     while True:
         samples = await scrape(http, app)
-        if value(samples, name) > 0 or time.monotonic() > deadline:
+        if all(value(samples, name) > 0 for name in names) or time.monotonic() > deadline:
             return samples
         await asyncio.sleep(0.25)
 
@@ -56,7 +56,9 @@ async def test_a_session_shows_up_in_every_family(http: aiohttp.ClientSession) -
         session.send_raw("input", "not json")
         assert len(await session.latencies(20)) == 20
 
-        during = await wait_for(http, app, "stream_app_rtt_seconds")
+        # The RTT can come with the sampler's first look; the sent bitrate needs its second (bytes
+        # sent since the last one).
+        during = await wait_for(http, app, "stream_app_rtt_seconds", "stream_app_video_sent_bitrate_bps")
         assert value(during, "stream_app_session_state", state="connected") == 1
         assert value(during, "stream_app_session_state", state="idle") == 0
         assert value(during, "stream_app_video_fps") > 0

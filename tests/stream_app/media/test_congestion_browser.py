@@ -1,7 +1,7 @@
 """Chromium and our congestion control on loopback: transport-cc is negotiated, Chromium's
 transport feedback reaches the send-side estimator, and `legacy` keeps aiortc's own loop.
 
-The page is test_media_browser's: recvonly video and audio plus a data channel, as the web client
+The page is support.media_browser's: recvonly video and audio plus a data channel, as the web client
 offers, answered by an aiortc peer with `attach_media`. The lab tests (test_congestion_lab.py)
 cover narrow and lossy links.
 """
@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from support import media_browser
 from support.browser import chromium
 from support.media_browser import open_decoding
 
 from stream_app.media import MediaConfig, MediaSession
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
-media_site = media_browser.media_site  # the fixture: an aiortc answerer for a Chromium page
 
 
 @pytest.mark.parametrize("media_site", [MediaConfig(codecs=("H264",))], indirect=True)
