@@ -162,7 +162,8 @@ class SendSideEstimator:
                     self._detector.update(*deltas, result.arrival)
             probed = self._probe_results.on_result(result)
             if probed is not None:
-                probe = probed if probe is None else max(probe, probed)
+                self._probes.on_probe_result(probed)
+                probe = probed.bitrate if probe is None else max(probe, probed.bitrate)
                 initial_probe = initial_probe or self._probe_results.is_initial(result)
         self._update_delay_based(probe, initial_probe, now)
         if probe is not None:
@@ -258,7 +259,14 @@ class SendSideEstimator:
         self._estimate = self._make_estimate(upper, reason)
         if self._transport_cc(now):
             settled = self._detector.state == "normal"
-            self._probes.on_estimate(self._estimate.target_bitrate, now, settled, self._acknowledged.bitrate())
+            self._probes.on_estimate(
+                self._estimate.target_bitrate,
+                now,
+                settled,
+                self._acknowledged.bitrate(),
+                self._loss.fraction,
+                self._detector.state == "overusing",
+            )
         return self._estimate
 
     def next_probe(self, now: float) -> ProbeCluster | None:
