@@ -258,7 +258,10 @@ class SendSideEstimator:
             upper, reason = loss_bound, "loss"
         self._estimate = self._make_estimate(upper, reason)
         if self._transport_cc(now):
-            settled = self._detector.state == "normal"
+            # Normal, and no queue standing: a probe on top of a queue only adds to it. The detector
+            # needs a few groups to see a capacity drop, while the queue (and the jitter it brings,
+            # which asks for a longer probe) is there at once.
+            settled = self._detector.state == "normal" and self._queue.delay < DRAIN_DONE_S
             self._probes.on_estimate(
                 self._estimate.target_bitrate,
                 now,

@@ -106,6 +106,21 @@ def test_recovers_fast_from_a_drop_and_a_restore(low: float, restore: float) -> 
     assert min(s.estimate.target_bitrate for s in sim.between(restore + 5.0, restore + 8.0)) >= 15 * MBIT
 
 
+# Under a little jitter the queue a drop builds raises the jitter too, which asks for a longer
+# probe: sent at twice the old estimate into the narrowed link, it kept the queue over 100 ms.
+@pytest.mark.parametrize("drop", [10.6, 11.0])
+def test_no_probe_goes_on_top_of_the_queue_a_drop_built(drop: float) -> None:
+    sim = LinkSim(SendSideEstimator(), Bottleneck(20 * MBIT, jitter=0.005, rng=random.Random(3)))
+    sim.run(drop)
+    sim.link.capacity = 5 * MBIT
+    sim.run(drop + 3.0)
+    asked = [at for at, _ in sim.probes if drop < at < drop + 3.0]
+    assert asked  # recovery probes, once the queue is gone
+    before = [[s.queue_delay for s in sim.samples if s.time <= at][-1] for at in asked]  # the last sample before
+    assert max(before) < 0.02, list(zip(asked, before, strict=True))
+    assert max(s.queue_delay for s in sim.between(drop + 1.2, drop + 3.0)) < 0.1
+
+
 def test_probes_keep_the_estimate_up_while_the_sender_is_application_limited() -> None:
     sim = LinkSim(SendSideEstimator(), Bottleneck(2 * MBIT))
     sim.run(5.0)
