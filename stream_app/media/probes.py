@@ -24,11 +24,11 @@ jumps there instead of creeping up at 8 %/s. Probes are sent:
   the estimate, 2 s later and then every 2x longer up to 8 s, while the delay detector is normal
   and loss low, until two signs that the link is found: such a probe filling it (it arrived slower
   than it was sent, under 70 % of its rate), or the detector's first overuse. One probe cut short
-  (lost, unsent, or spread out by a moment's stall of a relay on the path)
-  would otherwise leave the estimate to grow by AIMD's 8 %/s for good: the encoder fills its
-  target, so no application-limited probe comes, and no drop, so no recovery probe. A link that
-  really is slow meets its first overuse within a second or two, so it pays one such probe, a
-  few ms of queue; one reading alone, of either kind, does not end it.
+  (lost, unsent, or spread out by a moment's stall of a relay on the path) would otherwise leave
+  the estimate to grow by AIMD's 8 %/s for good: the encoder fills its target, so no
+  application-limited probe comes, and no drop, so no recovery probe. A link that really is slow
+  meets its first overuse within a second or two, so it pays one such probe, a few ms of queue;
+  one reading alone, of either kind, does not end it.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ class ProbeController:
         loss: float = 0.0,
         overusing: bool = False,
     ) -> None:
-        """The current estimate; `settled` when the delay detector is back to normal (no queue building).
+        """The current estimate; `settled` when the link is quiet (the detector normal, no queue standing).
 
         `delivered` is the acknowledged bitrate: a drop is only worth recovering to what the link
         really carried before it, not to an estimate nothing had tested (the start bitrate).
