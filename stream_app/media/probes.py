@@ -18,13 +18,24 @@ jumps there instead of creeping up at 8 %/s. Probes are sent:
   sent, so without probes it would go stale just when the scene gets busy;
 - when an upper bound that was limiting the estimate (REMB) rises;
 - when jitter found since the last probe makes it too short to be believed: under jitter probes
-  last 12x the RFC 3550 jitter (15-100 ms), since a shorter one's spread-out arrivals read slow.
+  last 12x the RFC 3550 jitter (15-100 ms), since a shorter one's spread-out arrivals read slow;
+- when the first exponential probing ended short of the link (its last probe came back under 70 %
+  of its rate, or not at all) with the estimate under half the maximum: again, a 15 ms probe at 2x
+  the estimate, 2 s later and then every 2x longer up to 8 s, while the delay detector is normal
+  and loss low, until two signs that the link is found: such a probe filling it (it arrived slower
+  than it was sent, under 70 % of its rate), or the detector's first overuse. One probe cut short
+  (lost, unsent, or spread out by a moment's stall of a relay on the path) would otherwise leave
+  the estimate to grow by AIMD's 8 %/s for good: the encoder fills its target, so no
+  application-limited probe comes, and no drop, so no recovery probe. A link that really is slow
+  meets its first overuse within a second or two, so it pays one such probe, a few ms of queue;
+  one reading alone, of either kind, does not end it.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Literal
 
 from stream_app.media.transport_cc import PacketResult
 
@@ -45,11 +56,22 @@ DELIVERED_MEMORY_S = 2.0  # what was delivered "before the drop": the best of th
 ALR_RATIO = 0.65  # kDefaultAlrBandwidthUsageRatio: sending less than this of the estimate
 ALR_AFTER_S = 0.5  # application-limited for this long before it counts
 ALR_PROBE_INTERVAL_S = 5.0  # kAlrPeriodicProbingInterval
+REPROBE_INTERVAL_S = (2.0, 8.0)  # first and longest wait between probes after probing fell short
+REPROBE_GROWTH = 2.0
+# Probing again stops after this many signs that the link is found (a probe again that filled it,
+# the first overuse): one reading spread out by a moment's jitter on the path (a busy relay) must not end it.
+REPROBE_REACHED = 2
+REPROBE_BELOW_MAX = 0.5  # probing fell short only if it left the estimate under this share of the maximum
+REPROBE_MAX_LOSS = 0.02  # no re-probe while more is lost than this (the loss-based bound's "low")
 MIN_RECEIVED_RATIO = 0.8  # of a cluster's packets and bytes, for a result to count
 MAX_PROBE_INTERVAL_S = 1.0
 MAX_RECEIVE_SEND_RATIO = 2.0  # arrivals faster than this x sending: bogus timestamps
 UNSATURATED_RATIO = 0.9
 SATURATED_UTILIZATION = 0.95
+
+
+Chain = Literal["first", "again", "other"]
+"""What started a run of exponential probing: the session's start, probing again after that fell short, else."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +86,20 @@ class ProbeCluster:
     min_packets: int
     min_bytes: int
     initial: bool = field(default=False, compare=False)  # one of the first probes, sent before any feedback
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What a probe's feedback showed: `bitrate` (bits/s) for the cluster `cluster` probed at `probed`.
+
+    `saturated` when its packets arrived slower than they were sent: the link, not the sender, set
+    the result, so a result well under `probed` is the link's rate.
+    """
+
+    cluster: int
+    bitrate: float
+    probed: float
+    saturated: bool
 
 
 class ProbeController:
@@ -84,25 +120,43 @@ class ProbeController:
         self._recovery_wait = RECOVERY_INTERVAL_S[0]
         self._delivered: deque[tuple[float, float]] = deque()  # (time, acknowledged bitrate), decreasing rates
         self._limited_since: float | None = None
+        self._last_cluster = 0  # the id of the latest probe asked for
+        self._last_result: ProbeResult | None = None  # the latest result of any probe
+        # Probing again after the first probing fell short: when (None: not planned) and the wait after that.
+        self._reprobe_at: float | None = None
+        self._reprobe_wait = REPROBE_INTERVAL_S[0]
+        self._reached = 0  # signs the link is found: probes again that filled it, a first overuse
+        self._overuse_seen = False
+        self._chain: Chain = "first"  # what started the probing under way (or last under way)
 
-    def _cluster(self, bitrate: float, initial: bool = False) -> ProbeCluster:
+    def _cluster(self, bitrate: float, initial: bool = False, short: bool = False) -> ProbeCluster:
+        """A probe at `bitrate`: as long as the jitter needs, or the shortest if `short`."""
         bitrate = min(bitrate, self._max)
         cluster_id, self._next_id = self._next_id, self._next_id + 1
-        self._last_duration = self._duration()
-        return ProbeCluster(cluster_id, bitrate, PROBE_MIN_PACKETS, int(bitrate * self._last_duration / 8), initial)
+        self._last_cluster = cluster_id
+        if short:
+            duration = PROBE_DURATION_S  # not the length jitter asks for: a longer probe is not owed
+        else:
+            duration = self._last_duration = self._duration()
+        return ProbeCluster(cluster_id, bitrate, PROBE_MIN_PACKETS, int(bitrate * duration / 8), initial)
 
     def _duration(self) -> float:
         return min(MAX_PROBE_DURATION_S, max(PROBE_DURATION_S, PROBE_JITTER_FACTOR * self.jitter))
 
-    def _probe(self, bitrate: float, now: float) -> None:
+    def _probe(self, bitrate: float, now: float, chain: Chain | None = "other") -> bool:
+        """Ask for a probe at `bitrate`, starting a run of probing of kind `chain` (None: the next of this run)."""
         bitrate = min(bitrate, self._max)
         if bitrate <= self._estimate or self._queue:
-            return  # nothing to learn, or the last request is not even sent yet
-        self._queue.append(self._cluster(bitrate))
+            return False  # nothing to learn, or the last request is not even sent yet
+        if chain is not None:
+            self._chain = chain
+        # Probing again starts short: on a link that really is slow, it is queue paid for nothing.
+        self._queue.append(self._cluster(bitrate, short=chain == "again"))
         # Probe further only from below the maximum: a result near a probe at the maximum would
         # otherwise ask for the same probe again on every tick.
         self._further_above = bitrate * FURTHER_PROBE_THRESHOLD if bitrate < self._max else None
         self._last_probe_time = now
+        return True
 
     def _remember_delivered(self, delivered: float | None, now: float) -> float:
         if delivered is not None:
@@ -113,12 +167,24 @@ class ProbeController:
             self._delivered.popleft()
         return self._delivered[0][1] if self._delivered else 0.0
 
-    def on_estimate(self, bitrate: float, now: float, settled: bool, delivered: float | None = None) -> None:
-        """The current estimate; `settled` when the delay detector is back to normal (no queue building).
+    def on_estimate(
+        self,
+        bitrate: float,
+        now: float,
+        settled: bool,
+        delivered: float | None = None,
+        loss: float = 0.0,
+        overusing: bool = False,
+    ) -> None:
+        """The current estimate; `settled` when the link is quiet (the detector normal, no queue standing).
 
         `delivered` is the acknowledged bitrate: a drop is only worth recovering to what the link
         really carried before it, not to an estimate nothing had tested (the start bitrate).
+        `loss` is the fraction the feedback reports lost; `overusing` when the detector sees a queue grow.
         """
+        if overusing and not self._overuse_seen:
+            self._overuse_seen = True  # the sender met the link: one sign that probing again is not owed
+            self._reached += 1
         best_delivered = self._remember_delivered(delivered, now)
         # Against the best delivered in the last 2 s, not the previous estimate: a drop in steps
         # of 0.85 is as large a drop as one in a single step.
@@ -130,13 +196,49 @@ class ProbeController:
         self._estimate = bitrate
         waiting = self._last_probe_time is not None and now - self._last_probe_time < PROBE_RESULT_TIMEOUT_S
         if self._further_above is not None and bitrate > self._further_above and waiting:
-            self._probe(FURTHER_PROBE_SCALE * bitrate, now)  # exponential probing: the last one got through
+            self._probe(FURTHER_PROBE_SCALE * bitrate, now, None)  # exponential probing: the last one got through
         elif self._further_above is not None and not waiting and self._last_probe_time is not None:
             self._further_above = None
+            self._probing_ended(now)
         if settled and self._drop_time is not None:
             self._maybe_probe_recovery(now)
         self._maybe_probe_application_limited(bitrate, delivered, now, settled)
         self._maybe_probe_longer(bitrate, now, settled)
+        self._maybe_probe_again(bitrate, now, settled and loss <= REPROBE_MAX_LOSS)
+
+    def on_probe_result(self, result: ProbeResult) -> None:
+        """A probe's result (`ProbeBitrateEstimator.on_result`)."""
+        self._last_result = result
+
+    def _link_reached(self) -> bool:
+        """Whether the latest probe asked for filled the link: it came back saturated, under 70 % of its rate."""
+        result = self._last_result
+        if result is None or result.cluster != self._last_cluster:
+            return False  # lost, or never answered
+        return result.saturated and result.bitrate < FURTHER_PROBE_THRESHOLD * result.probed
+
+    def _probing_ended(self, now: float) -> None:
+        """Exponential probing stopped: its last probe came back under 70 % of its rate, or not at all."""
+        if self._chain == "again" and self._link_reached():
+            self._reached += 1
+        if self._chain in ("first", "again"):
+            self._reprobe_at = now + self._reprobe_wait
+
+    def _maybe_probe_again(self, bitrate: float, now: float, settled: bool) -> None:
+        """Probe again at 2x the estimate once the wait after probing that fell short is over."""
+        if self._reprobe_at is None:
+            return
+        if self._reached >= REPROBE_REACHED:
+            self._reprobe_at = None  # the link is found: a slow link pays no more probes
+            return
+        if bitrate >= REPROBE_BELOW_MAX * self._max:
+            self._reprobe_at = None  # found by other means; the rest is AIMD's
+            return
+        idle = self._last_probe_time is None or now - self._last_probe_time >= PROBE_RESULT_TIMEOUT_S
+        if settled and idle and self._further_above is None and now >= self._reprobe_at:
+            if self._probe(FURTHER_PROBE_SCALE * bitrate, now, "again"):
+                self._reprobe_at = None  # planned again if this probing ends short too
+                self._reprobe_wait = min(self._reprobe_wait * REPROBE_GROWTH, REPROBE_INTERVAL_S[1])
 
     def _maybe_probe_longer(self, bitrate: float, now: float, settled: bool) -> None:
         """Probe again if jitter found since the last probe makes it too short to be believed.
@@ -212,8 +314,8 @@ class ProbeBitrateEstimator:
         entry = self._clusters.get(result.sent.probe_cluster or 0)
         return entry is not None and entry[0].initial
 
-    def on_result(self, result: PacketResult) -> float | None:
-        """Add one packet's feedback; return the cluster's bitrate once enough of it has arrived."""
+    def on_result(self, result: PacketResult) -> ProbeResult | None:
+        """Add one packet's feedback; return what the cluster showed once enough of it has arrived."""
         cluster_id = result.sent.probe_cluster
         if cluster_id is None or cluster_id not in self._clusters or result.arrival is None:
             return None
@@ -241,5 +343,5 @@ class ProbeBitrateEstimator:
         if receive_rate > MAX_RECEIVE_SEND_RATIO * send_rate:
             return None
         if receive_rate < UNSATURATED_RATIO * send_rate:
-            return SATURATED_UTILIZATION * receive_rate
-        return min(send_rate, receive_rate)
+            return ProbeResult(cluster.id, SATURATED_UTILIZATION * receive_rate, cluster.bitrate, True)
+        return ProbeResult(cluster.id, min(send_rate, receive_rate), cluster.bitrate, False)

@@ -162,7 +162,8 @@ class SendSideEstimator:
                     self._detector.update(*deltas, result.arrival)
             probed = self._probe_results.on_result(result)
             if probed is not None:
-                probe = probed if probe is None else max(probe, probed)
+                self._probes.on_probe_result(probed)
+                probe = probed.bitrate if probe is None else max(probe, probed.bitrate)
                 initial_probe = initial_probe or self._probe_results.is_initial(result)
         self._update_delay_based(probe, initial_probe, now)
         if probe is not None:
@@ -257,8 +258,18 @@ class SendSideEstimator:
             upper, reason = loss_bound, "loss"
         self._estimate = self._make_estimate(upper, reason)
         if self._transport_cc(now):
-            settled = self._detector.state == "normal"
-            self._probes.on_estimate(self._estimate.target_bitrate, now, settled, self._acknowledged.bitrate())
+            # Normal, and no queue standing: a probe on top of a queue only adds to it. The detector
+            # needs a few groups to see a capacity drop, while the queue (and the jitter it brings,
+            # which asks for a longer probe) is there at once.
+            settled = self._detector.state == "normal" and self._queue.delay < DRAIN_DONE_S
+            self._probes.on_estimate(
+                self._estimate.target_bitrate,
+                now,
+                settled,
+                self._acknowledged.bitrate(),
+                self._loss.fraction,
+                self._detector.state == "overusing",
+            )
         return self._estimate
 
     def next_probe(self, now: float) -> ProbeCluster | None:

@@ -457,7 +457,9 @@ class VideoSender:
                 self.recovery.on_overuse(now)
             self.recovery.on_loss(estimate.loss_fraction, now)
             self._apply(estimate, now)
-            probe = self.estimator.next_probe(now)
+            # Not before the first frame has gone: a probe is padded with copies of sent packets, and
+            # with none to copy the pacer gives it up (the session's first probe, every time in the lab).
+            probe = self.estimator.next_probe(now) if self._sent else None
             if probe is not None and self.transport_cc:
                 self._probes += 1
                 self.pacer.start_probe(probe, now)

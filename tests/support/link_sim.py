@@ -15,7 +15,7 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
-from stream_app.media.rate_control import Estimate, SendSideEstimator
+from stream_app.media.rate_control import Estimate, ProbeCluster, SendSideEstimator
 from stream_app.media.transport_cc import (
     PacketStatus,
     SendHistory,
@@ -79,6 +79,14 @@ class LinkSim:
     def __init__(self, estimator: SendSideEstimator, link: Bottleneck, fps: int = 60, feedback_interval: float = 0.05):
         self.estimator = estimator
         self.app_limit: float | None = None  # bits/s the encoder produces at most (a still scene)
+        # Probe clusters the sender cannot send: as the shell's pacer when a probe comes before any
+        # media it could pad with (it gives the probe up).
+        self.unsent_probes: set[int] = set()
+        # Probe clusters whose packets a busy relay on the path hands on late, each this many seconds
+        # after the one before it: the probe reads as a slow link that is not there.
+        self.spread_probes: dict[int, float] = {}
+        self._spread_count: dict[int, int] = {}
+        self.probes: list[tuple[float, ProbeCluster]] = []  # (when, cluster) of every probe asked for
         self.link = link
         self.history = SendHistory()
         self.samples: list[Sample] = []
@@ -116,6 +124,8 @@ class LinkSim:
             self._next_process += PROCESS_INTERVAL
         estimate = self.estimator.estimate
         if cluster is not None:
+            self.probes.append((now, cluster))
+        if cluster is not None and cluster.id not in self.unsent_probes:
             # Padding may be small: a slow link's probe need not be five full packets.
             size = max(200, min(PACKET_BYTES, cluster.min_bytes // cluster.min_packets))
             count = max(cluster.min_packets, math.ceil(cluster.min_bytes / size))
@@ -164,6 +174,9 @@ class LinkSim:
         self.estimator.on_packet_sent(packet)
         self._sent_window.append((at, size))
         arrival = self.link.send(size, at)
+        if arrival is not None and cluster in self.spread_probes:
+            index = self._spread_count[cluster] = self._spread_count.get(cluster, -1) + 1
+            arrival += index * self.spread_probes[cluster]
         if arrival is not None:
             self._pending[packet.sequence] = arrival + RECEIVER_CLOCK_OFFSET
 
