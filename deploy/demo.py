@@ -3,7 +3,9 @@
 Starts coturn (random credentials), nvcf-local (random API key, fresh function id), which starts
 the stream app, and the proxy (a fresh HS256 secret in ``.demo/jwt-secret``, and one for resume
 cookies in ``.demo/session-secret`` so a restarted proxy still resumes sessions), waits until the
-function is ACTIVE and the proxy answers, then prints the URL with a 12-hour development token.
+function is ACTIVE and the proxy answers, then prints the URL with a 12-hour development token
+(on stdout; everything else is log lines on stderr, through `observability.configure_logging`,
+with the secrets it made redacted).
 SIGINT (Ctrl-C) or SIGTERM stops everything it started; if one of its processes dies, it says which
 and stops the rest with a non-zero status. Every process it starts dies with it even if it is
 killed outright (see `deploy.children`).
@@ -32,6 +34,7 @@ from deploy.children import Child, ChildError, start_child
 from deploy.coturn import CoturnConfig, CoturnError, RunningCoturn, start_coturn
 from deploy.nvcf_local.config import DEFAULT_DEFINITION
 from deploy.port_check import is_port_free
+from observability import configure_logging
 from settings import LogConfig, Setting, SettingsError, SettingsGroup, load, log_config, log_settings, parsers
 
 logger = logging.getLogger("deploy.demo")
@@ -153,16 +156,44 @@ def check_ports(config: DemoConfig) -> None:
             )
 
 
-def write_secret(path: Path) -> bytes:
-    """Write a fresh 32-byte secret (hex) readable by the owner only; return it as the proxy will read it."""
+@dataclass(frozen=True, repr=False)
+class DemoSecrets:
+    """What one run of the demo makes up, and no log line may show: the API key nvcf-local and the
+    proxy share, the proxy's token and session secrets, and coturn's config (with its password)."""
+
+    api_key: str
+    jwt_secret: str
+    session_secret: str
+    coturn: CoturnConfig
+
+    @classmethod
+    def fresh(cls, config: DemoConfig) -> DemoSecrets:
+        """New random secrets, and coturn's config on the demo's ports with new credentials."""
+        low, high = config.turn_relay_ports
+        return cls(
+            api_key=secrets.token_urlsafe(32),
+            # 32 random bytes as hex: what the proxy reads from PROXY_JWT_SECRET_FILE.
+            jwt_secret=secrets.token_hex(32),
+            session_secret=secrets.token_hex(32),
+            coturn=CoturnConfig.with_random_credentials(host=_HOST, port=config.turn_port, min_port=low, max_port=high),
+        )
+
+    def values(self) -> list[str]:
+        """Every secret, for the log redactor."""
+        return [self.api_key, self.jwt_secret, self.session_secret, self.coturn.password]
+
+    def __repr__(self) -> str:
+        return "DemoSecrets(***)"
+
+
+def write_secret(path: Path, secret: str) -> None:
+    """Write `secret` to a file readable by the owner only."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    secret = secrets.token_hex(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     # O_CREAT's mode does not apply to a file that already exists.
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as file:
         file.write(secret)
-    return secret.encode()
 
 
 def write_definition(config: DemoConfig) -> Path:
@@ -207,18 +238,17 @@ class Demo:
         """Every running process the demo started (coturn included)."""
         return ([self.coturn.child] if self.coturn else []) + self.children
 
-    async def start(self, secret_file: Path, session_secret_file: Path, api_key: str, function_id: str) -> None:
+    async def start(self, made: DemoSecrets, secret_file: Path, session_secret_file: Path, function_id: str) -> None:
         """Start coturn, nvcf-local and the proxy (not waiting for readiness)."""
         config = self.config
-        low, high = config.turn_relay_ports
         self.coturn = await start_coturn(
-            CoturnConfig.with_random_credentials(host=_HOST, port=config.turn_port, min_port=low, max_port=high),
+            made.coturn,
             # In the demo's own directory: if the demo is killed outright, nothing is left in /tmp.
             state_parent=config.state_dir,
         )
         nvcf_env = _child_env(
             {
-                "NVCF_LOCAL_API_KEY": api_key,
+                "NVCF_LOCAL_API_KEY": made.api_key,
                 "NVCF_LOCAL_TURN": f"{self.coturn.host}:{self.coturn.port}",
                 "NVCF_LOCAL_TURN_USER": self.coturn.user,
                 "NVCF_LOCAL_TURN_PASSWORD": self.coturn.password,
@@ -249,7 +279,7 @@ class Demo:
                 "PROXY_HOST": _HOST,
                 "PROXY_PORT": str(config.proxy_port),
                 "NVCF_SERVER": f"ws://{_HOST}:{config.nvcf_port}",
-                "NVCF_API_KEY": api_key,
+                "NVCF_API_KEY": made.api_key,
                 "STREAMING_FUNCTION_ID": function_id,
                 "PROXY_JWT_SECRET_FILE": str(secret_file),
                 "PROXY_SESSION_SECRET_FILE": str(session_secret_file),
@@ -331,7 +361,7 @@ async def _first_of(demo: Demo, stop: asyncio.Event, work: Coroutine[Any, Any, N
     return None
 
 
-async def run_demo(config: DemoConfig) -> int:
+async def run_demo(config: DemoConfig, made: DemoSecrets) -> int:
     """Run the demo until a signal (status 0) or a failure (status 1, with the reason logged)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -339,29 +369,30 @@ async def run_demo(config: DemoConfig) -> int:
         loop.add_signal_handler(sig, stop.set)
     check_ports(config)
     secret_file = config.state_dir / "jwt-secret"
-    secret = write_secret(secret_file)
+    write_secret(secret_file, made.jwt_secret)
     session_secret_file = config.state_dir / "session-secret"
-    write_secret(session_secret_file)
-    api_key = secrets.token_urlsafe(32)
+    write_secret(session_secret_file, made.session_secret)
     function_id = str(uuid.uuid4())
     demo = Demo(config)
     try:
-        await demo.start(secret_file, session_secret_file, api_key, function_id)
-        outcome = await _first_of(demo, stop, _wait_until_ready(config, api_key, function_id))
+        await demo.start(made, secret_file, session_secret_file, function_id)
+        outcome = await _first_of(demo, stop, _wait_until_ready(config, made.api_key, function_id))
         if outcome is None:
-            url = f"http://{_HOST}:{config.proxy_port}/#token={mint_token(secret)}"
+            url = f"http://{_HOST}:{config.proxy_port}/#token={mint_token(made.jwt_secret.encode())}"
+            # The demo's output for a person, on stdout: printed, not logged, so that LOG_FORMAT=json
+            # does not wrap it and the log redactor does not cut the token out of it.
             print(f"\nOpen {url}\n", flush=True)
             print("Stop the demo with Ctrl-C (or SIGTERM); that stops every process it started.", flush=True)
             outcome = await _first_of(demo, stop)
         if outcome == "signal":
-            logger.info("demo: stopping")
+            logger.info("stopping: signal received")
             return 0
         assert outcome is not None
-        logger.error("demo: %s; stopping everything", outcome)
+        logger.error("%s; stopping everything", outcome)
         return 1
     finally:
         await demo.stop()
-        logger.info("demo: stopped")
+        logger.info("stopped")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -371,15 +402,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DemoError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=config.log.level, format="%(message)s", stream=sys.stderr)
-    if not config.verbose:
+    made = DemoSecrets.fresh(config)
+    configure_logging(
+        "demo",
+        config.log.level,
+        config.log.format,
         # coturn prints some forty lines of start-up detail that bury the URL; a coturn that
         # fails still says why through CoturnError. DEMO_VERBOSE=1 shows everything.
-        logging.getLogger("deploy.coturn").setLevel(logging.WARNING)
+        logger_levels=None if config.verbose else {"deploy.coturn": "WARNING"},
+        secrets=made.values(),
+    )
     try:
-        return asyncio.run(run_demo(config))
+        return asyncio.run(run_demo(config, made))
     except (DemoError, CoturnError, ChildError) as exc:
-        logger.error("demo: %s", exc)
+        logger.error("%s", exc)
         return 1
 
 

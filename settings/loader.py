@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,13 +38,20 @@ def _help(setting: Setting) -> str:
     return f"{setting.help} [env {setting.env}; default: {setting.shown_default}]".replace("%", "%%")
 
 
-def add_flags(parser: argparse.ArgumentParser, group: SettingsGroup) -> None:
-    """One flag per setting that has one (dest: the field; default None: not given)."""
+def add_flags(
+    parser: argparse.ArgumentParser, group: SettingsGroup, *, section: str | None = None, skip: Collection[str] = ()
+) -> None:
+    """One flag per setting that has one (dest: the field; default None: not given).
+
+    `section` puts the flags under their own heading in `--help`; fields in `skip` (settings the
+    parser already has) are left out.
+    """
+    target: argparse._ActionsContainer = parser.add_argument_group(section) if section else parser
     for setting in group.settings:
-        if setting.flag is None:
+        if setting.flag is None or setting.field in skip:
             continue
         if setting.switch:
-            parser.add_argument(
+            target.add_argument(
                 setting.flag,
                 dest=setting.field,
                 action=argparse.BooleanOptionalAction,
@@ -52,7 +59,7 @@ def add_flags(parser: argparse.ArgumentParser, group: SettingsGroup) -> None:
                 help=_help(setting),
             )
         else:
-            parser.add_argument(
+            target.add_argument(
                 setting.flag,
                 dest=setting.field,
                 metavar=setting.metavar or setting.env,
@@ -61,12 +68,14 @@ def add_flags(parser: argparse.ArgumentParser, group: SettingsGroup) -> None:
             )
 
 
-def env_only_epilog(group: SettingsGroup, env: Mapping[str, str]) -> str:
+def env_only_epilog(group: SettingsGroup, env: Mapping[str, str], also: Sequence[SettingsGroup] = ()) -> str:
     """The settings without a flag, for the end of `--help`; secrets say only whether they are set."""
     lines = []
-    for setting in group.settings:
-        if setting.flag is not None:
+    listed: set[str] = set()
+    for setting in (s for g in (group, *also) for s in g.settings):
+        if setting.flag is not None or setting.env in listed:
             continue
+        listed.add(setting.env)
         now = (
             f"now: {'set' if env.get(setting.env) else 'unset'}"
             if setting.secret
@@ -82,9 +91,16 @@ def env_only_epilog(group: SettingsGroup, env: Mapping[str, str]) -> str:
     )
 
 
-def build_parser(group: SettingsGroup, env: Mapping[str, str]) -> argparse.ArgumentParser:
-    """The piece's argument parser: every setting with its variable and default in `--help`."""
-    epilog = "\n\n".join(part for part in (textwrap.fill(group.epilog), env_only_epilog(group, env)) if part)
+def build_parser(
+    group: SettingsGroup, env: Mapping[str, str], also: Sequence[SettingsGroup] = ()
+) -> argparse.ArgumentParser:
+    """The piece's argument parser: every setting with its variable and default in `--help`.
+
+    `also` are groups of another piece the command takes as well (as `stream-app doctor` takes the
+    stream app's settings, to check them); their flags follow under a heading naming that piece,
+    and a setting both declare is listed once. `resolve` each group with the parsed flags.
+    """
+    epilog = "\n\n".join(part for part in (textwrap.fill(group.epilog), env_only_epilog(group, env, also)) if part)
     parser = argparse.ArgumentParser(
         prog=group.prog,
         description=textwrap.fill(group.description),
@@ -92,6 +108,13 @@ def build_parser(group: SettingsGroup, env: Mapping[str, str]) -> argparse.Argum
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_flags(parser, group)
+    declared = {s.field: s for s in group.settings}
+    for other in also:
+        shared = {s.field for s in other.settings if s.field in declared}
+        for setting in other.settings:
+            if declared.setdefault(setting.field, setting) != setting:
+                raise ValueError(f"{group.prog} and {other.prog} declare {setting.field!r} differently")
+        add_flags(parser, other, section=f"settings of {other.prog}", skip=shared)
     return parser
 
 

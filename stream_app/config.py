@@ -1,7 +1,8 @@
 """The stream app's settings: one frozen dataclass, read from the environment, overridable by flags.
 
 `SETTINGS` declares each setting once (`settings.Setting`), the media pipeline's and the log
-settings included; `load_config` turns the environment and flags into a `StreamAppConfig`.
+settings included; `load_config` turns the environment and flags into a `StreamAppConfig`, and
+`config_from` does the same for settings a larger command (`stream-app doctor`) has loaded.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from settings import LogConfig, Setting, SettingsError, SettingsGroup, load, log_config, log_settings, parsers
+from settings import Loaded, LogConfig, Setting, SettingsError, SettingsGroup, load, log_config, log_settings, parsers
 from stream_app.media.config import MEDIA_SETTINGS, MediaConfig, MediaConfigError
 from stream_app.ports import PortRange
 
@@ -173,7 +174,11 @@ def load_config(
     argv: Sequence[str] | None, env: Mapping[str, str], dockerenv: Path = Path("/.dockerenv")
 ) -> StreamAppConfig:
     """Build the config from defaults, then the environment, then command-line flags."""
-    loaded = load(SETTINGS, argv, env)
+    return config_from(load(SETTINGS, argv, env), env, dockerenv)
+
+
+def config_from(loaded: Loaded, env: Mapping[str, str], dockerenv: Path = Path("/.dockerenv")) -> StreamAppConfig:
+    """The config of settings already loaded (by `load_config`, or by a command that also takes them)."""
     app_fields = {f.name for f in fields(StreamAppConfig)}
     values: dict[str, Any] = {name: value for name, value in loaded.values.items() if name in app_fields}
     if not loaded.given("exit_after_session"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys
@@ -13,8 +12,11 @@ from typing import Any
 
 from aioice.ice import get_host_addresses
 
-from stream_app.config import ConfigError, StreamAppConfig, in_container, load_config
+from observability import configure_logging
+from settings import SettingsError, secret_values
+from stream_app.config import ConfigError, StreamAppConfig, in_container
 from stream_app.creds import CredsError, parse_creds
+from stream_app.doctor.config import SETTINGS, DoctorConfig, load_doctor_config
 from stream_app.doctor.contract import Facts, check_config, ports_needed
 from stream_app.doctor.findings import Finding, exit_status, fail, ok, render_json, render_text
 from stream_app.doctor.relay import judge_stun, judge_turn, not_checked, stun_binding, turn_allocate
@@ -22,13 +24,8 @@ from stream_app.doctor.servers import judge_servers, probe_servers
 from stream_app.doctor.udp_range import judge_range, probe_range, wildcard_addresses
 from stream_app.media.encoders import h264_nvenc_available
 
-PASSWORD_ENV = "DOCTOR_TURN_PASSWORD"
-_DESCRIPTION = """\
-Check why a stream app's container does not stream: the configuration against NVCF's contract,
-every UDP port of the media range, the STUN/TURN server (a binding and an allocation with the
-credentials given here), and a stream app already running with these settings. Takes every
-stream-app setting too (stream-app --help), read from the same environment variables.
-Exit status 0 when nothing failed (warnings allowed), 1 otherwise."""
+PIECE = "stream-app-doctor"
+"""The piece doctor's log lines name."""
 
 
 @dataclass(frozen=True)
@@ -45,61 +42,36 @@ class RelayTargetError(ValueError):
     """Credentials given to doctor that cannot be used; the message says which and why."""
 
 
-def make_parser() -> argparse.ArgumentParser:
-    """Doctor's own flags; the rest are stream-app's settings."""
-    parser = argparse.ArgumentParser(prog="stream-app doctor", description=_DESCRIPTION, allow_abbrev=False)
-    parser.add_argument("--json", action="store_true", help="print the findings as JSON")
-    parser.add_argument(
-        "--timeout", type=float, default=2.0, metavar="SECONDS", help="wait this long for each answer [2]"
-    )
-    parser.add_argument(
-        "--creds",
-        metavar="FILE",
-        help="JSON file with the body NVCF posts to /v1/streaming/creds "
-        '({"stunIp", "stunPort", "username", "password"}); - reads stdin',
-    )
-    parser.add_argument("--stun-ip", help="STUN/TURN server address or name (wins over --creds)")
-    parser.add_argument("--stun-port", type=int, help="STUN/TURN server port (wins over --creds)")
-    parser.add_argument("--username", help="long-term credential user name (wins over --creds)")
-    parser.add_argument(
-        "--password",
-        help=f"long-term credential password; prefer the variable {PASSWORD_ENV} or --creds "
-        "(a command line is visible to every local user)",
-    )
-    parser.add_argument(
-        "--nvenc", action="store_true", help="the app encodes with NVENC: check that an NVENC encoder opens"
-    )
-    parser.add_argument(
-        "--no-servers", action="store_true", help="do not ask a running stream app's control and streaming servers"
-    )
-    return parser
-
-
-def relay_target(args: argparse.Namespace, env: Mapping[str, str], stdin_text: str | None = None) -> RelayTarget | None:
-    """The server and credentials from --creds, the flags and the environment; None if none given."""
+def relay_target(config: DoctorConfig, stdin_text: str | None = None) -> RelayTarget | None:
+    """The server and credentials from the creds file, then the settings one by one; None if none given."""
     body: dict[str, Any] = {}
-    if args.creds:
+    if config.creds:
         try:
-            text = (stdin_text if stdin_text is not None else sys.stdin.read()) if args.creds == "-" else None
-            text = text if text is not None else Path(args.creds).read_text(encoding="utf-8")
+            text = (stdin_text if stdin_text is not None else sys.stdin.read()) if config.creds == "-" else None
+            text = text if text is not None else Path(config.creds).read_text(encoding="utf-8")
             loaded = json.loads(text)
         except OSError as exc:
-            raise RelayTargetError(f"--creds {args.creds}: {exc.strerror or exc}") from None
+            raise RelayTargetError(f"--creds {config.creds}: {exc.strerror or exc}") from None
         except ValueError as exc:
-            raise RelayTargetError(f"--creds {args.creds}: not JSON ({exc})") from None
+            raise RelayTargetError(f"--creds {config.creds}: not JSON ({exc})") from None
         if not isinstance(loaded, dict):
-            raise RelayTargetError(f"--creds {args.creds}: must hold a JSON object like the /v1/streaming/creds body")
+            raise RelayTargetError(f"--creds {config.creds}: must hold a JSON object like the /v1/streaming/creds body")
         body.update(loaded)
     for field, value in (
-        ("stunIp", args.stun_ip),
-        ("stunPort", args.stun_port),
-        ("username", args.username),
-        ("password", args.password or env.get(PASSWORD_ENV)),
+        ("stunIp", config.stun_ip),
+        ("stunPort", config.stun_port),
+        ("username", config.username),
+        ("password", config.turn_password),
     ):
         if value is not None and value != "":
             body[field] = value
     if not body:
         return None
+    if config.username and "password" not in body:
+        raise RelayTargetError(
+            f"--username {config.username} but no password: set DOCTOR_TURN_PASSWORD (never a flag: "
+            "a command line is visible to every local user) or give --creds"
+        )
     has_credentials = "username" in body or "password" in body
     # parse_creds checks a whole creds body; without credentials only the address is checked.
     checked = body if has_credentials else {**body, "username": "-", "password": "-"}
@@ -137,45 +109,54 @@ def _nvenc_finding() -> Finding:
 
 
 async def examine(
-    args: argparse.Namespace, settings: Sequence[str], env: Mapping[str, str], dockerenv: Path
+    config: DoctorConfig, app: StreamAppConfig | ConfigError, env: Mapping[str, str], dockerenv: Path
 ) -> list[Finding]:
-    """Every finding, in the order a reader should fix them."""
-    try:
-        config = load_config(settings, env, dockerenv)
-    except ConfigError as exc:
-        return [fail("config", f"{exc}.", "correct that setting (stream-app --help lists them all).")]
+    """Every finding about the stream app `app` (or why its settings do not load), in the order a
+    reader should fix them."""
+    if isinstance(app, ConfigError):
+        return [fail("config", f"{app}.", "correct that setting (stream-app --help lists them all).")]
     facts = Facts(
         env=env,
         in_container=in_container(env, dockerenv),
         host_addresses=tuple(get_host_addresses(use_ipv4=True, use_ipv6=True)),
-        nvenc=args.nvenc,
+        nvenc=config.nvenc,
     )
-    findings = check_config(config, facts)
-    if args.nvenc:
+    findings = check_config(app, facts)
+    if config.nvenc:
         findings.append(await asyncio.to_thread(_nvenc_finding))
-    needed, _ = ports_needed(config, facts)
-    for address in wildcard_addresses(config.ice_addresses or facts.host_addresses):
-        findings += judge_range(probe_range(address, config.port_range), needed)
+    needed, _ = ports_needed(app, facts)
+    for address in wildcard_addresses(app.ice_addresses or facts.host_addresses):
+        findings += judge_range(probe_range(address, app.port_range), needed)
     try:
-        target = relay_target(args, env)
+        target = relay_target(config)
     except RelayTargetError as exc:
         findings.append(fail("stun", f"{exc}.", "give doctor the body NVCF posts to /v1/streaming/creds."))
     else:
         if target is None:
-            findings.append(not_checked(config.relay_only, has_server=False))
+            findings.append(not_checked(app.relay_only, has_server=False))
         else:
-            findings += await _relay_findings(target, config, args.timeout)
-    if not args.no_servers:
-        findings += judge_servers(await probe_servers(config, args.timeout), config)
+            findings += await _relay_findings(target, app, config.timeout)
+    if config.servers:
+        findings += judge_servers(await probe_servers(app, config.timeout), app)
     return findings
 
 
 def main(argv: Sequence[str], env: Mapping[str, str], dockerenv: Path = Path("/.dockerenv")) -> int:
-    """Run `stream-app doctor ARGV`; print the findings; 0 when nothing failed, else 1."""
-    args, settings = make_parser().parse_known_args(argv)
-    if args.timeout <= 0:
-        print("stream-app doctor: --timeout must be a positive number of seconds", file=sys.stderr)
+    """Run `stream-app doctor ARGV`; print the findings; 0 when nothing failed, 1 when one did, 2 for a
+    setting of doctor's own it cannot use."""
+    try:
+        config, app = load_doctor_config(argv, env, dockerenv)
+    except SettingsError as exc:
+        print(f"stream-app doctor: {exc}", file=sys.stderr)
         return 2
-    findings = asyncio.run(examine(args, settings, env, dockerenv))
-    print(render_json(findings) if args.json else render_text(findings))
+    # Findings are printed (stdout); log lines are what the libraries under the probes say (stderr).
+    configure_logging(
+        PIECE,
+        config.log.level,
+        config.log.format,
+        dict(config.log.logger_levels),
+        secrets=secret_values(config, SETTINGS.secret_fields),
+    )
+    findings = asyncio.run(examine(config, app, env, dockerenv))
+    print(render_json(findings) if config.json else render_text(findings))
     return exit_status(findings)

@@ -232,3 +232,33 @@ async def test_a_taken_port_is_a_clear_error_and_starts_nothing(tmp_path: Path) 
         f"or set DEMO_PROXY_PORT to a free port"
     ) in run.stderr
     assert "coturn listening" not in run.stderr
+
+
+async def test_its_own_lines_follow_log_format_and_the_open_line_stays_printed(tmp_path: Path) -> None:
+    env = {**_demo_env(tmp_path), "LOG_FORMAT": "json"}
+    with socket.create_server(("127.0.0.1", int(env["DEMO_PROXY_PORT"]))):
+        run = await _start_demo(env, tmp_path)
+        assert await asyncio.wait_for(run.process.wait(), 30) == 1
+    [line] = [json.loads(line) for line in run.stderr.splitlines() if line.strip()]
+    assert (line["piece"], line["level"], line["logger"]) == ("demo", "ERROR", "deploy.demo")
+    assert line["message"].startswith(f"port {env['DEMO_PROXY_PORT']} on 127.0.0.1 is already in use (DEMO_PROXY_PORT)")
+
+
+async def test_no_secret_of_the_run_appears_in_its_log_lines(demo: DemoRun) -> None:
+    state_dir = Path(demo.env["DEMO_STATE_DIR"])
+    started = {" ".join(p.cmdline()): p for p in demo.started_processes()}
+    proxy = next(p for cmd, p in started.items() if "-m proxy" in cmd)
+    nvcf_local = next(p for cmd, p in started.items() if "deploy.nvcf_local" in cmd)
+    made = [
+        (state_dir / "jwt-secret").read_text(),
+        (state_dir / "session-secret").read_text(),
+        proxy.environ()["NVCF_API_KEY"],
+        nvcf_local.environ()["NVCF_LOCAL_TURN_PASSWORD"],
+    ]
+    [line] = [line for line in demo.stdout_lines if line.startswith("Open ")]
+    token = URL(line.removeprefix("Open ")).fragment.removeprefix("token=")
+    # The token is for the person at the terminal: printed whole, and never in a log line.
+    assert all(len(secret) >= 20 for secret in made) and len(token) > 20
+    stderr = demo.stderr
+    assert "[proxy]" in stderr and "[nvcf-local]" in stderr  # the children's lines do come through
+    assert [secret for secret in (*made, token) if secret in stderr] == []

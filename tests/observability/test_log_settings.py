@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
     ("module", "args", "message"),
     [
         ("stream_app", (), b"LOG_FORMAT: 'yaml' is not one of text, json"),
+        ("stream_app", ("doctor",), b"stream-app doctor: LOG_FORMAT: 'yaml' is not one of text, json"),
         ("proxy", (), b"LOG_FORMAT: 'yaml' is not one of text, json"),
         ("deploy.nvcf_local", ("--turn", "127.0.0.1:3478"), b"LOG_FORMAT: 'yaml' is not one of"),
         ("deploy.nvcf_deploy", ("list",), b"LOG_FORMAT: 'yaml' is not one of text, json"),

@@ -452,7 +452,7 @@ def test_every_test_docs_security_names_exists() -> None:
     named = set(re.findall(r"`(test_[a-z0-9_]+)`", docs))
     defined = {
         name
-        for path in Path(__file__).resolve().parents[1].rglob("test_*.py")
+        for path in Path(__file__).resolve().parents[2].rglob("test_*.py")
         for name in re.findall(r"^(?:async )?def (test_[a-z0-9_]+)", path.read_text(encoding="utf-8"), re.M)
     }
     assert named and named <= defined, named - defined

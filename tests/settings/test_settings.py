@@ -18,6 +18,7 @@ from settings import (
     masked_repr,
     parsers,
     read_config_file,
+    resolve,
 )
 from settings.docs import configured_groups, render
 
@@ -155,6 +156,19 @@ def test_help_shows_env_names_and_defaults_and_only_whether_a_secret_is_set() ->
     assert "T_TOKEN: a secret number [now: set]" in text and "4]" not in text
 
 
+def test_a_command_may_take_another_pieces_settings_under_their_own_heading() -> None:
+    group = _group()
+    other = SettingsGroup("other-piece", "d", (Setting("depth", "O_DEPTH", parsers.count, "depth", default=3),))
+    parser = build_parser(group, {}, also=(other,))
+    text = " ".join(parser.format_help().split())
+    assert "settings of other-piece: --depth O_DEPTH depth [env O_DEPTH; default: 3]" in text
+    flags = vars(parser.parse_args(["--depth", "5", "--port", "8001"]))
+    assert resolve(other, flags, {})["depth"] == 5 and resolve(group, flags, {})["port"] == 8001
+    clash = SettingsGroup("clash", "d", (Setting("port", "T_PORT", parsers.port, "another port", default=1),))
+    with pytest.raises(ValueError, match="demo-piece and clash declare 'port' differently"):
+        build_parser(group, {}, also=(clash,))
+
+
 def test_masked_repr_hides_set_secrets_only() -> None:
     loaded = Loaded({"a": 1}, {"a": "default"})
     assert masked_repr(loaded, {"values"}) == "Loaded(values='***', sources={'a': 'default'})"
@@ -207,7 +221,7 @@ def test_docs_configuration_md_is_what_the_declarations_say() -> None:
 def test_doc_pages_that_name_settings_name_declared_ones() -> None:
     """A page may mention a setting (and link to the reference), but not one that does not exist."""
     declared = {s.env for g in GROUPS for s in g}
-    prefixes = ("PROXY_", "NVCF_LOCAL_", "MEDIA_", "STREAM_APP_", "BENCH_", "DEMO_", "NVCF_DEPLOY_")
+    prefixes = ("PROXY_", "NVCF_LOCAL_", "MEDIA_", "STREAM_APP_", "BENCH_", "DEMO_", "NVCF_DEPLOY_", "DOCTOR_")
     for page in ("proxy.md", "stream-app.md", "local-nvcf.md", "media.md", "benchmarks.md", "demo.md"):
         text = (REPO / "docs" / page).read_text(encoding="utf-8")
         assert "configuration.md" in text, page

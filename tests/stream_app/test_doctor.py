@@ -13,11 +13,17 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+import pytest
 from support.stream_app_harness import running_stream_app
 
 from benchmarks.ports import free_port, free_udp_port_range
 from deploy.coturn import RunningCoturn
-from stream_app.doctor.command import examine, make_parser
+from stream_app.config import SETTINGS as APP_SETTINGS
+from stream_app.config import StreamAppConfig
+from stream_app.doctor.command import examine
+from stream_app.doctor.command import main as doctor_main
+from stream_app.doctor.config import SETTINGS as DOCTOR_SETTINGS
+from stream_app.doctor.config import load_doctor_config
 from stream_app.doctor.findings import Finding, Status, exit_status, render_json, render_text
 from stream_app.doctor.relay import Answered, turn_allocate
 from stream_app.doctor.udp_range import probe_range, wildcard_addresses
@@ -28,8 +34,8 @@ NO_DOCKERENV = Path("/nonexistent/.dockerenv")
 
 async def doctor(*argv: str, env: Mapping[str, str] | None = None) -> list[Finding]:
     """Run doctor's checks in this event loop, outside any container, with only `env`."""
-    args, settings = make_parser().parse_known_args(argv)
-    return await examine(args, settings, env or {}, NO_DOCKERENV)
+    config, app = load_doctor_config(argv, env or {}, NO_DOCKERENV)
+    return await examine(config, app, env or {}, NO_DOCKERENV)
 
 
 def private_range(count: int = 4) -> str:
@@ -100,6 +106,13 @@ async def test_flags_and_the_password_variable_give_the_credentials(coturn: Runn
         env={"DOCTOR_TURN_PASSWORD": coturn.password},
     )  # fmt: skip
     assert only(findings, "turn").status is Status.OK
+
+
+async def test_a_user_name_without_a_password_says_where_the_password_goes() -> None:
+    findings = await doctor("--stun-ip", "127.0.0.1", "--stun-port", "3478", "--username", "u", "--no-servers")
+    stun = only(findings, "stun")
+    assert stun.status is Status.FAIL
+    assert "--username u but no password: set DOCTOR_TURN_PASSWORD" in stun.what
 
 
 async def test_the_password_never_appears_in_the_output(coturn: RunningCoturn, tmp_path: Path) -> None:
@@ -228,6 +241,53 @@ async def test_a_bad_setting_is_one_finding_naming_it() -> None:
     assert len(findings) == 1
     assert findings[0].status is Status.FAIL
     assert "--port-range" in findings[0].what
+
+
+# --- doctor's settings ---
+
+
+def test_the_password_is_no_flag_and_help_shows_only_whether_it_is_set(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as usage:
+        load_doctor_config(["--password", "hunter22"], {})
+    assert usage.value.code == 2
+    assert "unrecognized arguments: --password hunter22" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        load_doctor_config(["--help"], {"DOCTOR_TURN_PASSWORD": "hunter22"})
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "DOCTOR_TURN_PASSWORD: long-term credential password (wins over --creds) [now: set]" in shown
+    assert "hunter22" not in shown
+
+
+def test_help_lists_doctors_settings_and_the_stream_app_settings_it_checks(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        load_doctor_config(["--help"], {})
+    shown = " ".join(capsys.readouterr().out.split())
+    for text in (
+        "--timeout SECONDS",
+        "[env DOCTOR_TIMEOUT; default: 2]",
+        "--servers, --no-servers",
+        "settings of stream-app:",
+    ):
+        assert text in shown, text
+    for setting in (*DOCTOR_SETTINGS, *APP_SETTINGS):
+        assert setting.env in shown, setting.env
+    assert shown.count("[env LOG_FORMAT;") == 1  # one setting, though both groups declare it
+
+
+def test_each_setting_comes_from_its_variable_and_a_flag_wins() -> None:
+    env = {"DOCTOR_STUN_IP": "127.0.0.1", "DOCTOR_STUN_PORT": "3478", "DOCTOR_TIMEOUT": "0.5", "DOCTOR_SERVERS": "no"}
+    config, app = load_doctor_config(["--timeout", "3", "--port-range", "48000-48001"], env)
+    assert (config.stun_ip, config.stun_port, config.timeout, config.servers) == ("127.0.0.1", 3478, 3.0, False)
+    assert isinstance(app, StreamAppConfig) and app.port_range == PortRange(48000, 48001)
+    password_config, _ = load_doctor_config([], {"DOCTOR_TURN_PASSWORD": "hunter22"})
+    assert password_config.turn_password == "hunter22" and "hunter22" not in repr(password_config)
+
+
+def test_a_bad_setting_of_doctors_own_stops_it_with_status_2_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert doctor_main(["--timeout", "0"], {}, NO_DOCKERENV) == 2
+    assert capsys.readouterr().err == "stream-app doctor: --timeout: '0' is not a number of seconds > 0\n"
+    assert doctor_main([], {"DOCTOR_STUN_PORT": "70000"}, NO_DOCKERENV) == 2
+    assert "DOCTOR_STUN_PORT: 70000 is not a port (1-65535)" in capsys.readouterr().err
 
 
 # --- the console script ---
