@@ -4,6 +4,7 @@ proxy; and the baseline server on its own. Each is a supervised child bound to 1
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import secrets
@@ -25,6 +26,7 @@ from benchmarks.tokens import TokenIssuer, token_issuer
 from deploy.children import Child, start_child
 from deploy.coturn import CoturnConfig, RunningCoturn, start_coturn
 from deploy.nvcf_local.config import DEFAULT_DEFINITION
+from deploy.nvcf_local.definition import with_ports
 
 logger = logging.getLogger("benchmarks.stack")
 
@@ -103,15 +105,8 @@ class Stack:
 
 
 def _definition(workdir: Path) -> tuple[Path, int]:
-    import json
-
-    data = json.loads(DEFAULT_DEFINITION.read_text(encoding="utf-8"))
     control, streaming = free_ports(2)
-    data["health"]["port"] = control
-    data["inferencePort"] = streaming
-    ports = {"CONTROL_SERVER_PORT": str(control), "STREAMING_SERVER_PORT": str(streaming)}
-    for entry in data["containerEnvironment"]:
-        entry["value"] = ports.get(entry["key"], entry["value"])
+    data = with_ports(json.loads(DEFAULT_DEFINITION.read_text(encoding="utf-8")), control, streaming)
     path = workdir / f"function-{control}.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     return path, control

@@ -8,11 +8,13 @@ wrong when something is. Fields NVCF knows that nvcf-local does not use (``tags`
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]*$")
 MAX_NAME_LENGTH = 128
@@ -246,3 +248,18 @@ def load_definition(path: Path) -> FunctionDefinition:
         return parse_definition(data)
     except DefinitionError as exc:
         raise DefinitionError(f"{path}: {exc}") from None
+
+
+def with_ports(data: dict[str, Any], control_port: int, streaming_port: int) -> dict[str, Any]:
+    """`data`, a definition as JSON, moved to other ports: the health check and CONTROL_SERVER_PORT
+    on `control_port`, the inference port and STREAMING_SERVER_PORT on `streaming_port`.
+
+    What a test or a benchmark does to run the shipped definition beside another copy of it.
+    """
+    moved = copy.deepcopy(data)
+    moved["health"]["port"] = control_port
+    moved["inferencePort"] = streaming_port
+    ports = {"CONTROL_SERVER_PORT": str(control_port), "STREAMING_SERVER_PORT": str(streaming_port)}
+    for entry in moved.get("containerEnvironment", ()):
+        entry["value"] = ports.get(entry["key"], entry["value"])
+    return moved

@@ -37,6 +37,7 @@ from deploy.nvcf_local.definition import (
     load_definition,
     parse_definition,
     parse_duration,
+    with_ports,
 )
 from deploy.nvcf_local.instance import InstancePorts, Placement, connect_host, instance_environment
 from deploy.nvcf_local.relay import choose_protocol, parse_sign_in
@@ -180,6 +181,14 @@ def test_a_bad_definition_is_refused_with_a_precise_message(
 def test_a_definition_that_is_not_an_object_is_refused() -> None:
     with pytest.raises(DefinitionError, match=r"^the definition must be a JSON object, got a list$"):
         parse_definition([SHIPPED])
+
+
+def test_a_definition_moved_to_other_ports_stays_consistent_and_leaves_the_original() -> None:
+    moved = parse_definition(with_ports(SHIPPED, 18111, 19100))
+    assert (moved.health.port, moved.inference_port) == (18111, 19100)
+    assert moved.environment["CONTROL_SERVER_PORT"] == "18111"
+    assert moved.environment["STREAMING_SERVER_PORT"] == "19100"
+    assert SHIPPED == json.loads(DEFAULT_DEFINITION.read_text(encoding="utf-8"))
 
 
 def test_a_file_that_is_not_json_is_refused_naming_file_and_position(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from benchmarks.ports import LOOPBACK, free_port, free_ports, free_udp_port_rang
 from deploy.children import Child, start_child
 from deploy.coturn import CoturnConfig, RunningCoturn, start_coturn
 from deploy.nvcf_local.config import DEFAULT_DEFINITION
+from deploy.nvcf_local.definition import with_ports
 from support.processes import LineRecorder, alive, recording_logger
 
 
@@ -59,13 +60,8 @@ def write_definition(
     directory: Path, edit: Callable[[dict[str, Any]], None] | None = None, name: str = "function.json"
 ) -> LocalDefinition:
     """Write the test-pattern definition with free control and streaming ports, then ``edit(data)``."""
-    data = json.loads(DEFAULT_DEFINITION.read_text(encoding="utf-8"))
     control, streaming = free_ports(2)
-    data["health"]["port"] = control
-    data["inferencePort"] = streaming
-    ports = {"CONTROL_SERVER_PORT": str(control), "STREAMING_SERVER_PORT": str(streaming)}
-    for entry in data["containerEnvironment"]:
-        entry["value"] = ports.get(entry["key"], entry["value"])
+    data = with_ports(json.loads(DEFAULT_DEFINITION.read_text(encoding="utf-8")), control, streaming)
     if edit is not None:
         edit(data)
     path = directory / name
