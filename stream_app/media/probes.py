@@ -19,16 +19,14 @@ jumps there instead of creeping up at 8 %/s. Probes are sent:
 - when an upper bound that was limiting the estimate (REMB) rises;
 - when jitter found since the last probe makes it too short to be believed: under jitter probes
   last 12x the RFC 3550 jitter (15-100 ms), since a shorter one's spread-out arrivals read slow;
-- when the first exponential probing ended short of the link (its last probe came back under 70 %
-  of its rate, or not at all) with the estimate under half the maximum: again, a 15 ms probe at 2x
-  the estimate, 2 s later and then every 2x longer up to 8 s, while the delay detector is normal
-  and loss low, until two signs that the link is found: such a probe filling it (it arrived slower
-  than it was sent, under 70 % of its rate), or the detector's first overuse. One probe cut short
-  (lost, unsent, or spread out by a moment's stall of a relay on the path) would otherwise leave
-  the estimate to grow by AIMD's 8 %/s for good: the encoder fills its target, so no
-  application-limited probe comes, and no drop, so no recovery probe. A link that really is slow
-  meets its first overuse within a second or two, so it pays one such probe, a few ms of queue;
-  one reading alone, of either kind, does not end it.
+- when the first exponential probing was cut short (its last probe never answered: lost, or never
+  sent) with the estimate under half the maximum: again, a 15 ms probe at 2x the estimate, 2 s
+  later and then every 2x longer up to 8 s, while the delay detector is normal and loss low, until
+  a probe is answered. One probe cut short would otherwise leave the estimate to grow by AIMD's
+  8 %/s for good: the encoder fills its target, so no application-limited probe comes, and no
+  drop, so no recovery probe. A probe that came back under 70 % of its rate has shown the link:
+  behind a token-bucket shaper a short probe at twice that rate rides the bucket's burst and reads
+  as a link twice as fast, so none follows it.
 """
 
 from __future__ import annotations
@@ -110,6 +108,7 @@ class ProbeController:
         self._next_id = 1
         self.jitter = 0.0  # seconds, set by the estimator from the feedback
         self._last_duration = PROBE_DURATION_S
+        self._last_cluster = 0  # the id of the latest probe asked for (set by _cluster)
         self._queue: deque[ProbeCluster] = deque(self._cluster(start_bps * s, initial=True) for s in FIRST_PROBE_SCALES)
         last = self._queue[-1].bitrate
         self._further_above: float | None = last * FURTHER_PROBE_THRESHOLD if last < max_bps else None
@@ -120,7 +119,6 @@ class ProbeController:
         self._recovery_wait = RECOVERY_INTERVAL_S[0]
         self._delivered: deque[tuple[float, float]] = deque()  # (time, acknowledged bitrate), decreasing rates
         self._limited_since: float | None = None
-        self._last_cluster = 0  # the id of the latest probe asked for
         self._last_result: ProbeResult | None = None  # the latest result of any probe
         # Probing again after the first probing fell short: when (None: not planned) and the wait after that.
         self._reprobe_at: float | None = None
@@ -218,11 +216,21 @@ class ProbeController:
         return result.saturated and result.bitrate < FURTHER_PROBE_THRESHOLD * result.probed
 
     def _probing_ended(self, now: float) -> None:
-        """Exponential probing stopped: its last probe came back under 70 % of its rate, or not at all."""
+        """Exponential probing stopped: its last probe came back under 70 % of its rate, or not at all.
+
+        Probing again is planned only when that probe was never answered (lost, or never sent). One
+        that came back under 70 % has shown the link: behind a token-bucket shaper (a tbf cap, an
+        access link's policer) a short probe at twice that rate rides the bucket's burst, reads
+        as a link twice as fast, and lifts the estimate above what the link carries.
+        """
         if self._chain == "again" and self._link_reached():
             self._reached += 1
-        if self._chain in ("first", "again"):
+        if self._chain in ("first", "again") and not self._answered():
             self._reprobe_at = now + self._reprobe_wait
+
+    def _answered(self) -> bool:
+        """Whether the latest probe asked for has a result."""
+        return self._last_result is not None and self._last_result.cluster == self._last_cluster
 
     def _maybe_probe_again(self, bitrate: float, now: float, settled: bool) -> None:
         """Probe again at 2x the estimate once the wait after probing that fell short is over."""

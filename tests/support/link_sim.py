@@ -82,10 +82,6 @@ class LinkSim:
         # Probe clusters the sender cannot send: as the shell's pacer when a probe comes before any
         # media it could pad with (it gives the probe up).
         self.unsent_probes: set[int] = set()
-        # Probe clusters whose packets a busy relay on the path hands on late, each this many seconds
-        # after the one before it: the probe reads as a slow link that is not there.
-        self.spread_probes: dict[int, float] = {}
-        self._spread_count: dict[int, int] = {}
         self.probes: list[tuple[float, ProbeCluster]] = []  # (when, cluster) of every probe asked for
         self.link = link
         self.history = SendHistory()
@@ -174,9 +170,6 @@ class LinkSim:
         self.estimator.on_packet_sent(packet)
         self._sent_window.append((at, size))
         arrival = self.link.send(size, at)
-        if arrival is not None and cluster in self.spread_probes:
-            index = self._spread_count[cluster] = self._spread_count.get(cluster, -1) + 1
-            arrival += index * self.spread_probes[cluster]
         if arrival is not None:
             self._pending[packet.sequence] = arrival + RECEIVER_CLOCK_OFFSET
 
