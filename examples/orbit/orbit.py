@@ -1,0 +1,137 @@
+"""Orbit as a stream app: the moderngl scene, turned by input, streamed through the kit.
+
+Each frame: draw on the GPU (or llvmpipe), read the pixels back into a fresh buffer, stamp the
+capture time into the top rows, and hand the buffer to the encoder as a frame without copying it
+(`frame_from_buffer`). The projection is mirrored vertically so that the read-back rows are
+already top-down (OpenGL stores the bottom row first), which saves flipping the pixels.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import av
+import numpy as np
+
+from examples.orbit.camera import OrbitCamera
+from examples.orbit.scene import Image, Scene, create_context
+from stream_app import FrameSource, SessionInfo, StreamApp, stamp
+from stream_app.config import StreamAppConfig
+from stream_app.input_protocol import InputEvent, Resize
+from stream_app.media import frame_from_buffer
+
+logger = logging.getLogger(__name__)
+
+MIN_SIZE, MAX_SIZE = (320, 180), (1920, 1080)
+MAX_STEP_S = 0.1  # held keys move at most this much time's worth per frame (after a stall)
+
+
+def _even_clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value)) // 2 * 2
+
+
+class OrbitRenderer:
+    """The scene, its camera and the one thread that owns the OpenGL context.
+
+    `handle` and `resize` may be called from any thread (the event loop); `render` and `frame`
+    block until the GL thread has drawn and read back the picture.
+    """
+
+    def __init__(self, width: int, height: int) -> None:
+        self.camera = OrbitCamera()
+        self._camera_lock = threading.Lock()
+        self.width, self.height = self._clamp(width, height)
+        self._gl = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orbit-gl")
+        self._scene: Scene | None = None
+        self._last_draw: float | None = None
+        # Made in the GL thread, where it is used; a creation error surfaces here, not at the first frame.
+        self._gl.submit(self._open).result()
+
+    @staticmethod
+    def _clamp(width: int, height: int) -> tuple[int, int]:
+        return _even_clamp(width, MIN_SIZE[0], MAX_SIZE[0]), _even_clamp(height, MIN_SIZE[1], MAX_SIZE[1])
+
+    def handle(self, event: InputEvent) -> None:
+        """Apply an input event to the camera."""
+        with self._camera_lock:
+            self.camera.handle(event)
+
+    def resize(self, width: int, height: int) -> None:
+        """Draw at this size from the next frame (clamped to 320x180 - 1920x1080, even)."""
+        self.width, self.height = self._clamp(width, height)
+
+    def render(self) -> Image:
+        """The next picture as a height x width x 4 RGBA array, top row first."""
+        return self._gl.submit(self._draw).result()
+
+    def frame(self, capture_time: float | None = None) -> av.VideoFrame:
+        """The next picture as a video frame, stamped with `capture_time` (seconds since the epoch)."""
+        pixels = self.render()
+        if capture_time is not None and pixels.shape[1] >= stamp.STAMP_WIDTH:
+            for channel in range(3):
+                stamp.paint(pixels[:, :, channel], int(capture_time * 1000))
+        # The buffer is new each frame, so the frame may share it: no copy on the way to the encoder.
+        return frame_from_buffer(pixels, pixels.shape[1], pixels.shape[0], "rgba")
+
+    def close(self) -> None:
+        """Release the GPU resources and stop the GL thread."""
+        self._gl.submit(self._close).result()
+        self._gl.shutdown()
+
+    def _open(self) -> None:
+        self._scene = Scene(create_context(), self.width, self.height)
+
+    def _draw(self) -> Image:
+        assert self._scene is not None
+        now = time.monotonic()
+        width, height = self.width, self.height
+        with self._camera_lock:
+            if self._last_draw is not None:
+                self.camera.advance(min(MAX_STEP_S, now - self._last_draw))
+            view_projection = self.camera.view_projection(width / height)
+        self._last_draw = now
+        self._scene.resize(width, height)
+        self._scene.draw(view_projection)
+        pixels = np.empty((height, width, 4), np.uint8)
+        self._scene.read_into(pixels)
+        return pixels
+
+    def _close(self) -> None:
+        if self._scene is not None:
+            context = self._scene.context
+            self._scene.release()
+            context.release()
+            self._scene = None
+
+
+class OrbitStreamApp(StreamApp):
+    """Orbit as a stream app: renders on demand at the configured frame rate."""
+
+    def __init__(self, config: StreamAppConfig) -> None:
+        self.renderer = OrbitRenderer(config.width, config.height)
+        self.source = FrameSource(config.fps, render=self.renderer.frame)
+
+    def video(self) -> FrameSource:
+        return self.source
+
+    def on_session_started(self, info: SessionInfo) -> None:
+        logger.info("orbit: session %s started", info.id)
+
+    def on_input(self, event: InputEvent) -> None:
+        self.renderer.handle(event)
+
+    def on_resize(self, event: Resize) -> None:
+        self.renderer.resize(event.width, event.height)
+
+    def on_session_ended(self, info: SessionInfo, reason: str) -> None:
+        logger.info("orbit: session %s ended (%s); camera reset for the next one", info.id, reason)
+        with self.renderer._camera_lock:
+            self.renderer.camera = OrbitCamera()
+
+
+def make_app(config: StreamAppConfig) -> OrbitStreamApp:
+    """The factory for `stream-app --app examples.orbit:make_app`."""
+    return OrbitStreamApp(config)
