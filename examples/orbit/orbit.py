@@ -59,6 +59,11 @@ class OrbitRenderer:
         with self._camera_lock:
             self.camera.handle(event)
 
+    def reset(self) -> None:
+        """Put the camera back where it started (keys no longer held, no drag)."""
+        with self._camera_lock:
+            self.camera = OrbitCamera()
+
     def resize(self, width: int, height: int) -> None:
         """Draw at this size from the next frame (clamped to 320x180 - 1920x1080, even)."""
         self.width, self.height = self._clamp(width, height)
@@ -128,8 +133,7 @@ class OrbitStreamApp(StreamApp):
 
     def on_session_ended(self, info: SessionInfo, reason: str) -> None:
         logger.info("orbit: session %s ended (%s); camera reset for the next one", info.id, reason)
-        with self.renderer._camera_lock:
-            self.renderer.camera = OrbitCamera()
+        self.renderer.reset()
 
 
 def make_app(config: StreamAppConfig) -> OrbitStreamApp:

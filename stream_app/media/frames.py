@@ -63,6 +63,8 @@ def frame_from_buffer(
     if channels is None:
         raise ValueError(f"pixel format {pixel_format!r} is not one of {', '.join(PIXEL_FORMATS)}")
     _check_size(width, height)
+    if isinstance(data, np.ndarray) and not data.flags.c_contiguous:
+        raise ValueError("a pixel buffer must be contiguous (packed rows); pass np.ascontiguousarray(...) of it")
     pixels = np.frombuffer(data, np.uint8)  # a view: no copy, whatever the buffer type
     expected = width * height * channels
     if pixels.size != expected:

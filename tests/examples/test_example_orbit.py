@@ -69,6 +69,15 @@ def test_a_drag_turns_the_view(renderer: OrbitRenderer) -> None:
     assert difference(renderer.render(), before) > 10
 
 
+def test_reset_brings_the_first_view_back(renderer: OrbitRenderer) -> None:
+    before = renderer.render()
+    drag(renderer, 0.2, 0.9)
+    renderer.handle(ip.Wheel(0, 0, 0, -300, 0))
+    assert difference(renderer.render(), before) > 10
+    renderer.reset()
+    assert difference(renderer.render(), before) == 0
+
+
 def test_the_wheel_zooms_within_limits_and_pointer_lock_motion_turns() -> None:
     camera = OrbitCamera()
     distance = camera.distance

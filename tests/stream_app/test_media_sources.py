@@ -132,9 +132,10 @@ def test_a_top_down_buffer_is_shared_and_a_bottom_up_one_copied() -> None:
         ((bytes(64 * 48 * 3), 64, 48, "rgba"), "must hold 12288 bytes"),
         ((bytes(63 * 48 * 4), 63, 48, "rgba"), "must be even"),
         ((bytes(64 * 48 * 4), 64, 48, "argb"), "not one of"),
+        ((np.zeros((48, 128, 4), np.uint8)[:, ::2], 64, 48, "rgba"), "must be contiguous"),
     ],
 )
-def test_buffers_that_do_not_fit_are_refused_with_the_reason(args: tuple[bytes, int, int, str], reason: str) -> None:
+def test_buffers_that_do_not_fit_are_refused_with_the_reason(args: tuple[object, int, int, str], reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         frame_from_buffer(*args)
 
