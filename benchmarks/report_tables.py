@@ -461,10 +461,8 @@ def _encoders(encoders: EncoderCost | None, plots: PlotFiles) -> list[str]:
         "max fps on one core",
         "Mbit/s at 60 fps",
     ]
-    lines += table(header, rows) + _image("encoder cost", plots.encoder_cost)
-    if encoders.render_path is not None:
-        lines += render_path_lines(encoders.render_path)
-    return lines + _notes(encoders.section)
+    lines += table(header, rows) + _image("encoder cost", plots.encoder_cost) + _notes(encoders.section)
+    return lines + (render_path_lines(encoders.render_path) if encoders.render_path is not None else [])
 
 
 def render_path_lines(render_path: RenderPath) -> list[str]:
@@ -492,7 +490,7 @@ def render_path_lines(render_path: RenderPath) -> list[str]:
         for r in render_path.runs
     ]
     header = ["size", "frames", "render", "read-back", "wrap", "convert to yuv420p", "encode H.264", "total"]
-    return lines + table([*header, "fps (one frame at a time)", "numpy path instead of wrap"], rows) + [""]
+    return lines + table([*header, "fps (one frame at a time)", "numpy path instead of wrap"], rows)
 
 
 def report_markdown(results: Results, plots: PlotFiles) -> str:
