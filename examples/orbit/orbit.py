@@ -1,9 +1,11 @@
 """Orbit as a stream app: the moderngl scene, turned by input, streamed through the kit.
 
-Each frame: draw on the GPU (or llvmpipe), read the pixels back into a fresh buffer, stamp the
-capture time into the top rows, and hand the buffer to the encoder as a frame without copying it
-(`frame_from_buffer`). The projection is mirrored vertically so that the read-back rows are
-already top-down (OpenGL stores the bottom row first), which saves flipping the pixels.
+Each frame: draw on the GPU (or llvmpipe), convert the picture to yuv420p with a shader, read
+the planes back into a fresh buffer, stamp the capture time into the top rows, and hand the buffer
+to the encoder as a frame without copying it (`frame_from_buffer`). The projection is mirrored
+vertically so that the read-back rows are already top-down (OpenGL stores the bottom row first),
+which saves flipping the pixels. With `convert_on_gpu=False` the RGBA picture is read back instead
+and the encoder converts it on the CPU.
 """
 
 from __future__ import annotations
@@ -25,22 +27,24 @@ from stream_app.media import frame_from_buffer
 
 logger = logging.getLogger(__name__)
 
-MIN_SIZE, MAX_SIZE = (320, 180), (1920, 1080)
+MIN_SIZE, MAX_SIZE = (320, 180), (1920, 1080)  # heights are made multiples of 4 (yuv420p read-back)
 MAX_STEP_S = 0.1  # held keys move at most this much time's worth per frame (after a stall)
 
 
-def _even_clamp(value: int, low: int, high: int) -> int:
-    return max(low, min(high, value)) // 2 * 2
+def _clamp(value: int, low: int, high: int, multiple: int) -> int:
+    return max(low, min(high, value)) // multiple * multiple
 
 
 class OrbitRenderer:
     """The scene, its camera and the one thread that owns the OpenGL context.
 
     `handle` and `resize` may be called from any thread (the event loop); `render` and `frame`
-    block until the GL thread has drawn and read back the picture.
+    block until the GL thread has drawn and read back the picture. `convert_on_gpu` chooses how
+    `frame` reads back: yuv420p converted by a shader (default), or RGBA for the encoder to convert.
     """
 
-    def __init__(self, width: int, height: int) -> None:
+    def __init__(self, width: int, height: int, *, convert_on_gpu: bool = True) -> None:
+        self.convert_on_gpu = convert_on_gpu
         self.camera = OrbitCamera()
         self._camera_lock = threading.Lock()
         self.width, self.height = self._clamp(width, height)
@@ -52,7 +56,7 @@ class OrbitRenderer:
 
     @staticmethod
     def _clamp(width: int, height: int) -> tuple[int, int]:
-        return _even_clamp(width, MIN_SIZE[0], MAX_SIZE[0]), _even_clamp(height, MIN_SIZE[1], MAX_SIZE[1])
+        return _clamp(width, MIN_SIZE[0], MAX_SIZE[0], 2), _clamp(height, MIN_SIZE[1], MAX_SIZE[1], 4)
 
     def handle(self, event: InputEvent) -> None:
         """Apply an input event to the camera."""
@@ -65,21 +69,33 @@ class OrbitRenderer:
             self.camera = OrbitCamera()
 
     def resize(self, width: int, height: int) -> None:
-        """Draw at this size from the next frame (clamped to 320x180 - 1920x1080, even)."""
+        """Draw at this size from the next frame (clamped to 320x180 - 1920x1080; width even, height
+        a multiple of 4)."""
         self.width, self.height = self._clamp(width, height)
 
     def render(self) -> Image:
         """The next picture as a height x width x 4 RGBA array, top row first."""
-        return self._gl.submit(self._draw).result()
+        return self._gl.submit(self._draw_rgba).result()
 
     def frame(self, capture_time: float | None = None) -> av.VideoFrame:
-        """The next picture as a video frame, stamped with `capture_time` (seconds since the epoch)."""
-        pixels = self.render()
-        if capture_time is not None and pixels.shape[1] >= stamp.STAMP_WIDTH:
-            for channel in range(3):
-                stamp.paint(pixels[:, :, channel], int(capture_time * 1000))
-        # The buffer is new each frame, so the frame may share it: no copy on the way to the encoder.
-        return frame_from_buffer(pixels, pixels.shape[1], pixels.shape[0], "rgba")
+        """The next picture as a video frame, stamped with `capture_time` (seconds since the epoch)
+        when it is at least 768 pixels wide."""
+        if not self.convert_on_gpu:
+            pixels = self.render()
+            height, width = pixels.shape[:2]
+            if capture_time is not None and width >= stamp.STAMP_WIDTH:
+                for channel in range(3):
+                    stamp.paint(pixels[:, :, channel], int(capture_time * 1000))
+            # The buffer is new each frame, so the frame may share it: no copy on the way to the encoder.
+            return frame_from_buffer(pixels, width, height, "rgba")
+        planes = self._gl.submit(self._draw_yuv420p).result()
+        height, width = planes.shape[0] * 2 // 3, planes.shape[1]
+        if capture_time is not None and width >= stamp.STAMP_WIDTH:
+            stamp.paint(planes[:height], int(capture_time * 1000))
+            for chroma in (planes[height : height * 5 // 4], planes[height * 5 // 4 :]):
+                # Neutral chroma under the stamp keeps it black and white.
+                chroma.reshape(height // 2, width // 2)[: stamp.CELL // 2, : stamp.STAMP_WIDTH // 2] = 128
+        return frame_from_buffer(planes, width, height, "yuv420p")
 
     def close(self) -> None:
         """Release the GPU resources and stop the GL thread."""
@@ -89,7 +105,7 @@ class OrbitRenderer:
     def _open(self) -> None:
         self._scene = Scene(create_context(), self.width, self.height)
 
-    def _draw(self) -> Image:
+    def _draw(self) -> Scene:
         assert self._scene is not None
         now = time.monotonic()
         width, height = self.width, self.height
@@ -100,9 +116,20 @@ class OrbitRenderer:
         self._last_draw = now
         self._scene.resize(width, height)
         self._scene.draw(view_projection)
-        pixels = np.empty((height, width, 4), np.uint8)
-        self._scene.read_into(pixels)
+        return self._scene
+
+    def _draw_rgba(self) -> Image:
+        scene = self._draw()
+        pixels = np.empty((scene.height, scene.width, 4), np.uint8)
+        scene.read_into(pixels)
         return pixels
+
+    def _draw_yuv420p(self) -> Image:
+        scene = self._draw()
+        scene.convert_to_yuv420p()
+        planes = np.empty((scene.height * 3 // 2, scene.width), np.uint8)
+        scene.read_yuv420p_into(planes)
+        return planes
 
     def _close(self) -> None:
         if self._scene is not None:

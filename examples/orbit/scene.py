@@ -1,7 +1,10 @@
 """The 3D scene, drawn with moderngl into an offscreen framebuffer and read back for the encoder.
 
 A checker-textured ground plane and five lit cubes under a directional light, against a sky
-colour. `Scene` owns an OpenGL context, and an OpenGL context belongs to the thread that made it:
+colour. The picture is read back either as RGBA (`read_into`), which the encoder converts to
+yuv420p on the CPU, or converted to yuv420p by a shader pass first (`read_yuv420p_into`), which
+reads back 1.5 bytes a pixel instead of 4 and leaves the CPU only the encoding. `Scene` owns an
+OpenGL context, and an OpenGL context belongs to the thread that made it:
 make the scene, draw with it and close it from one thread (`orbit.py` keeps a thread for that).
 """
 
@@ -59,6 +62,42 @@ void main() {
 """
 
 
+# yuv420p from the picture, one output byte per fragment, in the memory order of a packed I420
+# frame: rows 0..h-1 the Y plane; then h/4 rows of U and h/4 of V, each holding two chroma rows of
+# w/2 samples side by side. Chroma is the mean of its 2x2 pixels. BT.601 limited range, what
+# swscale produces from RGB by default (and what the browser assumes for our H.264).
+_FULL_PICTURE = """
+#version 330
+void main() {
+    vec2 corner = vec2(float((gl_VertexID & 1) * 4 - 1), float((gl_VertexID & 2) * 2 - 1));
+    gl_Position = vec4(corner, 0.0, 1.0);  // one triangle covering the whole target
+}
+"""
+_TO_YUV420P = """
+#version 330
+uniform sampler2D picture;
+uniform ivec2 size;
+out float f_value;
+vec3 rgb(ivec2 at) { return texelFetch(picture, at, 0).rgb; }
+void main() {
+    ivec2 at = ivec2(gl_FragCoord.xy);
+    if (at.y < size.y) {
+        f_value = (16.0 + dot(rgb(at), vec3(65.481, 128.553, 24.966))) / 255.0;
+        return;
+    }
+    int row = at.y - size.y;
+    bool v_plane = row >= size.y / 4;
+    row -= v_plane ? size.y / 4 : 0;
+    int half_width = size.x / 2;
+    bool second = at.x >= half_width;
+    ivec2 pixel = 2 * ivec2(at.x - (second ? half_width : 0), 2 * row + (second ? 1 : 0));
+    vec3 c = 0.25 * (rgb(pixel) + rgb(pixel + ivec2(1, 0)) + rgb(pixel + ivec2(0, 1)) + rgb(pixel + ivec2(1, 1)));
+    vec3 weights = v_plane ? vec3(112.0, -93.786, -18.214) : vec3(-37.797, -74.203, 112.0);
+    f_value = (128.0 + dot(c, weights)) / 255.0;
+}
+"""
+
+
 def create_context() -> moderngl.Context:
     """A headless OpenGL 3.3+ context over EGL: Mesa's llvmpipe without a GPU, the GPU's driver with one.
 
@@ -74,8 +113,24 @@ def create_context() -> moderngl.Context:
         ) from exc
 
 
+class _Targets:
+    """What is drawn into, at one size: the picture (a texture, so the conversion can read it),
+    its depth buffer, and the yuv420p target (h * 3/2 rows of w bytes)."""
+
+    def __init__(self, context: moderngl.Context, width: int, height: int) -> None:
+        self.picture = context.texture((width, height), 4)
+        self.depth = context.depth_renderbuffer((width, height))
+        self.framebuffer = context.framebuffer([self.picture], self.depth)
+        self.yuv = context.texture((width, height * 3 // 2), 1)
+        self.yuv_framebuffer = context.framebuffer([self.yuv])
+
+    def release(self) -> None:
+        for resource in (self.framebuffer, self.yuv_framebuffer, self.picture, self.depth, self.yuv):
+            resource.release()
+
+
 class Scene:
-    """The scene's GPU resources and one offscreen framebuffer of the picture's size."""
+    """The scene's GPU resources and the offscreen targets of the picture's size."""
 
     def __init__(self, context: moderngl.Context, width: int, height: int) -> None:
         self.context = context
@@ -95,22 +150,32 @@ class Scene:
         self.checker = context.texture((64, 64), 3, _checker_texels())
         self.checker.build_mipmaps()
         self.checker.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+        self.converter = context.program(vertex_shader=_FULL_PICTURE, fragment_shader=_TO_YUV420P)
+        self.converter_size = _uniform(self.converter, "size")
+        _uniform(self.converter, "picture").value = 1  # texture unit 1
+        self.full_picture = context.vertex_array(self.converter, [])
         self.width = self.height = 0
-        self.framebuffer: moderngl.Framebuffer | None = None
+        self.targets: _Targets | None = None
         self.resize(width, height)
 
     def resize(self, width: int, height: int) -> None:
-        """Use a framebuffer of `width` x `height` from now on (a no-op for the current size)."""
+        """Draw at `width` x `height` from now on (a no-op for the current size). Both must be
+        even; the yuv420p read-back also needs a height divisible by 4."""
         if (width, height) == (self.width, self.height):
             return
-        if self.framebuffer is not None:
-            self.framebuffer.release()
-        self.framebuffer = self.context.simple_framebuffer((width, height), components=4)
+        if self.targets is not None:
+            self.targets.release()
+        self.targets = _Targets(self.context, width, height)
         self.width, self.height = width, height
+
+    @property
+    def framebuffer(self) -> moderngl.Framebuffer:
+        """The framebuffer the picture is drawn into (RGBA, with depth)."""
+        assert self.targets is not None
+        return self.targets.framebuffer
 
     def draw(self, view_projection: Matrix) -> None:
         """Draw the scene seen through `view_projection` (row-major) into the framebuffer."""
-        assert self.framebuffer is not None
         self.framebuffer.use()
         self.context.enable(moderngl.DEPTH_TEST)
         self.context.clear(*SKY, 1.0, depth=1.0)
@@ -128,15 +193,32 @@ class Scene:
             self.cube.render(moderngl.TRIANGLES)
 
     def read_into(self, pixels: Image) -> None:
-        """Copy the framebuffer's RGBA pixels into `pixels` (height x width x 4 `uint8`), rows as stored."""
-        assert self.framebuffer is not None
+        """Copy the picture's RGBA pixels into `pixels` (height x width x 4 `uint8`), rows as stored."""
         self.framebuffer.read_into(pixels, components=4, alignment=1)
+
+    def convert_to_yuv420p(self) -> None:
+        """Convert the drawn picture to yuv420p on the GPU (into the yuv target), rows as stored."""
+        assert self.targets is not None
+        if self.height % 4:
+            raise ValueError(f"the yuv420p read-back needs a height divisible by 4, not {self.height}")
+        self.targets.yuv_framebuffer.use()
+        self.context.disable(moderngl.DEPTH_TEST)
+        self.targets.picture.use(1)
+        self.converter_size.value = (self.width, self.height)
+        self.full_picture.render(moderngl.TRIANGLES, vertices=3)
+
+    def read_yuv420p_into(self, planes: Image) -> None:
+        """Copy the converted picture into `planes`: height * 3/2 x width `uint8`, a packed I420
+        frame (Y, then U, then V). Call `convert_to_yuv420p` after drawing, first."""
+        assert self.targets is not None
+        self.targets.yuv_framebuffer.read_into(planes, components=1, alignment=1)
 
     def release(self) -> None:
         """Free the GPU resources (the context stays with its owner)."""
-        for resource in (self.cube, self.ground, self.checker, self.program, self.framebuffer):
-            if resource is not None:
-                resource.release()
+        for resource in (self.cube, self.ground, self.checker, self.program, self.full_picture, self.converter):
+            resource.release()
+        if self.targets is not None:
+            self.targets.release()
 
 
 def _uniform(program: moderngl.Program, name: str) -> moderngl.Uniform:

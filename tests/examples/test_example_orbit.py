@@ -121,19 +121,43 @@ def test_keys_move_the_view(renderer: OrbitRenderer) -> None:
 
 
 def test_resize_changes_the_picture_size_within_limits(renderer: OrbitRenderer) -> None:
-    renderer.resize(641, 361)
-    assert renderer.render().shape == (360, 640, 4)
+    renderer.resize(641, 363)
+    assert renderer.render().shape == (360, 640, 4)  # even width, height a multiple of 4
     renderer.resize(10, 10)
     assert renderer.render().shape == (180, 320, 4)
 
 
-def test_the_read_back_frame_is_the_rendered_picture_without_a_copy(renderer: OrbitRenderer) -> None:
-    frame = renderer.frame(time.time())
+def test_the_rgba_read_back_gives_the_encoder_the_same_picture_as_the_numpy_path() -> None:
+    orbit = OrbitRenderer(320, 180, convert_on_gpu=False)
+    try:
+        numpy_path = to_video_frame(orbit.render(), "rgba").reformat(format="yuv420p").to_ndarray()
+        frame = orbit.frame(time.time())  # the same view: nothing moved in between
+    finally:
+        orbit.close()
     assert frame.format.name == "rgba" and (frame.width, frame.height) == (320, 180)
-    pixels = frame.to_ndarray()
-    # The same picture, the same yuv420p planes for the encoder as the numpy path gives.
-    numpy_path = to_video_frame(np.ascontiguousarray(pixels[..., :3]), "rgb24").reformat(format="yuv420p")
-    assert (frame.reformat(format="yuv420p").to_ndarray() == numpy_path.to_ndarray()).all()
+    assert (frame.reformat(format="yuv420p").to_ndarray() == numpy_path).all()
+
+
+def test_the_gpu_conversion_gives_the_picture_swscale_would(renderer: OrbitRenderer) -> None:
+    swscale = to_video_frame(renderer.render(), "rgba").reformat(format="yuv420p").to_ndarray().astype(int)
+    frame = renderer.frame(time.time())
+    assert frame.format.name == "yuv420p" and (frame.width, frame.height) == (320, 180)
+    gpu = frame.to_ndarray().astype(int)
+    luma, chroma = np.abs(gpu - swscale)[:180], np.abs(gpu - swscale)[180:]
+    assert luma.max() <= 1  # rounding only
+    assert chroma.mean() < 1 and chroma.max() <= 16  # 2x2 means against swscale's chroma filter, at edges
+
+
+@pytest.mark.parametrize("convert_on_gpu", [True, False])
+def test_wide_frames_carry_the_capture_time_stamp(convert_on_gpu: bool) -> None:
+    orbit = OrbitRenderer(768, 432, convert_on_gpu=convert_on_gpu)
+    try:
+        before = int(time.time() * 1000)
+        frame = orbit.frame(time.time())
+    finally:
+        orbit.close()
+    assert (frame.width, frame.height) == (768, 432)
+    assert before <= stamp.read(frame.to_ndarray(format="rgb24")[:, :, 1]) <= int(time.time() * 1000)
 
 
 async def _decoded(session: ScriptedSession, timeout: float = 10.0) -> AsyncIterator[Image]:

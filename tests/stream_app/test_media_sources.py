@@ -116,6 +116,15 @@ def test_a_bottom_up_buffer_is_flipped_into_the_same_picture(width: int) -> None
     )
 
 
+@pytest.mark.parametrize("width", [64, 98])
+def test_yuv420p_planes_converted_on_a_gpu_are_taken_as_the_encoder_wants_them(width: int) -> None:
+    planes = noise(width, 72, 1)[:, :, 0]  # a packed I420 frame of width x 48: Y, then U, then V
+    frame = frame_from_buffer(planes.tobytes(), width, 48, "yuv420p")
+    assert (frame.width, frame.height, frame.format.name) == (width, 48, "yuv420p")
+    assert (frame.to_ndarray() == planes).all()
+    assert (frame.reformat(format="yuv420p").to_ndarray() == planes).all()  # nothing left to convert
+
+
 def test_a_top_down_buffer_is_shared_and_a_bottom_up_one_copied() -> None:
     image = noise(64, 48)
     shared = frame_from_buffer(image, 64, 48)
@@ -123,6 +132,11 @@ def test_a_top_down_buffer_is_shared_and_a_bottom_up_one_copied() -> None:
     image[0, 0] = image[-1, 0] = (1, 2, 3, 4)
     assert shared.to_ndarray()[0, 0].tolist() == [1, 2, 3, 4]  # no copy: the frame sees the buffer
     assert copied.to_ndarray()[-1, 0].tolist() != [1, 2, 3, 4]  # its own pixels: the buffer is free again
+
+
+def test_yuv420p_buffers_cannot_be_flipped() -> None:
+    with pytest.raises(ValueError, match="write yuv420p planes top-down"):
+        frame_from_buffer(bytes(64 * 72), 64, 48, "yuv420p", bottom_up=True)
 
 
 @pytest.mark.parametrize(
@@ -133,6 +147,7 @@ def test_a_top_down_buffer_is_shared_and_a_bottom_up_one_copied() -> None:
         ((bytes(63 * 48 * 4), 63, 48, "rgba"), "must be even"),
         ((bytes(64 * 48 * 4), 64, 48, "argb"), "not one of"),
         ((np.zeros((48, 128, 4), np.uint8)[:, ::2], 64, 48, "rgba"), "must be contiguous"),
+        ((bytes(64 * 48), 64, 48, "yuv420p"), r"must hold 4608 bytes \(64\*48\*3/2"),
     ],
 )
 def test_buffers_that_do_not_fit_are_refused_with_the_reason(args: tuple[object, int, int, str], reason: str) -> None:
