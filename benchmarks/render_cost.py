@@ -1,16 +1,18 @@
 """Render path cost: a GPU app's frame from the draw call to the encoded bitstream, step by step.
 
 The orbit example's scene (moderngl over EGL: Mesa's llvmpipe without a GPU) is drawn, read back
-and encoded the way `examples/orbit` streams it, and each step is timed on its own:
+and encoded the way `examples/orbit` streams it, each step timed on its own, along two paths:
 
-- render: the draw calls until the renderer has finished (`ctx.finish()`);
-- read-back: `fbo.read_into` a fresh RGBA buffer (rows already top-down: mirrored projection);
-- wrap: `frame_from_buffer`, the buffer as an `av.VideoFrame` without a copy;
-- convert: RGBA to yuv420p (swscale), what the encoder does first with an RGBA frame;
-- encode: the stream app's H.264 encoder on the yuv420p frame, RTP packetization included.
+- `rgba`: render (the draw calls until the renderer has finished, `ctx.finish()`); read-back
+  (`fbo.read_into` a fresh RGBA buffer, rows already top-down: mirrored projection); wrap
+  (`frame_from_buffer`, the buffer as an `av.VideoFrame` without a copy); convert (RGBA to
+  yuv420p with swscale, what the encoder does first with an RGBA frame); encode (the stream app's
+  H.264 encoder on the yuv420p frame, RTP packetization included);
+- `yuv420p`: render; convert (a shader pass writing packed I420 on the GPU, until finished);
+  read-back (1.5 bytes a pixel instead of 4); wrap; encode.
 
-For contrast, `numpy path` is what the wrap costs without `frame_from_buffer`: `fbo.read()` bytes,
-flipped with numpy and handed over as an array (`to_video_frame` copies it into a frame).
+For contrast, `numpy path` (rgba only) is what the wrap costs without `frame_from_buffer`:
+`fbo.read()` bytes, flipped with numpy and handed over as an array (`to_video_frame` copies it).
 
 Run alone: `python -m benchmarks.render_cost [--seconds S]` prints the Markdown table; `make
 bench` runs it inside the encoder-cost section.
@@ -34,11 +36,28 @@ from benchmarks.stats import summarize
 _FPS = 60
 STEPS = ("render", "read_back", "wrap", "convert", "encode")
 SIZES = ((1280, 720), (1920, 1080))
+PATHS = ("rgba", "yuv420p")
 
 
-def measure(width: int, height: int, frames: int, budget_s: float) -> dict[str, Any]:
-    """Time every step of up to `frames` frames (or `budget_s` seconds) at one size, in this thread
-    (the OpenGL context is made, used and released here)."""
+class _Laps:
+    """Milliseconds between successive `lap`s, by name."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self.restart()
+
+    def restart(self) -> None:
+        self._mark = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = (now - self._mark) * 1000
+        self._mark = now
+
+
+def measure(width: int, height: int, frames: int, budget_s: float, path: str = "rgba") -> dict[str, Any]:
+    """Time every step of up to `frames` frames (or `budget_s` seconds) at one size along `path`
+    (`rgba` or `yuv420p`), in this thread (the OpenGL context is made, used and released here)."""
     from examples.orbit.camera import OrbitCamera
     from examples.orbit.scene import Scene, create_context
     from stream_app.media.config import MediaConfig
@@ -51,49 +70,58 @@ def measure(width: int, height: int, frames: int, budget_s: float) -> dict[str, 
     encoder = make_video_encoder("H264", MediaConfig(bitrate_start=int(width * height * _FPS * 0.14)), _FPS)
     times: dict[str, list[float]] = {step: [] for step in (*STEPS, "numpy_path")}
     encoded_bytes = 0
-    framebuffer = scene.framebuffer
-    assert framebuffer is not None
     started = time.monotonic()
     try:
         for index in range(frames + 1):
             camera.turn(0.01, 0.0)  # every frame a new view, as while the user drags
-            t0 = time.perf_counter()
+            watch = _Laps()
             scene.draw(camera.view_projection(width / height))
             context.finish()
-            t1 = time.perf_counter()
-            pixels = np.empty((height, width, 4), np.uint8)
-            scene.read_into(pixels)
-            t2 = time.perf_counter()
-            frame = frame_from_buffer(pixels, width, height, "rgba")
-            t3 = time.perf_counter()
-            yuv = frame.reformat(format="yuv420p")
-            t4 = time.perf_counter()
+            watch.lap("render")
+            if path == "yuv420p":
+                scene.convert_to_yuv420p()
+                context.finish()
+                watch.lap("convert")
+                planes = np.empty((height * 3 // 2, width), np.uint8)
+                scene.read_yuv420p_into(planes)
+                watch.lap("read_back")
+                yuv = frame_from_buffer(planes, width, height, "yuv420p")
+                watch.lap("wrap")
+            else:
+                pixels = np.empty((height, width, 4), np.uint8)
+                scene.read_into(pixels)
+                watch.lap("read_back")
+                frame = frame_from_buffer(pixels, width, height, "rgba")
+                watch.lap("wrap")
+                yuv = frame.reformat(format="yuv420p")
+                watch.lap("convert")
             yuv.pts, yuv.time_base = index * (90_000 // _FPS), fractions.Fraction(1, 90_000)
             payloads, _ = encoder.encode(yuv)
-            t5 = time.perf_counter()
-            # The same picture the usual way: read() bytes, numpy flip, a copying to_video_frame.
-            bottom_up = np.frombuffer(framebuffer.read(components=4), np.uint8)
-            t6 = time.perf_counter()
-            to_video_frame(bottom_up.reshape(height, width, 4)[::-1], "rgba")
-            t7 = time.perf_counter()
+            watch.lap("encode")
+            if path == "rgba":
+                # The same picture the usual way: read() bytes, numpy flip, a copying to_video_frame.
+                bottom_up = np.frombuffer(scene.framebuffer.read(components=4), np.uint8)
+                watch.restart()
+                to_video_frame(bottom_up.reshape(height, width, 4)[::-1], "rgba")
+                watch.lap("numpy_path")
             if index == 0:
                 continue  # shader compilation, first allocations and the keyframe: not the steady state
             encoded_bytes += sum(len(p) for p in payloads)
-            for step, (start, end) in zip(STEPS, ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5)), strict=True):
-                times[step].append((end - start) * 1000)
-            times["numpy_path"].append((t7 - t6) * 1000)
+            for name, ms in watch.laps.items():
+                times[name].append(ms)
             if time.monotonic() - started > budget_s:
                 break
     finally:
         scene.release()
         context.release()
-    totals = [sum(times[step][i] for step in STEPS) for i in range(len(times["render"]))]
+    totals = [sum(times[name][i] for name in STEPS) for i in range(len(times["render"]))]
     total_p50 = float(np.median(totals))
     return {
+        "path": path,
         "width": width,
         "height": height,
         "frames": len(totals),
-        **{f"{step}_ms": summarize(times[step]) for step in (*STEPS, "numpy_path")},
+        **{f"{name}_ms": summarize(times[name]) for name in (*STEPS, "numpy_path")},
         "total_ms": summarize(totals),
         "max_fps": round(1000 / total_p50, 1),
         "mbit_per_s_at_60fps": round(encoded_bytes * 8 * _FPS / len(totals) / 1e6, 2),
@@ -111,7 +139,13 @@ def run_sizes(sizes: Sequence[tuple[int, int]], frames: int, budget_s: float) ->
         return {"status": "skipped", "reason": f"no OpenGL over EGL here: {exc}", "runs": []}
     renderer = f"{context.info['GL_RENDERER']} ({context.info['GL_VERSION']})"
     context.release()
-    runs = [measure(width, height, frames, budget_s) for width, height in sizes]
+    # The GPU conversion's packing needs a height divisible by 4 (720 and 1080 are).
+    runs = [
+        measure(width, height, frames, budget_s / 2, path)
+        for width, height in sizes
+        for path in PATHS
+        if path == "rgba" or height % 4 == 0
+    ]
     return {
         "status": "ok",
         "renderer": renderer,

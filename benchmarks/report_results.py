@@ -480,8 +480,10 @@ def _read_encoder_run(obj: Json) -> EncoderRun | EncoderFailure:
 
 @dataclass(frozen=True)
 class RenderPathRun:
-    """A GPU app's frame at one size (benchmarks.render_cost), step by step, in ms per frame."""
+    """A GPU app's frame at one size along one path (benchmarks.render_cost: `rgba` read back and
+    converted on the CPU, or `yuv420p` converted on the GPU), step by step, in ms per frame."""
 
+    path: str
     width: int
     height: int
     frames: int
@@ -500,6 +502,7 @@ class RenderPathRun:
             return Percentiles.read(obj.get(f"{step}_ms"))
 
         return cls(
+            obj.get("path", "rgba"),
             obj["width"],
             obj["height"],
             obj["frames"],

@@ -471,17 +471,20 @@ def render_path_lines(render_path: RenderPath) -> list[str]:
     if render_path.status != "ok":
         return [*lines, f"Not measured: {render_path.reason}", ""]
     lines += [
-        f"Renderer: {render_path.renderer}. Each step in ms per frame, p50 (p95); `numpy path` is what "
-        "`frame_from_buffer` saves: `fbo.read()` bytes flipped with numpy and copied by `to_video_frame`.",
+        f"Renderer: {render_path.renderer}. Each step in ms per frame, p50 (p95). Path `rgba`: RGBA read "
+        "back, converted to yuv420p by swscale on the CPU; `yuv420p`: converted by a shader on the GPU, "
+        "1.5 bytes a pixel read back. `numpy path` is what `frame_from_buffer` saves: `fbo.read()` bytes "
+        "flipped with numpy and copied by `to_video_frame`.",
         "",
     ]
 
     def cell(values: Percentiles) -> str:
-        return f"{fmt(values.p50, 2)} ({fmt(values.p95, 2)})"
+        return "-" if values.p50 is None else f"{fmt(values.p50, 2)} ({fmt(values.p95, 2)})"
 
     rows = [
         [
             f"{r.width}x{r.height}",
+            r.path,
             r.frames,
             *(cell(v) for v in (r.render_ms, r.read_back_ms, r.wrap_ms, r.convert_ms, r.encode_ms, r.total_ms)),
             fmt(r.max_fps),
@@ -489,7 +492,7 @@ def render_path_lines(render_path: RenderPath) -> list[str]:
         ]
         for r in render_path.runs
     ]
-    header = ["size", "frames", "render", "read-back", "wrap", "convert to yuv420p", "encode H.264", "total"]
+    header = ["size", "path", "frames", "render", "read-back", "wrap", "convert to yuv420p", "encode H.264", "total"]
     return lines + table([*header, "fps (one frame at a time)", "numpy path instead of wrap"], rows)
 
 

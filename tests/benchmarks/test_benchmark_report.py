@@ -113,12 +113,16 @@ def test_the_render_path_is_measured_step_by_step_and_shown_in_the_encoder_secti
     if render_path.status != "ok":  # no EGL here: the report says why
         assert section.startswith(f"Not measured: {render_path.reason}") and "EGL" in render_path.reason
         return
-    (run,) = render_path.runs
-    assert (run.width, run.height, run.frames) == (320, 180, 3)
-    steps = (run.render_ms, run.read_back_ms, run.wrap_ms, run.convert_ms, run.encode_ms)
-    assert all(step.p50 is not None and step.p50 > 0 for step in steps)
-    assert run.total_ms.p50 == pytest.approx(sum(step.p50 or 0 for step in steps), rel=0.5)
-    assert "| 320x180 | 3 |" in section.split("\n## ", 1)[0]  # in the encoder section, before the next one
+    assert [run.path for run in render_path.runs] == ["rgba", "yuv420p"]
+    for run in render_path.runs:
+        assert (run.width, run.height, run.frames) == (320, 180, 3)
+        steps = (run.render_ms, run.read_back_ms, run.wrap_ms, run.convert_ms, run.encode_ms)
+        assert all(step.p50 is not None and step.p50 > 0 for step in steps)
+        # The total of each frame is the sum of its steps, so the means add up (to the rounding).
+        assert run.total_ms.mean == pytest.approx(sum(step.mean or 0 for step in steps), abs=0.01)
+        assert (run.numpy_path_ms.p50 is not None) == (run.path == "rgba")  # only the RGBA path has a numpy twin
+        # In the encoder section, before the next one.
+        assert f"| 320x180 | {run.path} | 3 |" in section.split("\n## ", 1)[0]
 
 
 def test_a_results_document_without_a_render_path_reads_as_none() -> None:
