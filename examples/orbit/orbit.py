@@ -1,11 +1,14 @@
 """Orbit as a stream app: the moderngl scene, turned by input, streamed through the kit.
 
-Each frame: draw on the GPU (or llvmpipe), convert the picture to yuv420p with a shader, read
-the planes back into a fresh buffer, stamp the capture time into the top rows, and hand the buffer
-to the encoder as a frame without copying it (`frame_from_buffer`). The projection is mirrored
-vertically so that the read-back rows are already top-down (OpenGL stores the bottom row first),
-which saves flipping the pixels. With `convert_on_gpu=False` the RGBA picture is read back instead
-and the encoder converts it on the CPU.
+Each frame: draw on the GPU (or llvmpipe), read the picture back into a fresh buffer, stamp the
+capture time into the top rows, and hand the buffer to the encoder as a frame without copying it
+(`frame_from_buffer`). The projection is mirrored vertically so that the read-back rows are
+already top-down (OpenGL stores the bottom row first), which saves flipping the pixels.
+
+On a GPU the picture is converted to yuv420p by a shader before it is read back (1.5 bytes a pixel
+instead of 4, and no conversion left for the CPU). On a software rasteriser the shader runs on the
+CPU too and costs more than swscale (benchmarks/render_cost.py), so there RGBA is read back and
+the encoder converts it.
 """
 
 from __future__ import annotations
@@ -35,16 +38,21 @@ def _clamp(value: int, low: int, high: int, multiple: int) -> int:
     return max(low, min(high, value)) // multiple * multiple
 
 
+def software_renderer(name: str) -> bool:
+    """Whether the GL_RENDERER `name` rasterises on the CPU (Mesa's llvmpipe/softpipe, SwiftShader)."""
+    return any(word in name.lower() for word in ("llvmpipe", "softpipe", "swiftshader", "software"))
+
+
 class OrbitRenderer:
     """The scene, its camera and the one thread that owns the OpenGL context.
 
     `handle` and `resize` may be called from any thread (the event loop); `render` and `frame`
     block until the GL thread has drawn and read back the picture. `convert_on_gpu` chooses how
-    `frame` reads back: yuv420p converted by a shader (default), or RGBA for the encoder to convert.
+    `frame` reads back: yuv420p converted by a shader, or RGBA for the encoder to convert; None
+    (the default) converts on the GPU unless the renderer is a software one.
     """
 
-    def __init__(self, width: int, height: int, *, convert_on_gpu: bool = True) -> None:
-        self.convert_on_gpu = convert_on_gpu
+    def __init__(self, width: int, height: int, *, convert_on_gpu: bool | None = None) -> None:
         self.camera = OrbitCamera()
         self._camera_lock = threading.Lock()
         self.width, self.height = self._clamp(width, height)
@@ -52,7 +60,12 @@ class OrbitRenderer:
         self._scene: Scene | None = None
         self._last_draw: float | None = None
         # Made in the GL thread, where it is used; a creation error surfaces here, not at the first frame.
-        self._gl.submit(self._open).result()
+        renderer = self._gl.submit(self._open).result()
+        self.gl_renderer = renderer  # GL_RENDERER: "llvmpipe (LLVM 15.0.6, 256 bits)", "NVIDIA L40S/PCIe/SSE2"
+        self.convert_on_gpu = not software_renderer(renderer) if convert_on_gpu is None else convert_on_gpu
+        logger.info(
+            "orbit: rendering with %s, yuv420p conversion on the %s", renderer, "GPU" if self.convert_on_gpu else "CPU"
+        )
 
     @staticmethod
     def _clamp(width: int, height: int) -> tuple[int, int]:
@@ -102,8 +115,10 @@ class OrbitRenderer:
         self._gl.submit(self._close).result()
         self._gl.shutdown()
 
-    def _open(self) -> None:
-        self._scene = Scene(create_context(), self.width, self.height)
+    def _open(self) -> str:
+        context = create_context()
+        self._scene = Scene(context, self.width, self.height)
+        return str(context.info["GL_RENDERER"])
 
     def _draw(self) -> Scene:
         assert self._scene is not None

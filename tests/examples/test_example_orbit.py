@@ -16,6 +16,7 @@ from support.stream_app_harness import running_stream_app
 
 from examples.orbit import OrbitRenderer, make_app
 from examples.orbit.camera import DISTANCE_RANGE, OrbitCamera
+from examples.orbit.orbit import software_renderer
 from examples.orbit.scene import SKY, create_context
 from stream_app import input_protocol as ip
 from stream_app import stamp
@@ -138,14 +139,24 @@ def test_the_rgba_read_back_gives_the_encoder_the_same_picture_as_the_numpy_path
     assert (frame.reformat(format="yuv420p").to_ndarray() == numpy_path).all()
 
 
-def test_the_gpu_conversion_gives_the_picture_swscale_would(renderer: OrbitRenderer) -> None:
-    swscale = to_video_frame(renderer.render(), "rgba").reformat(format="yuv420p").to_ndarray().astype(int)
-    frame = renderer.frame(time.time())
+def test_the_gpu_conversion_gives_the_picture_swscale_would() -> None:
+    orbit = OrbitRenderer(320, 180, convert_on_gpu=True)
+    try:
+        swscale = to_video_frame(orbit.render(), "rgba").reformat(format="yuv420p").to_ndarray().astype(int)
+        frame = orbit.frame(time.time())
+    finally:
+        orbit.close()
     assert frame.format.name == "yuv420p" and (frame.width, frame.height) == (320, 180)
     gpu = frame.to_ndarray().astype(int)
     luma, chroma = np.abs(gpu - swscale)[:180], np.abs(gpu - swscale)[180:]
     assert luma.max() <= 1  # rounding only
     assert chroma.mean() < 1 and chroma.max() <= 16  # 2x2 means against swscale's chroma filter, at edges
+
+
+def test_the_conversion_stays_on_the_cpu_only_for_a_software_renderer(renderer: OrbitRenderer) -> None:
+    assert software_renderer("llvmpipe (LLVM 15.0.6, 256 bits)") and software_renderer("softpipe")
+    assert not software_renderer("NVIDIA L40S/PCIe/SSE2")
+    assert renderer.convert_on_gpu is not software_renderer(renderer.gl_renderer)
 
 
 @pytest.mark.parametrize("convert_on_gpu", [True, False])
