@@ -157,8 +157,8 @@ class OrbitRenderer:
 class OrbitStreamApp(StreamApp):
     """Orbit as a stream app: renders on demand at the configured frame rate."""
 
-    def __init__(self, config: StreamAppConfig) -> None:
-        self.renderer = OrbitRenderer(config.width, config.height)
+    def __init__(self, config: StreamAppConfig, *, convert_on_gpu: bool | None = None) -> None:
+        self.renderer = OrbitRenderer(config.width, config.height, convert_on_gpu=convert_on_gpu)
         self.source = FrameSource(config.fps, render=self.renderer.frame)
 
     def video(self) -> FrameSource:

@@ -14,12 +14,13 @@ import pytest
 from support.scripted_client import ScriptedSession, open_session
 from support.stream_app_harness import running_stream_app
 
-from examples.orbit import OrbitRenderer, make_app
+from examples.orbit import OrbitRenderer, OrbitStreamApp, make_app
 from examples.orbit.camera import DISTANCE_RANGE, OrbitCamera
 from examples.orbit.orbit import software_renderer
 from examples.orbit.scene import SKY, create_context
 from stream_app import input_protocol as ip
 from stream_app import stamp
+from stream_app.config import StreamAppConfig
 from stream_app.media import to_video_frame
 
 Image = npt.NDArray[np.uint8]
@@ -177,8 +178,13 @@ async def _decoded(session: ScriptedSession, timeout: float = 10.0) -> AsyncIter
         yield (await asyncio.wait_for(track.recv(), timeout)).to_ndarray(format="rgb24")
 
 
-async def test_a_drag_turns_the_streamed_view(http: aiohttp.ClientSession) -> None:
-    async with running_stream_app(width=768, height=432, fps=30, app_factory=make_app) as app:
+@pytest.mark.parametrize("convert_on_gpu", [None, True], ids=["as-chosen-for-this-renderer", "yuv420p-from-a-shader"])
+async def test_a_drag_turns_the_streamed_view(http: aiohttp.ClientSession, convert_on_gpu: bool | None) -> None:
+    def on_the_gpu(config: StreamAppConfig) -> OrbitStreamApp:
+        return OrbitStreamApp(config, convert_on_gpu=True)
+
+    factory = make_app if convert_on_gpu is None else on_the_gpu
+    async with running_stream_app(width=768, height=432, fps=30, app_factory=factory) as app:
         session = await open_session(http, app.sign_in_url, input_channels=True)
         try:
             await session.channels_open()
