@@ -25,6 +25,7 @@ import fractions
 import os
 import time
 from collections.abc import Sequence
+from importlib.metadata import version
 from typing import Any
 
 import av
@@ -163,8 +164,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--frames", type=int, default=300, help="at most this many frames per size (default 300)")
     args = parser.parse_args(argv)
     host = machine()
-    print(f"Machine: {host['cpu_model']}, {host['cores']} cores, {host['os']}, load {host['loadavg_at_start']}; ")
-    print(f"PyAV {av.__version__}, numpy {np.__version__}.\n")
+    print(
+        f"Machine: {host['cpu_model']}, {host['cores']} cores, {host['memory_gib']} GiB, {host['os']}; "
+        f"load average at start {host['loadavg_at_start']}. PyAV {av.__version__}, numpy {np.__version__}, "
+        f"moderngl {version('moderngl')}; {args.seconds:g} s per size (half per path).\n"
+    )
     print("\n".join(render_path_lines(RenderPath.read(run_sizes(SIZES, args.frames, args.seconds)))))
 
 
