@@ -20,6 +20,7 @@ from examples.orbit.orbit import software_renderer
 from examples.orbit.scene import SKY, create_context
 from stream_app import input_protocol as ip
 from stream_app import stamp
+from stream_app.app import load_factory
 from stream_app.config import StreamAppConfig
 from stream_app.media import to_video_frame
 
@@ -52,6 +53,10 @@ def drag(orbit: OrbitRenderer | OrbitCamera, x0: float, x1: float, y: float = 0.
 
 def difference(a: Image, b: Image) -> float:
     return float(np.abs(a[..., :3].astype(np.int16) - b[..., :3].astype(np.int16)).mean())
+
+
+def test_the_documented_factory_is_the_one_stream_app_loads() -> None:
+    assert load_factory("examples.orbit:make_app") is make_app
 
 
 def test_the_scene_is_drawn_top_row_first_with_sky_above_and_objects_below(renderer: OrbitRenderer) -> None:
