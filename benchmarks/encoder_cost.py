@@ -4,7 +4,9 @@ Encoders: PyAV's libx264 (presets ultrafast/superfast/veryfast, all with ``tune=
 PyAV's libvpx VP8 (``deadline=realtime``), the stream app's own encoders (`stream_app.media.encoders`,
 what it streams with; includes RTP packetization) and aiortc's stock `H264Encoder` and `Vp8Encoder`
 (what the baseline sends with; includes RTP packetization). Frames are the stream
-app's own stamped test pattern, drawn outside the timed section.
+app's own stamped test pattern, drawn outside the timed section. The section also times a GPU app's
+render path (`render_path`, benchmarks/render_cost.py): render, read-back, conversion and encode of
+the orbit example's moderngl scene.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, cast
 import av
 
 from benchmarks.context import BenchContext
+from benchmarks.render_cost import run_sizes
 from benchmarks.stats import summarize
 from stream_app.media.pattern_source import PatternTrack
 
@@ -166,8 +169,15 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
             runs.append(
                 {"encoder": spec.name, "codec": spec.codec, "width": width, "height": height, "error": str(exc)}
             )
+    # The render path of a GPU app (examples/orbit): what render, read-back and conversion add to the encode.
+    ctx.log("encoder_cost: render path")
+    render_budget = min(_TIME_BUDGET_S, max(0.5, (ctx.time_left() - 5) / max(1, len(ctx.profile.encoder_sizes))))
+    render_path = await asyncio.to_thread(
+        run_sizes, ctx.profile.encoder_sizes, ctx.profile.encoder_frames, render_budget
+    )
     return {
         "status": "ok",
+        "render_path": render_path,
         "notes": [
             "Encode time is the wall time of one encode call (frame in, bitstream out); CPU counts every "
             "encoder thread (process CPU time during the call).",

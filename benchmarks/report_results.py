@@ -479,16 +479,72 @@ def _read_encoder_run(obj: Json) -> EncoderRun | EncoderFailure:
 
 
 @dataclass(frozen=True)
+class RenderPathRun:
+    """A GPU app's frame at one size along one path (benchmarks.render_cost: `rgba` read back and
+    converted on the CPU, or `yuv420p` converted on the GPU), step by step, in ms per frame."""
+
+    path: str
+    width: int
+    height: int
+    frames: int
+    render_ms: Percentiles
+    read_back_ms: Percentiles
+    wrap_ms: Percentiles
+    convert_ms: Percentiles
+    encode_ms: Percentiles
+    total_ms: Percentiles
+    numpy_path_ms: Percentiles
+    max_fps: float
+
+    @classmethod
+    def read(cls, obj: Json) -> RenderPathRun:
+        def ms(step: str) -> Percentiles:
+            return Percentiles.read(obj.get(f"{step}_ms"))
+
+        return cls(
+            obj.get("path", "rgba"),
+            obj["width"],
+            obj["height"],
+            obj["frames"],
+            ms("render"),
+            ms("read_back"),
+            ms("wrap"),
+            ms("convert"),
+            ms("encode"),
+            ms("total"),
+            ms("numpy_path"),
+            obj["max_fps"],
+        )
+
+
+@dataclass(frozen=True)
+class RenderPath:
+    """The render path part of section 5: the renderer it ran on, or why it did not run."""
+
+    status: str
+    reason: str
+    renderer: str
+    runs: tuple[RenderPathRun, ...]
+
+    @classmethod
+    def read(cls, obj: Json) -> RenderPath:
+        runs = tuple(RenderPathRun.read(r) for r in obj.get("runs", ()))
+        return cls(str(obj.get("status")), obj.get("reason", ""), obj.get("renderer", ""), runs)
+
+
+@dataclass(frozen=True)
 class EncoderCost:
-    """Section 5; `runs` is None when the section holds no runs."""
+    """Section 5; `runs` is None when the section holds no runs, `render_path` when it was not measured."""
 
     section: Section
     runs: tuple[EncoderRun | EncoderFailure, ...] | None
+    render_path: RenderPath | None = None
 
     @classmethod
     def read(cls, obj: Json) -> EncoderCost:
         runs = tuple(_read_encoder_run(r) for r in obj["runs"]) if "runs" in obj else None
-        return cls(Section.read(obj), runs)
+        render_path = RenderPath.read(obj["render_path"]) if isinstance(obj.get("render_path"), Mapping) else None
+        return cls(Section.read(obj), runs, render_path)
 
 
 # --- network lab --------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from benchmarks.report_results import (
     InputLatency,
     Percentiles,
     ProxyOverhead,
+    RenderPath,
     Results,
     Section,
 )
@@ -460,7 +461,39 @@ def _encoders(encoders: EncoderCost | None, plots: PlotFiles) -> list[str]:
         "max fps on one core",
         "Mbit/s at 60 fps",
     ]
-    return lines + table(header, rows) + _image("encoder cost", plots.encoder_cost) + _notes(encoders.section)
+    lines += table(header, rows) + _image("encoder cost", plots.encoder_cost) + _notes(encoders.section)
+    return lines + (render_path_lines(encoders.render_path) if encoders.render_path is not None else [])
+
+
+def render_path_lines(render_path: RenderPath) -> list[str]:
+    """The render path of a GPU app (benchmarks.render_cost): ms per frame for each step, p50 (p95)."""
+    lines = ["### Render path of a GPU app (examples/orbit)", ""]
+    if render_path.status != "ok":
+        return [*lines, f"Not measured: {render_path.reason}", ""]
+    lines += [
+        f"Renderer: {render_path.renderer}. Each step in ms per frame, p50 (p95). Path `rgba`: RGBA read "
+        "back, converted to yuv420p by swscale on the CPU; `yuv420p`: converted by a shader on the GPU, "
+        "1.5 bytes a pixel read back. `numpy path` is what `frame_from_buffer` saves: `fbo.read()` bytes "
+        "flipped with numpy and copied by `to_video_frame`.",
+        "",
+    ]
+
+    def cell(values: Percentiles) -> str:
+        return "-" if values.p50 is None else f"{fmt(values.p50, 2)} ({fmt(values.p95, 2)})"
+
+    rows = [
+        [
+            f"{r.width}x{r.height}",
+            r.path,
+            r.frames,
+            *(cell(v) for v in (r.render_ms, r.read_back_ms, r.wrap_ms, r.convert_ms, r.encode_ms, r.total_ms)),
+            fmt(r.max_fps),
+            cell(r.numpy_path_ms),
+        ]
+        for r in render_path.runs
+    ]
+    header = ["size", "path", "frames", "render", "read-back", "wrap", "convert to yuv420p", "encode H.264", "total"]
+    return lines + table([*header, "fps (one frame at a time)", "numpy path instead of wrap"], rows)
 
 
 def report_markdown(results: Results, plots: PlotFiles) -> str:

@@ -9,7 +9,7 @@ from stream_app.media.audio_source import AudioSource
 from stream_app.media.config import MEDIA_SETTINGS, MediaConfig, MediaConfigError
 from stream_app.media.encoded_source import EncodedSource
 from stream_app.media.encoders import EncoderStats, h264_nvenc_available
-from stream_app.media.frames import PIXEL_FORMATS, to_video_frame
+from stream_app.media.frames import PIXEL_FORMATS, PixelBuffer, frame_from_buffer, to_video_frame
 from stream_app.media.pattern_source import pattern_source
 from stream_app.media.video_source import FrameSource
 
@@ -25,7 +25,9 @@ __all__ = [
     "MediaNegotiationError",
     "MediaSession",
     "MediaStats",
+    "PixelBuffer",
     "attach_media",
+    "frame_from_buffer",
     "h264_nvenc_available",
     "pattern_source",
     "to_video_frame",

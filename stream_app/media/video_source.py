@@ -32,7 +32,8 @@ class FrameSource:
     up. `render` runs in a worker thread, one call at a time per source.
 
     Frames are HxWx3/4 `uint8` numpy arrays in `pixel_format` (`rgb24` default, `bgr24`, `rgba`,
-    `bgra`) or `av.VideoFrame`s in any pixel format; width and height must be even. Each
+    `bgra`) or `av.VideoFrame`s in any pixel format, taken as they are (`frame_from_buffer` wraps
+    a renderer's read-back without a copy); width and height must be even. Each
     `track()` is a fresh track for one peer connection; every live track gets every frame.
     """
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks.render_cost import run_sizes
 from benchmarks.report import render_network, write_report
 from benchmarks.report_results import EncoderFailure, G2gFailure, NetworkFailure, NoFrame, Results
 from benchmarks.report_tables import PlotFiles, report_markdown
@@ -100,3 +101,31 @@ def test_a_section_that_did_not_run_shows_its_reason(status: str) -> None:
     markdown = report_markdown(Results.read(doc), PlotFiles())
     proxy = markdown.split("## 4. Proxy overhead\n\n", 1)[1]
     assert proxy.startswith(f"{status}: nginx is not installed\n\n## 5. Encoder cost\n\nNot run in this run.\n")
+
+
+def test_the_render_path_is_measured_step_by_step_and_shown_in_the_encoder_section() -> None:
+    doc = copy.deepcopy(_doc("latest.json"))
+    doc["benchmarks"]["encoder_cost"]["render_path"] = run_sizes(((320, 180),), 3, 5.0)
+    render_path = Results.read(doc).encoder_cost.render_path  # type: ignore[union-attr]
+    assert render_path is not None
+    markdown = report_markdown(Results.read(doc), PlotFiles())
+    section = markdown.split("### Render path of a GPU app (examples/orbit)\n\n", 1)[1]
+    if render_path.status != "ok":  # no EGL here: the report says why
+        assert section.startswith(f"Not measured: {render_path.reason}") and "EGL" in render_path.reason
+        return
+    assert [run.path for run in render_path.runs] == ["rgba", "yuv420p"]
+    for run in render_path.runs:
+        assert (run.width, run.height, run.frames) == (320, 180, 3)
+        steps = (run.render_ms, run.read_back_ms, run.wrap_ms, run.convert_ms, run.encode_ms)
+        assert all(step.p50 is not None and step.p50 > 0 for step in steps)
+        # The total of each frame is the sum of its steps, so the means add up (to the rounding).
+        assert run.total_ms.mean == pytest.approx(sum(step.mean or 0 for step in steps), abs=0.01)
+        assert (run.numpy_path_ms.p50 is not None) == (run.path == "rgba")  # only the RGBA path has a numpy twin
+        # In the encoder section, before the next one.
+        assert f"| 320x180 | {run.path} | 3 |" in section.split("\n## ", 1)[0]
+
+
+def test_a_results_document_without_a_render_path_reads_as_none() -> None:
+    results = Results.read(_doc("latest.json"))
+    assert results.encoder_cost is not None and results.encoder_cost.render_path is None
+    assert "Render path" not in report_markdown(results, PlotFiles())

@@ -11,7 +11,14 @@ import pytest
 from aiortc.mediastreams import MediaStreamError
 
 from stream_app import stamp
-from stream_app.media import AudioSource, EncodedSource, FrameSource, pattern_source, to_video_frame
+from stream_app.media import (
+    AudioSource,
+    EncodedSource,
+    FrameSource,
+    frame_from_buffer,
+    pattern_source,
+    to_video_frame,
+)
 
 
 def rgb(width: int = 64, height: int = 48, value: int = 0) -> np.ndarray:
@@ -73,6 +80,88 @@ def test_odd_sized_pyav_frames_are_refused() -> None:
 
 
 # --- FrameSource, push mode --------------------------------------------------------------------
+
+
+# --- read-back pixel buffers -> VideoFrame ------------------------------------------------------
+
+
+def noise(width: int, height: int, channels: int = 4) -> np.ndarray:
+    return np.random.default_rng(7).integers(0, 256, (height, width, channels), dtype=np.uint8)
+
+
+def yuv_planes(frame: av.VideoFrame) -> list[np.ndarray]:
+    """The picture as the encoder gets it: converted to yuv420p, the three planes stacked without row padding."""
+    return [frame.reformat(format="yuv420p").to_ndarray()]
+
+
+@pytest.mark.parametrize("pixel_format", ["rgba", "bgra"])
+@pytest.mark.parametrize("width", [64, 98])  # 98 * 4 bytes is not a multiple of PyAV's row alignment
+def test_a_read_back_buffer_gives_the_encoder_the_same_picture_as_an_array(pixel_format: str, width: int) -> None:
+    image = noise(width, 48)
+    expected = yuv_planes(to_video_frame(image, pixel_format))
+    for data in (image.tobytes(), bytearray(image.tobytes()), memoryview(image.tobytes()), image):
+        frame = frame_from_buffer(data, width, 48, pixel_format)
+        assert (frame.width, frame.height, frame.format.name) == (width, 48, pixel_format)
+        assert all((a == b).all() for a, b in zip(yuv_planes(frame), expected, strict=True))
+
+
+@pytest.mark.parametrize("width", [64, 98])
+def test_a_bottom_up_buffer_is_flipped_into_the_same_picture(width: int) -> None:
+    image = noise(width, 48)
+    gl_order = image[::-1].tobytes()  # OpenGL's read-back: the bottom row first
+    frame = frame_from_buffer(gl_order, width, 48, "rgba", bottom_up=True)
+    assert (frame.to_ndarray() == image).all()
+    assert all(
+        (a == b).all() for a, b in zip(yuv_planes(frame), yuv_planes(to_video_frame(image, "rgba")), strict=True)
+    )
+
+
+@pytest.mark.parametrize("width", [64, 98])
+def test_yuv420p_planes_converted_on_a_gpu_are_taken_as_the_encoder_wants_them(width: int) -> None:
+    planes = noise(width, 72, 1)[:, :, 0]  # a packed I420 frame of width x 48: Y, then U, then V
+    frame = frame_from_buffer(planes.tobytes(), width, 48, "yuv420p")
+    assert (frame.width, frame.height, frame.format.name) == (width, 48, "yuv420p")
+    assert (frame.to_ndarray() == planes).all()
+    assert (frame.reformat(format="yuv420p").to_ndarray() == planes).all()  # nothing left to convert
+
+
+def test_a_top_down_buffer_is_shared_and_a_bottom_up_one_copied() -> None:
+    image = noise(64, 48)
+    shared = frame_from_buffer(image, 64, 48)
+    copied = frame_from_buffer(image, 64, 48, bottom_up=True)
+    image[0, 0] = image[-1, 0] = (1, 2, 3, 4)
+    assert shared.to_ndarray()[0, 0].tolist() == [1, 2, 3, 4]  # no copy: the frame sees the buffer
+    assert copied.to_ndarray()[-1, 0].tolist() != [1, 2, 3, 4]  # its own pixels: the buffer is free again
+
+
+def test_yuv420p_buffers_cannot_be_flipped() -> None:
+    with pytest.raises(ValueError, match="write yuv420p planes top-down"):
+        frame_from_buffer(bytes(64 * 72), 64, 48, "yuv420p", bottom_up=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        ((bytes(64 * 48 * 4 - 1), 64, 48, "rgba"), "must hold 12288 bytes"),
+        ((bytes(64 * 48 * 3), 64, 48, "rgba"), "must hold 12288 bytes"),
+        ((bytes(63 * 48 * 4), 63, 48, "rgba"), "must be even"),
+        ((bytes(64 * 48 * 4), 64, 48, "argb"), "not one of"),
+        ((np.zeros((48, 128, 4), np.uint8)[:, ::2], 64, 48, "rgba"), "must be contiguous"),
+        ((bytes(64 * 48), 64, 48, "yuv420p"), r"must hold 4608 bytes \(64\*48\*3/2"),
+    ],
+)
+def test_buffers_that_do_not_fit_are_refused_with_the_reason(args: tuple[object, int, int, str], reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        frame_from_buffer(*args)
+
+
+async def test_a_pull_source_takes_read_back_frames_as_they_are() -> None:
+    image = noise(64, 48)
+    source = FrameSource(30, render=lambda t: frame_from_buffer(image.tobytes(), 64, 48))
+    track = source.track()
+    frame = await asyncio.wait_for(track.recv(), 2)
+    assert frame.format.name == "rgba" and (frame.to_ndarray() == image).all()
+    track.stop()
 
 
 async def test_push_keeps_only_the_newest_frame_and_counts_the_dropped() -> None:
