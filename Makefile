@@ -20,7 +20,7 @@ demo: $(INSTALLED)
 	$(PY) -m deploy.demo
 
 test: $(INSTALLED)
-	@bash deploy/system-deps.sh coturn chromium iproute2 redis-server
+	@bash deploy/system-deps.sh coturn chromium firefox-esr iproute2 redis-server
 	$(PY) -m pytest
 
 lint: $(INSTALLED) node_modules/.package-lock.json

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages named as arguments (coturn, chromium, redis-server; nginx for the
-# benchmarks; iproute2 for the network lab: ip netns, veth, tc; npm for the web client's linter)
-# when they are missing. As root it uses apt-get; otherwise it names the packages and stops, since
-# nothing can work without them.
+# Installs the Debian packages named as arguments (coturn, chromium, firefox-esr, redis-server;
+# nginx for the benchmarks; iproute2 for the network lab: ip netns, veth, tc; npm for the web
+# client's linter) when they are missing. As root it uses apt-get; otherwise it names the
+# packages and stops, since nothing can work without them.
 set -euo pipefail
-declare -A binary_of=([coturn]=/usr/bin/turnserver [chromium]=/usr/bin/chromium [nginx]=/usr/sbin/nginx
-  [iproute2]=/sbin/tc [redis-server]=/usr/bin/redis-server [npm]=/usr/bin/npm)
+declare -A binary_of=([coturn]=/usr/bin/turnserver [chromium]=/usr/bin/chromium [firefox-esr]=/usr/bin/firefox-esr
+  [nginx]=/usr/sbin/nginx [iproute2]=/sbin/tc [redis-server]=/usr/bin/redis-server [npm]=/usr/bin/npm)
 # Packages whose Debian install starts a system service; we run our own, bound to loopback.
 declare -A service_of=([coturn]=coturn [nginx]=nginx [redis-server]=redis-server)
 missing=()
