@@ -57,7 +57,7 @@ $(BENCH_INSTALLED): pyproject.toml $(INSTALLED)
 	touch $(BENCH_INSTALLED)
 
 bench: $(BENCH_INSTALLED)
-	@bash deploy/system-deps.sh coturn chromium nginx iproute2
+	@bash deploy/system-deps.sh coturn chromium firefox-esr nginx iproute2
 	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; $(PY) -m benchmarks
 
 # Load, soak and abuse runs (docs/security.md): loopback only, bounded, under 15 minutes; writes
