@@ -37,6 +37,8 @@ class BidiSession:
 
     connection: ClientConnection
     console: list[str] = field(default_factory=list)
+    browser_pid: int | None = None
+    """The browser's main process, when the caller started it (e.g. to see what it connects to)."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _waiting: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     _reader: asyncio.Task[None] | None = None

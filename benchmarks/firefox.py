@@ -123,6 +123,7 @@ async def firefox(
         # Firefox keeps writing to stderr; a full pipe would stall it.
         drain = asyncio.get_running_loop().create_task(_drain(process.stderr))
         session = await open_session(match.group(1).decode())
+        session.browser_pid = process.pid
         yield session
     finally:
         if session is not None:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from support.browser import firefox
 from support.local_stack import LocalStack, local_stack, restart_proxy
@@ -65,6 +66,18 @@ async def wait_for_state(page: BidiPage, wanted: str, timeout: float = 30.0) -> 
     return text
 
 
+def remote_addresses(pid: int) -> set[str]:
+    """The addresses Firefox (process `pid` and its children) has sockets connected to now."""
+    main = psutil.Process(pid)
+    found: set[str] = set()
+    for process in [main, *main.children(recursive=True)]:
+        try:
+            found |= {c.raddr.ip for c in process.net_connections(kind="inet") if c.raddr}
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
 async def open_page(page: BidiPage, url: str) -> None:
     await page.set_viewport(WIDTH, HEIGHT)
     await page.add_init_script(RECORD_CSP_VIOLATIONS)
@@ -89,7 +102,13 @@ async def test_firefox_streams_vp8_and_the_overlay_says_so(stack: LocalStack) ->
         )
         inbound = await page.evaluate(INBOUND)
         violations = await page.evaluate("window.cspViolations")
+        assert browser.browser_pid is not None
+        connected_to = remote_addresses(browser.browser_pid)
         await page.evaluate("window.streamSession.end()")
+        console = list(browser.console)
+    print("Firefox console:", console)
+    # Its prefs keep Firefox on this machine: signaling, media and WebDriver BiDi over loopback only.
+    assert connected_to and connected_to <= {"127.0.0.1", "::1"}, connected_to
     assert "video/H264" not in receivable and "video/VP8" in receivable, receivable
     assert "H264/90000" not in offer
     # Negotiated VP8 by itself, and the page says so.
@@ -104,6 +123,8 @@ async def test_firefox_streams_vp8_and_the_overlay_says_so(stack: LocalStack) ->
     # What Firefox's getStats() lacks shows as a dash, never as an error.
     assert latest["freezeCount"] is None or latest["freezeCount"] >= 0, latest
     assert violations == [], violations
+    # No feature the page uses threw (log.entryAdded reports uncaught errors at level "error").
+    assert not [line for line in console if line.startswith("error")], console
     await stack.nvcf.wait_until_idle(timeout=10)
 
 
