@@ -3,8 +3,8 @@
 Proxy (serving the strict CSP itself) → nvcf-local → stream app → coturn, as in the Chromium tests:
 the page streams and decodes; with no H.264 in Firefox (no OpenH264 plugin) the codec negotiation
 falls back to VP8 by itself and the stats overlay says so; keyboard, mouse and wheel reach the
-paint example, whose reaction comes back in the video; a connection the proxy drops comes back with
-`resume`. Marked `firefox` (and `browser`): `pytest -m firefox` runs these alone.
+paint example, whose reaction comes back in the video, and fullscreen works without Keyboard Lock;
+a connection the proxy drops comes back with `resume`. Marked `firefox` (and `browser`): `pytest -m firefox` runs these alone.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from support.browser import firefox
 from support.local_stack import LocalStack, local_stack, restart_proxy
 from support.services import NvcfLocalFactory, RunningNvcfLocal, write_definition
 
-from benchmarks.bidi import BidiPage
+from benchmarks.bidi import KEYBOARD, BidiPage
 
 pytestmark = [pytest.mark.browser, pytest.mark.firefox]
 
@@ -38,6 +38,8 @@ RECORD_CSP_VIOLATIONS = """() => {
     window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`);
   });
 }"""
+CONTROL, ALT = "\ue009", "\ue00a"
+"""WebDriver's key values for the left Control and Alt keys."""
 VIDEO_SIZE = "[window.streamSession.video.videoWidth, window.streamSession.video.videoHeight]"
 INBOUND = "[...(await window.streamSession.pc.getStats()).values()].find((r) => r.type === 'inbound-rtp')"
 
@@ -191,6 +193,13 @@ async def test_firefox_keyboard_mouse_and_wheel_reach_the_app(
             await page.wheel(left + width * 0.25, top + height * 0.75, 0, -100)
         await wait_for_colour(page, bar, (255, 255, 255))
         timings["wheel"] = time.monotonic() - started
+
+        # Fullscreen by its shortcut: Firefox has no Keyboard Lock, and the page goes on without it.
+        assert await page.evaluate("'keyboard' in navigator") is False
+        keys = [("keyDown", CONTROL), ("keyDown", ALT), ("keyDown", "f"), ("keyUp", "f"), ("keyUp", ALT)]
+        await page.perform(KEYBOARD, [{"type": kind, "value": key} for kind, key in [*keys, ("keyUp", CONTROL)]])
+        await wait_until(page, "document.fullscreenElement?.id === 'area'", timeout=5)
+        await page.evaluate("document.exitFullscreen()")
         violations = await page.evaluate("window.cspViolations")
         await page.evaluate("window.streamSession.end()")
     print("paint reactions in Firefox (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
