@@ -100,3 +100,23 @@ def test_a_section_that_did_not_run_shows_its_reason(status: str) -> None:
     markdown = report_markdown(Results.read(doc), PlotFiles())
     proxy = markdown.split("## 4. Proxy overhead\n\n", 1)[1]
     assert proxy.startswith(f"{status}: nginx is not installed\n\n## 5. Encoder cost\n\nNot run in this run.\n")
+
+
+def test_a_firefox_row_is_named_for_its_browser() -> None:
+    doc = copy.deepcopy(_doc("latest.json"))
+    g2g = doc["benchmarks"]["glass_to_glass"]["runs"]
+    measured = next(run for run in g2g if "error" not in run and run["server"] == "app")
+    g2g.append({**measured, "browser": "firefox", "codec": "vp8", "negotiated_codec": "video/VP8"})
+    g2g.append(
+        {
+            **{k: measured[k] for k in ("server", "width", "height", "fps", "path")},
+            "codec": "vp8",
+            "browser": "firefox",
+            "error": "no firefox",
+        }
+    )
+    markdown = report_markdown(Results.read(doc), PlotFiles())
+    rows = [line for line in markdown.splitlines() if line.startswith("| app in Firefox |")]
+    assert len(rows) == 2 and "| video/VP8 |" in rows[0] and "| error: no firefox |" in rows[1], rows
+    # The Chromium rows stay as they were.
+    assert sum(line.startswith("| app |") for line in markdown.splitlines()) >= 1
