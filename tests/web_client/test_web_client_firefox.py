@@ -2,9 +2,10 @@
 
 Proxy (serving the strict CSP itself) → nvcf-local → stream app → coturn, as in the Chromium tests:
 the page streams and decodes; with no H.264 in Firefox (no OpenH264 plugin) the codec negotiation
-falls back to VP8 by itself and the stats overlay says so; keyboard, mouse and wheel reach the
-paint example, whose reaction comes back in the video, and fullscreen works without Keyboard Lock;
-a connection the proxy drops comes back with `resume`. Marked `firefox` (and `browser`): `pytest -m firefox` runs these alone.
+falls back to VP8 by itself and the stats overlay says so; keyboard, mouse, wheel and touch reach
+the paint example, whose reaction comes back in the video, and fullscreen works without Keyboard
+Lock; a connection the proxy drops comes back with `resume`. Marked `firefox` (and `browser`):
+`pytest -m firefox` runs these alone.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ RECORD_CSP_VIOLATIONS = """() => {
     window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`);
   });
 }"""
+FINGER = {"type": "pointer", "id": "finger", "parameters": {"pointerType": "touch"}}
 CONTROL, ALT = "\ue009", "\ue00a"
 """WebDriver's key values for the left Control and Alt keys."""
 VIDEO_SIZE = "[window.streamSession.video.videoWidth, window.streamSession.video.videoHeight]"
@@ -151,7 +153,7 @@ async def wait_for_colour(page: BidiPage, region: tuple[int, int, int, int], wan
     raise AssertionError(f"region {region} is {seen}, not {wanted} ± {TOLERANCE}")
 
 
-async def test_firefox_keyboard_mouse_and_wheel_reach_the_app(
+async def test_firefox_keyboard_mouse_wheel_and_touch_reach_the_app(
     nvcf_local_factory: NvcfLocalFactory, tmp_path: Path
 ) -> None:
     # The paint example shows what it received (examples/paint/README.md); the page sends it input.
@@ -193,6 +195,16 @@ async def test_firefox_keyboard_mouse_and_wheel_reach_the_app(
             await page.wheel(left + width * 0.25, top + height * 0.75, 0, -100)
         await wait_for_colour(page, bar, (255, 255, 255))
         timings["wheel"] = time.monotonic() - started
+
+        # Touch: a finger down lights swatch 2 and draws under it; lifted, swatch 2 goes black again.
+        x, y = left + width * 0.6, top + height * 0.5
+        await page.perform(
+            FINGER, [{"type": "pointerMove", "x": round(x), "y": round(y)}, {"type": "pointerDown", "button": 0}]
+        )
+        timings["touch start"] = await wait_for_colour(page, swatch(2), (0, 255, 255))
+        await wait_for_colour(page, (WIDTH * 6 // 10 - 2, HEIGHT // 2 - 2, 4, 4), (255, 0, 0))
+        await page.perform(FINGER, [{"type": "pointerUp", "button": 0}])
+        timings["touch end"] = await wait_for_colour(page, swatch(2), (0, 0, 0))
 
         # Fullscreen by its shortcut: Firefox has no Keyboard Lock, and the page goes on without it.
         assert await page.evaluate("'keyboard' in navigator") is False
