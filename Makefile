@@ -20,7 +20,7 @@ demo: $(INSTALLED)
 	$(PY) -m deploy.demo
 
 test: $(INSTALLED)
-	@bash deploy/system-deps.sh coturn chromium iproute2 redis-server libegl1 libegl-mesa0 libgl1-mesa-dri
+	@bash deploy/system-deps.sh coturn chromium firefox-esr iproute2 redis-server libegl1 libegl-mesa0 libgl1-mesa-dri
 	$(PY) -m pytest
 
 lint: $(INSTALLED) node_modules/.package-lock.json
@@ -57,7 +57,7 @@ $(BENCH_INSTALLED): pyproject.toml $(INSTALLED)
 	touch $(BENCH_INSTALLED)
 
 bench: $(BENCH_INSTALLED)
-	@bash deploy/system-deps.sh coturn chromium nginx iproute2 libegl1 libegl-mesa0 libgl1-mesa-dri
+	@bash deploy/system-deps.sh coturn chromium firefox-esr nginx iproute2 libegl1 libegl-mesa0 libgl1-mesa-dri
 	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; $(PY) -m benchmarks
 
 # Load, soak and abuse runs (docs/security.md): loopback only, bounded, under 15 minutes; writes

@@ -72,7 +72,7 @@ PHASES: tuple[tuple[str, str, str], ...] = (
     ),
 )
 
-_MEASURE = """async (args) => {
+MEASURE = """async (args) => {
   // args: the seconds to measure, or [seconds, sampleMs, width] to also keep each frame's display
   // time and a getStats sample every sampleMs (the network benchmark's time series), and to read
   // stamps of frames the sender scaled down from `width` (the stamp shrinks with the picture).
@@ -235,6 +235,8 @@ _MEASURE = """async (args) => {
            ...(sampleMs > 0 ? { displayed, samples, startedAt: window.__benchClock.epochTime(start),
                                 endedAt: window.__benchClock.epochTime(start + elapsed * 1000) } : {}) };
 }"""
+"""The measuring function `measure_stream` runs in the page (a JavaScript function of `args`); the
+Firefox driver (benchmarks/firefox_session.py) runs the same one."""
 
 
 @asynccontextmanager
@@ -305,5 +307,5 @@ async def measure_stream(page: Page, seconds: float, sample_ms: int = 0, width: 
     `width` (the stream's full width), stamps of frames the sender scaled down are read too.
     """
     args = [seconds, sample_ms, width] if sample_ms or width else seconds
-    raw: dict[str, Any] = await page.evaluate(_MEASURE, args)
+    raw: dict[str, Any] = await page.evaluate(MEASURE, args)
     return raw

@@ -46,6 +46,7 @@ class Profile:
     g2g_sessions: int  # sessions per configuration, measured one after another and pooled
     g2g_warmup_s: float  # per session
     g2g_measure_s: float  # per configuration, shared out among its sessions
+    g2g_firefox: bool  # one more row: Firefox ESR, the first stream, VP8, host path
     # Time to first frame.
     ttff_sessions: int
     # Input latency: events sent per run.
@@ -74,6 +75,7 @@ FULL: Final = Profile(
     g2g_sessions=3,
     g2g_warmup_s=3.0,
     g2g_measure_s=15.0,
+    g2g_firefox=True,
     ttff_sessions=20,
     input_events=300,
     proxy_concurrency=(1, 100, 1000),
@@ -107,6 +109,7 @@ QUICK: Final = Profile(
     g2g_sessions=2,
     g2g_warmup_s=2.0,
     g2g_measure_s=6.0,
+    g2g_firefox=True,
     ttff_sessions=5,
     input_events=100,
     proxy_concurrency=(1, 100, 1000),
@@ -130,6 +133,7 @@ SMOKE: Final = Profile(
     g2g_sessions=1,
     g2g_warmup_s=1.0,
     g2g_measure_s=1.5,
+    g2g_firefox=False,
     ttff_sessions=2,
     input_events=10,
     proxy_concurrency=(1, 10),

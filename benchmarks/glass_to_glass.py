@@ -1,8 +1,11 @@
-"""Glass-to-glass latency and delivered frame rate in Chromium, read from the stamp on each presented frame.
+"""Glass-to-glass latency and delivered frame rate in Chromium (and Firefox ESR), read from the stamp on
+each presented frame.
 
 For every stream size, codec and network path of the profile: the whole chain (web client -> proxy
 -> nvcf-local -> stream app, media over UDP, through coturn for the relay path), then the baseline
-(stock aiortc, served directly without proxy, host path) at the same size and codec.
+(stock aiortc, served directly without proxy, host path) at the same size and codec. With the
+profile's `g2g_firefox`, Firefox ESR measures the first stream size over the same chain, VP8 on the
+host path (Firefox has no H.264 here): the same instrument and measuring code, in the same run.
 
 Latency of a frame = ``expectedDisplayTime`` (when Chromium will show it) on the system clock
 (web_client/clock.js) minus the capture time painted into it; both are this machine's clock.
@@ -11,17 +14,52 @@ Latency of a frame = ``expectedDisplayTime`` (when Chromium will show it) on the
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from benchmarks.browser import chromium, close_session, codec_fragment, measure_stream, open_session
+from benchmarks import browser as chromium_session
+from benchmarks import firefox_session
+from benchmarks.browser import chromium, codec_fragment
 from benchmarks.context import BenchContext
+from benchmarks.firefox import EXECUTABLE as FIREFOX
+from benchmarks.firefox import firefox
 from benchmarks.profiling import profile
 from benchmarks.stack import CODECS_SETTING, STREAM_APP_ENV, running_baseline, running_stack, settings_text
 from benchmarks.stats import summarize
 
 QUANTILES = (50, 95, 99)
+
+
+@dataclass(frozen=True)
+class Driver:
+    """How one browser opens a streaming page, measures it and closes it (the page type is its own)."""
+
+    name: str
+    open: Callable[[str], Awaitable[Any]]
+    measure: Callable[[Any, float], Awaitable[dict[str, Any]]]
+    close: Callable[[Any], Awaitable[None]]
+
+
+def chromium_driver(browser: Any) -> Driver:
+    return Driver(
+        "chromium",
+        functools.partial(chromium_session.open_session, browser),
+        chromium_session.measure_stream,
+        chromium_session.close_session,
+    )
+
+
+def firefox_driver(session: Any) -> Driver:
+    return Driver(
+        "firefox",
+        functools.partial(firefox_session.open_session, session),
+        firefox_session.measure_stream,
+        firefox_session.close_session,
+    )
 
 
 def summarize_stream(raw: dict[str, Any], fps: int) -> dict[str, Any]:
@@ -67,7 +105,7 @@ def summarize_stream(raw: dict[str, Any], fps: int) -> dict[str, Any]:
 
 async def _one(
     ctx: BenchContext,
-    browser: Any,
+    driver: Driver,
     url: str,
     fps: int,
     ready: Callable[[], Awaitable[bool]],
@@ -88,10 +126,10 @@ async def _one(
     for index in range(p.g2g_sessions):
         if not await ready():
             raise TimeoutError("the server stayed busy after the last session")
-        page = await open_session(browser, url)
+        page = await driver.open(url)
         try:
             await asyncio.sleep(p.g2g_warmup_s)
-            measuring = measure_stream(page, seconds)
+            measuring = driver.measure(page, seconds)
             if profile_pid is None or index > 0:
                 raws.append(await measuring)
             else:
@@ -100,7 +138,7 @@ async def _one(
                 raw, _ = await asyncio.gather(measuring, sampling)
                 raws.append(raw)
         finally:
-            await close_session(page)
+            await driver.close(page)
     summary = summarize_stream(pool_sessions(raws), fps)
     summary["sessions"] = len(raws)
     summary["session_p50_ms"] = [summarize([float(x) for x in r["latencies"]], (50,))["p50"] for r in raws]
@@ -154,6 +192,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     ctx.partial = {"runs": runs}
     p = ctx.profile
     async with chromium(ctx.config.chromium) as browser:
+        driver = chromium_driver(browser)
         for width, height, fps in p.g2g_streams:
             size_env = {"VIDEO_WIDTH": str(width), "VIDEO_HEIGHT": str(height), "VIDEO_FPS": str(fps)}
             for codec in p.g2g_codecs:
@@ -165,6 +204,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                         ctx.log(f"glass_to_glass: {label}")
                         base = {
                             "server": "app",
+                            "browser": "chromium",
                             "width": width,
                             "height": height,
                             "fps": fps,
@@ -181,9 +221,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                             wanted = ctx.config.profile_misses and (width, codec, path) == (1280, "h264", "host")
                             pid = pids[0] if wanted and pids else None
                             name = f"{height}p{fps}-{codec}-{path}"
-                            runs.append(
-                                {**base, **await _one(ctx, browser, url, fps, stack.wait_until_idle, pid, name)}
-                            )
+                            runs.append({**base, **await _one(ctx, driver, url, fps, stack.wait_until_idle, pid, name)})
                         except (TimeoutError, OSError) as exc:
                             runs.append({**base, "error": str(exc)})
             if p.g2g_baseline:
@@ -193,6 +231,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                         # Stock aiortc's VideoStreamTrack paces itself at 30 fps whatever is asked.
                         base = {
                             "server": "baseline",
+                            "browser": "chromium",
                             "width": width,
                             "height": height,
                             "fps": 30,
@@ -208,7 +247,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                                     **base,
                                     **await _one(
                                         ctx,
-                                        browser,
+                                        driver,
                                         baseline.page_url(codec_fragment(codec)),
                                         30,
                                         _baseline_ready,
@@ -217,6 +256,8 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                             )
                         except (TimeoutError, OSError) as exc:
                             runs.append({**base, "error": str(exc)})
+    if p.g2g_firefox:
+        runs.append(await _firefox_row(ctx))
     return {
         "status": "ok" if all("error" not in r for r in runs) else "partial",
         "notes": [
@@ -232,6 +273,29 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
             "thread, which cost presented frames. stamp_read_ms_per_frame is the reader's cost in the callback.",
             "frames_dropped = the receiver's framesDropped plus frames decoded but never presented.",
             f"Media: one codec per stack via {CODECS_SETTING}, page #codec=<codec>; {settings_text(STREAM_APP_ENV)}.",
+            "browser firefox: Debian's Firefox ESR, headless, over WebDriver BiDi (benchmarks/firefox.py), the "
+            "first stream size, VP8 (no OpenH264 here), host path; its VideoFrame is BGRA, so its stamps are read "
+            "through the canvas (stamp_reader), and its rVFC gives live frames no mediaTime, so a frame is matched "
+            "to its callback as the one on the element (at worst a frame newer).",
         ],
         "runs": runs,
     }
+
+
+async def _firefox_row(ctx: BenchContext) -> dict[str, Any]:
+    """The Firefox ESR row: the profile's first stream, VP8, host path, measured as the Chromium rows are."""
+    width, height, fps = ctx.profile.g2g_streams[0]
+    base = {"server": "app", "browser": "firefox", "width": width, "height": height, "fps": fps}
+    base |= {"codec": "vp8", "path": "host"}
+    ctx.log(f"glass_to_glass: app {width}x{height}@{fps} vp8 host in Firefox")
+    if not Path(FIREFOX).exists():
+        return {**base, "error": f"skipped: no {FIREFOX} (deploy/system-deps.sh firefox-esr)"}
+    if not _fits(ctx):
+        return {**base, "error": "skipped: the run's time budget was spent"}
+    env = {"VIDEO_WIDTH": str(width), "VIDEO_HEIGHT": str(height), "VIDEO_FPS": str(fps), CODECS_SETTING: "VP8"}
+    try:
+        async with running_stack(ctx.workdir, env) as stack, firefox() as session:
+            url = stack.page_url(relay=False, extra=codec_fragment("vp8"))
+            return {**base, **await _one(ctx, firefox_driver(session), url, fps, stack.wait_until_idle)}
+    except (TimeoutError, OSError, RuntimeError) as exc:
+        return {**base, "error": str(exc)}

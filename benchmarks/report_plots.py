@@ -37,7 +37,8 @@ def _save(fig: Figure, out_dir: Path, name: str) -> str:
 
 
 def _g2g_label(run: G2gRun) -> str:
-    return f"{run.server} {run.height}p{run.fps} {run.codec} {run.path}"
+    browser = "" if run.browser == "chromium" else f" {run.browser}"
+    return f"{run.server}{browser} {run.height}p{run.fps} {run.codec} {run.path}"
 
 
 def plot_g2g(g2g: GlassToGlass, out_dir: Path) -> str | None:

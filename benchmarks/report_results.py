@@ -154,6 +154,7 @@ class G2gFailure:
     codec: str
     path: str
     error: str
+    browser: str = "chromium"
 
 
 @dataclass(frozen=True)
@@ -179,12 +180,14 @@ class G2gRun:
     negotiated_codec: str | None
     candidates: str
     loadavg_1min: float | None
+    browser: str = "chromium"
+    """The browser that measured: `chromium` or `firefox` (runs before Firefox rows existed say none)."""
 
 
 def _read_g2g_run(obj: Json) -> G2gRun | G2gFailure:
     config = (obj["server"], obj["width"], obj["height"], obj["fps"], obj["codec"], obj["path"])
     if "error" in obj:
-        return G2gFailure(*config, error=obj["error"])
+        return G2gFailure(*config, error=obj["error"], browser=obj.get("browser", "chromium"))
     return G2gRun(
         *config,
         latency_ms=Percentiles.read(obj["latency_ms"]),
@@ -200,6 +203,7 @@ def _read_g2g_run(obj: Json) -> G2gRun | G2gFailure:
         negotiated_codec=obj.get("negotiated_codec"),
         candidates=obj["candidates"],
         loadavg_1min=obj.get("loadavg_1min"),
+        browser=obj.get("browser", "chromium"),
     )
 
 

@@ -244,6 +244,11 @@ def _bounds(results: Results) -> list[str]:
     return [*lines, *_profile_lines(results), ""]
 
 
+def _g2g_server(run: G2gRun | G2gFailure) -> str:
+    """The server, and the browser when it is not Chromium (the rows' usual browser)."""
+    return run.server if run.browser == "chromium" else f"{run.server} in {run.browser.capitalize()}"
+
+
 def _g2g(g2g: GlassToGlass | None, plots: PlotFiles) -> list[str]:
     lines = ["## 1. Glass-to-glass latency and frame rate", "", *_not_run(g2g.section if g2g else None)]
     if g2g is None or g2g.runs is None:
@@ -252,12 +257,12 @@ def _g2g(g2g: GlassToGlass | None, plots: PlotFiles) -> list[str]:
     for r in g2g.runs:
         stream = f"{r.width}x{r.height}@{r.fps}"
         if isinstance(r, G2gFailure):
-            rows.append([r.server, stream, r.codec, r.path, "error: " + r.error, *[""] * 12])
+            rows.append([_g2g_server(r), stream, r.codec, r.path, "error: " + r.error, *[""] * 12])
             continue
         lat = r.latency_ms
         rows.append(
             [
-                r.server,
+                _g2g_server(r),
                 stream,
                 r.codec,
                 r.path,

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages named as arguments (coturn, chromium, redis-server; nginx for the
-# benchmarks; iproute2 for the network lab: ip netns, veth, tc; npm for the web client's linter;
-# libegl1, libegl-mesa0 and libgl1-mesa-dri for headless OpenGL over EGL in examples/orbit) when
-# they are missing. As root it uses apt-get; otherwise it names the packages and stops, since
-# nothing can work without them.
+# Installs the Debian packages named as arguments (coturn, chromium, firefox-esr, redis-server;
+# nginx for the benchmarks; iproute2 for the network lab: ip netns, veth, tc; npm for the web
+# client's linter; libegl1, libegl-mesa0 and libgl1-mesa-dri for headless OpenGL over EGL in
+# examples/orbit) when they are missing. As root it uses apt-get; otherwise it names the packages
+# and stops, since nothing can work without them.
 set -euo pipefail
 # A file each package installs (a glob for libraries, which live under the multiarch directory).
-declare -A binary_of=([coturn]=/usr/bin/turnserver [chromium]=/usr/bin/chromium [nginx]=/usr/sbin/nginx
-  [iproute2]=/sbin/tc [redis-server]=/usr/bin/redis-server [npm]=/usr/bin/npm
+declare -A binary_of=([coturn]=/usr/bin/turnserver [chromium]=/usr/bin/chromium [firefox-esr]=/usr/bin/firefox-esr
+  [nginx]=/usr/sbin/nginx [iproute2]=/sbin/tc [redis-server]=/usr/bin/redis-server [npm]=/usr/bin/npm
   [libegl1]='/usr/lib/*/libEGL.so.1' [libegl-mesa0]='/usr/lib/*/libEGL_mesa.so.0'
   [libgl1-mesa-dri]='/usr/lib/*/dri/swrast_dri.so')
 # Packages whose Debian install starts a system service; we run our own, bound to loopback.

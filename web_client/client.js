@@ -2,6 +2,7 @@
 // stats, input, the overlay, sign-in and the choice of function. Every other module is a part
 // this one connects; none of them looks up an element by its id.
 
+import { describeMissing, missingForStreaming } from './browser-support.js';
 import { CloseCode, describeClose } from './close-codes.js';
 import { toggleFullscreen, unlockKeyboardOnExit } from './fullscreen.js';
 import { listFunctions } from './functions.js';
@@ -34,6 +35,12 @@ function main() {
     saveToken(options.token);
     // Out of the address bar and the history, where it could be copied or synced.
     history.replaceState(null, '', location.pathname + location.search + (options.rest ? `#${options.rest}` : ''));
+  }
+  // A browser that cannot stream says so and goes no further (the token has left the address bar).
+  const missing = missingForStreaming(window);
+  if (missing.length) {
+    view.show('unsupported', describeMissing(missing), null, { canConnectAgain: false });
+    return;
   }
   const token = options.token ?? loadToken();
   const leftSession = takeLeftSession(options.resumeWindowMs);

@@ -54,8 +54,11 @@ export class StampReader {
       return null; // no frame to read
     }
     try {
-      // Both are the frame's media timestamp, in microseconds and seconds.
-      if (Math.abs(frame.timestamp - metadata.mediaTime * 1e6) >= 1) return null;
+      // Both are the frame's media timestamp, in microseconds and seconds. Firefox gives a live
+      // stream's frames no media time (0): there the frame on the element is taken for the one
+      // presented, which at worst is one frame newer (a latency a frame interval short).
+      const comparable = metadata.mediaTime > 0;
+      if (comparable && Math.abs(frame.timestamp - metadata.mediaTime * 1e6) >= 1) return null;
       return this.readImage(frame, frame.displayWidth);
     } finally {
       frame.close();

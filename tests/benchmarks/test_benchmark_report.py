@@ -129,3 +129,23 @@ def test_a_results_document_without_a_render_path_reads_as_none() -> None:
     results = Results.read(_doc("latest.json"))
     assert results.encoder_cost is not None and results.encoder_cost.render_path is None
     assert "Render path" not in report_markdown(results, PlotFiles())
+
+
+def test_a_firefox_row_is_named_for_its_browser() -> None:
+    doc = copy.deepcopy(_doc("latest.json"))
+    g2g = doc["benchmarks"]["glass_to_glass"]["runs"]
+    measured = next(run for run in g2g if "error" not in run and run["server"] == "app")
+    g2g.append({**measured, "browser": "firefox", "codec": "vp8", "negotiated_codec": "video/VP8"})
+    g2g.append(
+        {
+            **{k: measured[k] for k in ("server", "width", "height", "fps", "path")},
+            "codec": "vp8",
+            "browser": "firefox",
+            "error": "no firefox",
+        }
+    )
+    markdown = report_markdown(Results.read(doc), PlotFiles())
+    rows = [line for line in markdown.splitlines() if line.startswith("| app in Firefox |")]
+    assert len(rows) == 2 and "| video/VP8 |" in rows[0] and "| error: no firefox |" in rows[1], rows
+    # The Chromium rows stay as they were.
+    assert sum(line.startswith("| app |") for line in markdown.splitlines()) >= 1

@@ -1,4 +1,5 @@
-"""Launching the real Chromium (Debian's) through Playwright, with network use kept on this machine."""
+"""Launching the real browsers (Debian's Chromium through Playwright, Firefox ESR over WebDriver BiDi),
+with network use kept on this machine."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from contextlib import asynccontextmanager
 from playwright.async_api import Browser, async_playwright
 
 from benchmarks import chromium as chromium_flags
+from benchmarks import firefox as firefox_launcher
 
 CHROMIUM = chromium_flags.EXECUTABLE
 CHROMIUM_ARGS = list(chromium_flags.LOCAL_ARGS)
@@ -26,3 +28,7 @@ async def chromium(*, loopback_ice: bool = True) -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+firefox = firefox_launcher.firefox
+"""A headless Firefox ESR for one test, as a WebDriver BiDi session (`benchmarks.firefox.firefox`)."""

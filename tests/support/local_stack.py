@@ -94,3 +94,38 @@ async def local_stack(
         yield LocalStack(proxy_url=url, jwt_secret=jwt_secret, nvcf=nvcf, proxy=proxy)
     finally:
         await proxy.stop()
+
+
+async def restart_proxy(stack: LocalStack, workdir: Path) -> Child:
+    """A new proxy on the stopped one's port with the same settings and secrets: a rolling restart.
+
+    The caller stops it.
+    """
+    secret = workdir / "jwt-secret-2"
+    secret.write_bytes(stack.jwt_secret)
+    port = stack.proxy_url.rsplit(":", 1)[1]
+    proxy = await start_child(
+        "proxy-2",
+        [sys.executable, "-m", "proxy"],
+        env={
+            **os.environ,
+            "PROXY_PORT": port,
+            "NVCF_SERVER": f"ws://127.0.0.1:{stack.nvcf.port}",
+            "NVCF_API_KEY": stack.nvcf.api_key,
+            "STREAMING_FUNCTION_ID": stack.nvcf.function_id,
+            "PROXY_JWT_SECRET_FILE": str(secret),
+            "PROXY_SESSION_SECRET_FILE": str(workdir / "session-secret"),
+        },
+    )
+    deadline = time.monotonic() + 15
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(f"{stack.proxy_url}/healthz") as response:
+                    if response.status == 200:
+                        return proxy
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    await proxy.stop()
+    raise AssertionError("the restarted proxy did not answer")

@@ -192,3 +192,19 @@ async def test_the_fragment_gives_the_page_its_options_and_its_token_is_taken_ou
         "token": None, "relayOnly": False, "functionName": None, "scaleMode": "integer", "resumeWindowMs": 30_000,
         "showStats": False, "codec": "h264", "rest": "",
     }  # fmt: skip
+
+
+async def test_a_browser_without_what_streaming_needs_says_so(site: str) -> None:
+    # Each global removed before the page's scripts run, as in a browser that never had it.
+    async with chromium() as browser:
+        for removed in ("RTCPeerConnection", "WebSocket"):
+            page = await browser.new_page()
+            await page.add_init_script(f"delete window.{removed};")
+            await page.goto(f"{site}/#token=a.b.c")
+            status = page.locator("#status[data-state='unsupported']")
+            await status.wait_for(timeout=10_000)
+            text = await status.text_content() or ""
+            assert text.startswith("This browser cannot stream") and f"lacks {removed} (" in text, text
+            assert not await page.locator("#sign-in").is_visible()
+            assert "token" not in page.url, page.url  # Out of the address bar all the same.
+            await page.close()

@@ -11,7 +11,6 @@ import asyncio
 import os
 import re
 import shutil
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from playwright.async_api import Page
-from support.local_stack import LocalStack, local_stack
+from support.local_stack import LocalStack, local_stack, restart_proxy
 from support.services import NvcfLocalFactory, RunningNvcfLocal
 from support.web_client_harness import (
     coturn_back_and_the_next_session_streams,
@@ -32,7 +31,6 @@ from support.web_client_harness import (
     wait_until,
 )
 
-from deploy.children import Child, start_child
 from deploy.coturn import RunningCoturn
 
 pytestmark = pytest.mark.browser
@@ -159,38 +157,6 @@ async def test_upstream_gone_reconnects_then_says_so(stack: LocalStack) -> None:
 
 FRAMES_DECODED = """window.streamSession.pc.getStats()
   .then((s) => [...s.values()].find((r) => r.type === 'inbound-rtp').framesDecoded)"""
-
-
-async def restart_proxy(stack: LocalStack, workdir: Path) -> Child:
-    """A new proxy on the old one's port with the same settings (local_stack's, after it stopped)."""
-    secret = workdir / "jwt-secret-2"
-    secret.write_bytes(stack.jwt_secret)
-    port = stack.proxy_url.rsplit(":", 1)[1]
-    proxy = await start_child(
-        "proxy-2",
-        [sys.executable, "-m", "proxy"],
-        env={
-            **os.environ,
-            "PROXY_PORT": port,
-            "NVCF_SERVER": f"ws://127.0.0.1:{stack.nvcf.port}",
-            "NVCF_API_KEY": stack.nvcf.api_key,
-            "STREAMING_FUNCTION_ID": stack.nvcf.function_id,
-            "PROXY_JWT_SECRET_FILE": str(secret),
-            "PROXY_SESSION_SECRET_FILE": str(workdir / "session-secret"),
-        },
-    )
-    deadline = time.monotonic() + 15
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            try:
-                async with http.get(f"{stack.proxy_url}/healthz") as response:
-                    if response.status == 200:
-                        return proxy
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    await proxy.stop()
-    raise AssertionError("the restarted proxy did not answer")
 
 
 async def test_connection_dropped_by_the_proxy_comes_back(nvcf_local_factory: NvcfLocalFactory, tmp_path: Path) -> None:
