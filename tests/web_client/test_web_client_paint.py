@@ -277,7 +277,8 @@ async def test_the_app_channel_both_ways(paint_stack: LocalStack) -> None:
 
         # A custom message each way: paint shows the text and answers.
         await page.evaluate(
-            "window.fromApp = []; window.streamSession.app.addEventListener('message', (e) => window.fromApp.push(e.data))"
+            "window.fromApp = [];"
+            "window.streamSession.app.addEventListener('message', (e) => window.fromApp.push(e.data))"
         )
         assert await page.evaluate("window.streamSession.app.send({ text: 'HELLO APP' })") is True
         await wait_until(page, "window.fromApp.length > 0", timeout=STEP_TIMEOUT)
