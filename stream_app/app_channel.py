@@ -32,10 +32,6 @@ from stream_app.input_receiver import ThrottledLog
 
 logger = logging.getLogger(__name__)
 
-MESSAGE_RATE = 100.0
-"""Messages a second allowed each way (page to app, app to page)."""
-MESSAGE_BURST = 200
-"""Messages allowed in a burst each way."""
 OUTBOX_LIMIT = 256
 """Messages the app may send while no page listens (before its channel opens, while it is lost)."""
 ERROR_INTERVAL = 1.0
@@ -81,8 +77,8 @@ class AppOutbox:
         self,
         session_id: str,
         counters: AppChannelCounters,
-        rate: float = MESSAGE_RATE,
-        burst: int = MESSAGE_BURST,
+        rate: float,
+        burst: int,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._session_id = session_id
@@ -214,8 +210,8 @@ class AppInbox:
         session_id: str,
         counters: AppChannelCounters,
         replies: ErrorReplies,
-        rate: float = MESSAGE_RATE,
-        burst: int = MESSAGE_BURST,
+        rate: float,
+        burst: int,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._session_id = session_id

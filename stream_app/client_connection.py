@@ -51,7 +51,9 @@ class ClientConnection:
         )
         self._app_channel: RTCDataChannel | None = None
         self._replies = ErrorReplies(session.app_outbox.reply)
-        self._app_inbox = AppInbox(session.id, session.app_counters, self._replies)
+        self._app_inbox = AppInbox(
+            session.id, session.app_counters, self._replies, self._config.message_rate, self._config.message_burst
+        )
         self._rtc_config = RTCConfiguration(
             # An explicit list: with None aiortc falls back to a public STUN server.
             iceServers=creds.rtc_ice_servers() if creds else [],

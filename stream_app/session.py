@@ -72,7 +72,7 @@ class AppSession:
         self.end_reason: str | None = None
         self.input_counters = InputCounters()
         self.app_counters = AppChannelCounters()
-        self.app_outbox = AppOutbox(self.id, self.app_counters)
+        self.app_outbox = AppOutbox(self.id, self.app_counters, config.message_rate, config.message_burst)
         self.handler_errors = 0
         self.over = asyncio.Event()
         self._on_over = on_over
