@@ -96,12 +96,12 @@ class AppOutbox:
 
         Raises `AppMessageError` for a message that can never be sent (too large).
         """
-        if isinstance(message, Cursor) and message == self._cursor:
-            return True  # the page shows it already; a repeat would only cost the rate
         text = serialize(message, self._seq)
         if self._closed:
             self._counters.not_sent[NOT_SENT_SESSION_ENDED] += 1
             return False
+        if isinstance(message, Cursor) and message == self._cursor:
+            return True  # the page shows it already; a repeat would only cost the rate
         if not self._bucket.take():
             self._counters.not_sent[NOT_SENT_RATE_LIMIT] += 1
             self._log.info("rate", "session %s: the app sends over the message rate; dropped one", self._session_id)
