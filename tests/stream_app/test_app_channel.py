@@ -197,3 +197,14 @@ async def test_the_cursor_is_shown_again_after_a_resume(http: aiohttp.ClientSess
         finally:
             await again.close()
     assert [r.message for r in received(texts)] == [am.Cursor("grab"), am.Message("while you were away")]
+
+
+async def test_page_messages_keep_the_session_from_idling_out(http: aiohttp.ClientSession) -> None:
+    async with session_with_app_channel(http, idle_timeout=1.0) as (_, recorder, session):
+        for number in range(5):  # 2 s of page messages, longer than the idle timeout
+            session.send_app(data=number)
+            await asyncio.sleep(0.4)
+        assert "ended" not in recorder.names()
+        await recorder.wait_for("ended", timeout=5)  # silence: the timeout ends it
+    assert recorder.events[-1][2] == "idle timeout"
+    assert [e[1] for e in recorder.events if e[0] == "message"] == list(range(5))
