@@ -1,6 +1,6 @@
 """One client connection of a session: the signaling over the sign-in WebSocket, its peer
-connection, the input data channels and the app channel. The session it belongs to (`session.AppSession`)
-outlives it when the client comes back within the resume window."""
+connection, the input data channels and the app channel. The session it belongs to
+(`session.AppSession`) outlives it when the client comes back within the resume window."""
 
 from __future__ import annotations
 
