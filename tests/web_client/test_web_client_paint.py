@@ -283,6 +283,15 @@ async def test_the_app_channel_both_ways(paint_stack: LocalStack) -> None:
         assert await page.evaluate("window.streamSession.app.send({ text: 'HELLO APP' })") is True
         await wait_until(page, "window.fromApp.length > 0", timeout=STEP_TIMEOUT)
         assert await page.evaluate("window.fromApp") == [{"shown": "HELLO APP"}]
+        # Something the app cannot use comes back as an `error` event; the session goes on.
+        await page.evaluate(
+            "window.refusals = [];"
+            "window.streamSession.app.addEventListener('error', (e) => window.refusals.push(e.detail));"
+            "window.streamSession.app.channel.send('not json')"
+        )
+        await wait_until(page, "window.refusals.length > 0", timeout=STEP_TIMEOUT)
+        refusal = (await page.evaluate("window.refusals"))[0]
+        assert refusal["code"] == "bad-json" and refusal["dropped"] == 1, refusal
 
         # Ctrl+C: paint puts a description of its brush on the clipboard, and the page writes it.
         await page.keyboard.press("Control+KeyC")
