@@ -28,8 +28,9 @@ export default [
     },
   },
   {
-    // The modules that own a JSON format: signaling messages, and what the tab keeps in sessionStorage.
-    files: ['web_client/signaling.js', 'web_client/tab-memory.js'],
+    // The modules that own a JSON format: signaling messages, app channel messages, and what the
+    // tab keeps in sessionStorage.
+    files: ['web_client/signaling.js', 'web_client/app-messages.js', 'web_client/tab-memory.js'],
     rules: { 'no-restricted-properties': 'off' },
   },
 ];

@@ -4,7 +4,8 @@ Subclass `StreamApp`, override what you need, and give `stream-app --app module:
 factory `factory(config) -> StreamApp`. The rule for handlers: every `on_*` method may be a plain
 function or a coroutine function; the stream app calls them one at a time, in the order things
 happened, on its event loop (a coroutine is awaited before the next event is delivered). An
-exception in a handler is logged and the session goes on.
+exception in a handler is logged and the session goes on. The other way, `send`, `set_clipboard`,
+`set_cursor` and `rumble` reach the page over the app channel (docs/protocol.md section 7).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
+from stream_app.app_messages import AppToPage, ClipboardText, Cursor, Message, Rumble
 from stream_app.config import ConfigError, StreamAppConfig
 from stream_app.input_protocol import InputEvent, Resize
 from stream_app.media import AudioSource, EncodedSource, FrameSource, pattern_source
@@ -29,12 +32,54 @@ class SessionInfo:
     resumed: bool = False
 
 
+class PageOutlet(Protocol):
+    """Where the app's messages to the page go (`app_channel.PageLink`, bound by the stream app)."""
+
+    def send(self, message: AppToPage) -> bool:
+        """Send `message` to the running session's page; False when it was dropped."""
+
+
 class StreamApp:
     """Base class of an app. Override `video()` and the handlers you want; the rest do nothing.
 
     One app object serves every session of the process (one at a time). Handlers may be `def`
     or `async def`; they run on the event loop, so keep them short (do heavy work in a thread).
+    The methods that talk to the page (`send`, `set_clipboard`, `set_cursor`, `rumble`) are
+    called from the event loop too; each returns False when the message was dropped (no session,
+    or over the rate limit) and raises `AppMessageError` for a message that can never be sent.
     """
+
+    _page: PageOutlet | None = None
+
+    def bind_page(self, page: PageOutlet) -> None:
+        """Called once by the stream app: where `send` and friends deliver."""
+        self._page = page
+
+    def _to_page(self, message: AppToPage) -> bool:
+        if self._page is None:
+            raise RuntimeError("this app is not served by a stream app, so it has no page to talk to")
+        return self._page.send(message)
+
+    def send(self, message: Any) -> bool:
+        """Send a custom message (any JSON value, at most 64 KiB as JSON) to the page's `message` event.
+
+        Ordered and reliable while the page is connected; queued while it is not (within the session).
+        """
+        return self._to_page(Message(message))
+
+    def set_clipboard(self, text: str) -> bool:
+        """Put `text` on the user's clipboard (the page asks for a click where the browser wants one)."""
+        return self._to_page(ClipboardText(text))
+
+    def set_cursor(self, shape: str = "default", *, visible: bool = True) -> bool:
+        """Draw the pointer over the picture as `shape` (a CSS cursor name of
+        `app_messages.CURSOR_SHAPES`), or hide it; the page draws it, so it moves without latency."""
+        return self._to_page(Cursor(shape, visible))
+
+    def rumble(self, index: int = 0, duration: int = 200, strong: float = 1.0, weak: float = 1.0) -> bool:
+        """Shake gamepad `index` for `duration` ms with motors at `strong` and `weak` (0..1), where the
+        page's browser can (`vibrationActuator`)."""
+        return self._to_page(Rumble(index, duration, strong, weak))
 
     def video(self) -> VideoSource:
         """The video to stream: a `FrameSource` (raw frames) or an `EncodedSource` (H.264 access units).
@@ -54,6 +99,10 @@ class StreamApp:
 
     def on_input(self, event: InputEvent) -> Awaitable[None] | None:
         """An input event from the client (every type of `input_protocol` but `Resize`)."""
+        return None
+
+    def on_message(self, message: Any) -> Awaitable[None] | None:
+        """A custom message from the page (any JSON value), in order with input events."""
         return None
 
     def on_resize(self, event: Resize) -> Awaitable[None] | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from stream_app.app import StreamApp
+from stream_app.app_channel import AppOutbox, PageLink
 from stream_app.config import StreamAppConfig
 from stream_app.creds import Creds
 from stream_app.metrics import StreamAppMetrics
@@ -26,6 +27,11 @@ class StreamAppState:
 
     def __post_init__(self) -> None:
         self.metrics = StreamAppMetrics(self.slot, self.config.port_range)
+        self.app.bind_page(PageLink(self._outbox))
+
+    def _outbox(self) -> AppOutbox | None:
+        session = self.slot.current
+        return None if session is None or session.ended else session.app_outbox
 
 
 STATE = web.AppKey("state", StreamAppState)

@@ -1,6 +1,6 @@
 """One client connection of a session: the signaling over the sign-in WebSocket, its peer
-connection, and the input data channels. The session it belongs to (`session.AppSession`)
-outlives it when the client comes back within the resume window."""
+connection, the input data channels and the app channel. The session it belongs to
+(`session.AppSession`) outlives it when the client comes back within the resume window."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.sdp import candidate_from_sdp
 from OpenSSL import SSL
 
-from stream_app import input_protocol, signaling
+from stream_app import app_messages, input_protocol, signaling
+from stream_app.app_channel import AppInbox, ErrorReplies
 from stream_app.closecodes import CloseCode
 from stream_app.creds import Creds
 from stream_app.ice import confine_to_range
@@ -47,6 +48,11 @@ class ClientConnection:
         self._fatal: str | None = None
         self._input = InputReceiver(
             session.id, session.input_counters, self._config.input_rate, self._config.input_burst
+        )
+        self._app_channel: RTCDataChannel | None = None
+        self._replies = ErrorReplies(session.app_outbox.reply)
+        self._app_inbox = AppInbox(
+            session.id, session.app_counters, self._replies, self._config.message_rate, self._config.message_burst
         )
         self._rtc_config = RTCConfiguration(
             # An explicit list: with None aiortc falls back to a public STUN server.
@@ -121,6 +127,9 @@ class ClientConnection:
     async def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Close the WebSocket with `code` and `reason`, the peer connection and the media; idempotent."""
         self._closed = True
+        self._replies.close()
+        if self._app_channel is not None:
+            self._session.app_outbox.detach(self._app_channel)
         if self._reporter is not None:
             await self._reporter.stop()
         # The close frame goes out first; waiting for the client's reply to it (up to the
@@ -236,8 +245,11 @@ class ClientConnection:
 
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
         label = channel.label
+        if label == app_messages.CHANNEL:
+            self._on_app_channel(channel)
+            return
         if label not in input_protocol.CHANNELS:
-            logger.info("session %s: closing data channel %r, which is not an input channel", self.id, label)
+            logger.info("session %s: closing data channel %r, which is neither input nor app", self.id, label)
             channel.close()
             return
 
@@ -247,6 +259,26 @@ class ClientConnection:
                 self._session.deliver_input(event)
 
         channel.on("message", on_message)
+
+    def _on_app_channel(self, channel: RTCDataChannel) -> None:
+        outbox = self._session.app_outbox
+        if self._app_channel is not None:
+            logger.info("session %s: closing a second app channel", self.id)
+            channel.close()
+            return
+        self._app_channel = channel
+
+        def on_message(data: str | bytes) -> None:
+            message = self._app_inbox.receive(data)
+            if message is not None:
+                self._session.deliver_message(message)
+
+        channel.on("message", on_message)
+        channel.on("close", lambda: outbox.detach(channel))
+        if channel.readyState == "open":
+            outbox.attach(channel)
+        else:
+            channel.on("open", lambda: outbox.attach(channel))
 
     async def _on_connection_state(self, pc: RTCPeerConnection) -> None:
         state = pc.connectionState

@@ -42,6 +42,8 @@ class StreamAppConfig:
     relay_only: bool = False
     input_rate: float = 2000.0
     input_burst: int = 4000
+    message_rate: float = 100.0
+    message_burst: int = 200
     function_id: str = ""
     """NVCF's id of the function this container runs (log lines carry it); empty off NVCF."""
     instance_id: str = ""
@@ -143,6 +145,18 @@ _APP_SETTINGS = (
         "input messages a second allowed (both input channels together)",
     ),
     Setting("input_burst", "STREAM_APP_INPUT_BURST", parsers.positive_int, "input messages allowed in a burst"),
+    Setting(
+        "message_rate",
+        "STREAM_APP_MESSAGE_RATE",
+        parsers.positive,
+        "app channel messages a second allowed, each way (page to app, app to page)",
+    ),
+    Setting(
+        "message_burst",
+        "STREAM_APP_MESSAGE_BURST",
+        parsers.positive_int,
+        "app channel messages allowed in a burst, each way",
+    ),
     Setting(
         "function_id",
         "NVCF_FUNCTION_ID",

@@ -148,6 +148,7 @@ class _Seen:
     bytes_sent: int | None = None
     input_kinds: Tally[str] = field(default_factory=Tally)
     input_dropped: Tally[str] = field(default_factory=Tally)
+    app_messages: Tally[tuple[str, str]] = field(default_factory=Tally)
 
 
 class StreamAppMetrics:
@@ -191,6 +192,12 @@ class StreamAppMetrics:
         )
         self.input_dropped = Counter(
             "stream_app_input_events_dropped", "Input messages dropped, by reason", ["reason"], registry=r
+        )
+        self.app_messages = Counter(
+            "stream_app_app_messages",
+            "App channel messages, by direction (to_page, from_page) and outcome (sent, received, or why not)",
+            ["direction", "outcome"],
+            registry=r,
         )
         r.register(_Live(slot, ports))
 
@@ -268,6 +275,14 @@ class StreamAppMetrics:
             self.input_dropped.labels(reason).inc(count - seen.input_dropped[reason])
         seen.input_kinds = Tally(counters.by_kind)
         seen.input_dropped = Tally(counters.dropped)
+        app = session.app_counters
+        now: Tally[tuple[str, str]] = Tally({("to_page", "sent"): app.sent, ("from_page", "received"): app.received})
+        now.update({("to_page", reason): count for reason, count in app.not_sent.items()})
+        now.update({("from_page", code): count for code, count in app.refused.items()})
+        for (direction, outcome), count in now.items():
+            if count > seen.app_messages[(direction, outcome)]:
+                self.app_messages.labels(direction, outcome).inc(count - seen.app_messages[(direction, outcome)])
+        seen.app_messages = now
 
     def _clear_media_gauges(self) -> None:
         for gauge in (self.fps, self.sent_bitrate):

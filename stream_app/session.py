@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 from observability import log_context
 from stream_app.app import SessionInfo, StreamApp
+from stream_app.app_channel import AppChannelCounters, AppOutbox
+from stream_app.app_messages import Message
 from stream_app.closecodes import CloseCode
 from stream_app.config import StreamAppConfig
 from stream_app.input_protocol import InputEvent, Resize
@@ -69,6 +71,8 @@ class AppSession:
         self.connection: Connection | None = None
         self.end_reason: str | None = None
         self.input_counters = InputCounters()
+        self.app_counters = AppChannelCounters()
+        self.app_outbox = AppOutbox(self.id, self.app_counters, config.message_rate, config.message_burst)
         self.handler_errors = 0
         self.over = asyncio.Event()
         self._on_over = on_over
@@ -131,6 +135,11 @@ class AppSession:
         else:
             self._deliver("on_input", event)
 
+    def deliver_message(self, message: Message) -> None:
+        """Pass the page's custom message to the app's `on_message` (and count it as activity)."""
+        self._last_input = self._loop.time()
+        self._deliver("on_message", message.data)
+
     async def connection_over(self, connection: Connection, end_reason: str | None) -> None:
         """`connection` has closed: end the session with `end_reason`, or, when None (the client
         was lost), wait for it to resume."""
@@ -160,6 +169,7 @@ class AppSession:
             return
         self.end_reason = reason
         self._enter(Phase.ENDED)
+        self.app_outbox.close()
         logger.info("session %s: ending (%s)", self.id, reason)
         current = asyncio.current_task()
         for task in (self._resume_timer, self._idle_watch):
@@ -173,12 +183,18 @@ class AppSession:
         finally:
             self._on_over(self)
             self.over.set()
+            app = self.app_counters
             logger.info(
-                "session %s: ended (%s); input accepted %d, dropped %s",
+                "session %s: ended (%s); input accepted %d, dropped %s; app messages sent %d (not sent %s), "
+                "received %d (refused %s)",
                 self.id,
                 reason,
                 self.input_counters.accepted,
                 dict(self.input_counters.dropped) or "none",
+                app.sent,
+                dict(app.not_sent) or "none",
+                app.received,
+                dict(app.refused) or "none",
             )
 
     async def _drain(self) -> None:

@@ -21,7 +21,7 @@ from proxy.policy import PolicyError, load_policy, parse_policy
 from proxy.preauth import first_message_token
 from proxy.subprotocols import parse_offer
 from proxy.tokens import TokenPolicy, TokenRejected, read_header
-from stream_app import input_protocol, signaling
+from stream_app import app_messages, input_protocol, signaling
 from stream_app.creds import CredsError, parse_creds
 
 DEEP = "[" * 5000
@@ -49,6 +49,29 @@ def test_signaling_refuses_with_its_own_error(text: str) -> None:
         signaling.parse_client_message(text)
     except signaling.SignalingError as exc:
         assert exc.code and exc.reason
+
+
+@FUZZ
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        json_values.map(json.dumps),
+        st.fixed_dictionaries(
+            {"v": st.just(1), "seq": st.integers(), "type": st.sampled_from(["message", "error", "cursor", "rumble"])},
+            optional={"data": json_values, "code": json_values, "reason": json_values, "refusedSeq": json_values},
+        ).map(json.dumps),
+    )
+)
+@example(DEEP)
+@example(b"\xff\xfe")
+@example('{"v":1,"seq":0,"type":"message","data":' + DEEP_OBJECT + "}")
+def test_app_channel_refuses_with_its_own_error(data: str | bytes) -> None:
+    for parse in (app_messages.parse_from_page, app_messages.parse_from_app):
+        try:
+            parse(data)
+        except app_messages.AppMessageError as exc:
+            assert exc.code in app_messages.ERROR_CODES and exc.reason
+    app_messages.seq_of(data)
 
 
 @FUZZ

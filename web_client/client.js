@@ -4,13 +4,16 @@
 
 import { describeMissing, missingForStreaming } from './browser-support.js';
 import { CloseCode, describeClose } from './close-codes.js';
+import { applyCursor } from './cursor.js';
 import { toggleFullscreen, unlockKeyboardOnExit } from './fullscreen.js';
 import { listFunctions } from './functions.js';
 import { GamepadPoller } from './gamepads.js';
+import { HostClipboard } from './host-clipboard.js';
 import { InputCapture } from './input-capture.js';
 import { StatsOverlay } from './overlay.js';
 import { readPageOptions } from './page-options.js';
 import { layoutPicture } from './picture.js';
+import { playRumble } from './rumble.js';
 import { isShortcut, listenForShortcuts } from './shortcuts.js';
 import { StatsSampler } from './stats.js';
 import { StatusView } from './status-view.js';
@@ -61,10 +64,16 @@ function main() {
   const capture = new InputCapture({ surface, video, area, channels: () => session.input, isShortcut });
   const gamepads = new GamepadPoller((fields) => session.input?.send('gamepad', fields) ?? false);
   const overlay = new StatsOverlay($('overlay'), stats);
+  // What the app asks of the page over its channel (docs/protocol.md section 7).
+  const hostClipboard = new HostClipboard($('app-clipboard'));
+  session.app.addEventListener('clipboard', ({ detail }) => hostClipboard.write(detail.text));
+  session.app.addEventListener('cursor', ({ detail }) => applyCursor(video, detail));
+  session.app.addEventListener('rumble', ({ detail }) => playRumble(detail));
 
   // For the console and the tests (docs/web-client.md lists what they may use).
   session.capture = capture;
   session.overlay = overlay;
+  session.hostClipboard = hostClipboard;
   window.streamSession = session;
 
   function askForToken() {
@@ -77,6 +86,8 @@ function main() {
   session.addEventListener('statechange', ({ detail }) => {
     showState(detail.state, detail.message, detail.code);
     if (detail.code === CloseCode.TOKEN_INVALID || detail.code === CloseCode.SESSION_TIMEOUT) askForToken();
+    // Each connection starts with the default cursor; the app's is sent again when it has one.
+    if (detail.state !== 'streaming') applyCursor(video);
     if (detail.state === 'streaming') {
       gamepads.start();
       // A focused button or field would keep keys from the app (and Space would press the button).

@@ -2,6 +2,7 @@
 // section 3), the WebRTC peer connection that receives the video and carries input (section 5),
 // and reconnecting with `resume` after a dropped connection (sections 1 and 6).
 
+import { AppChannel, createAppDataChannel } from './app-channel.js';
 import { CloseCode, ICE_FAILED, MEDIA_LOST, describeClose, mayReconnect } from './close-codes.js';
 import { createInputChannels } from './input.js';
 import { byeMessage, candidateMessage, offerMessage, parseServerMessage, signInProtocols } from './signaling.js';
@@ -66,6 +67,8 @@ export class StreamSession extends EventTarget {
     this.pc = null;
     /** The current connection's InputChannels (null between connections). */
     this.input = null;
+    /** The app channel (section 7): one for the session, given each connection's `app` data channel. */
+    this.app = new AppChannel();
     this.sessionId = null;
     /** True when the current connection continues a session that waited in its resume window. */
     this.resumed = false;
@@ -223,6 +226,7 @@ export class StreamSession extends EventTarget {
     // Both input channels exist before the offer, so the offer carries them (protocol.md section 5).
     this.input = createInputChannels(pc);
     this.input.reliable.addEventListener('open', () => this.dispatchEvent(new CustomEvent('inputopen')));
+    this.app.attach(createAppDataChannel(pc));
     pc.addEventListener('track', (event) => {
       this.video.srcObject = event.streams[0] ?? new MediaStream([event.track]);
       this.whenFirstFramePresented(pc, () => this.onStreaming());
@@ -360,6 +364,7 @@ export class StreamSession extends EventTarget {
   dropPeer() {
     this.input?.close();
     this.input = null;
+    this.app.detach();
     this.pc?.close();
     this.pc = null;
   }

@@ -5,7 +5,12 @@ Layout of every frame (W x H, origin top left), so a test can read reactions off
 - rows 0-15: the capture-time stamp (docs/protocol.md section 4);
 - rows 16-47: the status bar, 64-pixel swatches side by side (see `SWATCHES`);
 - the canvas below it: strokes, and the sprite (a 24x24 square in the brush colour);
-- the bottom 28 rows: the last pasted clipboard text, in white capitals.
+- the bottom 28 rows: the last pasted clipboard text (or text the page sent), in white capitals.
+
+It also talks back over the app channel (docs/protocol.md section 7): the pointer's cursor follows
+the tool (`crosshair` to draw, `move`/`grabbing` to drag the sprite), Ctrl+C copies a description
+of the brush to the user's clipboard, gamepad button 0 rumbles the pad, and a `{"text": ...}`
+message from the page is shown in the bottom band and answered with `{"shown": ...}`.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ import numpy.typing as npt
 
 from examples.paint.font import draw_text
 from stream_app import FrameSource, SessionInfo, StreamApp, stamp
+from stream_app.app_messages import AppToPage, ClipboardText, Cursor, Message, Rumble
 from stream_app.config import StreamAppConfig
 from stream_app.input_protocol import (
+    CTRL,
+    META,
     Clipboard,
     Gamepad,
     InputEvent,
@@ -61,6 +69,12 @@ SWATCHES = {
     5: "white bar as wide as the brush size (2-64 px)",
 }
 BRUSH_KEYS: dict[str, Colour] = {"KeyR": RED, "KeyG": GREEN, "KeyB": BLUE, "KeyY": YELLOW, "KeyW": WHITE}
+COLOUR_NAMES = {RED: "red", GREEN: "green", BLUE: "blue", YELLOW: "yellow", WHITE: "white"}
+# The tools (`KeyD` draw, `KeyM` move) and the cursor each shows; a drag with the move tool grabs.
+TOOL_KEYS = {"KeyD": "draw", "KeyM": "move"}
+TOOL_CURSORS = {"draw": "crosshair", "move": "move"}
+GRAB_CURSOR = "grabbing"
+RUMBLE_MS = 120
 ARROWS = {"ArrowLeft": (-1, 0), "ArrowRight": (1, 0), "ArrowUp": (0, -1), "ArrowDown": (0, 1)}
 ARROW_STEP = 16
 SPRITE = 24
@@ -98,6 +112,10 @@ class PaintApp:
         self.pad_pressed = False
         self.pad_axes = (0.0, 0.0)
         self.clipboard: str | None = None
+        self.banner: str | None = None  # the bottom band: the last pasted or sent text
+        self.tool = "draw"
+        self.grab: tuple[float, float] | None = None  # where a move-tool drag last was
+        self.to_page: list[AppToPage] = []  # what the page should be told, oldest first
         self._last_render = time.monotonic()
 
     # Input -----------------------------------------------------------------------------------
@@ -120,16 +138,35 @@ class PaintApp:
         elif isinstance(event, Gamepad):
             self._gamepad(event)
         elif isinstance(event, Clipboard):
-            self.clipboard = event.text
+            self.clipboard = self.banner = event.text
         elif isinstance(event, Resize):
             self.resize(event.width, event.height)
+
+    def message(self, data: object) -> None:
+        """A custom message from the page: `{"text": str}` shows the text and answers `{"shown": text}`."""
+        if isinstance(data, dict) and isinstance(data.get("text"), str):
+            self.banner = data["text"][:200]
+            self.to_page.append(Message({"shown": self.banner}))
+
+    def cursor(self) -> Cursor:
+        """The cursor of the tool in hand."""
+        return Cursor(GRAB_CURSOR if self.grab is not None else TOOL_CURSORS[self.tool])
+
+    def describe(self) -> str:
+        """What Ctrl+C copies: the brush."""
+        return f"paint brush {COLOUR_NAMES.get(self.brush, 'custom')} {self.brush_size}px"
 
     def _key(self, event: KeyEvent) -> None:
         if event.action == "up":
             self.keys_down.discard(event.code)
             return
         self.keys_down.add(event.code)
-        if event.code in BRUSH_KEYS:
+        if event.code == "KeyC" and event.mods & (CTRL | META):
+            self.to_page.append(ClipboardText(self.describe()))
+        elif event.code in TOOL_KEYS:
+            self.tool = TOOL_KEYS[event.code]
+            self.to_page.append(self.cursor())
+        elif event.code in BRUSH_KEYS:
             self.brush = BRUSH_KEYS[event.code]
         elif event.code in ARROWS:
             dx, dy = ARROWS[event.code]
@@ -145,6 +182,11 @@ class PaintApp:
     def _mouse_button(self, event: MouseButton) -> None:
         if event.button != 0:
             return
+        if self.tool == "move":
+            self.grab = self._point(event.x, event.y) if event.action == "down" else None
+            self.mouse_down = event.action == "down"
+            self.to_page.append(self.cursor())
+            return
         if event.action == "down":
             self.mouse_down = True
             x, y = self._point(event.x, event.y)
@@ -155,6 +197,11 @@ class PaintApp:
             self.mouse_stroke = None
 
     def _mouse_move(self, event: MouseMove) -> None:
+        if self.grab is not None and event.buttons & 1:
+            x, y = self._point(event.x, event.y)
+            self._move_sprite(x - self.grab[0], y - self.grab[1])
+            self.grab = (x, y)
+            return
         if not event.buttons & 1 or self.mouse_stroke is None:
             return
         x, y = self._point(event.x, event.y)
@@ -178,6 +225,7 @@ class PaintApp:
         pressed = any(value > 0.5 for value in event.buttons)
         if pressed and not self.pad_pressed and event.buttons and event.buttons[0] > 0.5:
             self._dot(self.sprite[0], self.sprite[1])
+            self.to_page.append(Rumble(event.index, RUMBLE_MS, strong_magnitude=0.8, weak_magnitude=0.4))
         self.pad_pressed = pressed
         axes = (*event.axes, 0.0, 0.0)
         self.pad_axes = (axes[0], axes[1])
@@ -243,8 +291,8 @@ class PaintApp:
             frame[STATUS_TOP:STATUS_BOTTOM, index * SWATCH : (index + 1) * SWATCH] = colour
         frame[STATUS_TOP + 8 : STATUS_BOTTOM - 8, 5 * SWATCH : 5 * SWATCH + self.brush_size] = WHITE
         frame[self.height - TEXT_BAND :] = BLACK
-        if self.clipboard:
-            draw_text(frame, self.clipboard.replace("\n", " "), 8, self.height - TEXT_BAND + 4, 4, WHITE)
+        if self.banner:
+            draw_text(frame, self.banner.replace("\n", " "), 8, self.height - TEXT_BAND + 4, 4, WHITE)
         capture_ms = int(time.time() * 1000)
         for channel in range(3):
             stamp.paint(frame[:, :, channel], capture_ms)
@@ -267,9 +315,27 @@ class PaintStreamApp(StreamApp):
 
     def on_session_started(self, info: SessionInfo) -> None:
         logger.info("paint: session %s started", info.id)
+        self.set_cursor(self.paint.cursor().shape)
 
     def on_input(self, event: InputEvent) -> None:
         self.paint.handle(event)
+        self._tell_page()
+
+    def on_message(self, message: object) -> None:
+        self.paint.message(message)
+        self._tell_page()
+
+    def _tell_page(self) -> None:
+        requests, self.paint.to_page = self.paint.to_page, []
+        for request in requests:
+            if isinstance(request, ClipboardText):
+                self.set_clipboard(request.text)
+            elif isinstance(request, Cursor):
+                self.set_cursor(request.shape, visible=request.visible)
+            elif isinstance(request, Rumble):
+                self.rumble(request.index, request.duration, request.strong_magnitude, request.weak_magnitude)
+            elif isinstance(request, Message):
+                self.send(request.data)
 
     def on_resize(self, event: Resize) -> None:
         self.paint.resize(event.width, event.height)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import aiohttp
 import numpy as np
 import numpy.typing as npt
+import pytest
 from support.scripted_client import ScriptedSession, open_session
 from support.stream_app_harness import running_stream_app
 
@@ -16,6 +17,7 @@ from examples.paint import PaintApp, make_app
 from examples.paint.paint import BACKGROUND, CYAN, MAGENTA, ORANGE, RED, STATUS_TOP, SWATCH, YELLOW
 from stream_app import input_protocol as ip
 from stream_app import stamp
+from stream_app.app_messages import ClipboardText, Cursor, Message, Rumble
 
 Image = npt.NDArray[np.uint8]
 
@@ -127,3 +129,39 @@ async def test_reactions_show_in_the_decoded_video(http: aiohttp.ClientSession) 
             await _frame_where(session, lambda f: f.shape == (576, 1024, 3))
         finally:
             await session.close()
+
+
+def test_the_tool_keys_change_the_cursor_and_a_move_drag_grabs_the_sprite() -> None:
+    paint = PaintApp(1280, 720)
+    assert paint.cursor() == Cursor("crosshair")
+    paint.handle(key("KeyM"))
+    start = list(paint.sprite)
+    paint.handle(ip.MouseButton(0, 0, "down", 0, 0.5, 0.5, 0))
+    paint.handle(ip.MouseMove(0, 0, 0.6, 0.5, 1))
+    paint.handle(ip.MouseButton(1, 0, "up", 0, 0.6, 0.5, 0))
+    paint.handle(key("KeyD"))
+    assert paint.to_page == [Cursor("move"), Cursor("grabbing"), Cursor("move"), Cursor("crosshair")]
+    assert paint.sprite[0] == pytest.approx(start[0] + 0.1 * 1279) and paint.sprite[1] == start[1]
+
+
+def test_ctrl_c_copies_the_brush_and_plain_c_clears() -> None:
+    paint = PaintApp(1280, 720)
+    paint.handle(key("KeyR"))
+    paint.handle(ip.KeyEvent(0, 0.0, "down", "KeyC", "c", ip.CTRL, False))
+    assert paint.to_page == [ClipboardText("paint brush red 8px")]
+
+
+def test_gamepad_button_0_rumbles_that_pad() -> None:
+    paint = PaintApp(1280, 720)
+    paint.handle(ip.Gamepad(0, 0, 2, True, "pad", (1.0,), ()))
+    paint.handle(ip.Gamepad(1, 0, 2, True, "pad", (1.0,), ()))  # still held: once
+    assert paint.to_page == [Rumble(2, 120, 0.8, 0.4)]
+
+
+def test_a_text_message_from_the_page_is_shown_and_answered() -> None:
+    paint = PaintApp(1280, 720)
+    paint.message({"text": "hello page"})
+    paint.message(["not", "for", "paint"])
+    assert paint.banner == "hello page" and paint.to_page == [Message({"shown": "hello page"})]
+    band = paint.render()[720 - 28 :, :200]
+    assert band.max() == 255  # white letters in the band

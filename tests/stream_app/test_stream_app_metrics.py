@@ -48,12 +48,15 @@ async def test_a_session_shows_up_in_every_family(http: aiohttp.ClientSession) -
         assert value(idle, "stream_app_session_state", state="idle") == 1
         assert value(idle, "stream_app_sessions_started_total") == 0
 
-        session = await open_session(http, app.sign_in_url, input_channels=True)
+        session = await open_session(http, app.sign_in_url, input_channels=True, app_channel=True)
         await session.channels_open()
         for _ in range(3):
             session.send_input("key", action="down", code="KeyA", key="a", mods=0, repeat=False)
         session.send_input("mouse_move", x=0.5, y=0.5, buttons=0)
         session.send_raw("input", "not json")
+        session.send_app(data="hello app")
+        session.send_raw("app", "not json")
+        assert app.state.app.send("hello page") is True
         assert len(await session.latencies(20)) == 20
 
         # The RTT can come with the sampler's first look; the sent bitrate needs its second (bytes
@@ -90,6 +93,9 @@ async def test_a_session_shows_up_in_every_family(http: aiohttp.ClientSession) -
     assert value(after, "stream_app_input_events_total", kind="key") == 3
     assert value(after, "stream_app_input_events_total", kind="mouse_move") == 1
     assert value(after, "stream_app_input_events_dropped_total", reason="invalid") == 1
+    assert value(after, "stream_app_app_messages_total", direction="to_page", outcome="sent") == 1
+    assert value(after, "stream_app_app_messages_total", direction="from_page", outcome="received") == 1
+    assert value(after, "stream_app_app_messages_total", direction="from_page", outcome="bad-json") == 1
     assert value(after, "stream_app_video_fps") == 0
 
 

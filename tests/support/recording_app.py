@@ -32,6 +32,9 @@ class RecordingApp(StreamApp):
         if self.fail_on_input:
             raise RuntimeError("a bug in the app")
 
+    def on_message(self, message: Any) -> None:
+        self.events.append(("message", message))
+
     def on_resize(self, event: Resize) -> None:
         self.events.append(("resize", event))
 

@@ -37,7 +37,23 @@ class ScriptedSession:
     answer_sdp: str
     track: asyncio.Future[MediaStreamTrack] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     channels: dict[str, RTCDataChannel] = field(default_factory=dict)
+    app_messages: list[str] = field(default_factory=list)
+    """Every message that arrived on the `app` channel, as text, in order."""
     _seq: dict[str, itertools.count[int]] = field(default_factory=dict)
+
+    def send_app(self, kind: str = "message", **fields: Any) -> None:
+        """Send one app-channel message (protocol.md section 7) with the next `seq` of that channel."""
+        seq = next(self._seq.setdefault("app", itertools.count()))
+        self.send_raw("app", json.dumps({"v": 1, "type": kind, "seq": seq, **fields}))
+
+    async def wait_for_app_messages(self, count: int, timeout: float = 10.0) -> list[str]:
+        """Wait until `count` messages arrived on the `app` channel; return them all."""
+        deadline = time.monotonic() + timeout
+        while len(self.app_messages) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(self.app_messages)} app messages in {timeout} s: {self.app_messages}")
+            await asyncio.sleep(0.02)
+        return list(self.app_messages)
 
     async def channels_open(self, timeout: float = 10.0) -> None:
         """Wait until every input data channel is open."""
@@ -110,11 +126,13 @@ async def negotiate(
     relay_only: bool = False,
     use_ice_servers: bool = True,
     input_channels: bool = False,
+    app_channel: bool = False,
 ) -> ScriptedSession:
     """Offer to receive video and apply the answer; media starts flowing after this.
 
     With `use_ice_servers` False the client ignores the servers in `hello` (host candidates only).
-    With `input_channels` the offer carries the two input data channels of protocol.md section 5.
+    With `input_channels` the offer carries the two input data channels of protocol.md section 5,
+    with `app_channel` the app channel of section 7 (what arrives on it is kept in `app_messages`).
     """
     servers = [
         RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
@@ -131,6 +149,10 @@ async def negotiate(
     if input_channels:
         channels["input"] = pc.createDataChannel("input")
         channels["input-motion"] = pc.createDataChannel("input-motion", ordered=False, maxRetransmits=0)
+    received: list[str] = []
+    if app_channel:
+        channels["app"] = pc.createDataChannel("app")
+        channels["app"].on("message", lambda data: received.append(data if isinstance(data, str) else data.decode()))
     session_track: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
     pc.on("track", lambda track: session_track.done() or session_track.set_result(track))
     await pc.setLocalDescription(await pc.createOffer())
@@ -138,7 +160,15 @@ async def negotiate(
     answer = json.loads((await ws.receive(timeout=10)).data)
     assert answer["type"] == "answer", answer
     await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
-    return ScriptedSession(ws=ws, pc=pc, hello=hello, answer_sdp=answer["sdp"], track=session_track, channels=channels)
+    return ScriptedSession(
+        ws=ws,
+        pc=pc,
+        hello=hello,
+        answer_sdp=answer["sdp"],
+        track=session_track,
+        channels=channels,
+        app_messages=received,
+    )
 
 
 async def open_session(
@@ -148,10 +178,11 @@ async def open_session(
     relay_only: bool = False,
     headers: dict[str, str] | None = None,
     input_channels: bool = False,
+    app_channel: bool = False,
 ) -> ScriptedSession:
     """Sign in and negotiate in one step."""
     ws, hello = await sign_in(http, url, headers=headers)
-    return await negotiate(ws, hello, relay_only=relay_only, input_channels=input_channels)
+    return await negotiate(ws, hello, relay_only=relay_only, input_channels=input_channels, app_channel=app_channel)
 
 
 def candidate_ports(sdp: str) -> list[tuple[str, int, str]]:

@@ -3,7 +3,8 @@
 Chromium (strict CSP) → proxy → nvcf-local → stream app running `examples.paint:make_app` → coturn:
 each input kind the page sends (key, mouse button, wheel, pointer-lock motion, an emulated gamepad,
 paste, resize) reaches the app, and the app's visible reaction (examples/paint/README.md) comes
-back in the video, read with `streamSession.sampleVideo`. One stack for the module, one page load
+back in the video, read with `streamSession.sampleVideo`; the app channel carries paint's cursor,
+clipboard text, rumble and replies to the page, and the page's message to paint. One stack for the module, one page load
 for all the inputs, one per codec.
 """
 
@@ -241,4 +242,83 @@ async def test_default_offer_puts_h264_first(paint_stack: LocalStack) -> None:
     first = video_line.split()[3]
     assert f"a=rtpmap:{first} H264/90000" in offer, video_line
     assert codec == "H264"
+    await paint_stack.nvcf.wait_until_idle(timeout=10)
+
+
+# The emulated pad with a rumble motor: every effect the page plays on it is recorded.
+RUMBLE_PAD = (
+    FAKE_GAMEPAD
+    + """
+window.rumbles = [];
+window.fakePad.vibrationActuator = { type: 'dual-rumble',
+  playEffect: (type, params) => { window.rumbles.push({ type, ...params }); return Promise.resolve('complete'); } };
+"""
+)
+VIDEO_CURSOR = "getComputedStyle(document.getElementById('stream')).cursor"
+REFUSE_CLIPBOARD = """Object.defineProperty(navigator.clipboard, 'writeText',
+  { value: () => Promise.reject(new DOMException('refused by the test', 'NotAllowedError')) })"""
+
+
+async def test_the_app_channel_both_ways(paint_stack: LocalStack) -> None:
+    """Paint's cursor, clipboard text, rumble and reply reach the page; the page's message reaches paint."""
+    await paint_stack.nvcf.wait_until_idle(timeout=10)
+    async with csp_chromium() as browser:
+        context = await browser.new_context()
+        await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=paint_stack.proxy_url)
+        page = await context.new_page()
+        await page.add_init_script(RUMBLE_PAD)
+        await open_streaming(page, f"{paint_stack.proxy_url}/#token={paint_stack.token()}")
+        started = time.monotonic()
+        # Paint sets the draw tool's cursor as its session starts; the page draws it on the video.
+        await wait_until(page, f"{VIDEO_CURSOR} === 'crosshair'", timeout=STEP_TIMEOUT)
+        await page.keyboard.press("m")
+        await wait_until(page, f"{VIDEO_CURSOR} === 'move'", timeout=STEP_TIMEOUT)
+        cursor_seconds = time.monotonic() - started
+
+        # A custom message each way: paint shows the text and answers.
+        await page.evaluate(
+            "window.fromApp = [];"
+            "window.streamSession.app.addEventListener('message', (e) => window.fromApp.push(e.data))"
+        )
+        assert await page.evaluate("window.streamSession.app.send({ text: 'HELLO APP' })") is True
+        await wait_until(page, "window.fromApp.length > 0", timeout=STEP_TIMEOUT)
+        assert await page.evaluate("window.fromApp") == [{"shown": "HELLO APP"}]
+        # Something the app cannot use comes back as an `error` event; the session goes on.
+        await page.evaluate(
+            "window.refusals = [];"
+            "window.streamSession.app.addEventListener('error', (e) => window.refusals.push(e.detail));"
+            "window.streamSession.app.channel.send('not json')"
+        )
+        await wait_until(page, "window.refusals.length > 0", timeout=STEP_TIMEOUT)
+        refusal = (await page.evaluate("window.refusals"))[0]
+        assert refusal["code"] == "bad-json" and refusal["dropped"] == 1, refusal
+
+        # Ctrl+C: paint puts a description of its brush on the clipboard, and the page writes it.
+        await page.keyboard.press("Control+KeyC")
+        await wait_until(page, "window.streamSession.hostClipboard.last !== null", timeout=STEP_TIMEOUT)
+        assert await page.evaluate("window.streamSession.hostClipboard.last") == {
+            "text": "paint brush white 8px",
+            "how": "written",
+        }
+        assert await page.evaluate("navigator.clipboard.readText()") == "paint brush white 8px"
+
+        # Gamepad button 0: paint rumbles the pad.
+        await page.evaluate("window.fakePad.buttons[0] = {pressed: true, touched: true, value: 1}")
+        await wait_until(page, "window.rumbles.length > 0", timeout=STEP_TIMEOUT)
+        assert await page.evaluate("window.rumbles") == [
+            {"type": "dual-rumble", "startDelay": 0, "duration": 120, "strongMagnitude": 0.8, "weakMagnitude": 0.4}
+        ]
+
+        # Where the browser refuses to write, the page offers the text behind a button instead.
+        await page.evaluate(REFUSE_CLIPBOARD)
+        await page.keyboard.press("r")
+        await page.keyboard.press("Control+KeyC")
+        await page.locator("#app-clipboard").wait_for(state="visible", timeout=STEP_TIMEOUT * 1000)
+        assert (await page.evaluate("window.streamSession.hostClipboard.last"))["how"] == "offered"
+        await page.click("#app-clipboard button")  # refused again: the text is shown, selected, to copy by hand
+        await page.locator("#app-clipboard textarea").wait_for(state="visible", timeout=5000)
+        assert await page.locator("#app-clipboard textarea").input_value() == "paint brush red 8px"
+        assert await page.evaluate("window.cspViolations") == []
+        await page.evaluate("window.streamSession.end()")
+    print(f"app cursor shown {cursor_seconds:.2f} s after streaming began (incl. a key round trip)")
     await paint_stack.nvcf.wait_until_idle(timeout=10)
