@@ -53,11 +53,20 @@ class StreamApp:
         return None
 
     def on_input(self, event: InputEvent) -> Awaitable[None] | None:
-        """An input event from the client (every type of `input_protocol` but `Resize`)."""
+        """An input event from the client (every type of `input_protocol` but `Resize`).
+
+        Games read `KeyEvent.code` (the physical key, the same on every layout); apps that take
+        text read `Text` events (what the user's layout, dead keys or input method produced) and
+        use `KeyEvent` only for keys that make no text (Enter, arrows, shortcuts). A key or mouse
+        button still down when the client's input channel closes, the client is lost or the
+        session ends gets its release here all the same, so nothing stays pressed.
+        """
         return None
 
     def on_resize(self, event: Resize) -> Awaitable[None] | None:
-        """The client would like the picture to be `event.width` x `event.height`; the app decides."""
+        """The client would like the picture to be `event.width` x `event.height` device pixels
+        (sharp on HiDPI screens), or `event.css_width` x `event.css_height` at `event.dpr`; the
+        app decides which, or neither."""
         return None
 
     def on_client_lost(self, info: SessionInfo) -> Awaitable[None] | None:

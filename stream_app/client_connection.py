@@ -247,6 +247,14 @@ class ClientConnection:
                 self._session.deliver_input(event)
 
         channel.on("message", on_message)
+        if label == input_protocol.ORDERED_CHANNEL:
+            # The key-ups and button-ups travel on this channel: without it nothing held can be let go.
+            channel.on("close", self._on_input_channel_closed)
+
+    def _on_input_channel_closed(self) -> None:
+        # An old connection closing after a resume must not let go of keys held on the new one.
+        if self._session.connection is self:
+            self._session.release_held_input()
 
     async def _on_connection_state(self, pc: RTCPeerConnection) -> None:
         state = pc.connectionState

@@ -13,6 +13,7 @@ import asyncio
 import enum
 import inspect
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ from observability import log_context
 from stream_app.app import SessionInfo, StreamApp
 from stream_app.closecodes import CloseCode
 from stream_app.config import StreamAppConfig
+from stream_app.held_input import HeldInput
 from stream_app.input_protocol import InputEvent, Resize
 from stream_app.input_receiver import DROP_APP_BUSY, InputCounters, ThrottledLog
 
@@ -69,6 +71,7 @@ class AppSession:
         self.connection: Connection | None = None
         self.end_reason: str | None = None
         self.input_counters = InputCounters()
+        self._held = HeldInput()
         self.handler_errors = 0
         self.over = asyncio.Event()
         self._on_over = on_over
@@ -126,9 +129,20 @@ class AppSession:
     def deliver_input(self, event: InputEvent) -> None:
         """Pass an accepted input event to the app (and count it as activity)."""
         self._last_input = self._loop.time()
+        self._held.note(event)
         if isinstance(event, Resize):
             self._deliver("on_resize", event)
         else:
+            self._deliver("on_input", event)
+
+    def release_held_input(self) -> None:
+        """Give the app a key-up or button-up for every key and button still down: the client can
+        no longer send them (its input channel closed, it was lost, or the session ends)."""
+        if self.phase is Phase.ENDED or self._held.empty:
+            return
+        ups = self._held.release(time.time() * 1000)
+        logger.info("session %s: released %d keys and buttons still down", self.id, len(ups))
+        for event in ups:
             self._deliver("on_input", event)
 
     async def connection_over(self, connection: Connection, end_reason: str | None) -> None:
@@ -137,6 +151,7 @@ class AppSession:
         if self.phase is Phase.ENDED or self.connection is not connection:
             await connection.close()
             return
+        self.release_held_input()
         if end_reason is not None:
             await self.end(end_reason)
             return
@@ -159,6 +174,7 @@ class AppSession:
             await self.over.wait()
             return
         self.end_reason = reason
+        self.release_held_input()
         self._enter(Phase.ENDED)
         logger.info("session %s: ending (%s)", self.id, reason)
         current = asyncio.current_task()
