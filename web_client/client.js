@@ -51,7 +51,14 @@ function main() {
     codec: options.codec,
   });
   const showState = (state, message, code = null) => view.show(state, message, code, { canConnectAgain: Boolean(session.token) });
-  const capture = new InputCapture({ surface, video, area, channels: () => session.input, isShortcut });
+  const capture = new InputCapture({
+    surface,
+    video,
+    area,
+    channels: () => session.input,
+    isShortcut,
+    touchMode: options.touchMode,
+  });
   const gamepads = new GamepadPoller((fields) => session.input?.send('gamepad', fields) ?? false);
   const overlay = new StatsOverlay($('overlay'), stats);
 
@@ -76,6 +83,8 @@ function main() {
       if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
     }
     if (detail.state === 'ended' || detail.state === 'failed') gamepads.stop();
+    // The old channels are gone with whatever was held; the app lets go of it on its side.
+    if (detail.state !== 'streaming') capture.releaseAll();
   });
   session.addEventListener('inputopen', () => {
     gamepads.reset();
@@ -144,6 +153,17 @@ function main() {
   $('toggle-stats').addEventListener('click', () => overlay.toggle());
   $('toggle-fullscreen').addEventListener('click', fullscreen);
   $('lock-pointer').addEventListener('click', () => capture.lockPointer());
+  const touchButton = $('toggle-touch');
+  const showTouchMode = () => {
+    touchButton.textContent = `Touch: ${capture.touchMode}`;
+    touchButton.setAttribute('aria-pressed', String(capture.touchMode === 'trackpad'));
+  };
+  touchButton.addEventListener('click', () => {
+    capture.releaseAll();
+    capture.touchMode = capture.touchMode === 'direct' ? 'trackpad' : 'direct';
+    showTouchMode();
+  });
+  showTouchMode();
   $('disconnect').addEventListener('click', () => session.end());
   if (options.showStats) overlay.toggle(true);
 
