@@ -468,12 +468,21 @@ async def test_resize_carries_css_size_and_device_pixel_ratio_and_the_picture_st
         # The 800x600 picture at 2 device pixels per CSS pixel: shown 800x600 CSS, 2x2 screen
         # pixels per picture pixel, drawn pixelated (no smoothing blur).
         drawn = await page.evaluate(
-            "(() => { const v = document.getElementById('stream'); return [v.getBoundingClientRect().width,"
-            " v.getBoundingClientRect().height, v.classList.contains('smooth'), getComputedStyle(v).imageRendering]; })()"
+            "(() => { const v = document.getElementById('stream'); const r = v.getBoundingClientRect();"
+            " return [r.width, r.height, v.classList.contains('smooth'), getComputedStyle(v).imageRendering]; })()"
         )
         await page.set_viewport_size({"width": 640, "height": 480})
         second = (await site.wait_for("resize", 2))[1]
+        # Fullscreen on a larger screen. Headless Chromium keeps the window's size in fullscreen,
+        # so the test gives the fullscreen page the screen's size itself.
+        await page.keyboard.press("Control+Alt+KeyF")
+        await wait_until(page, "document.fullscreenElement !== null", timeout=5)
+        await page.set_viewport_size({"width": 1280, "height": 800})
+        third = (await site.wait_for("resize", 3))[2]
+        fullscreen = await page.evaluate("document.fullscreenElement && document.fullscreenElement.id")
     check_all(site)
+    assert fullscreen == "area"
+    assert (third["width"], third["height"], third["css_width"], third["css_height"]) == (2560, 1600, 1280, 800)
     assert (first["width"], first["height"], first["css_width"], first["css_height"]) == (2000, 1400, 1000, 700)
     assert first["dpr"] == 2
     assert (second["width"], second["height"], second["css_width"], second["css_height"]) == (1280, 960, 640, 480)
