@@ -13,6 +13,8 @@ import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from av import AudioFrame
+
 from stream_app.config import ConfigError, StreamAppConfig
 from stream_app.input_protocol import InputEvent, Resize
 from stream_app.media import AudioSource, EncodedSource, FrameSource, pattern_source
@@ -67,6 +69,13 @@ class StreamApp:
         """The client would like the picture to be `event.width` x `event.height` device pixels
         (sharp on HiDPI screens), or `event.css_width` x `event.css_height` at `event.dpr`; the
         app decides which, or neither."""
+        return None
+
+    def on_microphone(self, frame: AudioFrame) -> Awaitable[None] | None:
+        """One frame of the client's microphone, when its page sends one (its `mic=1` option; off
+        by default): decoded Opus, 48 kHz, 20 ms a frame (`frame.to_ndarray()`: signed 16-bit,
+        channels interleaved; `frame.sample_rate`, `frame.layout.name`). Keep this short: it runs
+        50 times a second on the event loop."""
         return None
 
     def on_client_lost(self, info: SessionInfo) -> Awaitable[None] | None:

@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from av import AudioFrame
+
 from observability import log_context
 from stream_app.app import SessionInfo, StreamApp
 from stream_app.closecodes import CloseCode
@@ -134,6 +136,10 @@ class AppSession:
             self._deliver("on_resize", event)
         else:
             self._deliver("on_input", event)
+
+    def deliver_microphone(self, frame: AudioFrame) -> None:
+        """Pass one frame of the client's microphone to the app."""
+        self._deliver("on_microphone", frame)
 
     def release_held_input(self) -> None:
         """Give the app a key-up or button-up for every key and button still down: the client can

@@ -110,11 +110,13 @@ async def negotiate(
     relay_only: bool = False,
     use_ice_servers: bool = True,
     input_channels: bool = False,
+    microphone: MediaStreamTrack | None = None,
 ) -> ScriptedSession:
     """Offer to receive video and apply the answer; media starts flowing after this.
 
     With `use_ice_servers` False the client ignores the servers in `hello` (host candidates only).
-    With `input_channels` the offer carries the two input data channels of protocol.md section 5.
+    With `input_channels` the offer carries the two input data channels of protocol.md section 5;
+    with `microphone` the client sends that audio track as a page with `mic=1` does.
     """
     servers = [
         RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
@@ -127,6 +129,8 @@ async def negotiate(
         )
     )
     pc.addTransceiver("video", direction="recvonly")
+    if microphone is not None:
+        pc.addTransceiver(microphone, direction="sendonly")
     channels: dict[str, RTCDataChannel] = {}
     if input_channels:
         channels["input"] = pc.createDataChannel("input")
@@ -148,10 +152,11 @@ async def open_session(
     relay_only: bool = False,
     headers: dict[str, str] | None = None,
     input_channels: bool = False,
+    microphone: MediaStreamTrack | None = None,
 ) -> ScriptedSession:
     """Sign in and negotiate in one step."""
     ws, hello = await sign_in(http, url, headers=headers)
-    return await negotiate(ws, hello, relay_only=relay_only, input_channels=input_channels)
+    return await negotiate(ws, hello, relay_only=relay_only, input_channels=input_channels, microphone=microphone)
 
 
 def candidate_ports(sdp: str) -> list[tuple[str, int, str]]:
