@@ -9,6 +9,7 @@ import time
 
 import aiohttp
 import numpy as np
+import pytest
 from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame
 from support.recording_app import RecordingApp
@@ -16,6 +17,7 @@ from support.scripted_client import open_session
 from support.stream_app_harness import running_stream_app
 
 from stream_app.config import StreamAppConfig
+from stream_app.media import AudioSource
 
 RATE = 48_000
 SAMPLES = 960  # 20 ms
@@ -44,21 +46,30 @@ class ToneTrack(MediaStreamTrack):
 
 
 class ListeningApp(RecordingApp):
-    """Records the microphone frames it is given."""
+    """Records the microphone frames it is given; with `speaks` it sends sound of its own too."""
 
-    def __init__(self, config: StreamAppConfig) -> None:
+    def __init__(self, config: StreamAppConfig, speaks: bool) -> None:
         super().__init__(config)
         self.sound: list[AudioFrame] = []
+        self._speaker = AudioSource() if speaks else None
+
+    def audio(self) -> AudioSource | None:
+        return self._speaker
 
     def on_microphone(self, frame: AudioFrame) -> None:
         self.sound.append(frame)
 
 
-async def test_the_clients_microphone_reaches_the_app_as_audio_frames(http: aiohttp.ClientSession) -> None:
+# An app with sound of its own must not take the microphone's section to send on (nothing could
+# flow either way there).
+@pytest.mark.parametrize("speaks", [False, True])
+async def test_the_clients_microphone_reaches_the_app_as_audio_frames(
+    http: aiohttp.ClientSession, speaks: bool
+) -> None:
     apps: list[ListeningApp] = []
 
     def factory(config: StreamAppConfig) -> ListeningApp:
-        apps.append(ListeningApp(config))
+        apps.append(ListeningApp(config, speaks))
         return apps[-1]
 
     async with running_stream_app(app_factory=factory) as app:
