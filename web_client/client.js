@@ -7,6 +7,7 @@ import { toggleFullscreen, unlockKeyboardOnExit } from './fullscreen.js';
 import { listFunctions } from './functions.js';
 import { GamepadPoller } from './gamepads.js';
 import { InputCapture } from './input-capture.js';
+import { Microphone } from './microphone.js';
 import { StatsOverlay } from './overlay.js';
 import { readPageOptions } from './page-options.js';
 import { layoutPicture } from './picture.js';
@@ -49,6 +50,7 @@ function main() {
     relayOnly: options.relayOnly,
     resumeWindowMs: options.resumeWindowMs,
     codec: options.codec,
+    microphone: options.microphone ? new Microphone() : null,
   });
   const showState = (state, message, code = null) => view.show(state, message, code, { canConnectAgain: Boolean(session.token) });
   const capture = new InputCapture({

@@ -6,7 +6,7 @@ import { PREFERRED_CODEC, RESUME_WINDOW_MS } from './stream-session.js';
 /**
  * The options of fragment `hash` (`#token=…&relay=1&…`): `token` (null without one), `relayOnly`,
  * `functionName`, `scaleMode` (`integer` or `fit`), `resumeWindowMs`, `showStats`, `codec`,
- * `touchMode` (`direct` or `trackpad`), and `rest`: the fragment without its token, to put back in the address bar.
+ * `touchMode` (`direct` or `trackpad`), `microphone` (`mic=1`), and `rest`: the fragment without its token, to put back in the address bar.
  */
 export function readPageOptions(hash) {
   const params = new URLSearchParams(hash.replace(/^#/, ''));
@@ -22,6 +22,7 @@ export function readPageOptions(hash) {
     showStats: params.get('stats') === '1',
     codec: params.get('codec') ?? PREFERRED_CODEC,
     touchMode: params.get('touch') === 'trackpad' ? 'trackpad' : 'direct',
+    microphone: params.get('mic') === '1',
     rest: params.toString(),
   };
 }

@@ -144,6 +144,8 @@ async def test_page_streams_under_the_strict_csp_with_both_input_channels(site: 
         reliable, motion = record.channels["input"], record.channels["input-motion"]
         assert reliable.ordered and reliable.maxRetransmits is None
         assert not motion.ordered and motion.maxRetransmits == 0
+        # No microphone unless asked for (mic=1).
+        assert record.pc is not None and [t.kind for t in record.pc.getTransceivers()] == ["video"]
         size = await page.evaluate(
             "[document.getElementById('stream').videoWidth, window.streamSession.sampleVideo(0, 0, 16, 16)]"
         )
@@ -535,3 +537,20 @@ async def test_trackpad_mode_moves_taps_scrolls_right_clicks_and_pinches(site: P
     # Fingers 100 px apart spread to 200 px; their midpoint (x 450) is 350 px into the 800 px picture
     # that starts at x 100 (centred in the 1000 px page).
     assert pinches[1]["scale"] == pytest.approx(2) and pinches[1]["x"] == pytest.approx(350 / 800, abs=0.01)
+
+
+async def test_the_microphone_goes_to_the_app_when_asked_for_and_stops_with_the_session(site: PeerSite) -> None:
+    async with chromium(fake_microphone=True) as browser:
+        page = await browser.new_page()
+        await open_streaming(site, page, "&mic=1")
+        record = site.records[-1]
+        deadline = time.monotonic() + 10
+        while len(record.sound) < 100 and time.monotonic() < deadline:  # two seconds
+            await asyncio.sleep(0.1)
+        await page.evaluate("window.streamSession.end()")
+        live = await page.evaluate("window.streamSession.microphone.stream")
+    assert len(record.sound) >= 100 and {f.sample_rate for f in record.sound} == {48000}
+    # Chromium's test device beeps once a second: some frames carry it, as Opus through the peer.
+    loudest = max(float(abs(f.to_ndarray()).max()) for f in record.sound)
+    assert loudest > 1000, loudest
+    assert live is None
