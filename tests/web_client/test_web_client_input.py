@@ -554,3 +554,25 @@ async def test_the_microphone_goes_to_the_app_when_asked_for_and_stops_with_the_
     loudest = max(float(abs(f.to_ndarray()).max()) for f in record.sound)
     assert loudest > 1000, loudest
     assert live is None
+
+
+async def test_a_reconnect_forgets_held_keys_so_no_release_arrives_unpaired(site: PeerSite) -> None:
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await open_streaming(site, page)
+        await page.keyboard.down("KeyW")
+        await site.wait_for("key", 1)
+        await site.drop(1011, "media failed")  # the app releases KeyW itself (its channel closed)
+        await wait_until(page, "window.streamSession.state === 'reconnecting'", timeout=5)
+        await wait_until(page, "window.streamSession.state === 'streaming' && window.streamSession.input.open")
+        await page.keyboard.up("KeyW")  # held through the drop: its release means nothing now
+        await page.keyboard.press("KeyQ")
+        await site.wait_for("key", 3)
+        await asyncio.sleep(0.2)
+    check_all(site)
+    first, second = site.records[0], site.records[-1]
+    assert [(m["action"], m["code"]) for _, m in first.messages if m["type"] == "key"] == [("down", "KeyW")]
+    assert [(m["action"], m["code"]) for _, m in second.messages if m["type"] == "key"] == [
+        ("down", "KeyQ"),
+        ("up", "KeyQ"),
+    ]
