@@ -59,6 +59,7 @@ function main() {
     area,
     channels: () => session.input,
     isShortcut,
+    textSink: $('text-sink'),
     touchMode: options.touchMode,
   });
   const gamepads = new GamepadPoller((fields) => session.input?.send('gamepad', fields) ?? false);
@@ -81,8 +82,9 @@ function main() {
     if (detail.code === CloseCode.TOKEN_INVALID || detail.code === CloseCode.SESSION_TIMEOUT) askForToken();
     if (detail.state === 'streaming') {
       gamepads.start();
-      // A focused button or field would keep keys from the app (and Space would press the button).
-      if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
+      // A focused button or field would keep keys from the app (and Space would press the button);
+      // the text sink takes the focus so input methods can compose for the app.
+      capture.focusText();
     }
     if (detail.state === 'ended' || detail.state === 'failed') gamepads.stop();
     // The old channels are gone with whatever was held; the app lets go of it on its side.

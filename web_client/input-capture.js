@@ -1,7 +1,7 @@
 // Turns the page's keyboard, mouse, wheel, touch, paste and size changes into input messages
 // (docs/protocol.md section 5). Gamepads are polled by gamepads.js.
 
-import { clampDelta, clipboardText, eventTime, keyText, modifiers, wheelPixels } from './input.js';
+import { clampDelta, clipboardText, eventTime, isMac, keyText, modifiers, wheelPixels } from './input.js';
 import { pictureRect, toPicture } from './picture.js';
 import { Trackpad } from './trackpad.js';
 
@@ -9,6 +9,11 @@ const RESIZE_DEBOUNCE_MS = 250;
 const MAX_TOUCHES = 10;
 
 const isFormField = (target) => target instanceof Element && target.closest('input, textarea, select') !== null;
+// An input method at work: its keys belong to the composition, its result comes as text.
+// A Mac composes dead keys in the text field (Option+E, then E: `é` at compositionend).
+const isComposing = (event) =>
+  event.isComposing || event.key === 'Process' || event.keyCode === 229 || (event.key === 'Dead' && isMac());
+const MAX_TEXT = 256;
 // Ctrl+V / Cmd+V: the key goes to the app, but the browser must still make its paste event.
 const isPasteKey = (event) => (event.ctrlKey || event.metaKey) && event.code === 'KeyV';
 const field32 = (text) => (text || 'Unidentified').slice(0, 32);
@@ -27,8 +32,10 @@ export const TOUCH_MODES = ['direct', 'trackpad'];
  * picture is. `isShortcut(event)` says which keys the page keeps for itself (never sent).
  */
 export class InputCapture {
-  constructor({ surface, video, area, channels, isShortcut, touchMode = 'direct' }) {
+  constructor({ surface, video, area, channels, isShortcut, textSink = null, touchMode = 'direct' }) {
     this.surface = surface;
+    /** The invisible text field input methods compose in (index.html's #text-sink), or null. */
+    this.textSink = textSink;
     this.video = video;
     this.area = area;
     this.channels = channels;
@@ -91,15 +98,29 @@ export class InputCapture {
       on(this.surface, type, this.onTouch, { passive: false });
     }
     on(document, 'paste', this.onPaste);
+    if (this.textSink) {
+      on(this.textSink, 'compositionend', this.onComposed);
+      on(this.textSink, 'beforeinput', this.onBeforeInput);
+      // Clicking or touching the picture gives the keyboard back to the app.
+      // Not on touch: focusing a text field there opens the on-screen keyboard.
+      on(this.surface, 'pointerdown', (event) => event.pointerType !== 'touch' && this.focusText());
+    }
     new ResizeObserver(() => this.scheduleResize()).observe(this.area);
     on(document, 'fullscreenchange', this.scheduleResize);
   }
 
+  /** Put the keyboard focus in the text sink, where input methods can compose for the app. */
+  focusText() {
+    if (this.textSink && document.activeElement !== this.textSink) this.textSink.focus({ preventScroll: true });
+  }
+
   onKey(event) {
-    if (isFormField(event.target) || this.isShortcut(event) || !this.channels()) return;
+    if ((event.target !== this.textSink && isFormField(event.target)) || this.isShortcut(event) || !this.channels()) return;
     const down = event.type === 'keydown';
-    // Keep browser defaults (Tab moving focus, space scrolling, Ctrl+W...) away from the app's keys.
-    if (!isPasteKey(event)) event.preventDefault();
+    const composing = isComposing(event);
+    // Keep browser defaults (Tab moving focus, space scrolling, Ctrl+W...) away from the app's keys;
+    // an input method's keys must reach it.
+    if (!isPasteKey(event) && !composing) event.preventDefault();
     // A key-up for a key the page already released (on blur) would reach the app unpaired.
     if (!down && !this.keysDown.has(event.code)) return;
     if (down) this.keysDown.set(event.code, event.key);
@@ -117,8 +138,27 @@ export class InputCapture {
       t,
     );
     // The text the layout made (after the key, as a text field sees it); repeats type again.
-    const text = down ? keyText(event) : null;
+    const text = down && !composing ? keyText(event) : null;
     if (text !== null) this.send('text', { text }, t);
+  }
+
+  /** An input method's result (a word of a CJK IME, a dead-key sequence on a Mac) goes out as text. */
+  onComposed(event) {
+    this.textSink.value = '';
+    this.sendText(event.data, eventTime(event));
+  }
+
+  /** Text inserted without a key the page turned into text (phone keyboards, emoji pickers, dictation). */
+  onBeforeInput(event) {
+    if (event.inputType !== 'insertText' || event.isComposing) return;
+    event.preventDefault(); // the sink stays empty
+    this.sendText(event.data, eventTime(event));
+  }
+
+  sendText(text, t) {
+    // Control characters (a newline from a phone keyboard) are keys, not text.
+    const clean = Array.from(text ?? '').filter((c) => c.codePointAt(0) >= 0xa0 || (c >= ' ' && c < '\x7f'));
+    for (let i = 0; i < clean.length; i += MAX_TEXT) this.send('text', { text: clean.slice(i, i + MAX_TEXT).join('') }, t);
   }
 
   /**
@@ -232,7 +272,7 @@ export class InputCapture {
   }
 
   onPaste(event) {
-    if (isFormField(event.target)) return;
+    if (event.target !== this.textSink && isFormField(event.target)) return;
     const text = event.clipboardData?.getData('text/plain') ?? '';
     if (!text || !this.channels()) return;
     event.preventDefault();

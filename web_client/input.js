@@ -27,7 +27,8 @@ export function modifiers(event) {
   return (event.shiftKey ? 1 : 0) | (event.ctrlKey ? 2 : 0) | (event.altKey ? 4 : 0) | (event.metaKey ? 8 : 0);
 }
 
-const isMac = () => /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
+/** True on Apple's systems, where Option (Alt) types characters and dead keys compose. */
+export const isMac = () => /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
 
 /**
  * The text a keydown types, or null when it types none: the `key` of a printable key is the

@@ -576,3 +576,24 @@ async def test_a_reconnect_forgets_held_keys_so_no_release_arrives_unpaired(site
         ("down", "KeyQ"),
         ("up", "KeyQ"),
     ]
+
+
+async def test_an_input_method_and_an_emoji_picker_send_their_text(site: PeerSite) -> None:
+    async with chromium() as browser:
+        context = await browser.new_context(viewport=VIEWPORT)
+        page = await context.new_page()
+        await open_streaming(site, page)
+        assert await page.evaluate("document.activeElement.id") == "text-sink"
+        cdp = await context.new_cdp_session(page)
+        # A Japanese IME: the word is composed, then committed.
+        await cdp.send("Input.imeSetComposition", {"text": "にほん", "selectionStart": 3, "selectionEnd": 3})
+        await cdp.send("Input.imeSetComposition", {"text": "日本", "selectionStart": 2, "selectionEnd": 2})
+        await cdp.send("Input.insertText", {"text": "日本"})
+        await cdp.send("Input.insertText", {"text": "👍"})  # an emoji picker: text without a key
+        await press(cdp, "a", "KeyA", "a")  # and typing goes on as before
+        texts = await site.wait_for("text", 3)
+        sink = await page.evaluate("document.getElementById('text-sink').value")
+    check_all(site)
+    assert [m["text"] for m in texts] == ["日本", "👍", "a"]
+    assert sink == ""
+    assert [(k["action"], k["code"]) for _, k in site.messages("key")] == [("down", "KeyA"), ("up", "KeyA")]
