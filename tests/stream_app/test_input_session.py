@@ -154,3 +154,20 @@ async def test_keys_and_buttons_still_down_are_released_when_the_client_goes(
     assert isinstance(released[1], ip.MouseButton) and released[1].button == 0
     # The releases come before the app hears the client is gone.
     assert [e[0] for e in after].index(then) > [e[0] for e in after].index("input")
+
+
+async def test_version_2_text_pinch_and_resize_reach_the_app(http: aiohttp.ClientSession) -> None:
+    async with session_with_input(http) as (_, recorder, session):
+        for seq, fields in enumerate(
+            [
+                {"type": "text", "text": "日本 é"},
+                {"type": "pinch", "phase": "start", "scale": 1.25, "x": 0.5, "y": 0.5},
+                {"type": "resize", "width": 2000, "height": 1400, "css_width": 1000, "css_height": 700, "dpr": 2},
+            ]
+        ):
+            session.send_raw("input", json.dumps({"v": 2, "seq": seq, "t": time.time() * 1000, **fields}))
+        await recorder.wait_for("resize")
+    text, pinch, resize = recorder.inputs()
+    assert isinstance(text, ip.Text) and text.text == "日本 é"
+    assert isinstance(pinch, ip.Pinch) and pinch.scale == 1.25
+    assert isinstance(resize, ip.Resize) and (resize.width, resize.css_width, resize.dpr) == (2000, 1000, 2.0)
