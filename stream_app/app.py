@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from av import AudioFrame
+
 from stream_app.app_messages import AppToPage, ClipboardText, Cursor, Message, Rumble
 from stream_app.config import ConfigError, StreamAppConfig
 from stream_app.input_protocol import InputEvent, Resize
@@ -98,7 +100,14 @@ class StreamApp:
         return None
 
     def on_input(self, event: InputEvent) -> Awaitable[None] | None:
-        """An input event from the client (every type of `input_protocol` but `Resize`)."""
+        """An input event from the client (every type of `input_protocol` but `Resize`).
+
+        Games read `KeyEvent.code` (the physical key, the same on every layout); apps that take
+        text read `Text` events (what the user's layout, dead keys or input method produced) and
+        use `KeyEvent` only for keys that make no text (Enter, arrows, shortcuts). A key or mouse
+        button still down when the client's input channel closes, the client is lost or the
+        session ends gets its release here all the same, so nothing stays pressed.
+        """
         return None
 
     def on_message(self, message: Any) -> Awaitable[None] | None:
@@ -106,7 +115,16 @@ class StreamApp:
         return None
 
     def on_resize(self, event: Resize) -> Awaitable[None] | None:
-        """The client would like the picture to be `event.width` x `event.height`; the app decides."""
+        """The client would like the picture to be `event.width` x `event.height` device pixels
+        (sharp on HiDPI screens), or `event.css_width` x `event.css_height` at `event.dpr`; the
+        app decides which, or neither."""
+        return None
+
+    def on_microphone(self, frame: AudioFrame) -> Awaitable[None] | None:
+        """One frame of the client's microphone, when its page sends one (its `mic=1` option; off
+        by default): decoded Opus, 48 kHz, 20 ms a frame (`frame.to_ndarray()`: signed 16-bit,
+        channels interleaved; `frame.sample_rate`, `frame.layout.name`). Keep this short: it runs
+        50 times a second on the event loop."""
         return None
 
     def on_client_lost(self, info: SessionInfo) -> Awaitable[None] | None:

@@ -9,6 +9,7 @@ import logging
 
 from aiohttp import WSMsgType, web
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.sdp import candidate_from_sdp
 from OpenSSL import SSL
@@ -21,6 +22,7 @@ from stream_app.ice import confine_to_range
 from stream_app.input_receiver import InputReceiver
 from stream_app.media import MediaNegotiationError, MediaSession, attach_media
 from stream_app.media_reports import MediaReporter
+from stream_app.microphone import receive_microphone
 from stream_app.ports import PortRangeExhausted
 from stream_app.session import REASON_CLIENT, AppSession
 
@@ -46,6 +48,7 @@ class ClientConnection:
         self._said_bye = False
         self._closed = False
         self._fatal: str | None = None
+        self._microphone: asyncio.Task[None] | None = None
         self._input = InputReceiver(
             session.id, session.input_counters, self._config.input_rate, self._config.input_burst
         )
@@ -69,7 +72,15 @@ class ClientConnection:
 
         pc.on("connectionstatechange", on_connection_state)
         pc.on("datachannel", self._on_datachannel)
+        pc.on("track", self._on_track)
         return pc
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind != "audio" or (self._microphone is not None and not self._microphone.done()):
+            return
+        self._microphone = asyncio.create_task(
+            receive_microphone(self.id, track, self._session.deliver_microphone), name=f"microphone {self.id}"
+        )
 
     async def run(self) -> str | None:
         """Talk to the client until the WebSocket closes.
@@ -140,6 +151,8 @@ class ClientConnection:
             await asyncio.gather(self._ws.close(code=code, message=reason.encode()), self._pc.close())
         if self._media is not None:
             self._media.close()
+        if self._microphone is not None:
+            self._microphone.cancel()
 
     async def _reply_error(self, code: str, reason: str) -> None:
         logger.info("session %s: rejected a message (%s): %s", self.id, code, reason)
@@ -259,6 +272,14 @@ class ClientConnection:
                 self._session.deliver_input(event)
 
         channel.on("message", on_message)
+        if label == input_protocol.ORDERED_CHANNEL:
+            # The key-ups and button-ups travel on this channel: without it nothing held can be let go.
+            channel.on("close", self._on_input_channel_closed)
+
+    def _on_input_channel_closed(self) -> None:
+        # An old connection closing after a resume must not let go of keys held on the new one.
+        if self._session.connection is self:
+            self._session.release_held_input()
 
     def _on_app_channel(self, channel: RTCDataChannel) -> None:
         outbox = self._session.app_outbox

@@ -3,6 +3,9 @@
 Pure and I/O-free: `parse(channel_label, data)` turns one data-channel message into a frozen
 event dataclass or raises `InputError` with a reason; `MotionOrder` applies the staleness rule of
 the unordered channel; `TokenBucket` is the rate limiter, with the clock passed in.
+
+The app reads versions 1 and 2; version 2 adds the `text` and `pinch` types and the CSS size and
+device pixel ratio of `resize` (a version-1 `resize` reads as CSS size = device size, ratio 1).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)
 MAX_MESSAGE_BYTES = 16 * 1024
 
 ORDERED_CHANNEL = "input"
@@ -33,6 +37,10 @@ MAX_GAMEPAD_ID = 128
 MAX_CLIPBOARD = 8192
 MIN_WIDTH, MAX_WIDTH = 64, 7680
 MIN_HEIGHT, MAX_HEIGHT = 64, 4320
+MIN_CSS, MAX_CSS = 16, 16384
+MIN_DPR, MAX_DPR = 0.25, 8.0
+MAX_TEXT = 256
+MIN_SCALE, MAX_SCALE = 0.01, 100.0
 
 
 class InputError(ValueError):
@@ -144,16 +152,49 @@ class Clipboard:
 
 
 @dataclass(frozen=True)
+class Text:
+    """Text the user typed, as their keyboard layout and input method made it (`é` after a dead
+    key, `@` from AltGr+Q on a German layout, a composed word from an IME); no control characters."""
+
+    seq: int
+    t: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Pinch:
+    """A two-finger pinch: `scale` is the fingers' distance over their distance at `start`, and
+    (`x`, `y`) their midpoint as fractions of the picture."""
+
+    seq: int
+    t: float
+    phase: str
+    scale: float
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
 class Resize:
-    """The size the client would like the picture to be."""
+    """The size the client would like the picture to be.
+
+    `width` x `height` are device pixels (sharp on the client's screen); `css_width` x `css_height`
+    the same area in CSS pixels and `dpr` the client's `devicePixelRatio` (device pixels per CSS
+    pixel). An app that renders at CSS size (less work, slightly soft on HiDPI) picks those.
+    """
 
     seq: int
     t: float
     width: int
     height: int
+    css_width: int
+    css_height: int
+    dpr: float
 
 
-InputEvent = KeyEvent | MouseMove | MouseMotion | MouseButton | Wheel | Touch | Gamepad | Clipboard | Resize
+InputEvent = (
+    KeyEvent | MouseMove | MouseMotion | MouseButton | Wheel | Touch | Gamepad | Clipboard | Resize | Text | Pinch
+)
 
 
 def _get(obj: dict[str, Any], name: str) -> Any:
@@ -231,7 +272,31 @@ def _touch_points(obj: dict[str, Any]) -> tuple[TouchPoint, ...]:
     return tuple(points)
 
 
-def _event(kind: str, obj: dict[str, Any], seq: int, t: float) -> InputEvent:
+def _text(obj: dict[str, Any]) -> str:
+    text = _str(obj, "text", 1, MAX_TEXT)
+    control = next((c for c in text if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0), None)
+    if control is not None:
+        raise InputError(f"field 'text' holds control character U+{ord(control):04X}; send keys such as Enter as 'key'")
+    return text
+
+
+def _resize(obj: dict[str, Any], seq: int, t: float, version: int) -> Resize:
+    width = _int(obj, "width", MIN_WIDTH, MAX_WIDTH)
+    height = _int(obj, "height", MIN_HEIGHT, MAX_HEIGHT)
+    if version == 1:
+        return Resize(seq, t, width, height, css_width=width, css_height=height, dpr=1.0)
+    return Resize(
+        seq,
+        t,
+        width,
+        height,
+        css_width=_int(obj, "css_width", MIN_CSS, MAX_CSS),
+        css_height=_int(obj, "css_height", MIN_CSS, MAX_CSS),
+        dpr=_number(obj, "dpr", MIN_DPR, MAX_DPR),
+    )
+
+
+def _event(kind: str, obj: dict[str, Any], seq: int, t: float, version: int) -> InputEvent:
     if kind == "key":
         return KeyEvent(
             seq,
@@ -289,8 +354,19 @@ def _event(kind: str, obj: dict[str, Any], seq: int, t: float) -> InputEvent:
     if kind == "clipboard":
         return Clipboard(seq, t, text=_str(obj, "text", 0, MAX_CLIPBOARD))
     if kind == "resize":
-        return Resize(
-            seq, t, width=_int(obj, "width", MIN_WIDTH, MAX_WIDTH), height=_int(obj, "height", MIN_HEIGHT, MAX_HEIGHT)
+        return _resize(obj, seq, t, version)
+    if kind in ("text", "pinch") and version < 2:
+        raise InputError(f"message type {kind!r} needs input protocol version 2, not {version}")
+    if kind == "text":
+        return Text(seq, t, text=_text(obj))
+    if kind == "pinch":
+        return Pinch(
+            seq,
+            t,
+            phase=_choice(obj, "phase", ("start", "move", "end")),
+            scale=_number(obj, "scale", MIN_SCALE, MAX_SCALE),
+            x=_number(obj, "x", 0, 1),
+            y=_number(obj, "y", 0, 1),
         )
     raise InputError(f"unknown message type {kind!r}")
 
@@ -306,8 +382,8 @@ def _expected_channel(event: InputEvent) -> str:
 def parse(channel_label: str, data: str | bytes) -> InputEvent:
     """Parse and validate one message that arrived on the data channel `channel_label`.
 
-    Raises `InputError` (and nothing else) for anything that is not a valid version-1 message
-    of a type that belongs on that channel.
+    Raises `InputError` (and nothing else) for anything that is not a valid message of a
+    supported version (`VERSIONS`) and of a type that belongs on that channel.
     """
     if channel_label not in CHANNELS:
         raise InputError(f"unknown input channel {channel_label!r}")
@@ -321,14 +397,16 @@ def parse(channel_label: str, data: str | bytes) -> InputEvent:
     if not isinstance(obj, dict):
         raise InputError("message must be a JSON object")
     version = _int(obj, "v", 0)
-    if version != VERSION:
-        raise InputError(f"input protocol version {version} is not supported; this app speaks {VERSION}")
+    if version not in VERSIONS:
+        raise InputError(
+            f"input protocol version {version} is not supported; this app speaks {', '.join(map(str, VERSIONS))}"
+        )
     kind = _get(obj, "type")
     if not isinstance(kind, str):
         raise InputError(f"field 'type' must be a string, not {type(kind).__name__}")
     seq = _int(obj, "seq", 0)
     t = _number(obj, "t", 0, 1e15)
-    event = _event(kind, obj, seq, t)
+    event = _event(kind, obj, seq, t, version)
     expected = _expected_channel(event)
     if expected != channel_label:
         raise InputError(f"a {kind!r} message belongs on channel {expected!r}, not {channel_label!r}")

@@ -23,7 +23,9 @@ from stream_app.input_protocol import (
     MouseButton,
     MouseMotion,
     MouseMove,
+    Pinch,
     Resize,
+    Text,
     TokenBucket,
     Touch,
     Wheel,
@@ -48,6 +50,8 @@ _TYPE_NAMES: Final[dict[type, str]] = {
     Gamepad: "gamepad",
     Clipboard: "clipboard",
     Resize: "resize",
+    Text: "text",
+    Pinch: "pinch",
 }
 
 

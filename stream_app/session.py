@@ -13,9 +13,12 @@ import asyncio
 import enum
 import inspect
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from av import AudioFrame
 
 from observability import log_context
 from stream_app.app import SessionInfo, StreamApp
@@ -23,6 +26,7 @@ from stream_app.app_channel import AppChannelCounters, AppOutbox
 from stream_app.app_messages import Message
 from stream_app.closecodes import CloseCode
 from stream_app.config import StreamAppConfig
+from stream_app.held_input import HeldInput
 from stream_app.input_protocol import InputEvent, Resize
 from stream_app.input_receiver import DROP_APP_BUSY, InputCounters, ThrottledLog
 
@@ -73,6 +77,7 @@ class AppSession:
         self.input_counters = InputCounters()
         self.app_counters = AppChannelCounters()
         self.app_outbox = AppOutbox(self.id, self.app_counters, config.message_rate, config.message_burst)
+        self._held = HeldInput()
         self.handler_errors = 0
         self.over = asyncio.Event()
         self._on_over = on_over
@@ -130,6 +135,7 @@ class AppSession:
     def deliver_input(self, event: InputEvent) -> None:
         """Pass an accepted input event to the app (and count it as activity)."""
         self._last_input = self._loop.time()
+        self._held.note(event)
         if isinstance(event, Resize):
             self._deliver("on_resize", event)
         else:
@@ -140,12 +146,27 @@ class AppSession:
         self._last_input = self._loop.time()
         self._deliver("on_message", message.data)
 
+    def deliver_microphone(self, frame: AudioFrame) -> None:
+        """Pass one frame of the client's microphone to the app."""
+        self._deliver("on_microphone", frame)
+
+    def release_held_input(self) -> None:
+        """Give the app a key-up or button-up for every key and button still down: the client can
+        no longer send them (its input channel closed, it was lost, or the session ends)."""
+        if self.phase is Phase.ENDED or self._held.empty:
+            return
+        ups = self._held.release(time.time() * 1000)
+        logger.info("session %s: released %d keys and buttons still down", self.id, len(ups))
+        for event in ups:
+            self._deliver("on_input", event)
+
     async def connection_over(self, connection: Connection, end_reason: str | None) -> None:
         """`connection` has closed: end the session with `end_reason`, or, when None (the client
         was lost), wait for it to resume."""
         if self.phase is Phase.ENDED or self.connection is not connection:
             await connection.close()
             return
+        self.release_held_input()
         if end_reason is not None:
             await self.end(end_reason)
             return
@@ -168,6 +189,7 @@ class AppSession:
             await self.over.wait()
             return
         self.end_reason = reason
+        self.release_held_input()
         self._enter(Phase.ENDED)
         self.app_outbox.close()
         logger.info("session %s: ending (%s)", self.id, reason)

@@ -10,6 +10,7 @@ import { listFunctions } from './functions.js';
 import { GamepadPoller } from './gamepads.js';
 import { HostClipboard } from './host-clipboard.js';
 import { InputCapture } from './input-capture.js';
+import { Microphone } from './microphone.js';
 import { StatsOverlay } from './overlay.js';
 import { readPageOptions } from './page-options.js';
 import { layoutPicture } from './picture.js';
@@ -59,9 +60,18 @@ function main() {
     relayOnly: options.relayOnly,
     resumeWindowMs: options.resumeWindowMs,
     codec: options.codec,
+    microphone: options.microphone ? new Microphone() : null,
   });
   const showState = (state, message, code = null) => view.show(state, message, code, { canConnectAgain: Boolean(session.token) });
-  const capture = new InputCapture({ surface, video, area, channels: () => session.input, isShortcut });
+  const capture = new InputCapture({
+    surface,
+    video,
+    area,
+    channels: () => session.input,
+    isShortcut,
+    textSink: $('text-sink'),
+    touchMode: options.touchMode,
+  });
   const gamepads = new GamepadPoller((fields) => session.input?.send('gamepad', fields) ?? false);
   const overlay = new StatsOverlay($('overlay'), stats);
   // What the app asks of the page over its channel (docs/protocol.md section 7).
@@ -90,10 +100,13 @@ function main() {
     if (detail.state !== 'streaming') applyCursor(video);
     if (detail.state === 'streaming') {
       gamepads.start();
-      // A focused button or field would keep keys from the app (and Space would press the button).
-      if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
+      // A focused button or field would keep keys from the app (and Space would press the button);
+      // the text sink takes the focus so input methods can compose for the app.
+      capture.focusText();
     }
     if (detail.state === 'ended' || detail.state === 'failed') gamepads.stop();
+    // The old channels are gone with whatever was held; the app lets go of it on its side.
+    if (detail.state !== 'streaming') capture.releaseAll();
   });
   session.addEventListener('inputopen', () => {
     gamepads.reset();
@@ -162,6 +175,17 @@ function main() {
   $('toggle-stats').addEventListener('click', () => overlay.toggle());
   $('toggle-fullscreen').addEventListener('click', fullscreen);
   $('lock-pointer').addEventListener('click', () => capture.lockPointer());
+  const touchButton = $('toggle-touch');
+  const showTouchMode = () => {
+    touchButton.textContent = `Touch: ${capture.touchMode}`;
+    touchButton.setAttribute('aria-pressed', String(capture.touchMode === 'trackpad'));
+  };
+  touchButton.addEventListener('click', () => {
+    capture.releaseAll();
+    capture.touchMode = capture.touchMode === 'direct' ? 'trackpad' : 'direct';
+    showTouchMode();
+  });
+  showTouchMode();
   $('disconnect').addEventListener('click', () => session.end());
   if (options.showStats) overlay.toggle(true);
 

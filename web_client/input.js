@@ -2,7 +2,7 @@
 
 import { epochTime } from './clock.js';
 
-const PROTOCOL_VERSION = 1;
+const PROTOCOL_VERSION = 2;
 const MAX_MESSAGE_BYTES = 16 * 1024;
 const MAX_CLIPBOARD_CHARS = 8192;
 const MAX_DELTA = 10_000;
@@ -25,6 +25,25 @@ export function eventTime(event) {
 /** DOM modifier flags as the protocol's bitmask: shift 1, ctrl 2, alt 4, meta 8. */
 export function modifiers(event) {
   return (event.shiftKey ? 1 : 0) | (event.ctrlKey ? 2 : 0) | (event.altKey ? 4 : 0) | (event.metaKey ? 8 : 0);
+}
+
+/** True on Apple's systems, where Option (Alt) types characters and dead keys compose. */
+export const isMac = () => /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
+
+/**
+ * The text a keydown types, or null when it types none: the `key` of a printable key is the
+ * character the user's layout made (`z` for KeyY on a German layout, `@` for AltGr+Q, `é` for the
+ * key after a dead acute). Ctrl or Meta make a shortcut, not text, except Ctrl+Alt, which Windows
+ * reports for AltGr; Alt alone types on a Mac (Option) and is a shortcut elsewhere.
+ */
+export function keyText(event, mac = isMac()) {
+  const chars = [...(event.key ?? '')];
+  if (chars.length !== 1 || event.isComposing) return null; // Enter, Dead, Process, Unidentified...
+  const point = chars[0].codePointAt(0);
+  if (point < 0x20 || (point >= 0x7f && point < 0xa0)) return null;
+  const altGraph = event.getModifierState?.('AltGraph') || (event.ctrlKey && event.altKey);
+  if (!altGraph && (event.ctrlKey || event.metaKey || (event.altKey && !mac))) return null;
+  return event.key;
 }
 
 const clampDelta = (value) => Math.max(-MAX_DELTA, Math.min(MAX_DELTA, value));

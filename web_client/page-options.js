@@ -5,8 +5,8 @@ import { PREFERRED_CODEC, RESUME_WINDOW_MS } from './stream-session.js';
 
 /**
  * The options of fragment `hash` (`#token=…&relay=1&…`): `token` (null without one), `relayOnly`,
- * `functionName`, `scaleMode` (`integer` or `fit`), `resumeWindowMs`, `showStats`, `codec`, and
- * `rest`: the fragment without its token, to put back in the address bar.
+ * `functionName`, `scaleMode` (`integer` or `fit`), `resumeWindowMs`, `showStats`, `codec`,
+ * `touchMode` (`direct` or `trackpad`), `microphone` (`mic=1`), and `rest`: the fragment without its token, to put back in the address bar.
  */
 export function readPageOptions(hash) {
   const params = new URLSearchParams(hash.replace(/^#/, ''));
@@ -21,6 +21,8 @@ export function readPageOptions(hash) {
     resumeWindowMs: seconds > 0 ? seconds * 1000 : RESUME_WINDOW_MS,
     showStats: params.get('stats') === '1',
     codec: params.get('codec') ?? PREFERRED_CODEC,
+    touchMode: params.get('touch') === 'trackpad' ? 'trackpad' : 'direct',
+    microphone: params.get('mic') === '1',
     rest: params.toString(),
   };
 }

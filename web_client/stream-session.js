@@ -46,13 +46,14 @@ export class StreamSession extends EventTarget {
   /**
    * @param {{url: string, token: string, video: HTMLVideoElement, stats: StatsSampler,
    *          relayOnly?: boolean, functionName?: string|null, resumeWindowMs?: number,
-   *          codec?: string}} options
+   *          codec?: string, microphone?: Microphone|null}} options
    *   `stats` samples this session's peer connection while it streams; `codec`: `h264` or `vp8`
    *   to offer first (when the browser can receive it); anything else keeps the browser's own order.
+   *   `microphone` (microphone.js), when given, is sent to the app as an Opus track.
    */
   constructor({
     url, token, video, stats, relayOnly = false, functionName = null, resumeWindowMs = RESUME_WINDOW_MS,
-    codec = PREFERRED_CODEC,
+    codec = PREFERRED_CODEC, microphone = null,
   }) {
     super();
     this.url = url;
@@ -62,6 +63,7 @@ export class StreamSession extends EventTarget {
     this.functionName = functionName;
     this.resumeWindowMs = resumeWindowMs;
     this.codec = codec;
+    this.microphone = microphone;
     this.state = 'idle';
     this.ws = null;
     this.pc = null;
@@ -158,6 +160,7 @@ export class StreamSession extends EventTarget {
     if (ws?.readyState === WebSocket.OPEN) ws.send(byeMessage());
     ws?.close(CloseCode.NORMAL, 'ended by client');
     this.dropPeer();
+    this.microphone?.stop();
     this.setState('ended', message, CloseCode.NORMAL);
   }
 
@@ -170,6 +173,7 @@ export class StreamSession extends EventTarget {
     this.state = state;
     if (state === 'streaming') this.stats.start();
     if (state === 'ended' || state === 'failed') this.stats.stop();
+    if (state === 'ended') this.microphone?.stop(); // the browser's recording indicator goes out
     this.dispatchEvent(new CustomEvent('statechange', { detail: { state, message, code, attempt: this.attempt } }));
   }
 
@@ -251,6 +255,12 @@ export class StreamSession extends EventTarget {
     });
     let connected = false;
     pc.addEventListener('connectionstatechange', () => { connected ||= pc.connectionState === 'connected'; });
+    if (this.microphone) {
+      const track = await this.microphone.track();
+      if (pc !== this.pc) return; // replaced while the user was asked for the microphone
+      // Send only: the app's sound, if any, comes on a section of its own.
+      if (track) pc.addTransceiver(track, { direction: 'sendonly' });
+    }
     await pc.setLocalDescription(await pc.createOffer());
     this.send(offerMessage(pc.localDescription.sdp));
     setTimeout(() => {

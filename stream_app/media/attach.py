@@ -206,7 +206,11 @@ def _rate_control_words(config: MediaConfig, session: MediaSession) -> str:
 
 def _first_transceiver(pc: RTCPeerConnection, kind: str) -> RTCRtpTransceiver | None:
     for transceiver in pc.getTransceivers():
-        if transceiver.kind == kind and not transceiver.stopped and transceiver.sender.track is None:
+        # The offer's direction as seen from here (aiortc keeps it privately): `recvonly` is a
+        # section the client only sends on, such as its microphone; nothing can be sent there.
+        receive_only = getattr(transceiver, "_offerDirection", None) == "recvonly"
+        free = not transceiver.stopped and transceiver.sender.track is None
+        if transceiver.kind == kind and free and not receive_only:
             return transceiver
     return None
 

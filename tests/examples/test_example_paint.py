@@ -98,7 +98,7 @@ def test_touch_gamepad_clipboard_and_pointer_lock_react() -> None:
 
 def test_resize_changes_the_frame_size_within_limits() -> None:
     paint = PaintApp(1280, 720)
-    paint.handle(ip.Resize(0, 0, 1024, 576))
+    paint.handle(ip.Resize(0, 0, 1024, 576, 512, 288, 2.0))
     assert paint.render().shape == (576, 1024, 3)
     paint.resize(100, 100)
     assert paint.render().shape == (432, 768, 3)

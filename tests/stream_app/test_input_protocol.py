@@ -17,6 +17,10 @@ def msg(kind: str, seq: int = 0, **fields: Any) -> str:
     return json.dumps({"v": 1, "type": kind, "seq": seq, "t": 1700000000000.5, **fields})
 
 
+def msg2(kind: str, seq: int = 0, **fields: Any) -> str:
+    return json.dumps({"v": 2, "type": kind, "seq": seq, "t": 1700000000000.5, **fields})
+
+
 KEY = {"action": "down", "code": "KeyA", "key": "a", "mods": 0, "repeat": False}
 
 
@@ -34,8 +38,25 @@ def test_parses_every_type_into_its_event() -> None:
     pad = parse("input", msg("gamepad", index=1, connected=True, id="pad", buttons=[0, 1, 0.5], axes=[-1, 0.25]))
     assert pad == ip.Gamepad(0, 1700000000000.5, 1, True, "pad", (0.0, 1.0, 0.5), (-1.0, 0.25))
     assert parse("input", msg("clipboard", text="héllo")).text == "héllo"
-    assert parse("input", msg("resize", width=1920, height=1080)) == ip.Resize(0, 1700000000000.5, 1920, 1080)
+    assert parse("input", msg("resize", width=1920, height=1080)) == ip.Resize(
+        0, 1700000000000.5, 1920, 1080, css_width=1920, css_height=1080, dpr=1.0
+    )
     assert parse("input", msg("key", **KEY).encode()).code == "KeyA"
+
+
+def test_version_2_adds_text_pinch_and_the_css_size_of_resize() -> None:
+    assert parse("input", msg2("key", **KEY)) == ip.KeyEvent(0, 1700000000000.5, "down", "KeyA", "a", 0, False)
+    assert parse("input", msg2("text", 4, text="é")) == ip.Text(4, 1700000000000.5, "é")
+    # Composed text from an input method, emoji outside the BMP, a non-breaking space: all text.
+    assert parse("input", msg2("text", text="日本語 👍\u00a0")).text == "日本語 👍\u00a0"
+    assert parse("input", msg2("text", text="x" * 256)).text == "x" * 256
+    assert parse("input", msg2("pinch", phase="move", scale=1.5, x=0.25, y=0.75)) == ip.Pinch(
+        0, 1700000000000.5, "move", 1.5, 0.25, 0.75
+    )
+    assert parse("input", msg2("resize", width=2000, height=1400, css_width=1000, css_height=700, dpr=2)) == ip.Resize(
+        0, 1700000000000.5, 2000, 1400, css_width=1000, css_height=700, dpr=2.0
+    )
+    assert parse("input", msg2("resize", width=1500, height=1050, css_width=1000, css_height=700, dpr=1.5)).dpr == 1.5
 
 
 @pytest.mark.parametrize(
@@ -45,7 +66,7 @@ def test_parses_every_type_into_its_event() -> None:
         ("input", b"\xff\xfe", "not UTF-8 JSON"),
         ("input", "[1]", "JSON object"),
         ("input", json.dumps({"type": "key", "seq": 0, "t": 0}), "'v' is missing"),
-        ("input", json.dumps({"v": 2, "type": "key", "seq": 0, "t": 0}), "version 2"),
+        ("input", json.dumps({"v": 9, "type": "key", "seq": 0, "t": 0}), "version 9"),
         ("input", msg("launch"), "unknown message type 'launch'"),
         ("input", json.dumps({"v": 1, "type": 5, "seq": 0, "t": 0}), "'type' must be a string"),
         ("input", msg("key", -1, **KEY), "'seq' must be >= 0"),
@@ -73,6 +94,29 @@ def test_parses_every_type_into_its_event() -> None:
         ("input", msg("resize", width=63, height=100), "'width' must be 64-7680"),
         ("input", msg("resize", width=100, height=4321), "'height' must be 64-4320"),
         ("input", msg("key", **KEY) + " " * 16384, "at most 16384"),
+        ("input", json.dumps({"v": 3, "type": "key", "seq": 0, "t": 0}), "this app speaks 1, 2"),
+        # Version 2's additions, each refusal with its reason.
+        ("input", msg("text", text="a"), "'text' needs input protocol version 2, not 1"),
+        ("input", msg("pinch", phase="start", scale=1, x=0, y=0), "'pinch' needs input protocol version 2"),
+        ("input", msg2("text", text=""), "'text' must be 1-256"),
+        ("input", msg2("text", text="x" * 257), "'text' must be 1-256"),
+        ("input", msg2("text", text=5), "'text' must be a string"),
+        ("input", msg2("text", text="a\rb"), "control character U+000D"),
+        ("input", msg2("text", text="\x7f"), "control character U+007F"),
+        ("input", msg2("text", text="\x85"), "control character U+0085"),
+        ("input-motion", msg2("text", text="a"), "belongs on channel 'input'"),
+        ("input", msg2("pinch", phase="twist", scale=1, x=0, y=0), "'phase' must be one of start, move, end"),
+        ("input", msg2("pinch", phase="move", scale=0, x=0, y=0), "'scale' must be 0.01..100"),
+        ("input", msg2("pinch", phase="move", scale=101, x=0, y=0), "'scale' must be 0.01..100"),
+        ("input", msg2("pinch", phase="move", scale=1, x=2, y=0), "'x' must be 0..1"),
+        ("input-motion", msg2("pinch", phase="move", scale=1, x=0, y=0), "belongs on channel 'input'"),
+        ("input", msg2("resize", width=200, height=100), "'css_width' is missing"),
+        ("input", msg2("resize", width=200, height=100, css_width=100, css_height=50), "'dpr' is missing"),
+        ("input", msg2("resize", width=200, height=100, css_width=15, css_height=50, dpr=2), "'css_width' must be"),
+        ("input", msg2("resize", width=200, height=100, css_width=100, css_height=16385, dpr=2), "'css_height'"),
+        ("input", msg2("resize", width=200, height=100, css_width=100, css_height=50, dpr=0.2), "'dpr' must be 0.25"),
+        ("input", msg2("resize", width=200, height=100, css_width=100, css_height=50, dpr=9), "'dpr' must be 0.25..8"),
+        ("input", msg2("resize", width=200, height=100, css_width=100, css_height=50, dpr="2"), "'dpr' must be a num"),
         ("input", json.dumps({"v": 1, "type": "key", "seq": 0, "t": 10**400, **KEY}), "'t'"),
         ("input", "[" * 100000 + "]" * 100000, "at most 16384"),
         ("input", "[" * 5000 + "]" * 5000, "JSON"),
@@ -111,22 +155,27 @@ _field_values = st.none() | st.booleans() | st.integers() | st.floats() | st.tex
 @given(
     channel=st.sampled_from(["input", "input-motion"]),
     kind=st.sampled_from(
-        ["key", "mouse_move", "mouse_motion", "mouse_button", "wheel", "touch", "gamepad", "clipboard", "resize", "x"]
+        [
+            *("key", "mouse_move", "mouse_motion", "mouse_button", "wheel", "touch", "gamepad", "clipboard"),
+            *("resize", "text", "pinch", "x"),
+        ]
     ),
+    version=st.sampled_from([1, 2]),
     fields=st.dictionaries(
         st.sampled_from(
             [
                 *("action", "code", "key", "mods", "repeat", "x", "y", "dx", "dy", "buttons", "button", "phase"),
                 *("touches", "index", "connected", "id", "axes", "text", "width", "height", "seq", "t"),
+                *("css_width", "css_height", "dpr", "scale"),
             ]
         ),
         _field_values,
     ),
 )
 def test_well_formed_json_with_arbitrary_fields_raises_nothing_but_input_error(
-    channel: str, kind: str, fields: dict[str, Any]
+    channel: str, kind: str, version: int, fields: dict[str, Any]
 ) -> None:
-    text = json.dumps({"v": 1, "type": kind, "seq": 0, "t": 0, **fields})
+    text = json.dumps({"v": version, "type": kind, "seq": 0, "t": 0, **fields})
     try:
         parse(channel, text)
     except InputError:

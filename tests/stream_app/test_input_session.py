@@ -56,10 +56,12 @@ async def test_every_input_type_reaches_the_app_as_its_typed_event(http: aiohttp
             await asyncio.sleep(0.02)
     kinds = [type(event) for event in recorder.inputs()]
     assert kinds[:7] == [ip.KeyEvent, ip.MouseButton, ip.Wheel, ip.Touch, ip.Gamepad, ip.Clipboard, ip.Resize]
-    assert set(kinds[7:]) == {ip.MouseMove, ip.MouseMotion}
+    assert set(kinds[7:9]) == {ip.MouseMove, ip.MouseMotion}
+    # The key and the button still down were released when the client left.
+    assert kinds[9:] == [ip.KeyEvent, ip.MouseButton]
     key = recorder.inputs()[0]
     assert isinstance(key, ip.KeyEvent) and key.code == "ArrowLeft" and key.mods == ip.SHIFT
-    assert ("resize", ip.Resize(6, recorder.inputs()[6].t, 1024, 576)) in recorder.events
+    assert ("resize", ip.Resize(6, recorder.inputs()[6].t, 1024, 576, 1024, 576, 1.0)) in recorder.events
 
 
 async def test_bad_input_messages_are_dropped_and_the_session_goes_on(
@@ -84,8 +86,8 @@ async def test_bad_input_messages_are_dropped_and_the_session_goes_on(
         assert current is not None
         assert current.input_counters.dropped["invalid"] == len(bad)
         assert current.input_counters.accepted == 1
-    [event] = recorder.inputs()
-    assert isinstance(event, ip.KeyEvent) and event.code == "KeyB"
+    event = recorder.inputs()[0]
+    assert isinstance(event, ip.KeyEvent) and event.code == "KeyB" and event.action == "down"
     # Logged with the reason, but not once per message: one line a second per kind.
     drops = [r.getMessage() for r in caplog.records if "dropped an input message" in r.getMessage()]
     assert drops and "message is not UTF-8 JSON" in drops[0] and len(drops) < len(bad)
@@ -128,3 +130,44 @@ async def test_the_rate_limit_drops_a_flood_and_the_session_goes_on(http: aiohtt
         while not any(isinstance(e, ip.Clipboard) for e in recorder.inputs()):
             assert time.monotonic() < deadline
             await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize(("leave", "then"), [("drop", "lost"), ("close", "ended")])
+async def test_keys_and_buttons_still_down_are_released_when_the_client_goes(
+    http: aiohttp.ClientSession, leave: str, then: str
+) -> None:
+    async with session_with_input(http, resume_window=5.0) as (_, recorder, session):
+        session.send_input("key", action="down", code="KeyW", key="w", mods=0, repeat=False)
+        session.send_input("key", action="down", code="KeyW", key="w", mods=0, repeat=True)
+        session.send_input("key", action="down", code="KeyE", key="e", mods=0, repeat=False)
+        session.send_input("key", action="up", code="KeyE", key="e", mods=0, repeat=False)
+        session.send_input("mouse_button", action="down", button=0, x=0.5, y=0.25, mods=0)
+        while len(recorder.inputs()) < 5:
+            await asyncio.sleep(0.02)
+        await getattr(session, leave)()
+        await recorder.wait_for(then)
+    after = recorder.events[[e[0] for e in recorder.events].index("input") + 5 :]
+    ups = [(type(e[1]).__name__, e[1].action) for e in after if e[0] == "input"]
+    assert ups == [("KeyEvent", "up"), ("MouseButton", "up")]
+    released = [e[1] for e in after if e[0] == "input"]
+    assert isinstance(released[0], ip.KeyEvent) and released[0].code == "KeyW"
+    assert isinstance(released[1], ip.MouseButton) and released[1].button == 0
+    # The releases come before the app hears the client is gone.
+    assert [e[0] for e in after].index(then) > [e[0] for e in after].index("input")
+
+
+async def test_version_2_text_pinch_and_resize_reach_the_app(http: aiohttp.ClientSession) -> None:
+    async with session_with_input(http) as (_, recorder, session):
+        for seq, fields in enumerate(
+            [
+                {"type": "text", "text": "日本 é"},
+                {"type": "pinch", "phase": "start", "scale": 1.25, "x": 0.5, "y": 0.5},
+                {"type": "resize", "width": 2000, "height": 1400, "css_width": 1000, "css_height": 700, "dpr": 2},
+            ]
+        ):
+            session.send_raw("input", json.dumps({"v": 2, "seq": seq, "t": time.time() * 1000, **fields}))
+        await recorder.wait_for("resize")
+    text, pinch, resize = recorder.inputs()
+    assert isinstance(text, ip.Text) and text.text == "日本 é"
+    assert isinstance(pinch, ip.Pinch) and pinch.scale == 1.25
+    assert isinstance(resize, ip.Resize) and (resize.width, resize.css_width, resize.dpr) == (2000, 1000, 2.0)

@@ -16,12 +16,15 @@ CHROMIUM_ARGS = list(chromium_flags.LOCAL_ARGS)
 
 
 @asynccontextmanager
-async def chromium(*, loopback_ice: bool = True) -> AsyncIterator[Browser]:
+async def chromium(*, loopback_ice: bool = True, fake_microphone: bool = False) -> AsyncIterator[Browser]:
     """A headless Chromium for one test.
 
-    With `loopback_ice` False it gathers ICE candidates as an ordinary desktop browser does.
+    With `loopback_ice` False it gathers ICE candidates as an ordinary desktop browser does. With
+    `fake_microphone` `getUserMedia` grants, without asking, Chromium's own test device (a beep).
     """
     args = CHROMIUM_ARGS if loopback_ice else [a for a in CHROMIUM_ARGS if a != chromium_flags.LOOPBACK_ICE]
+    if fake_microphone:
+        args = [*args, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
         try:

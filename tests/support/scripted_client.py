@@ -127,12 +127,14 @@ async def negotiate(
     use_ice_servers: bool = True,
     input_channels: bool = False,
     app_channel: bool = False,
+    microphone: MediaStreamTrack | None = None,
 ) -> ScriptedSession:
     """Offer to receive video and apply the answer; media starts flowing after this.
 
     With `use_ice_servers` False the client ignores the servers in `hello` (host candidates only).
     With `input_channels` the offer carries the two input data channels of protocol.md section 5,
-    with `app_channel` the app channel of section 7 (what arrives on it is kept in `app_messages`).
+    with `app_channel` the app channel of section 7 (what arrives on it is kept in `app_messages`);
+    with `microphone` the client sends that audio track as a page with `mic=1` does.
     """
     servers = [
         RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
@@ -145,6 +147,8 @@ async def negotiate(
         )
     )
     pc.addTransceiver("video", direction="recvonly")
+    if microphone is not None:
+        pc.addTransceiver(microphone, direction="sendonly")
     channels: dict[str, RTCDataChannel] = {}
     if input_channels:
         channels["input"] = pc.createDataChannel("input")
@@ -179,10 +183,18 @@ async def open_session(
     headers: dict[str, str] | None = None,
     input_channels: bool = False,
     app_channel: bool = False,
+    microphone: MediaStreamTrack | None = None,
 ) -> ScriptedSession:
     """Sign in and negotiate in one step."""
     ws, hello = await sign_in(http, url, headers=headers)
-    return await negotiate(ws, hello, relay_only=relay_only, input_channels=input_channels, app_channel=app_channel)
+    return await negotiate(
+        ws,
+        hello,
+        relay_only=relay_only,
+        input_channels=input_channels,
+        app_channel=app_channel,
+        microphone=microphone,
+    )
 
 
 def candidate_ports(sdp: str) -> list[tuple[str, int, str]]:

@@ -19,7 +19,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
+from av import AudioFrame
 from playwright.async_api import Browser, Page, Route, ViewportSize, async_playwright
 
 from benchmarks.ports import free_udp_port_range
@@ -80,6 +82,9 @@ class PeerConnectionRecord:
     """(channel label, message) for every data-channel message, in arrival order."""
     signals: list[str] = field(default_factory=list)
     """The `type` of every signaling message the page sent."""
+    sound: list[AudioFrame] = field(default_factory=list)
+    """Every frame of the page's microphone, decoded."""
+    listeners: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 @dataclass
@@ -167,6 +172,11 @@ class PeerSite:
                 def on_message(data: str | bytes) -> None:
                     record.messages.append((channel.label, json.loads(data)))
 
+            @pc.on("track")
+            def on_track(track: MediaStreamTrack) -> None:
+                if track.kind == "audio":
+                    record.listeners.append(asyncio.ensure_future(listen(track, record.sound)))
+
             await pc.setRemoteDescription(RTCSessionDescription(message["sdp"], "offer"))
             pc.addTrack(PatternTrack(800, 600, fps=15))
             confine_to_range(pc, self.ports, ("127.0.0.1",))
@@ -179,6 +189,17 @@ class PeerSite:
                 candidate.sdpMid = message["candidate"]["sdpMid"]
                 candidate.sdpMLineIndex = message["candidate"]["sdpMLineIndex"]
                 await record.pc.addIceCandidate(candidate)
+
+
+async def listen(track: MediaStreamTrack, sound: list[AudioFrame]) -> None:
+    """Append every audio frame of `track` to `sound` until it ends."""
+    while True:
+        try:
+            frame = await track.recv()
+        except MediaStreamError:
+            return
+        if isinstance(frame, AudioFrame):
+            sound.append(frame)
 
 
 @asynccontextmanager

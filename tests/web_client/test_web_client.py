@@ -179,18 +179,19 @@ async def test_the_fragment_gives_the_page_its_options_and_its_token_is_taken_ou
             """async () => {
               const { readPageOptions } = await import('/page-options.js');
               return [
-                readPageOptions('#token=t.k.n&relay=1&function=f%20g&scale=fit&stats=1&resume=5&codec=vp8'),
+                readPageOptions('#token=t.k.n&relay=1&function=f%20g&scale=fit&stats=1&resume=5&codec=vp8&touch=trackpad&mic=1'),
                 readPageOptions(''),
               ];
             }"""
         )
     assert given == {
         "token": "t.k.n", "relayOnly": True, "functionName": "f g", "scaleMode": "fit", "resumeWindowMs": 5000,
-        "showStats": True, "codec": "vp8", "rest": "relay=1&function=f+g&scale=fit&stats=1&resume=5&codec=vp8",
+        "showStats": True, "codec": "vp8", "touchMode": "trackpad", "microphone": True,
+        "rest": "relay=1&function=f+g&scale=fit&stats=1&resume=5&codec=vp8&touch=trackpad&mic=1",
     }  # fmt: skip
     assert default == {
         "token": None, "relayOnly": False, "functionName": None, "scaleMode": "integer", "resumeWindowMs": 30_000,
-        "showStats": False, "codec": "h264", "rest": "",
+        "showStats": False, "codec": "h264", "touchMode": "direct", "microphone": False, "rest": "",
     }  # fmt: skip
 
 

@@ -30,7 +30,9 @@ FIELDS: dict[str, set[str]] = {
     "touch": {"phase", "touches"},
     "gamepad": {"index", "connected", "id", "buttons", "axes"},
     "clipboard": {"text"},
-    "resize": {"width", "height"},
+    "resize": {"width", "height", "css_width", "css_height", "dpr"},
+    "text": {"text"},
+    "pinch": {"phase", "scale", "x", "y"},
 }
 MOTION = {"mouse_move", "mouse_motion"}
 
@@ -52,7 +54,7 @@ def check_message(label: str, m: dict[str, Any]) -> None:
     kind = m.get("type")
     assert kind in FIELDS, m
     assert set(m) == COMMON | FIELDS[kind], f"fields of {m}"
-    assert m["v"] == 1 and is_int(m["seq"], 0, 2**53)
+    assert m["v"] == 2 and is_int(m["seq"], 0, 2**53)
     # Within a minute of now, in ms since the epoch.
     assert is_number(m["t"]) and abs(m["t"] - time.time() * 1000) < 60_000, m
     motion = kind in MOTION or (kind == "touch" and m["phase"] == "move")
@@ -87,6 +89,14 @@ def check_message(label: str, m: dict[str, Any]) -> None:
         assert len(json_bytes(m)) <= 16 * 1024
     elif kind == "resize":
         assert is_int(m["width"], 64, 7680) and is_int(m["height"], 64, 4320)
+        assert is_int(m["css_width"], 16, 16384) and is_int(m["css_height"], 16, 16384)
+        assert is_number(m["dpr"]) and 0.25 <= m["dpr"] <= 8
+    elif kind == "text":
+        assert isinstance(m["text"], str) and 1 <= len(m["text"]) <= 256
+        assert all(ord(c) >= 0x20 and not 0x7F <= ord(c) < 0xA0 for c in m["text"]), m
+    elif kind == "pinch":
+        assert m["phase"] in ("start", "move", "end") and is_number(m["scale"]) and 0.01 <= m["scale"] <= 100
+        assert is_fraction(m["x"]) and is_fraction(m["y"])
 
 
 def json_bytes(m: dict[str, Any]) -> bytes:
@@ -134,6 +144,8 @@ async def test_page_streams_under_the_strict_csp_with_both_input_channels(site: 
         reliable, motion = record.channels["input"], record.channels["input-motion"]
         assert reliable.ordered and reliable.maxRetransmits is None
         assert not motion.ordered and motion.maxRetransmits == 0
+        # No microphone unless asked for (mic=1).
+        assert record.pc is not None and [t.kind for t in record.pc.getTransceivers()] == ["video"]
         size = await page.evaluate(
             "[document.getElementById('stream').videoWidth, window.streamSession.sampleVideo(0, 0, 16, 16)]"
         )
@@ -378,3 +390,210 @@ async def test_fullscreen_shortcut_locks_the_keyboard_and_is_not_sent(site: Peer
         await wait_until(page, "document.fullscreenElement === null", timeout=5)
     codes = [m["code"] for _, m in site.messages("key")]
     assert "KeyF" not in codes, codes
+
+
+async def press(cdp: Any, key: str, code: str, text: str = "", modifiers: int = 0) -> None:
+    """A key as the browser gets it from the OS: `key` and `text` as the user's layout made them."""
+    down = {"type": "keyDown" if text else "rawKeyDown", "key": key, "code": code, "modifiers": modifiers}
+    await cdp.send("Input.dispatchKeyEvent", {**down, **({"text": text} if text else {})})
+    await cdp.send("Input.dispatchKeyEvent", {"type": "keyUp", "key": key, "code": code, "modifiers": modifiers})
+
+
+async def test_a_german_layout_altgr_and_a_dead_key_type_the_right_text(site: PeerSite) -> None:
+    async with chromium() as browser:
+        context = await browser.new_context(viewport=VIEWPORT)
+        page = await context.new_page()
+        await open_streaming(site, page)
+        cdp = await context.new_cdp_session(page)
+        await press(cdp, "z", "KeyY", "z")  # German QWERTZ: the key in the place of Y types z
+        await cdp.send("Input.dispatchKeyEvent", {"type": "rawKeyDown", "key": "AltGraph", "code": "AltRight"})
+        await press(cdp, "@", "KeyQ", "@")  # AltGr+Q on Linux
+        await cdp.send("Input.dispatchKeyEvent", {"type": "keyUp", "key": "AltGraph", "code": "AltRight"})
+        await press(cdp, "@", "KeyQ", "@", modifiers=1 | 2)  # AltGr as Windows reports it: Ctrl+Alt
+        await press(cdp, "Dead", "Equal")  # the acute dead key makes no text...
+        await press(cdp, "é", "KeyE", "é")  # ...the next key makes the composed letter
+        await press(cdp, "c", "KeyC", "c", modifiers=2)  # Ctrl+C: a shortcut, not text
+        await press(cdp, "Enter", "Enter", "\r")  # Enter is a key, not text
+        await press(cdp, "ß", "Minus", "ß")
+        texts = await site.wait_for("text", 5)
+        keys = await site.wait_for("key", 18)
+    check_all(site)
+    assert [m["text"] for m in texts] == ["z", "@", "@", "é", "ß"]
+    downs = [(k["code"], k["key"]) for k in keys if k["action"] == "down"]
+    assert downs[:3] == [("KeyY", "z"), ("AltRight", "AltGraph"), ("KeyQ", "@")]
+    assert ("Equal", "Dead") in downs and ("KeyE", "é") in downs and ("KeyC", "c") in downs
+    # Each text follows the key-down that made it, on the same ordered channel.
+    ordered = [(m["type"], m.get("code") or m.get("text")) for label, m in site.messages() if label == "input"]
+    assert ordered.index(("text", "é")) == ordered.index(("key", "KeyE")) + 1
+
+
+async def test_blur_and_hiding_release_every_held_key_and_button(site: PeerSite) -> None:
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await open_streaming(site, page)
+        await page.mouse.move(500, 350)
+        await page.keyboard.down("KeyW")
+        await page.keyboard.down("ShiftLeft")
+        await page.mouse.down()
+        await site.wait_for("mouse_button", 1)
+        await page.evaluate("window.dispatchEvent(new Event('blur'))")
+        ups = await site.wait_for("key", 4)
+        await site.wait_for("mouse_button", 2)
+        # The real releases come later: the app already has them, nothing more is sent.
+        await page.keyboard.up("KeyW")
+        await page.mouse.up()
+        await page.keyboard.down("KeyA")  # held again, then the tab is hidden
+        await page.evaluate(
+            "Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});"
+            " document.dispatchEvent(new Event('visibilitychange'))"
+        )
+        keys = await site.wait_for("key", 6)
+        await asyncio.sleep(0.3)
+    check_all(site)
+    assert [(k["action"], k["code"]) for k in ups] == [
+        ("down", "KeyW"),
+        ("down", "ShiftLeft"),
+        ("up", "KeyW"),
+        ("up", "ShiftLeft"),
+    ]
+    assert [(b["action"], b["button"]) for _, b in site.messages("mouse_button")] == [("down", 0), ("up", 0)]
+    assert [(k["action"], k["code"]) for k in keys[4:]] == [("down", "KeyA"), ("up", "KeyA")]
+    assert len(site.messages("key")) == 6
+
+
+async def test_resize_carries_css_size_and_device_pixel_ratio_and_the_picture_stays_sharp(site: PeerSite) -> None:
+    async with chromium() as browser:
+        context = await browser.new_context(viewport=VIEWPORT, device_scale_factor=2)
+        page = await context.new_page()
+        await open_streaming(site, page)
+        first = (await site.wait_for("resize", 1))[0]
+        # The 800x600 picture at 2 device pixels per CSS pixel: shown 800x600 CSS, 2x2 screen
+        # pixels per picture pixel, drawn pixelated (no smoothing blur).
+        drawn = await page.evaluate(
+            "(() => { const v = document.getElementById('stream'); const r = v.getBoundingClientRect();"
+            " return [r.width, r.height, v.classList.contains('smooth'), getComputedStyle(v).imageRendering]; })()"
+        )
+        await page.set_viewport_size({"width": 640, "height": 480})
+        second = (await site.wait_for("resize", 2))[1]
+        # Fullscreen on a larger screen. Headless Chromium keeps the window's size in fullscreen,
+        # so the test gives the fullscreen page the screen's size itself.
+        await page.keyboard.press("Control+Alt+KeyF")
+        await wait_until(page, "document.fullscreenElement !== null", timeout=5)
+        await page.set_viewport_size({"width": 1280, "height": 800})
+        third = (await site.wait_for("resize", 3))[2]
+        fullscreen = await page.evaluate("document.fullscreenElement && document.fullscreenElement.id")
+    check_all(site)
+    assert fullscreen == "area"
+    assert (third["width"], third["height"], third["css_width"], third["css_height"]) == (2560, 1600, 1280, 800)
+    assert (first["width"], first["height"], first["css_width"], first["css_height"]) == (2000, 1400, 1000, 700)
+    assert first["dpr"] == 2
+    assert (second["width"], second["height"], second["css_width"], second["css_height"]) == (1280, 960, 640, 480)
+    assert drawn[:3] == [800, 600, False] and drawn[3] == "pixelated"
+
+
+async def touch(cdp: Any, kind: str, *points: tuple[float, float]) -> None:
+    touch_points = [{"x": x, "y": y, "id": i} for i, (x, y) in enumerate(points)]
+    await cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": touch_points})
+
+
+async def test_trackpad_mode_moves_taps_scrolls_right_clicks_and_pinches(site: PeerSite) -> None:
+    async with chromium() as browser:
+        context = await browser.new_context(has_touch=True, viewport=VIEWPORT)
+        page = await context.new_page()
+        await open_streaming(site, page, "&touch=trackpad")
+        assert await page.locator("#toggle-touch").text_content() == "Touch: trackpad"
+        cdp = await context.new_cdp_session(page)
+        width = await page.evaluate("document.getElementById('stream').getBoundingClientRect().width")
+        # One finger slides right by a tenth of the picture: the pointer moves from the middle.
+        await touch(cdp, "touchStart", (300, 300))
+        await touch(cdp, "touchMove", (300 + width * 0.05, 300))
+        await touch(cdp, "touchMove", (300 + width * 0.1, 300))
+        await touch(cdp, "touchEnd")
+        await touch(cdp, "touchStart", (600, 200))  # a tap: a click where the pointer is
+        await touch(cdp, "touchEnd")
+        await touch(cdp, "touchStart", (400, 300), (500, 300))  # two fingers up by 60 px: scroll
+        for dy in (20, 40, 60):
+            await touch(cdp, "touchMove", (400, 300 - dy), (500, 300 - dy))
+        await touch(cdp, "touchEnd")
+        await touch(cdp, "touchStart", (400, 300), (500, 300))  # a two-finger tap: right click
+        await touch(cdp, "touchEnd")
+        await touch(cdp, "touchStart", (400, 300), (500, 300))  # spreading apart: a pinch
+        for spread in (20, 50):
+            await touch(cdp, "touchMove", (400 - spread, 300), (500 + spread, 300))
+        await touch(cdp, "touchEnd")
+        buttons = await site.wait_for("mouse_button", 4)
+        pinches = await site.wait_for("pinch", 3)
+        await page.locator("#toggle-touch").click()
+        assert await page.locator("#toggle-touch").text_content() == "Touch: direct"
+    check_all(site)
+    assert site.messages("touch") == []  # trackpad mode sends no raw touches
+    moves = [m for _, m in site.messages("mouse_move")]
+    assert moves[-1]["x"] == pytest.approx(0.6, abs=0.01) and moves[-1]["y"] == pytest.approx(0.5, abs=0.01)
+    assert [(b["action"], b["button"]) for b in buttons] == [("down", 0), ("up", 0), ("down", 2), ("up", 2)]
+    assert buttons[0]["x"] == pytest.approx(0.6, abs=0.01)
+    wheels = [m for _, m in site.messages("wheel")]
+    assert sum(w["dy"] for w in wheels) > 20 and all(w["dy"] > 0 and w["dx"] == 0 for w in wheels)
+    assert [p["phase"] for p in pinches] == ["start", "move", "end"]
+    # Fingers 100 px apart spread to 200 px; their midpoint (x 450) is 350 px into the 800 px picture
+    # that starts at x 100 (centred in the 1000 px page).
+    assert pinches[1]["scale"] == pytest.approx(2) and pinches[1]["x"] == pytest.approx(350 / 800, abs=0.01)
+
+
+async def test_the_microphone_goes_to_the_app_when_asked_for_and_stops_with_the_session(site: PeerSite) -> None:
+    async with chromium(fake_microphone=True) as browser:
+        page = await browser.new_page()
+        await open_streaming(site, page, "&mic=1")
+        record = site.records[-1]
+        deadline = time.monotonic() + 10
+        while len(record.sound) < 100 and time.monotonic() < deadline:  # two seconds
+            await asyncio.sleep(0.1)
+        await page.evaluate("window.streamSession.end()")
+        live = await page.evaluate("window.streamSession.microphone.stream")
+    assert len(record.sound) >= 100 and {f.sample_rate for f in record.sound} == {48000}
+    # Chromium's test device beeps once a second: some frames carry it, as Opus through the peer.
+    loudest = max(float(abs(f.to_ndarray()).max()) for f in record.sound)
+    assert loudest > 1000, loudest
+    assert live is None
+
+
+async def test_a_reconnect_forgets_held_keys_so_no_release_arrives_unpaired(site: PeerSite) -> None:
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await open_streaming(site, page)
+        await page.keyboard.down("KeyW")
+        await site.wait_for("key", 1)
+        await site.drop(1011, "media failed")  # the app releases KeyW itself (its channel closed)
+        await wait_until(page, "window.streamSession.state === 'reconnecting'", timeout=5)
+        await wait_until(page, "window.streamSession.state === 'streaming' && window.streamSession.input.open")
+        await page.keyboard.up("KeyW")  # held through the drop: its release means nothing now
+        await page.keyboard.press("KeyQ")
+        await site.wait_for("key", 3)
+        await asyncio.sleep(0.2)
+    check_all(site)
+    first, second = site.records[0], site.records[-1]
+    assert [(m["action"], m["code"]) for _, m in first.messages if m["type"] == "key"] == [("down", "KeyW")]
+    assert [(m["action"], m["code"]) for _, m in second.messages if m["type"] == "key"] == [
+        ("down", "KeyQ"),
+        ("up", "KeyQ"),
+    ]
+
+
+async def test_an_input_method_and_an_emoji_picker_send_their_text(site: PeerSite) -> None:
+    async with chromium() as browser:
+        context = await browser.new_context(viewport=VIEWPORT)
+        page = await context.new_page()
+        await open_streaming(site, page)
+        assert await page.evaluate("document.activeElement.id") == "text-sink"
+        cdp = await context.new_cdp_session(page)
+        # A Japanese IME: the word is composed, then committed.
+        await cdp.send("Input.imeSetComposition", {"text": "にほん", "selectionStart": 3, "selectionEnd": 3})
+        await cdp.send("Input.imeSetComposition", {"text": "日本", "selectionStart": 2, "selectionEnd": 2})
+        await cdp.send("Input.insertText", {"text": "日本"})
+        await cdp.send("Input.insertText", {"text": "👍"})  # an emoji picker: text without a key
+        await press(cdp, "a", "KeyA", "a")  # and typing goes on as before
+        texts = await site.wait_for("text", 3)
+        sink = await page.evaluate("document.getElementById('text-sink').value")
+    check_all(site)
+    assert [m["text"] for m in texts] == ["日本", "👍", "a"]
+    assert sink == ""
+    assert [(k["action"], k["code"]) for _, k in site.messages("key")] == [("down", "KeyA"), ("up", "KeyA")]
