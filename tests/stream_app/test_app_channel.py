@@ -103,7 +103,10 @@ async def test_the_clients_messages_reach_on_message_in_order_with_input(http: a
         ("message", ["second", None]),
     ]
     names = [name for name in recorder.names() if name in ("message", "input")]
-    assert names == ["message", "input", "message"]
+    # The last: the key, still down when the client closed, released for it (nothing stays pressed).
+    assert names == ["message", "input", "message", "input"]
+    inputs = [event[1] for event in recorder.events if event[0] == "input"]
+    assert [(e.code, e.action) for e in inputs] == [("KeyA", "down"), ("KeyA", "up")]
 
 
 async def test_bad_and_oversize_messages_get_an_error_and_the_session_goes_on(http: aiohttp.ClientSession) -> None:
