@@ -111,6 +111,7 @@ async def test_stale_motion_is_dropped(http: aiohttp.ClientSession) -> None:
 
 async def test_the_rate_limit_drops_a_flood_and_the_session_goes_on(http: aiohttp.ClientSession) -> None:
     async with session_with_input(http, input_rate=50.0, input_burst=100) as (app, recorder, session):
+        flooded = time.monotonic()
         for _ in range(1000):
             session.send_input("wheel", dx=0, dy=1, mods=0)
         deadline = time.monotonic() + 10
@@ -119,10 +120,11 @@ async def test_the_rate_limit_drops_a_flood_and_the_session_goes_on(http: aiohtt
         counters = current.input_counters
         while counters.accepted + counters.dropped["rate-limit"] < 1000 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+        arrived_within = time.monotonic() - flooded
         assert counters.accepted + counters.dropped["rate-limit"] == 1000
-        # The burst plus what the rate refilled while the flood arrived (a second or so).
-        assert 100 <= counters.accepted < 300, counters
-        assert counters.dropped["rate-limit"] > 800
+        # The burst plus what the rate refilled while the flood arrived (about a second; longer on a
+        # busy machine, so the bound is what 50/s refills over the time it actually took).
+        assert 100 <= counters.accepted <= 100 + 50 * arrived_within + 1, (counters, arrived_within)
         assert len(await session.latencies(3)) == 3
         await asyncio.sleep(0.5)  # the bucket refills; input flows again
         session.send_input("clipboard", text="after the flood")
