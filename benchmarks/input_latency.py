@@ -79,14 +79,15 @@ async def _app(ctx: BenchContext, browser: Any) -> dict[str, Any]:
     async with running_stack(ctx.workdir, APP_LOG_ENV) as stack:
         page = await open_session(browser, stack.page_url())
         try:
-            # The web client's own capture (web_client/input-capture.js) sends a `key` down and up
-            # per press on its `input` channel once it is open.
+            # The web client's own capture (web_client/input-capture.js) sends, per press, a `key`
+            # down, the `text` it types and a `key` up on its `input` channel once it is open.
             sent = await _sent_keys(page, ctx.profile.input_events)
         finally:
             await close_session(page)
         latencies = []
         for line in stack.output.lines:
-            found = APP_LINE.search(line) if APP_LOG_MARKER in line and "type=key" in line else None
+            typed = APP_LOG_MARKER in line and ("type=key " in line or "type=text " in line)
+            found = APP_LINE.search(line) if typed else None
             if found:
                 latencies.append(float(found["recv"]) - float(found["t"]))
     return {
@@ -115,6 +116,6 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
             "t is the event's timestamp on the system clock (web_client/clock.js); the receive time is the "
             "handler's time.time(); one machine, one clock.",
             "Keys pressed through Playwright (CDP Input.dispatchKeyEvent), 10 ms apart; the web client sends "
-            "a key down and a key up per press, each counted.",
+            "a key down, the text it types and a key up per press, each counted.",
         ],
     }
