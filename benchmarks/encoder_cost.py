@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import multiprocessing
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -172,9 +174,13 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     # The render path of a GPU app (examples/orbit): what render, read-back and conversion add to the encode.
     ctx.log("encoder_cost: render path")
     render_budget = min(_TIME_BUDGET_S, max(0.5, (ctx.time_left() - 5) / max(1, len(ctx.profile.encoder_sizes))))
-    render_path = await asyncio.to_thread(
-        run_sizes, ctx.profile.encoder_sizes, ctx.profile.encoder_frames, render_budget
-    )
+    # In a process of its own: what it leaves behind (Mesa's threads, PyAV converters with slice
+    # threads of their own) must not be in the process that starts every later child. Such an
+    # object freed in a child between fork and exec waited forever on a thread the child lacks.
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        render_path = await asyncio.get_running_loop().run_in_executor(
+            pool, run_sizes, ctx.profile.encoder_sizes, ctx.profile.encoder_frames, render_budget
+        )
     return {
         "status": "ok",
         "render_path": render_path,
