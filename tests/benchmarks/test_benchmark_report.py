@@ -126,7 +126,9 @@ def test_the_render_path_is_measured_step_by_step_and_shown_in_the_encoder_secti
 
 
 def test_a_results_document_without_a_render_path_reads_as_none() -> None:
-    results = Results.read(_doc("latest.json"))
+    doc = copy.deepcopy(_doc("latest.json"))
+    doc["benchmarks"]["encoder_cost"].pop("render_path", None)  # as results written before it existed
+    results = Results.read(doc)
     assert results.encoder_cost is not None and results.encoder_cost.render_path is None
     assert "Render path" not in report_markdown(results, PlotFiles())
 
@@ -134,6 +136,7 @@ def test_a_results_document_without_a_render_path_reads_as_none() -> None:
 def test_a_firefox_row_is_named_for_its_browser() -> None:
     doc = copy.deepcopy(_doc("latest.json"))
     g2g = doc["benchmarks"]["glass_to_glass"]["runs"]
+    g2g[:] = [run for run in g2g if run.get("browser", "chromium") != "firefox"]  # only the rows added here
     measured = next(run for run in g2g if "error" not in run and run["server"] == "app")
     g2g.append({**measured, "browser": "firefox", "codec": "vp8", "negotiated_codec": "video/VP8"})
     g2g.append(
