@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from deploy.nvcf_local.config import NvcfLocalConfig
 from deploy.nvcf_local.definition import FunctionDefinition
 from deploy.nvcf_local.instance import FunctionInstance, InstancePorts, InstanceState, Placement, connect_host
 from deploy.nvcf_local.specification import SERVICEABLE, Specification, Status, StatusTracker
+from deploy.port_check import ephemeral_range, is_port_free, outside_ephemeral
 
 logger = logging.getLogger(__name__)
 
@@ -34,22 +36,28 @@ FAILED_STARTS_BEFORE_ERROR = 3
 _MAX_RESTART_DELAY = 10.0
 
 
+INSTANCE_PORTS = (20000, 32000)
+"""Where instances' ports are picked: below the kernel's ephemeral range, so no outgoing connection
+takes a port between the pick and the instance's bind."""
+
+
 @dataclass
 class PortBook:
     """Host ports given to instances of every deployment, so two instances never share one."""
 
     taken: set[int] = field(default_factory=set)
+    span: tuple[int, int] = INSTANCE_PORTS
 
     def fresh(self, host: str) -> int:
-        """A TCP port free on `host` now and not given to any instance."""
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        for _ in range(100):
-            with socket.socket(family, socket.SOCK_STREAM) as sock:
-                sock.bind((host, 0))
-                port = int(sock.getsockname()[1])
-            if port not in self.taken:
+        """A TCP port free on `host` now, outside the ephemeral range and not given to any instance."""
+        ephemeral = ephemeral_range()
+        for _ in range(500):
+            port = random.randint(*self.span)
+            if port in self.taken or not outside_ephemeral(port, ephemeral):
+                continue
+            if is_port_free(host.strip("[]"), port, socket.SOCK_STREAM):
                 return port
-        raise RuntimeError(f"no free port on {host}")
+        raise RuntimeError(f"no free port on {host} in {self.span[0]}-{self.span[1]}")
 
 
 async def _listening(host: str, port: int) -> bool:
