@@ -2,8 +2,8 @@
 
 Each child:
 
-- asks the kernel for SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``), so a parent
-  killed with SIGKILL leaves nothing behind;
+- asks the kernel for SIGTERM when its parent dies (``PR_SET_PDEATHSIG``, set by util-linux's
+  ``setpriv`` before it execs the program), so a parent killed with SIGKILL leaves nothing behind;
 - runs in its own session and process group, so a Ctrl-C at the terminal reaches only the parent,
   which then stops its children in order, and so the whole group can be killed at the end;
 - has stdout and stderr merged and sent, line by line, to a logger with a prefix naming it.
@@ -12,15 +12,14 @@ Each child:
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
+import shutil
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_PR_SET_PDEATHSIG = 1
 # Lines longer than this are logged in pieces rather than held in memory whole.
 _MAX_LINE = 64 * 1024
 
@@ -29,25 +28,26 @@ class ChildError(RuntimeError):
     """A child process could not be started."""
 
 
-def _death_signal_setter(parent_pid: int) -> Callable[[], None]:
-    """Build the function the child runs between fork and exec.
+def _program_path(program: str, env: Mapping[str, str] | None, cwd: Path | str | None) -> str | None:
+    """Where `program` is, looked up the way exec would look it up for the child; None if nowhere."""
+    if os.sep in program:
+        candidate = Path(cwd or ".") / program
+        return str(candidate) if os.access(candidate, os.X_OK) and candidate.is_file() else None
+    search_path = (env if env is not None else os.environ).get("PATH", os.defpath)
+    return shutil.which(program, path=search_path)
 
-    libc is loaded here, in the parent, so the child only makes one foreign call: the less Python
-    runs between fork and exec, the smaller the risk of touching a lock another thread held.
+
+def _with_death_signal(argv: Sequence[str]) -> list[str]:
+    """`argv` run by util-linux's ``setpriv --pdeathsig TERM``, which sets the death signal and execs it.
+
+    The signal is set by a program rather than a ``preexec_fn``: Python code run between fork and
+    exec in a threaded parent can deadlock on a lock another thread held at the fork (a finalizer
+    did, once). setpriv execs in place, so the child keeps setpriv's pid, session and group.
     """
-    libc = ctypes.CDLL(None, use_errno=True)
-    prctl = libc.prctl
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-
-    def set_death_signal() -> None:
-        if prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-        # The parent may have died between fork and prctl: then no signal will ever come.
-        if os.getppid() != parent_pid:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return set_death_signal
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise ChildError("setpriv (Debian package util-linux) is needed to tie children to their parent")
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv]
 
 
 @dataclass
@@ -140,16 +140,17 @@ async def start_child(
     Raises `ChildError` when the program cannot be started (not found, not executable).
     """
     log = logger or logging.getLogger(__name__)
+    if _program_path(argv[0], env, cwd) is None:
+        raise ChildError(f"cannot start {name} ({argv[0]}): not found or not executable")
     try:
         process = await asyncio.create_subprocess_exec(
-            *argv,
+            *_with_death_signal(argv),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             env=dict(env) if env is not None else None,
             cwd=cwd,
             start_new_session=True,
-            preexec_fn=_death_signal_setter(os.getpid()),
         )
     except OSError as exc:
         raise ChildError(f"cannot start {name} ({argv[0]}): {exc.strerror or exc}") from None
