@@ -5,7 +5,11 @@ Layout of every frame (W x H, origin top left), so a test can read reactions off
 - rows 0-15: the capture-time stamp (docs/protocol.md section 4);
 - rows 16-47: the status bar, 64-pixel swatches side by side (see `SWATCHES`);
 - the canvas below it: strokes, and the sprite (a 24x24 square in the brush colour);
-- the bottom 28 rows: the last pasted clipboard text (or text the page sent), in white capitals.
+- 28 rows above the bottom band: the line being typed (`text` input), in white capitals;
+- the bottom 28 rows: the last pasted clipboard text, text the page sent, or the typed line Enter
+  sent, in white capitals.
+
+A two-finger pinch scales the brush (spreading the fingers to twice their distance doubles it).
 
 It also talks back over the app channel (docs/protocol.md section 7): the pointer's cursor follows
 the tool (`crosshair` to draw, `move`/`grabbing` to drag the sprite), Ctrl+C copies a description
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from examples.paint.font import draw_text
+from examples.paint.font import GLYPH_W, draw_text
 from stream_app import FrameSource, SessionInfo, StreamApp, stamp
 from stream_app.app_messages import AppToPage, ClipboardText, Cursor, Message, Rumble
 from stream_app.config import StreamAppConfig
@@ -37,7 +41,9 @@ from stream_app.input_protocol import (
     MouseButton,
     MouseMotion,
     MouseMove,
+    Pinch,
     Resize,
+    Text,
     Touch,
     Wheel,
 )
@@ -79,6 +85,10 @@ ARROWS = {"ArrowLeft": (-1, 0), "ArrowRight": (1, 0), "ArrowUp": (0, -1), "Arrow
 ARROW_STEP = 16
 SPRITE = 24
 TEXT_BAND = 28
+TEXT_SCALE = 4  # glyphs 12x20 pixels, one every 16 pixels
+TYPED_LIMIT = 200  # characters of the typed line kept; the end of it that fits is drawn
+ENTER_KEYS = ("Enter", "NumpadEnter")
+BRUSH_RANGE = (2, 64)
 MIN_SIZE, MAX_SIZE = (stamp.STAMP_WIDTH, 432), (1920, 1080)
 STICK_SPEED = 600.0  # pixels a second at full deflection
 DEAD_ZONE = 0.2
@@ -112,7 +122,9 @@ class PaintApp:
         self.pad_pressed = False
         self.pad_axes = (0.0, 0.0)
         self.clipboard: str | None = None
-        self.banner: str | None = None  # the bottom band: the last pasted or sent text
+        self.banner: str | None = None  # the bottom band: the last pasted, sent or entered text
+        self.typed = ""  # the line being typed, above the bottom band
+        self.pinch_from: int | None = None  # the brush size when the current pinch started
         self.tool = "draw"
         self.grab: tuple[float, float] | None = None  # where a move-tool drag last was
         self.to_page: list[AppToPage] = []  # what the page should be told, oldest first
@@ -132,7 +144,11 @@ class PaintApp:
             self._move_sprite(event.dx, event.dy)
         elif isinstance(event, Wheel):
             if event.dy:
-                self.brush_size = max(2, min(64, self.brush_size - 2 * int(math.copysign(1, event.dy))))
+                self._set_brush_size(self.brush_size - 2 * int(math.copysign(1, event.dy)))
+        elif isinstance(event, Text):
+            self.typed = (self.typed + event.text)[-TYPED_LIMIT:]
+        elif isinstance(event, Pinch):
+            self._pinch(event)
         elif isinstance(event, Touch):
             self._touch(event)
         elif isinstance(event, Gamepad):
@@ -156,12 +172,28 @@ class PaintApp:
         """What Ctrl+C copies: the brush."""
         return f"paint brush {COLOUR_NAMES.get(self.brush, 'custom')} {self.brush_size}px"
 
+    def _set_brush_size(self, size: int) -> None:
+        self.brush_size = max(BRUSH_RANGE[0], min(BRUSH_RANGE[1], size))
+
+    def _pinch(self, event: Pinch) -> None:
+        if event.phase == "start" or self.pinch_from is None:
+            self.pinch_from = self.brush_size
+        self._set_brush_size(round(self.pinch_from * event.scale))
+        if event.phase == "end":
+            self.pinch_from = None
+
     def _key(self, event: KeyEvent) -> None:
         if event.action == "up":
             self.keys_down.discard(event.code)
             return
         self.keys_down.add(event.code)
-        if event.code == "KeyC" and event.mods & (CTRL | META):
+        # Editing the typed line; the characters themselves come as `text` events, as the layout made them.
+        if event.code == "Backspace":
+            self.typed = self.typed[:-1]
+        elif event.code in ENTER_KEYS:
+            if self.typed:
+                self.banner, self.typed = self.typed, ""
+        elif event.code == "KeyC" and event.mods & (CTRL | META):
             self.to_page.append(ClipboardText(self.describe()))
         elif event.code in TOOL_KEYS:
             self.tool = TOOL_KEYS[event.code]
@@ -291,8 +323,13 @@ class PaintApp:
             frame[STATUS_TOP:STATUS_BOTTOM, index * SWATCH : (index + 1) * SWATCH] = colour
         frame[STATUS_TOP + 8 : STATUS_BOTTOM - 8, 5 * SWATCH : 5 * SWATCH + self.brush_size] = WHITE
         frame[self.height - TEXT_BAND :] = BLACK
+        if self.typed:
+            typed_top = self.height - 2 * TEXT_BAND
+            frame[typed_top : self.height - TEXT_BAND] = BLACK
+            fits = (self.width - 16) // ((GLYPH_W + 1) * TEXT_SCALE)
+            draw_text(frame, self.typed[-fits:], 8, typed_top + 4, TEXT_SCALE, WHITE)
         if self.banner:
-            draw_text(frame, self.banner.replace("\n", " "), 8, self.height - TEXT_BAND + 4, 4, WHITE)
+            draw_text(frame, self.banner.replace("\n", " "), 8, self.height - TEXT_BAND + 4, TEXT_SCALE, WHITE)
         capture_ms = int(time.time() * 1000)
         for channel in range(3):
             stamp.paint(frame[:, :, channel], capture_ms)
