@@ -373,7 +373,9 @@ export class StreamSession extends EventTarget {
     if (!track) return false;
     microphone.enabled = true;
     if (this.microphoneSender) await this.microphoneSender.replaceTrack(track);
-    else if (this.state === 'streaming') this.reconnect('microphone turned on');
+    // A peer connection made its offer without it (onHello decides before its first await); with
+    // none, the next connection's offer carries it.
+    else if (this.pc) this.reconnect('microphone turned on');
     return true;
   }
 
