@@ -9,7 +9,8 @@ Layout of every frame (W x H, origin top left), so a test can read reactions off
 - the bottom 28 rows: the last pasted clipboard text, text the page sent, or the typed line Enter
   sent, in white capitals.
 
-A two-finger pinch scales the brush (spreading the fingers to twice their distance doubles it).
+A two-finger pinch scales the brush (spreading the fingers to twice their distance doubles it);
+status swatch 6 turns green while the user's microphone is heard.
 
 It also talks back over the app channel (docs/protocol.md section 7): the pointer's cursor follows
 the tool (`crosshair` to draw, `move`/`grabbing` to drag the sprite), Ctrl+C copies a description
@@ -23,9 +24,11 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from av import AudioFrame
 
 from examples.paint.font import GLYPH_W, draw_text
 from stream_app import FrameSource, SessionInfo, StreamApp, stamp
@@ -62,6 +65,8 @@ MAGENTA: Colour = (255, 0, 255)
 CYAN: Colour = (0, 255, 255)
 ORANGE: Colour = (255, 128, 0)
 BACKGROUND: Colour = (40, 40, 40)
+MIC_LOUD = 1000  # of 32767: a voice, or Chromium's test beep; not the noise floor
+MIC_HOLD_S = 1.2  # a beep once a second keeps the swatch lit
 
 STATUS_TOP, STATUS_BOTTOM = 16, 48  # status bar rows [16, 48)
 SWATCH = 64
@@ -73,6 +78,7 @@ SWATCHES = {
     3: "orange while any gamepad button is pressed",
     4: "yellow once clipboard text has arrived",
     5: "white bar as wide as the brush size (2-64 px)",
+    6: "green while the microphone is heard (a peak above MIC_LOUD in the last MIC_HOLD_S)",
 }
 BRUSH_KEYS: dict[str, Colour] = {"KeyR": RED, "KeyG": GREEN, "KeyB": BLUE, "KeyY": YELLOW, "KeyW": WHITE}
 COLOUR_NAMES = {RED: "red", GREEN: "green", BLUE: "blue", YELLOW: "yellow", WHITE: "white"}
@@ -125,6 +131,7 @@ class PaintApp:
         self.banner: str | None = None  # the bottom band: the last pasted, sent or entered text
         self.typed = ""  # the line being typed, above the bottom band
         self.pinch_from: int | None = None  # the brush size when the current pinch started
+        self.heard_at: float | None = None  # when the microphone was last louder than MIC_LOUD (monotonic)
         self.tool = "draw"
         self.grab: tuple[float, float] | None = None  # where a move-tool drag last was
         self.to_page: list[AppToPage] = []  # what the page should be told, oldest first
@@ -163,6 +170,17 @@ class PaintApp:
         if isinstance(data, dict) and isinstance(data.get("text"), str):
             self.banner = data["text"][:200]
             self.to_page.append(Message({"shown": self.banner}))
+
+    def hear(self, samples: npt.NDArray[Any], now: float) -> None:
+        """One frame of the user's microphone, heard at `now` (monotonic): signed 16-bit samples
+        (what aiortc decodes Opus to), or floats in -1..1."""
+        if not samples.size:
+            return
+        peak = float(np.abs(samples.astype(np.float64)).max())
+        if np.issubdtype(samples.dtype, np.floating):
+            peak *= 32767
+        if peak > MIC_LOUD:
+            self.heard_at = now
 
     def cursor(self) -> Cursor:
         """The cursor of the tool in hand."""
@@ -319,6 +337,8 @@ class PaintApp:
             swatches[3] = ORANGE
         if self.clipboard is not None:
             swatches[4] = YELLOW
+        if self.heard_at is not None and now - self.heard_at < MIC_HOLD_S:
+            swatches[6] = GREEN
         for index, colour in swatches.items():
             frame[STATUS_TOP:STATUS_BOTTOM, index * SWATCH : (index + 1) * SWATCH] = colour
         frame[STATUS_TOP + 8 : STATUS_BOTTOM - 8, 5 * SWATCH : 5 * SWATCH + self.brush_size] = WHITE
@@ -357,6 +377,9 @@ class PaintStreamApp(StreamApp):
     def on_input(self, event: InputEvent) -> None:
         self.paint.handle(event)
         self._tell_page()
+
+    def on_microphone(self, frame: AudioFrame) -> None:
+        self.paint.hear(frame.to_ndarray(), time.monotonic())
 
     def on_message(self, message: object) -> None:
         self.paint.message(message)

@@ -15,7 +15,7 @@ from support.stream_app_harness import running_stream_app
 
 from examples.paint import PaintApp, make_app
 from examples.paint.font import glyph
-from examples.paint.paint import BACKGROUND, CYAN, MAGENTA, ORANGE, RED, STATUS_TOP, SWATCH, YELLOW
+from examples.paint.paint import BACKGROUND, CYAN, GREEN, MAGENTA, ORANGE, RED, STATUS_TOP, SWATCH, YELLOW
 from stream_app import input_protocol as ip
 from stream_app import stamp
 from stream_app.app_messages import ClipboardText, Cursor, Message, Rumble
@@ -211,3 +211,16 @@ def test_a_pinch_scales_the_brush_from_its_size_at_the_start() -> None:
     assert paint.brush_size == 2
     bar = paint.render()[STATUS_TOP + 12, 5 * SWATCH : 5 * SWATCH + 8]
     assert (bar[:2] == 255).all() and (bar[2:] == 0).all()  # the size bar shows 2 px
+
+
+def test_the_microphone_swatch_is_green_while_the_microphone_is_heard() -> None:
+    paint = PaintApp(1280, 720)
+    quiet, loud = np.full((1, 960), 200, np.int16), np.array([[0, -20000, 100]], np.int16)
+    paint.hear(quiet, time.monotonic())
+    assert swatch(paint.render(), 6) == (0, 0, 0)  # the noise floor is not heard
+    paint.hear(loud, time.monotonic())
+    assert swatch(paint.render(), 6) == GREEN
+    paint.hear(loud, time.monotonic() - 2)  # heard two seconds ago: out again
+    assert swatch(paint.render(), 6) == (0, 0, 0)
+    paint.hear(np.array([[0.5, -0.1]], np.float32), time.monotonic())
+    assert swatch(paint.render(), 6) == GREEN

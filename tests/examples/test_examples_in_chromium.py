@@ -1,8 +1,9 @@
-"""The examples in Chromium through the real chain: typed text and pinches change what they draw.
+"""The examples in Chromium through the real chain: typed text, pinches and the microphone change what they draw.
 
 Chromium → proxy → nvcf-local → stream app running `examples.paint:make_app` or
 `examples.orbit:make_app` → coturn. Text goes in as the browser gets it from the OS (CDP key events
-with the layout's text, a dead key, an input method's commit); pinches as CDP touch events. What
+with the layout's text, a dead key, an input method's commit); pinches as CDP touch events; the
+microphone from Chromium's fake capture device, turned on with the toolbar's button. What
 the app drew is read back from the page's video with `streamSession.sampleVideo`.
 """
 
@@ -81,8 +82,9 @@ async def wait_for(page: Page, region: tuple[int, int, int, int], test: Any, wha
     """Wait until `test(mean colour of region)` holds; return the seconds it took."""
     started = time.monotonic()
     while True:
-        seen = await sample(page, region)
-        if test(seen):
+        # None between connections (a reconnect): no picture to test yet.
+        seen: list[float] | None = await page.evaluate("(r) => window.streamSession.sampleVideo(...r)", list(region))
+        if seen is not None and test(seen):
             return time.monotonic() - started
         if time.monotonic() - started > STEP_TIMEOUT:
             raise AssertionError(f"{what}: region {region} is {seen} after {STEP_TIMEOUT} s")
@@ -180,6 +182,36 @@ async def test_paint_draws_typed_text_and_a_pinch_scales_the_brush(paint_stack: 
         assert black(await sample(page, (338, 26, 4, 12))), "the brush grew past 16 px"
         await page.evaluate("window.streamSession.end()")
     print("paint reactions seen in the video (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
+    await paint_stack.nvcf.wait_until_idle(timeout=10)
+
+
+def green(colour: Sequence[float]) -> bool:
+    return colour[1] > 195 and colour[0] < 60 and colour[2] < 60
+
+
+async def test_paint_hears_the_microphone_while_the_toolbar_button_is_on(paint_stack: LocalStack) -> None:
+    """The button's reconnect (a resume whose offer carries the microphone) through the real proxy
+    and stream app: the same app session hears Chromium's test beep, and stops hearing it."""
+    await paint_stack.nvcf.wait_until_idle(timeout=10)
+    heard = (6 * 64 + 16, 24, 32, 16)  # status swatch 6
+    async with chromium(fake_microphone=True) as browser:
+        context = await browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
+        page = await open_streaming(context, paint_stack)
+        cdp = await context.new_cdp_session(page)
+        await press(cdp, "a", "KeyA", "a")  # something of this session's to see after the reconnect
+        await wait_for(page, typed_cell(0), lit, "the typed a")
+        await page.wait_for_timeout(1500)
+        assert black(await sample(page, heard)), "heard before the microphone was on"
+        await page.click("#toggle-mic")
+        on_seconds = await wait_for(page, heard, green, "the microphone heard by paint")
+        assert await page.evaluate("window.streamSession.resumed") is True
+        assert lit(await sample(page, typed_cell(0))), "the app session did not survive the reconnect"
+        await page.click("#toggle-mic")
+        off_seconds = await wait_for(page, heard, black, "the microphone no longer heard")
+        await page.wait_for_timeout(1500)
+        assert black(await sample(page, heard)), "heard again after the microphone was turned off"
+        await page.evaluate("window.streamSession.end()")
+    print(f"paint heard the microphone {on_seconds:.2f} s after the press; not {off_seconds:.2f} s after the second")
     await paint_stack.nvcf.wait_until_idle(timeout=10)
 
 
