@@ -60,7 +60,7 @@ function main() {
     relayOnly: options.relayOnly,
     resumeWindowMs: options.resumeWindowMs,
     codec: options.codec,
-    microphone: options.microphone ? new Microphone() : null,
+    microphone: new Microphone(navigator.mediaDevices, { enabled: options.microphone }),
   });
   const showState = (state, message, code = null) => view.show(state, message, code, { canConnectAgain: Boolean(session.token) });
   const capture = new InputCapture({
@@ -184,8 +184,46 @@ function main() {
     capture.releaseAll();
     capture.touchMode = capture.touchMode === 'direct' ? 'trackpad' : 'direct';
     showTouchMode();
+  const micButton = $('toggle-mic');
+  const microphone = session.microphone;
+  const showMicrophone = () => {
+    micButton.textContent = `Microphone: ${microphone.enabled ? 'on' : 'off'}`;
+    micButton.setAttribute('aria-pressed', String(microphone.enabled));
+    // Where the page cannot capture, or the user refused, the button says why and stays off.
+    micButton.disabled = !microphone.enabled && microphone.error !== null;
+    micButton.title = micButton.disabled
+      ? `Microphone unavailable: ${microphone.error}`
+      : 'Send your microphone to the app (the browser asks for permission)';
+  };
+  micButton.addEventListener('click', async () => {
+    micButton.disabled = true; // one change at a time, while the browser may be asking
+    await session.setMicrophone(!microphone.enabled);
+    micButton.disabled = false;
+    showMicrophone();
+    capture.focusText(); // keys go back to the app, not to the button
+  });
+  showMicrophone();
   });
   showTouchMode();
+  const micButton = $('toggle-mic');
+  const microphone = session.microphone;
+  const showMicrophone = () => {
+    micButton.textContent = `Microphone: ${microphone.enabled ? 'on' : 'off'}`;
+    micButton.setAttribute('aria-pressed', String(microphone.enabled));
+    // Where the page cannot capture, or the user refused, the button says why and stays off.
+    micButton.disabled = !microphone.enabled && microphone.error !== null;
+    micButton.title = micButton.disabled
+      ? `Microphone unavailable: ${microphone.error}`
+      : 'Send your microphone to the app (the browser asks for permission)';
+  };
+  micButton.addEventListener('click', async () => {
+    micButton.disabled = true; // one change at a time, while the browser may be asking
+    await session.setMicrophone(!microphone.enabled);
+    micButton.disabled = false;
+    showMicrophone();
+    capture.focusText(); // keys go back to the app, not to the button
+  });
+  showMicrophone();
   $('disconnect').addEventListener('click', () => session.end());
   if (options.showStats) overlay.toggle(true);
 

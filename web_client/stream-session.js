@@ -49,7 +49,8 @@ export class StreamSession extends EventTarget {
    *          codec?: string, microphone?: Microphone|null}} options
    *   `stats` samples this session's peer connection while it streams; `codec`: `h264` or `vp8`
    *   to offer first (when the browser can receive it); anything else keeps the browser's own order.
-   *   `microphone` (microphone.js), when given, is sent to the app as an Opus track.
+   *   `microphone` (microphone.js), when given, is sent to the app as an Opus track while it is
+   *   `enabled` (`setMicrophone` turns it on and off during the session).
    */
   constructor({
     url, token, video, stats, relayOnly = false, functionName = null, resumeWindowMs = RESUME_WINDOW_MS,
@@ -64,6 +65,8 @@ export class StreamSession extends EventTarget {
     this.resumeWindowMs = resumeWindowMs;
     this.codec = codec;
     this.microphone = microphone;
+    /** The current connection's RTCRtpSender of the microphone, or null when its offer had none. */
+    this.microphoneSender = null;
     this.state = 'idle';
     this.ws = null;
     this.pc = null;
@@ -255,11 +258,11 @@ export class StreamSession extends EventTarget {
     });
     let connected = false;
     pc.addEventListener('connectionstatechange', () => { connected ||= pc.connectionState === 'connected'; });
-    if (this.microphone) {
+    if (this.microphone?.enabled) {
       const track = await this.microphone.track();
       if (pc !== this.pc) return; // replaced while the user was asked for the microphone
       // Send only: the app's sound, if any, comes on a section of its own.
-      if (track) pc.addTransceiver(track, { direction: 'sendonly' });
+      if (track) this.microphoneSender = pc.addTransceiver(track, { direction: 'sendonly' }).sender;
     }
     await pc.setLocalDescription(await pc.createOffer());
     this.send(offerMessage(pc.localDescription.sdp));
@@ -348,6 +351,46 @@ export class StreamSession extends EventTarget {
     else this.setState('ended', message, code);
   }
 
+  /**
+   * Send the microphone (`on` true) or stop sending it, during the session. Turning it on asks for
+   * permission (once per capture). The stream app takes one offer per connection, so when the
+   * current connection's offer had no microphone section, the page replaces the connection with a
+   * new one to the same session (`reconnect`), whose offer carries the microphone as every
+   * connection's does while it is enabled; once a connection has the section, off and on only swap
+   * the sender's track. Resolves to true when the microphone is now as asked, false (with
+   * `microphone.error` saying why) when it could not be turned on.
+   */
+  async setMicrophone(on) {
+    const microphone = this.microphone;
+    if (!microphone) return false;
+    if (!on) {
+      microphone.enabled = false;
+      microphone.stop(); // the browser's recording indicator goes out
+      await this.microphoneSender?.replaceTrack(null);
+      return true;
+    }
+    const track = await microphone.track();
+    if (!track) return false;
+    microphone.enabled = true;
+    if (this.microphoneSender) await this.microphoneSender.replaceTrack(track);
+    // A peer connection made its offer without it (onHello decides before its first await); with
+    // none, the next connection's offer carries it.
+    else if (this.pc) this.reconnect('microphone turned on');
+    return true;
+  }
+
+  /**
+   * Replace the connection with a new one to the same session (`resume`), as after a dropped
+   * connection: the new offer carries what changed since (the microphone). The app keeps its
+   * session; the picture pauses for the time a resume takes.
+   */
+  reconnect(why) {
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close(CloseCode.MEDIA_FAILED, why);
+    this.onDropped(why);
+  }
+
   /** The connection is gone but the session may wait in its resume window: try again with backoff. */
   onDropped(message) {
     this.dropPeer();
@@ -372,6 +415,7 @@ export class StreamSession extends EventTarget {
   }
 
   dropPeer() {
+    this.microphoneSender = null;
     this.input?.close();
     this.input = null;
     this.app.detach();

@@ -1,8 +1,8 @@
 """The orbit camera: pure state and maths, driven by input events, no GL.
 
-The camera circles a target point on the ground: a drag turns it (yaw, pitch), the wheel moves it
-nearer or farther, WASD and the arrow keys move the target over the ground, relative to where the
-camera looks. `view_projection()` is the matrix the scene is drawn with.
+The camera circles a target point on the ground: a drag turns it (yaw, pitch), the wheel or a
+two-finger pinch moves it nearer or farther, WASD and the arrow keys move the target over the
+ground, relative to where the camera looks. `view_projection()` is the matrix the scene is drawn with.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from stream_app.input_protocol import InputEvent, KeyEvent, MouseButton, MouseMotion, MouseMove, Wheel
+from stream_app.input_protocol import InputEvent, KeyEvent, MouseButton, MouseMotion, MouseMove, Pinch, Wheel
 
 Matrix = npt.NDArray[np.float32]
 
@@ -49,6 +49,7 @@ class OrbitCamera:
     distance: float = 9.0
     held: set[str] = field(default_factory=set)
     drag_from: tuple[float, float] | None = None
+    pinch_from: float | None = None  # the distance when the current pinch started
 
     def handle(self, event: InputEvent) -> None:
         """Apply one input event (the types this camera does not use are ignored)."""
@@ -63,13 +64,23 @@ class OrbitCamera:
         elif isinstance(event, MouseMotion):
             self.turn(event.dx * LOCKED_RADIANS_PER_PIXEL, event.dy * LOCKED_RADIANS_PER_PIXEL)
         elif isinstance(event, Wheel):
-            low, high = DISTANCE_RANGE
-            self.distance = min(high, max(low, self.distance * math.exp(event.dy * 0.001)))
+            self._set_distance(self.distance * math.exp(event.dy * 0.001))
+        elif isinstance(event, Pinch):
+            # Spreading the fingers brings the scene nearer: twice their distance, half the camera's.
+            if event.phase == "start" or self.pinch_from is None:
+                self.pinch_from = self.distance
+            self._set_distance(self.pinch_from / event.scale)
+            if event.phase == "end":
+                self.pinch_from = None
         elif isinstance(event, KeyEvent) and event.code in MOVE_KEYS:
             if event.action == "down":
                 self.held.add(event.code)
             else:
                 self.held.discard(event.code)
+
+    def _set_distance(self, distance: float) -> None:
+        low, high = DISTANCE_RANGE
+        self.distance = min(high, max(low, distance))
 
     def turn(self, yaw: float, pitch: float) -> None:
         """Orbit: dragging right turns the scene right, dragging down looks from higher up."""

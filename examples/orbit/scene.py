@@ -28,6 +28,8 @@ CUBES = (
     (3.0, 4.0, 1.8, (0.80, 0.35, 0.85)),
 )
 GROUND_HALF = 12.0
+# Debian's packages for EGL without a GPU driver: libglvnd's dispatcher, Mesa's EGL, llvmpipe.
+EGL_PACKAGES = ("libegl1", "libegl-mesa0", "libgl1-mesa-dri")
 LIGHT = (0.4, 1.0, 0.6)  # towards the light
 
 _VERTEX = """
@@ -108,8 +110,8 @@ def create_context() -> moderngl.Context:
         return moderngl.create_standalone_context(backend="egl")  # type: ignore[arg-type]
     except Exception as exc:  # glcontext raises bare Exceptions for a missing library or display
         raise RuntimeError(
-            f"no headless OpenGL context over EGL ({exc}); install libegl1, libegl-mesa0 and "
-            "libgl1-mesa-dri (Mesa's software renderer), or run with a GPU driver that provides EGL"
+            f"no headless OpenGL context over EGL ({exc}); install {', '.join(EGL_PACKAGES)} (Mesa's software"
+            " renderer), or run with a GPU driver that provides EGL"
         ) from exc
 
 

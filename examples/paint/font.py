@@ -1,6 +1,12 @@
-"""A 3x5 pixel font (capitals, digits, a little punctuation), for drawing text with numpy only."""
+"""A 3x5 pixel font (capitals, digits, a little punctuation), for drawing text with numpy only.
+
+Accented Latin letters are drawn as their base letter (`é` as `E`); any other character as a box,
+so that every typed character shows.
+"""
 
 from __future__ import annotations
+
+import unicodedata
 
 import numpy as np
 import numpy.typing as npt
@@ -26,8 +32,9 @@ GLYPH_W, GLYPH_H = 3, 5
 
 
 def glyph(char: str) -> npt.NDArray[np.bool_]:
-    """The 5x3 mask of `char` (lower case drawn as capitals; unknown characters as a box)."""
-    bits = _GLYPHS.get(char.upper(), _UNKNOWN)
+    """The 5x3 mask of `char` (lower case drawn as capitals, accents dropped; unknown characters as a box)."""
+    base = unicodedata.normalize("NFKD", char)[:1].upper() or char
+    bits = _GLYPHS.get(base, _UNKNOWN)
     return np.array([bit == "1" for bit in bits], dtype=bool).reshape(GLYPH_H, GLYPH_W)
 
 

@@ -5,7 +5,12 @@ Layout of every frame (W x H, origin top left), so a test can read reactions off
 - rows 0-15: the capture-time stamp (docs/protocol.md section 4);
 - rows 16-47: the status bar, 64-pixel swatches side by side (see `SWATCHES`);
 - the canvas below it: strokes, and the sprite (a 24x24 square in the brush colour);
-- the bottom 28 rows: the last pasted clipboard text (or text the page sent), in white capitals.
+- 28 rows above the bottom band: the line being typed (`text` input), in white capitals;
+- the bottom 28 rows: the last pasted clipboard text, text the page sent, or the typed line Enter
+  sent, in white capitals.
+
+A two-finger pinch scales the brush (spreading the fingers to twice their distance doubles it);
+status swatch 6 turns green while the user's microphone is heard.
 
 It also talks back over the app channel (docs/protocol.md section 7): the pointer's cursor follows
 the tool (`crosshair` to draw, `move`/`grabbing` to drag the sprite), Ctrl+C copies a description
@@ -19,11 +24,13 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from av import AudioFrame
 
-from examples.paint.font import draw_text
+from examples.paint.font import GLYPH_W, draw_text
 from stream_app import FrameSource, SessionInfo, StreamApp, stamp
 from stream_app.app_messages import AppToPage, ClipboardText, Cursor, Message, Rumble
 from stream_app.config import StreamAppConfig
@@ -37,7 +44,9 @@ from stream_app.input_protocol import (
     MouseButton,
     MouseMotion,
     MouseMove,
+    Pinch,
     Resize,
+    Text,
     Touch,
     Wheel,
 )
@@ -56,6 +65,8 @@ MAGENTA: Colour = (255, 0, 255)
 CYAN: Colour = (0, 255, 255)
 ORANGE: Colour = (255, 128, 0)
 BACKGROUND: Colour = (40, 40, 40)
+MIC_LOUD = 1000  # of 32767: a voice, or Chromium's test beep; not the noise floor
+MIC_HOLD_S = 1.2  # a beep once a second keeps the swatch lit
 
 STATUS_TOP, STATUS_BOTTOM = 16, 48  # status bar rows [16, 48)
 SWATCH = 64
@@ -67,6 +78,7 @@ SWATCHES = {
     3: "orange while any gamepad button is pressed",
     4: "yellow once clipboard text has arrived",
     5: "white bar as wide as the brush size (2-64 px)",
+    6: "green while the microphone is heard (a peak above MIC_LOUD in the last MIC_HOLD_S)",
 }
 BRUSH_KEYS: dict[str, Colour] = {"KeyR": RED, "KeyG": GREEN, "KeyB": BLUE, "KeyY": YELLOW, "KeyW": WHITE}
 COLOUR_NAMES = {RED: "red", GREEN: "green", BLUE: "blue", YELLOW: "yellow", WHITE: "white"}
@@ -79,6 +91,10 @@ ARROWS = {"ArrowLeft": (-1, 0), "ArrowRight": (1, 0), "ArrowUp": (0, -1), "Arrow
 ARROW_STEP = 16
 SPRITE = 24
 TEXT_BAND = 28
+TEXT_SCALE = 4  # glyphs 12x20 pixels, one every 16 pixels
+TYPED_LIMIT = 200  # characters of the typed line kept; the end of it that fits is drawn
+ENTER_KEYS = ("Enter", "NumpadEnter")
+BRUSH_RANGE = (2, 64)
 MIN_SIZE, MAX_SIZE = (stamp.STAMP_WIDTH, 432), (1920, 1080)
 STICK_SPEED = 600.0  # pixels a second at full deflection
 DEAD_ZONE = 0.2
@@ -112,7 +128,10 @@ class PaintApp:
         self.pad_pressed = False
         self.pad_axes = (0.0, 0.0)
         self.clipboard: str | None = None
-        self.banner: str | None = None  # the bottom band: the last pasted or sent text
+        self.banner: str | None = None  # the bottom band: the last pasted, sent or entered text
+        self.typed = ""  # the line being typed, above the bottom band
+        self.pinch_from: int | None = None  # the brush size when the current pinch started
+        self.heard_at: float | None = None  # when the microphone was last louder than MIC_LOUD (monotonic)
         self.tool = "draw"
         self.grab: tuple[float, float] | None = None  # where a move-tool drag last was
         self.to_page: list[AppToPage] = []  # what the page should be told, oldest first
@@ -132,7 +151,11 @@ class PaintApp:
             self._move_sprite(event.dx, event.dy)
         elif isinstance(event, Wheel):
             if event.dy:
-                self.brush_size = max(2, min(64, self.brush_size - 2 * int(math.copysign(1, event.dy))))
+                self._set_brush_size(self.brush_size - 2 * int(math.copysign(1, event.dy)))
+        elif isinstance(event, Text):
+            self.typed = (self.typed + event.text)[-TYPED_LIMIT:]
+        elif isinstance(event, Pinch):
+            self._pinch(event)
         elif isinstance(event, Touch):
             self._touch(event)
         elif isinstance(event, Gamepad):
@@ -148,6 +171,17 @@ class PaintApp:
             self.banner = data["text"][:200]
             self.to_page.append(Message({"shown": self.banner}))
 
+    def hear(self, samples: npt.NDArray[Any], now: float) -> None:
+        """One frame of the user's microphone, heard at `now` (monotonic): signed 16-bit samples
+        (what aiortc decodes Opus to), or floats in -1..1."""
+        if not samples.size:
+            return
+        peak = float(np.abs(samples.astype(np.float64)).max())
+        if np.issubdtype(samples.dtype, np.floating):
+            peak *= 32767
+        if peak > MIC_LOUD:
+            self.heard_at = now
+
     def cursor(self) -> Cursor:
         """The cursor of the tool in hand."""
         return Cursor(GRAB_CURSOR if self.grab is not None else TOOL_CURSORS[self.tool])
@@ -156,12 +190,28 @@ class PaintApp:
         """What Ctrl+C copies: the brush."""
         return f"paint brush {COLOUR_NAMES.get(self.brush, 'custom')} {self.brush_size}px"
 
+    def _set_brush_size(self, size: int) -> None:
+        self.brush_size = max(BRUSH_RANGE[0], min(BRUSH_RANGE[1], size))
+
+    def _pinch(self, event: Pinch) -> None:
+        if event.phase == "start" or self.pinch_from is None:
+            self.pinch_from = self.brush_size
+        self._set_brush_size(round(self.pinch_from * event.scale))
+        if event.phase == "end":
+            self.pinch_from = None
+
     def _key(self, event: KeyEvent) -> None:
         if event.action == "up":
             self.keys_down.discard(event.code)
             return
         self.keys_down.add(event.code)
-        if event.code == "KeyC" and event.mods & (CTRL | META):
+        # Editing the typed line; the characters themselves come as `text` events, as the layout made them.
+        if event.code == "Backspace":
+            self.typed = self.typed[:-1]
+        elif event.code in ENTER_KEYS:
+            if self.typed:
+                self.banner, self.typed = self.typed, ""
+        elif event.code == "KeyC" and event.mods & (CTRL | META):
             self.to_page.append(ClipboardText(self.describe()))
         elif event.code in TOOL_KEYS:
             self.tool = TOOL_KEYS[event.code]
@@ -287,12 +337,19 @@ class PaintApp:
             swatches[3] = ORANGE
         if self.clipboard is not None:
             swatches[4] = YELLOW
+        if self.heard_at is not None and now - self.heard_at < MIC_HOLD_S:
+            swatches[6] = GREEN
         for index, colour in swatches.items():
             frame[STATUS_TOP:STATUS_BOTTOM, index * SWATCH : (index + 1) * SWATCH] = colour
         frame[STATUS_TOP + 8 : STATUS_BOTTOM - 8, 5 * SWATCH : 5 * SWATCH + self.brush_size] = WHITE
         frame[self.height - TEXT_BAND :] = BLACK
+        if self.typed:
+            typed_top = self.height - 2 * TEXT_BAND
+            frame[typed_top : self.height - TEXT_BAND] = BLACK
+            fits = (self.width - 16) // ((GLYPH_W + 1) * TEXT_SCALE)
+            draw_text(frame, self.typed[-fits:], 8, typed_top + 4, TEXT_SCALE, WHITE)
         if self.banner:
-            draw_text(frame, self.banner.replace("\n", " "), 8, self.height - TEXT_BAND + 4, 4, WHITE)
+            draw_text(frame, self.banner.replace("\n", " "), 8, self.height - TEXT_BAND + 4, TEXT_SCALE, WHITE)
         capture_ms = int(time.time() * 1000)
         for channel in range(3):
             stamp.paint(frame[:, :, channel], capture_ms)
@@ -320,6 +377,9 @@ class PaintStreamApp(StreamApp):
     def on_input(self, event: InputEvent) -> None:
         self.paint.handle(event)
         self._tell_page()
+
+    def on_microphone(self, frame: AudioFrame) -> None:
+        self.paint.hear(frame.to_ndarray(), time.monotonic())
 
     def on_message(self, message: object) -> None:
         self.paint.message(message)

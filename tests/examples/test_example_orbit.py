@@ -208,3 +208,22 @@ async def test_a_drag_turns_the_streamed_view(http: aiohttp.ClientSession, conve
             assert frame.shape == settled.shape
         finally:
             await session.close()
+
+
+def test_a_pinch_zooms_from_the_distance_at_its_start_within_limits() -> None:
+    camera = OrbitCamera()
+    distance = camera.distance
+    camera.handle(ip.Pinch(0, 0, "start", 1.0, 0.5, 0.5))
+    camera.handle(ip.Pinch(1, 0, "move", 2.0, 0.5, 0.5))
+    assert camera.distance == pytest.approx(distance / 2)  # fingers spread: nearer
+    camera.handle(ip.Pinch(2, 0, "end", 2.0, 0.5, 0.5))
+    camera.handle(ip.Pinch(3, 0, "start", 1.0, 0.5, 0.5))
+    camera.handle(ip.Pinch(4, 0, "move", 0.01, 0.5, 0.5))
+    assert camera.distance == DISTANCE_RANGE[1]
+
+
+def test_a_pinch_changes_the_picture(renderer: OrbitRenderer) -> None:
+    before = renderer.render()
+    renderer.handle(ip.Pinch(0, 0, "start", 1.0, 0.5, 0.5))
+    renderer.handle(ip.Pinch(1, 0, "move", 2.0, 0.5, 0.5))
+    assert difference(renderer.render(), before) > 10

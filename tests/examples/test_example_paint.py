@@ -14,7 +14,8 @@ from support.scripted_client import ScriptedSession, open_session
 from support.stream_app_harness import running_stream_app
 
 from examples.paint import PaintApp, make_app
-from examples.paint.paint import BACKGROUND, CYAN, MAGENTA, ORANGE, RED, STATUS_TOP, SWATCH, YELLOW
+from examples.paint.font import glyph
+from examples.paint.paint import BACKGROUND, CYAN, GREEN, MAGENTA, ORANGE, RED, STATUS_TOP, SWATCH, YELLOW
 from stream_app import input_protocol as ip
 from stream_app import stamp
 from stream_app.app_messages import ClipboardText, Cursor, Message, Rumble
@@ -165,3 +166,61 @@ def test_a_text_message_from_the_page_is_shown_and_answered() -> None:
     assert paint.banner == "hello page" and paint.to_page == [Message({"shown": "hello page"})]
     band = paint.render()[720 - 28 :, :200]
     assert band.max() == 255  # white letters in the band
+
+
+def typed_cell(frame: Image, index: int) -> Image:
+    """The glyph cell of typed character `index` (examples/paint/README.md)."""
+    top = frame.shape[0] - 52
+    return frame[top : top + 20, 8 + 16 * index : 8 + 16 * index + 12]
+
+
+def test_typed_text_is_drawn_above_the_bottom_band_and_backspace_and_enter_edit_it() -> None:
+    paint = PaintApp(1280, 720)
+    assert (typed_cell(paint.render(), 0) == BACKGROUND).all()  # no line yet: the canvas
+    paint.handle(ip.Text(0, 0, "@é"))
+    paint.handle(ip.Text(1, 0, "日"))
+    frame = paint.render()
+    assert paint.typed == "@é日"
+    for index in range(3):
+        assert (typed_cell(frame, index) == 255).any() and (typed_cell(frame, index) == 0).any()
+    assert (typed_cell(frame, 3) == 0).all()  # black band after the last character
+    # é is drawn as an E; 日 as the box of a character the font lacks.
+    e_glyph = np.kron(glyph("E"), np.ones((4, 4), dtype=bool))
+    assert ((typed_cell(frame, 1)[:, :, 0] == 255) == e_glyph).all()
+    paint.handle(key("Backspace"))
+    assert paint.typed == "@é" and (typed_cell(paint.render(), 2) == 0).all()
+    paint.handle(key("Enter"))
+    frame = paint.render()
+    assert paint.typed == "" and paint.banner == "@é"
+    assert (typed_cell(frame, 0) == BACKGROUND).all()
+    assert (frame[720 - 24 : 720 - 4, 8:20] == 255).any()  # the entered line is in the bottom band
+
+
+def test_a_pinch_scales_the_brush_from_its_size_at_the_start() -> None:
+    paint = PaintApp(1280, 720)
+    assert paint.brush_size == 8
+    paint.handle(ip.Pinch(0, 0, "start", 1.0, 0.5, 0.5))
+    paint.handle(ip.Pinch(1, 0, "move", 1.5, 0.5, 0.5))
+    paint.handle(ip.Pinch(2, 0, "move", 2.0, 0.5, 0.5))
+    assert paint.brush_size == 16
+    paint.handle(ip.Pinch(3, 0, "end", 2.0, 0.5, 0.5))
+    paint.handle(ip.Pinch(4, 0, "start", 1.0, 0.5, 0.5))
+    paint.handle(ip.Pinch(5, 0, "move", 100.0, 0.5, 0.5))
+    assert paint.brush_size == 64  # within the brush's limits
+    paint.handle(ip.Pinch(6, 0, "move", 0.01, 0.5, 0.5))
+    assert paint.brush_size == 2
+    bar = paint.render()[STATUS_TOP + 12, 5 * SWATCH : 5 * SWATCH + 8]
+    assert (bar[:2] == 255).all() and (bar[2:] == 0).all()  # the size bar shows 2 px
+
+
+def test_the_microphone_swatch_is_green_while_the_microphone_is_heard() -> None:
+    paint = PaintApp(1280, 720)
+    quiet, loud = np.full((1, 960), 200, np.int16), np.array([[0, -20000, 100]], np.int16)
+    paint.hear(quiet, time.monotonic())
+    assert swatch(paint.render(), 6) == (0, 0, 0)  # the noise floor is not heard
+    paint.hear(loud, time.monotonic())
+    assert swatch(paint.render(), 6) == GREEN
+    paint.hear(loud, time.monotonic() - 2)  # heard two seconds ago: out again
+    assert swatch(paint.render(), 6) == (0, 0, 0)
+    paint.hear(np.array([[0.5, -0.1]], np.float32), time.monotonic())
+    assert swatch(paint.render(), 6) == GREEN
