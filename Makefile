@@ -40,11 +40,14 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
 # The container image installs exactly these versions (deploy/container/Dockerfile); run after
-# changing the dependencies in pyproject.toml. Resolved for the image's Python (3.11).
+# changing the dependencies in pyproject.toml or deploy/container/examples.in (the examples target's
+# additions). Resolved for the image's Python (3.11).
 lock: $(INSTALLED)
 	$(PY) -m pip install --quiet -e '.[lint]'
 	$(VENV)/bin/pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links \
 		--output-file requirements.lock pyproject.toml
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links \
+		--output-file deploy/container/examples.lock deploy/container/examples.in
 
 clean:
 	rm -rf $(VENV) .pytest_cache .demo test-artifacts node_modules
