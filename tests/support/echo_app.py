@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from stream_app import StreamApp
+from stream_app import SessionInfo, StreamApp
 from stream_app.app import VideoSource
 from stream_app.config import StreamAppConfig
 from stream_app.input_protocol import Gamepad, InputEvent, KeyEvent, MouseMotion, MouseMove, Resize, Touch
@@ -42,6 +42,11 @@ class EchoApp(StreamApp):
 
     def video(self) -> VideoSource:
         return self._source
+
+    def on_session_started(self, info: SessionInfo) -> None:
+        # One app object serves every session of the process: each starts counting afresh.
+        self._copies = 0
+        self._buttons_down.clear()
 
     def on_input(self, event: InputEvent) -> None:
         # Pointer motion comes at up to a frame rate and would use up the app channel's message rate.

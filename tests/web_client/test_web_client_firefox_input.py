@@ -271,12 +271,14 @@ async def test_firefox_gamepads_reach_the_app_and_rumble_where_they_can(echo_sta
 
 def uniform_blocks(png: bytes) -> float:
     """The share of aligned 2x2 pixel blocks of `png` whose four pixels are equal: 1.0 when each
-    picture pixel was drawn as a sharp 2x2 block, less where a smoothing filter blended neighbours."""
+    picture pixel was drawn as a sharp 2x2 block, less where a smoothing filter blended neighbours.
+
+    The screenshot starts at the picture's top left corner, so its blocks are the picture's pixels.
+    """
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
     height, width = (pixels.shape[0] // 2) * 2, (pixels.shape[1] // 2) * 2
     blocks = pixels[:height, :width].reshape(height // 2, 2, width // 2, 2, 3)
-    same = (blocks == blocks[:, :1, :, :1]).all(axis=(1, 3, 4))
-    return float(same.mean())
+    return float((blocks == blocks[:, :1, :, :1]).all(axis=(1, 3, 4)).mean())
 
 
 DRAWN = (
@@ -329,7 +331,8 @@ async def test_firefox_resize_carries_css_size_and_device_pixel_ratio_and_the_pi
     assert size(first) == (2560, 1600, 1280, 800, 2)
     assert (width, height, smooth, rendering) == (WIDTH, HEIGHT, False, "pixelated")
     assert shot == (1536, 32)  # the screenshot is in device pixels
-    assert sharp > 0.999 and blurred < sharp - 0.02, (sharp, blurred)
+    # The smooth filter, drawn the same way, fails the same measure: it can tell blur.
+    assert sharp > 0.999 and blurred < 0.99, (sharp, blurred)
     assert size(second) == (1280, 800, 1280, 800, 1)
     assert size(third) == (1000, 700, 1000, 700, 1)
     assert downscaled[2:5] == [1000, 562.5, True], downscaled
