@@ -118,7 +118,7 @@ async def test_firefox_types_text_for_other_layouts_dead_keys_and_an_input_metho
                 ("compose", "にほん"),  # an input method composes...
                 ("compose", "日本"),
                 ("commit", "日本"),  # ...and commits a word
-                ("press", "Dead", "Equal"),  # a dead key composed as an input method shows it (IBus)
+                ("press", "Dead", "Equal"),  # a dead key whose accent shows as a composition until the next key
                 ("compose", "´"),
                 ("commit", "é"),
                 ("press", "a", "KeyA"),  # and typing goes on as before
@@ -136,7 +136,7 @@ async def test_firefox_types_text_for_other_layouts_dead_keys_and_an_input_metho
     assert downs[:3] == [("KeyY", "z", 0), ("AltRight", "AltGraph", 0), ("KeyQ", "@", 0)]
     assert ("KeyQ", "@", 6) in downs and ("Equal", "Dead", 0) in downs and ("KeyE", "é", 0) in downs
     assert ("KeyX", "x", 2) in downs and ("Enter", "Enter", 0) in downs and ("Minus", "ß", 0) in downs
-    # An input method's own keys are not sent while it composes; the text it commits is.
+    # Every key-down has its key-up, nothing is left held, and the text sink stays empty.
     assert len(keys) == 2 * len(downs) and held == 0 and sink == ""
     # Each text follows the key-down that made it, as the app got them.
     order = [(i["event"], i.get("code") or i.get("text")) for i in received]
