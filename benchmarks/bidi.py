@@ -3,12 +3,14 @@ benchmark need to drive Firefox, over one WebSocket, in the caller's event loop.
 
 Firefox speaks WebDriver BiDi itself (``--remote-debugging-port``), so no driver process (geckodriver)
 and no second language (puppeteer on Node) stands between a test and the browser. Only the commands
-used here are wrapped: navigate, evaluate, viewport, preload scripts and input actions.
+used here are wrapped: navigate, evaluate, viewport, preload scripts, input actions and screenshots,
+and (with Firefox's system access) the browser window's own chrome context.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
@@ -86,6 +88,16 @@ class BidiSession:
         result = await self.command("browsingContext.create", {"type": "tab"})
         return BidiPage(self, result["context"])
 
+    async def chrome_window(self) -> BidiPage:
+        """The browser window itself (Firefox's `browser.xhtml`), where scripts run with the browser's
+        privileges: Firefox's `moz:scope` extension, allowed only when Firefox was started with
+        ``--remote-allow-system-access`` (`benchmarks.firefox.SYSTEM_ACCESS`)."""
+        tree = await self.command("browsingContext.getTree", {"moz:scope": "chrome", "maxDepth": 0})
+        windows = [c for c in tree["contexts"] if c["url"] == "chrome://browser/content/browser.xhtml"]
+        if not windows:
+            raise BidiError("browsingContext.getTree", "no such window", f"no browser window in {tree}")
+        return BidiPage(self, windows[0]["context"])
+
 
 async def open_session(url: str) -> BidiSession:
     """Connect to a browser's WebDriver BiDi endpoint `url` (``ws://host:port``) and start a session."""
@@ -109,9 +121,20 @@ class BidiPage:
             "browsingContext.navigate", {"context": self.context, "url": url, "wait": "complete"}
         )
 
-    async def set_viewport(self, width: int, height: int) -> None:
-        viewport = {"width": width, "height": height}
-        await self.session.command("browsingContext.setViewport", {"context": self.context, "viewport": viewport})
+    async def set_viewport(self, width: int, height: int, device_pixel_ratio: float | None = None) -> None:
+        """The page's size in CSS pixels and, when given, its `devicePixelRatio` (device pixels per CSS pixel)."""
+        params: dict[str, Any] = {"context": self.context, "viewport": {"width": width, "height": height}}
+        if device_pixel_ratio is not None:
+            params["devicePixelRatio"] = device_pixel_ratio
+        await self.session.command("browsingContext.setViewport", params)
+
+    async def screenshot(self, x: float, y: float, width: float, height: float) -> bytes:
+        """A PNG of that box of the viewport (CSS pixels), in device pixels as the screen shows it."""
+        clip = {"type": "box", "x": x, "y": y, "width": width, "height": height}
+        result = await self.session.command(
+            "browsingContext.captureScreenshot", {"context": self.context, "origin": "viewport", "clip": clip}
+        )
+        return base64.b64decode(result["data"])
 
     async def add_init_script(self, function_declaration: str) -> None:
         """Run `function_declaration` (``() => {...}``) in every document this tab loads, before its scripts."""

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Final
@@ -77,6 +78,10 @@ PREFS: Final[Mapping[str, bool | int | str]] = {
 browser/defaults/preferences/firefox.js or libxul's static list). Firefox's remote agent adds its
 own recommended ones (remote.prefs.recommended) once WebDriver BiDi starts."""
 
+SYSTEM_ACCESS: Final = "--remote-allow-system-access"
+"""The argument that lets WebDriver BiDi run scripts in the browser window itself
+(`BidiSession.chrome_window`), e.g. to type through Firefox's own TextInputProcessor."""
+
 LISTENING = re.compile(rb"WebDriver BiDi listening on (ws://[\d.]+:\d+)")
 
 
@@ -87,11 +92,16 @@ def user_js(prefs: Mapping[str, bool | int | str]) -> str:
 
 @asynccontextmanager
 async def firefox(
-    executable: str = EXECUTABLE, prefs: Mapping[str, bool | int | str] | None = None, timeout_s: float = 30.0
+    executable: str = EXECUTABLE,
+    prefs: Mapping[str, bool | int | str] | None = None,
+    timeout_s: float = 30.0,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[BidiSession]:
     """A headless Firefox with a fresh profile, and a WebDriver BiDi session on it.
 
-    `prefs` are added to (and override) PREFS.
+    `prefs` are added to (and override) PREFS; `args` are more command-line arguments (e.g.
+    `SYSTEM_ACCESS`), `env` more environment variables.
     """
     profile = Path(tempfile.mkdtemp(prefix="firefox-profile-"))
     (profile / "user.js").write_text(user_js({**PREFS, **(prefs or {})}), encoding="utf-8")
@@ -103,11 +113,13 @@ async def firefox(
         str(profile),
         "--remote-debugging-port",
         "0",
+        *args,
         "about:blank",
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
+        env={**os.environ, **(env or {})},
     )
     assert process.stderr is not None
     output = b""

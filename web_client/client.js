@@ -13,7 +13,7 @@ import { InputCapture } from './input-capture.js';
 import { Microphone } from './microphone.js';
 import { StatsOverlay } from './overlay.js';
 import { readPageOptions } from './page-options.js';
-import { layoutPicture } from './picture.js';
+import { layoutPicture, onDevicePixelRatioChange } from './picture.js';
 import { playRumble } from './rumble.js';
 import { isShortcut, listenForShortcuts } from './shortcuts.js';
 import { StatsSampler } from './stats.js';
@@ -168,6 +168,7 @@ function main() {
   const layout = () => layoutPicture(video, area, options.scaleMode);
   video.addEventListener('resize', layout);
   new ResizeObserver(layout).observe(area);
+  onDevicePixelRatioChange(layout);
 
   const fullscreen = () => toggleFullscreen(area);
   listenForShortcuts({ stats: () => overlay.toggle(), fullscreen, capture: () => capture.lockPointer() });

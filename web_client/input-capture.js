@@ -2,7 +2,7 @@
 // (docs/protocol.md section 5). Gamepads are polled by gamepads.js.
 
 import { clampDelta, clipboardText, eventTime, isMac, keyText, modifiers, wheelPixels } from './input.js';
-import { pictureRect, toPicture } from './picture.js';
+import { onDevicePixelRatioChange, pictureRect, toPicture } from './picture.js';
 import { Trackpad } from './trackpad.js';
 
 const RESIZE_DEBOUNCE_MS = 250;
@@ -106,6 +106,7 @@ export class InputCapture {
       on(this.surface, 'pointerdown', (event) => event.pointerType !== 'touch' && this.focusText());
     }
     new ResizeObserver(() => this.scheduleResize()).observe(this.area);
+    onDevicePixelRatioChange(() => this.scheduleResize());
     on(document, 'fullscreenchange', this.scheduleResize);
   }
 

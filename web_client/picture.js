@@ -47,6 +47,23 @@ export function drawSize(width, height, boxWidth, boxHeight, devicePixelRatio, m
   return { width: (width * factor) / devicePixelRatio, height: (height * factor) / devicePixelRatio, smooth: false };
 }
 
+/**
+ * Call `callback` each time `window.devicePixelRatio` changes: the window moved to a screen of
+ * another density, or the page was zoomed. A resize observer misses the first, as the page's CSS
+ * size stays the same while its device pixels change.
+ */
+export function onDevicePixelRatioChange(callback) {
+  const watch = () => {
+    // A query for the ratio as it is now stops matching when it changes; then watch the new one.
+    const query = window.matchMedia(`(resolution: ${window.devicePixelRatio}dppx)`);
+    query.addEventListener('change', () => {
+      watch();
+      callback();
+    }, { once: true });
+  };
+  watch();
+}
+
 /** Size `video` inside `area` as drawSize says (`mode`: `integer` or `fit`); nothing before a frame. */
 export function layoutPicture(video, area, mode) {
   if (!video.videoWidth) return;

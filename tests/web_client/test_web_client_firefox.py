@@ -4,8 +4,9 @@ Proxy (serving the strict CSP itself) → nvcf-local → stream app → coturn, 
 the page streams and decodes; with no H.264 in Firefox (no OpenH264 plugin) the codec negotiation
 falls back to VP8 by itself and the stats overlay says so; keyboard, mouse, wheel and touch reach
 the paint example, whose reaction comes back in the video, and fullscreen works without Keyboard
-Lock; a connection the proxy drops comes back with `resume`. Marked `firefox` (and `browser`):
-`pytest -m firefox` runs these alone.
+Lock; a connection the proxy drops comes back with `resume`, and a key held through the drop is
+not released a second time. Marked `firefox` (and `browser`): `pytest -m firefox` runs these alone
+(with `test_web_client_firefox_input.py`: layouts, app channel, clipboard, gamepads, resize).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 import psutil
 import pytest
 from support.browser import firefox
+from support.echo_app import echo_app_pythonpath, use_echo_app
+from support.firefox_harness import echoed, inputs, open_page, wait_for_state, wait_until
 from support.local_stack import LocalStack, local_stack, restart_proxy
 from support.services import NvcfLocalFactory, RunningNvcfLocal, write_definition
 
@@ -32,13 +35,6 @@ WIDTH, HEIGHT = 1280, 720
 TOLERANCE = 60
 """Per channel: colour error the video encoder may add (examples/paint/README.md)."""
 
-# Collects CSP violations before the page's own scripts run (as web_client_harness does for Chromium).
-RECORD_CSP_VIOLATIONS = """() => {
-  window.cspViolations = [];
-  document.addEventListener('securitypolicyviolation', (e) => {
-    window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`);
-  });
-}"""
 FINGER = {"type": "pointer", "id": "finger", "parameters": {"pointerType": "touch"}}
 CONTROL, ALT = "\ue009", "\ue00a"
 """WebDriver's key values for the left Control and Alt keys."""
@@ -50,24 +46,6 @@ INBOUND = "[...(await window.streamSession.pc.getStats()).values()].find((r) => 
 async def stack(nvcf_local: RunningNvcfLocal, tmp_path: Path) -> AsyncIterator[LocalStack]:
     async with local_stack(nvcf_local, tmp_path) as running:
         yield running
-
-
-async def wait_until(page: BidiPage, expression: str, timeout: float = 20.0) -> Any:
-    """Poll `expression` in the page until it is truthy; return its value."""
-    deadline = time.monotonic() + timeout
-    while not (value := await page.evaluate(expression)):
-        if time.monotonic() > deadline:
-            status = await page.evaluate("document.getElementById('status').textContent")
-            raise AssertionError(f"still false after {timeout} s: {expression} (status: {status})")
-        await asyncio.sleep(0.1)
-    return value
-
-
-async def wait_for_state(page: BidiPage, wanted: str, timeout: float = 30.0) -> str:
-    """Wait until the status says `wanted`; return its text."""
-    await wait_until(page, f"document.getElementById('status').dataset.state === {wanted!r}", timeout)
-    text: str = await page.evaluate("document.getElementById('status').textContent")
-    return text
 
 
 def remote_addresses(pid: int) -> set[str]:
@@ -82,17 +60,11 @@ def remote_addresses(pid: int) -> set[str]:
     return found
 
 
-async def open_page(page: BidiPage, url: str) -> None:
-    await page.set_viewport(WIDTH, HEIGHT)
-    await page.add_init_script(RECORD_CSP_VIOLATIONS)
-    await page.goto(url)
-
-
 async def test_firefox_streams_vp8_and_the_overlay_says_so(stack: LocalStack) -> None:
     async with firefox() as browser:
         page = await browser.new_page()
         # The page asks for H.264 first (its default); Firefox cannot receive it here.
-        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}&stats=1")
+        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}&stats=1", WIDTH, HEIGHT)
         await wait_for_state(page, "streaming")
         receivable = await page.evaluate("RTCRtpReceiver.getCapabilities('video').codecs.map((c) => c.mimeType)")
         offer = await page.evaluate("window.streamSession.pc.localDescription.sdp")
@@ -162,7 +134,7 @@ async def test_firefox_keyboard_mouse_wheel_and_touch_reach_the_app(
     timings: dict[str, float] = {}
     async with local_stack(nvcf, tmp_path) as stack, firefox() as browser:
         page = await browser.new_page()
-        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}")
+        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}", WIDTH, HEIGHT)
         await wait_for_state(page, "streaming")
         await wait_until(page, "window.streamSession.input && window.streamSession.input.open")
         assert await page.evaluate(VIDEO_SIZE) == [WIDTH, HEIGHT]
@@ -218,29 +190,42 @@ async def test_firefox_keyboard_mouse_wheel_and_touch_reach_the_app(
     assert violations == [], violations
 
 
-async def test_firefox_comes_back_after_the_proxy_dropped_the_connection(
+async def test_firefox_comes_back_after_the_proxy_dropped_the_connection_and_forgets_held_keys(
     nvcf_local_factory: NvcfLocalFactory, tmp_path: Path
 ) -> None:
     # A rolling restart of the proxy: the old one drains (1001), the page reconnects with `resume`.
-    nvcf = await nvcf_local_factory()
+    # The echo app (support/echo_app.py) tells the page every input event it got.
+    definition = write_definition(tmp_path, use_echo_app)
+    nvcf = await nvcf_local_factory(definition, env={"PYTHONPATH": echo_app_pythonpath(REPO)})
     await nvcf.wait_for_status("ACTIVE")
     async with local_stack(nvcf, tmp_path) as stack, firefox() as browser:
         page = await browser.new_page()
-        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}")
+        await open_page(page, f"{stack.proxy_url}/#token={stack.token()}", WIDTH, HEIGHT)
         await wait_for_state(page, "streaming")
+        await wait_until(page, "window.streamSession.input?.open")
         await page.evaluate(
             "(window.seenStates = [], window.streamSession.addEventListener('statechange',"
             " (e) => window.seenStates.push(e.detail.state)), true)"
         )
         session_id = await page.evaluate("window.streamSession.sessionId")
+        await page.key_down("w")  # held through the drop
+        await echoed(page, "KeyEvent", 1)
         await stack.proxy.stop()
         await wait_for_state(page, "reconnecting", timeout=10)
         proxy = await restart_proxy(stack, tmp_path)
         try:
             text = await wait_for_state(page, "streaming", timeout=25)
+            await wait_until(page, "window.streamSession.input?.open", timeout=10)
             states = await page.evaluate("window.seenStates")
             frames = (await page.evaluate(INBOUND))["framesDecoded"]
             resumed_id = await page.evaluate("window.streamSession.sessionId")
+            held = await page.evaluate("window.streamSession.capture.keysDown.size")
+            # The app let go of W itself when the connection dropped; its real release means nothing now.
+            await page.key_up("w")
+            await page.perform(KEYBOARD, [{"type": "keyDown", "value": "q"}, {"type": "keyUp", "value": "q"}])
+            await echoed(page, "KeyEvent", 4)
+            await asyncio.sleep(0.3)  # a stray release would come within this
+            keys = [(k["action"], k["code"]) for k in await inputs(page) if k["event"] == "KeyEvent"]
             await page.evaluate("window.streamSession.end()")
         finally:
             await proxy.stop()
@@ -248,3 +233,6 @@ async def test_firefox_comes_back_after_the_proxy_dropped_the_connection(
     assert "ended" not in states and "failed" not in states, states
     assert text == "Streaming (resumed)" and resumed_id == session_id, (text, session_id, resumed_id)
     assert frames > 0
+    assert held == 0
+    # W's one release is the app's own; the page sent none for it after the reconnect.
+    assert keys == [("down", "KeyW"), ("up", "KeyW"), ("down", "KeyQ"), ("up", "KeyQ")], keys
