@@ -185,25 +185,6 @@ function main() {
     capture.releaseAll();
     capture.touchMode = capture.touchMode === 'direct' ? 'trackpad' : 'direct';
     showTouchMode();
-  const micButton = $('toggle-mic');
-  const microphone = session.microphone;
-  const showMicrophone = () => {
-    micButton.textContent = `Microphone: ${microphone.enabled ? 'on' : 'off'}`;
-    micButton.setAttribute('aria-pressed', String(microphone.enabled));
-    // Where the page cannot capture, or the user refused, the button says why and stays off.
-    micButton.disabled = !microphone.enabled && microphone.error !== null;
-    micButton.title = micButton.disabled
-      ? `Microphone unavailable: ${microphone.error}`
-      : 'Send your microphone to the app (the browser asks for permission)';
-  };
-  micButton.addEventListener('click', async () => {
-    micButton.disabled = true; // one change at a time, while the browser may be asking
-    await session.setMicrophone(!microphone.enabled);
-    micButton.disabled = false;
-    showMicrophone();
-    capture.focusText(); // keys go back to the app, not to the button
-  });
-  showMicrophone();
   });
   showTouchMode();
   const micButton = $('toggle-mic');

@@ -13,6 +13,9 @@ Gamepads: Firefox's test gamepad service (`navigator.requestGamepadServiceTest()
 presses their buttons inside Gecko, so the page reads them through the real Gamepad API. Gecko
 offers it only to a browser in automation: the pref `dom.gamepad.test.enabled` and both halves of
 `xpc::IsInAutomation()` (`GAMEPAD_TEST_PREFS`, `GAMEPAD_TEST_ENV`).
+
+Microphone: Firefox's fake capture device (`FAKE_MICROPHONE_PREFS`) plays a tone; whether a site may
+use it is the permission a user's *Allow* or *Block* stores for the site (`set_site_permission`).
 """
 
 from __future__ import annotations
@@ -58,6 +61,21 @@ GAMEPAD_TEST_PREFS: Final[Mapping[str, bool]] = {
 GAMEPAD_TEST_ENV: Final[Mapping[str, str]] = {"MOZ_DISABLE_NONLOCAL_CONNECTIONS": "1"}
 """The other half: Firefox refuses (crashes on) any connection off this machine."""
 
+FAKE_MICROPHONE_PREFS: Final[Mapping[str, bool]] = {
+    # getUserMedia's devices are Firefox's fake ones: the microphone a steady tone.
+    "media.navigator.streams.fake": True,
+    # Permission as a user's browser has it (benchmarks.firefox.PREFS turns it off): a site's stored
+    # Allow or Block answers without a prompt, no stored answer would prompt (and wait, headless).
+    "media.navigator.permission.disabled": False,
+}
+
+# Stores a permission for an origin as the user's "Allow" or "Block" (remembered) would (chrome scope).
+SITE_PERMISSION: Final = """((origin, name, allow) => {
+  const principal = Services.scriptSecurityManager.createContentPrincipalFromOrigin(origin);
+  Services.perms.addFromPrincipal(principal, name, allow ? Services.perms.ALLOW_ACTION : Services.perms.DENY_ACTION);
+  return Services.perms.testExactPermissionFromPrincipal(principal, name);
+})"""
+
 # Types `steps` through a TextInputProcessor of the browser window (chrome scope): the content's
 # focused element gets the events. A step: ["down"|"up"|"press", key, code] or ["compose"|"commit", text].
 LAYOUT_KEYS: Final = """((steps) => {
@@ -89,6 +107,16 @@ async def layout_keys(browser: BidiSession, steps: Sequence[LayoutStep]) -> None
     """
     window = await browser.chrome_window()
     await window.evaluate(f"{LAYOUT_KEYS}({json.dumps([list(step) for step in steps])})")
+
+
+async def set_site_permission(browser: BidiSession, origin: str, name: str, allow: bool) -> None:
+    """Allow or block `name` (e.g. ``"microphone"``) for `origin` (``http://127.0.0.1:8080``), as the
+    user answering Firefox's prompt with "remember" would. Needs `benchmarks.firefox.SYSTEM_ACCESS`
+    (WebDriver BiDi's `permissions.setPermission` does not know the microphone in Firefox ESR 153)."""
+    window = await browser.chrome_window()
+    stored = await window.evaluate(f"{SITE_PERMISSION}({json.dumps(origin)}, {json.dumps(name)}, {json.dumps(allow)})")
+    if stored != (1 if allow else 2):
+        raise AssertionError(f"Firefox stored {stored} for {name} on {origin}")
 
 
 async def wait_until(page: BidiPage, expression: str, timeout: float = 20.0) -> Any:

@@ -6,12 +6,15 @@ input event it was given, so each test reads in the page what the app received. 
 a German layout, AltGr, a dead key and an input method (through Firefox's TextInputProcessor, see
 `support.firefox_harness`); the app channel both ways and the app's clipboard (written, or offered
 and copied on a click), pasted back to the app; gamepads from Firefox's test gamepad service, with
-rumble; resize requests with CSS size and devicePixelRatio, and the picture drawn without blur.
-One stack for the module, one Firefox per test. Marked `firefox` (and `browser`).
+rumble; resize requests with CSS size and devicePixelRatio, and the picture drawn without blur; the
+toolbar's microphone button with Firefox's fake microphone (its tone heard by the app, then not),
+and disabled when the site's microphone is blocked. One stack for the module, one Firefox per test.
+Marked `firefox` (and `browser`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 from collections.abc import AsyncIterator
@@ -25,12 +28,14 @@ from PIL import Image
 from support.browser import firefox
 from support.echo_app import echo_app_pythonpath, use_echo_app
 from support.firefox_harness import (
+    FAKE_MICROPHONE_PREFS,
     GAMEPAD_TEST_ENV,
     GAMEPAD_TEST_PREFS,
     app_events,
     echoed,
     inputs,
     layout_keys,
+    set_site_permission,
     streaming_page,
     wait_until,
 )
@@ -338,3 +343,119 @@ async def test_firefox_resize_carries_css_size_and_device_pixel_ratio_and_the_pi
     assert downscaled[2:5] == [1000, 562.5, True], downscaled
     assert size(fourth) == (2000, 1400, 1000, 700, 2)
     assert one_to_one[2:6] == [640, 360, False, "pixelated"], one_to_one
+
+
+MIC_BUTTON = "#toggle-mic"
+BUTTON_STATE = (
+    "(() => { const b = document.getElementById('toggle-mic');"
+    " return [b.textContent, b.getAttribute('aria-pressed'), b.disabled, b.title]; })()"
+)
+"""The microphone button's text, `aria-pressed`, whether it is disabled, and its tooltip."""
+# Counts the page's getUserMedia calls and keeps what each captured, calling the real one.
+SPY_CAPTURES = """() => {
+  window.captures = { calls: 0, streams: [] };
+  const devices = navigator.mediaDevices;
+  if (!devices?.getUserMedia) return;
+  const getUserMedia = devices.getUserMedia.bind(devices);
+  devices.getUserMedia = async (constraints) => {
+    window.captures.calls += 1;
+    const stream = await getUserMedia(constraints);
+    window.captures.streams.push(stream);
+    return stream;
+  };
+}"""
+CAPTURES = "[window.captures.calls, window.captures.streams.flatMap((s) => s.getTracks()).map((t) => t.readyState)]"
+"""How often the page called getUserMedia, and the state of every track it got."""
+ANSWERS = "window.fromApp.filter((e) => e.kind === 'message' && e.data?.microphone)"
+
+
+async def heard(page: BidiPage) -> dict[str, Any]:
+    """Ask the echo app what it heard of the microphone so far (frames, loud frames, loudest peak, rates)."""
+    asked = await page.evaluate(f"{ANSWERS}.length")
+    assert await page.evaluate("window.streamSession.app.send({ ask: 'microphone' })") is True
+    await wait_until(page, f"{ANSWERS}.length > {asked}", timeout=5)
+    answer: dict[str, Any] = await page.evaluate(f"{ANSWERS}.at(-1).data.microphone")
+    return answer
+
+
+async def hears(page: BidiPage, loud: int, timeout: float = 10.0) -> dict[str, Any]:
+    """Wait until the app heard `loud` loud frames in all; return what it heard."""
+    deadline = time.monotonic() + timeout
+    while (so_far := await heard(page))["loud"] < loud:
+        assert time.monotonic() < deadline, f"the app heard {so_far} in {timeout} s, not {loud} loud frames"
+        await asyncio.sleep(0.2)
+    return so_far
+
+
+async def test_firefox_microphone_button_sends_the_tone_to_the_app_and_stops_it(echo_stack: LocalStack) -> None:
+    started = time.monotonic()
+    origin = echo_stack.proxy_url
+    async with firefox(prefs=FAKE_MICROPHONE_PREFS, args=[SYSTEM_ACCESS]) as browser:
+        await set_site_permission(browser, origin, "microphone", allow=True)
+        async with streaming_page(browser, url(echo_stack), WIDTH, HEIGHT, init_scripts=[SPY_CAPTURES]) as page:
+            off = await page.evaluate(BUTTON_STATE)
+            # The toolbar's other buttons leave the microphone button as it was: one press, one change.
+            await click(page, "#toggle-touch")
+            await click(page, "#toggle-touch")
+            touch_mode = await page.evaluate("window.streamSession.capture.touchMode")
+            kinds = await page.evaluate("window.streamSession.pc.getTransceivers().map((t) => t.receiver.track.kind)")
+            before = await heard(page)
+
+            # On: the first offer had no microphone, so the page reconnects to the same session with one.
+            pressed_at = time.monotonic()
+            await click(page, MIC_BUTTON)
+            await wait_until(page, "window.streamSession.state === 'streaming' && window.streamSession.resumed")
+            on = await page.evaluate(BUTTON_STATE)
+            first = await hears(page, 50)  # a second of the tone, through Opus and the real stack
+            on_seconds = time.monotonic() - pressed_at
+            focused = await page.evaluate("document.activeElement.id")
+            captured = await page.evaluate(CAPTURES)
+            await page.evaluate("window.withMicrophone = window.streamSession.pc")
+
+            # Off: nothing more is sent, and the capture stops.
+            await click(page, MIC_BUTTON)
+            await wait_until(page, "document.getElementById('toggle-mic').getAttribute('aria-pressed') === 'false'")
+            capture = await page.evaluate("window.streamSession.microphone.stream")
+            released = await page.evaluate(CAPTURES)
+            await asyncio.sleep(0.5)  # what was in flight arrives
+            stopped = await heard(page)
+            await asyncio.sleep(1.5)
+            silent = await heard(page)
+
+            # On again: this connection has its microphone section, so the track is swapped back in.
+            await click(page, MIC_BUTTON)
+            again = await hears(page, silent["loud"] + 50)
+            same_connection = await page.evaluate("window.streamSession.pc === window.withMicrophone")
+            await click(page, MIC_BUTTON)
+            await wait_until(page, "document.getElementById('toggle-mic').getAttribute('aria-pressed') === 'false'")
+            released_again = await page.evaluate(CAPTURES)
+
+            # The user blocks the microphone for the site: the next press is refused, and the button
+            # stays off, disabled, with the reason in its tooltip.
+            await set_site_permission(browser, origin, "microphone", allow=False)
+            await click(page, MIC_BUTTON)
+            await wait_until(page, "document.getElementById('toggle-mic').disabled", timeout=5)
+            refused = await page.evaluate(BUTTON_STATE)
+            error = await page.evaluate("window.streamSession.microphone.error")
+            still = await page.evaluate("window.streamSession.pc === window.withMicrophone")
+            asked = (await page.evaluate(CAPTURES))[0]
+            await end(page, echo_stack)
+    print(
+        f"Firefox microphone session: {time.monotonic() - started:.1f} s; a second of the tone at the app "
+        f"{on_seconds:.2f} s after the press, loudest {first['loudest']}"
+    )
+    assert off[:3] == ["Microphone: off", "false", False], off
+    assert touch_mode == "direct"
+    assert kinds == ["video"], kinds  # no audio section offered before the press
+    assert before["frames"] == 0, before
+    assert on[:3] == ["Microphone: on", "true", False], on
+    assert first["rates"] == [48000] and first["loudest"] > 1000, first
+    assert focused == "text-sink"  # keys go back to the app, not to the button
+    # One capture per press; turned off, every track it got has ended (the recording indicator goes out).
+    assert captured == [1, ["live"]] and released == [1, ["ended"]], (captured, released)
+    assert capture is None and released_again == [2, ["ended", "ended"]], released_again
+    assert silent["frames"] - stopped["frames"] <= 2, (stopped, silent)
+    assert again["frames"] > silent["frames"] and same_connection is True, (silent, again)
+    assert refused[:3] == ["Microphone: off", "false", True], refused
+    assert "NotAllowedError" in refused[3] and "NotAllowedError" in error, (refused, error)
+    assert still is True and asked == 3  # refused without a new connection

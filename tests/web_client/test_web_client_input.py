@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Page, ViewportSize
-from support.browser import chromium
+from support.browser import chromium, two_screens
 from support.web_client_harness import PeerSite, peer_site, record_csp_violations, wait_until
 
 pytestmark = pytest.mark.browser
@@ -124,8 +124,9 @@ async def site() -> AsyncIterator[PeerSite]:
         yield running
 
 
-async def open_streaming(site: PeerSite, page: Page, fragment: str = "") -> None:
-    await page.set_viewport_size(VIEWPORT)
+async def open_streaming(site: PeerSite, page: Page, fragment: str = "", viewport: bool = True) -> None:
+    if viewport:
+        await page.set_viewport_size(VIEWPORT)
     await record_csp_violations(page)
     await page.goto(f"{site.url}/#token=test.token.x{fragment}")
     await page.locator("#status[data-state='streaming']").wait_for(timeout=20_000)
@@ -351,6 +352,39 @@ async def test_window_resize_asks_for_a_matching_resolution_once_settled(site: P
     assert (first["width"], first["height"]) == (1000, 700)
     assert (resizes[1]["width"], resizes[1]["height"]) == (700, 500)
     assert (resizes[2]["width"], resizes[2]["height"]) == (500, 500)
+
+
+async def test_a_device_pixel_ratio_change_alone_asks_for_a_new_resolution(site: PeerSite) -> None:
+    """The window moves to a screen of another density, its CSS size the same: no ResizeObserver
+    fires, so the page's `matchMedia` resolution query has to notice and ask again."""
+    async with chromium(args=two_screens(2)) as browser:
+        # No Playwright viewport: it would pin the ratio to 1. The CSS size is held by emulation
+        # (ratio 0: the screen's own), the ratio follows the screen the window is on.
+        context = await browser.new_context(no_viewport=True)
+        page = await context.new_page()
+        cdp = await context.new_cdp_session(page)
+        await cdp.send("Emulation.setDeviceMetricsOverride", {**VIEWPORT, "mobile": False, "deviceScaleFactor": 0})
+        window = (await cdp.send("Browser.getWindowForTarget"))["windowId"]
+        await open_streaming(site, page, viewport=False)
+        first = (await site.wait_for("resize", 1))[0]
+        await cdp.send("Browser.setWindowBounds", {"windowId": window, "bounds": {"left": 1700, "top": 100}})
+        await wait_until(page, "window.devicePixelRatio === 2", timeout=5)
+        moved = await page.evaluate("[window.innerWidth, window.innerHeight, window.screenX]")
+        second = (await site.wait_for("resize", 2))[1]
+        await cdp.send("Browser.setWindowBounds", {"windowId": window, "bounds": {"left": 100, "top": 100}})
+        third = (await site.wait_for("resize", 3))[2]
+        await asyncio.sleep(0.6)  # one request per move, no more
+        count = len(site.messages("resize"))
+    check_all(site)
+
+    def size(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["width"], r["height"], r["css_width"], r["css_height"], r["dpr"])
+
+    assert moved[:2] == [1000, 700] and moved[2] >= 800, moved  # on the second screen, the same CSS size
+    assert size(first) == (1000, 700, 1000, 700, 1)
+    assert size(second) == (2000, 1400, 1000, 700, 2)
+    assert size(third) == (1000, 700, 1000, 700, 1)
+    assert count == 3
 
 
 async def test_ctrl_v_reaches_the_app_as_keys_and_as_the_pasted_text(site: PeerSite) -> None:
