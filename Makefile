@@ -26,6 +26,7 @@ test: $(INSTALLED)
 lint: $(INSTALLED) node_modules/.package-lock.json
 	$(PY) -m pip install --quiet -e '.[lint]'
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	npx --no-install eslint
 	$(PY) -m settings.docs --check

@@ -202,6 +202,7 @@ class _AllocationMismatch(Exception):
         super().__init__(f"TURN allocation mismatch (437) from port {port}")
         self.port = port
 
+
 def ice_gatherers(pc: RTCPeerConnection) -> list[RTCIceGatherer]:
     """Every ICE gatherer the peer connection has created so far (one with max-bundle)."""
     gatherers: list[RTCIceGatherer] = []

@@ -50,9 +50,7 @@ class PortRange:
         return f"{self.first}-{self.last}"
 
 
-def bind_udp(
-    address: str, ports: PortRange, *, avoid: Collection[int] = (), shuffled: bool = False
-) -> socket.socket:
+def bind_udp(address: str, ports: PortRange, *, avoid: Collection[int] = (), shuffled: bool = False) -> socket.socket:
     """Return a non-blocking UDP socket bound to the first free port of `ports` on `address`.
 
     Ports in `avoid` are skipped; `shuffled` tries the ports in random order instead of from the

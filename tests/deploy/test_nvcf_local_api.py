@@ -233,9 +233,7 @@ def test_rest_credentials_follow_coturns_scheme() -> None:
 
 
 async def test_a_helm_based_function_is_created_and_takes_chart_values_as_configuration(api: Api) -> None:
-    definition = json.loads(
-        (Path(__file__).resolve().parents[2] / "deploy/functions/stream-app-helm.json").read_text()
-    )
+    definition = json.loads((Path(__file__).resolve().parents[2] / "deploy/functions/stream-app-helm.json").read_text())
     status, body = await api("POST", "/v2/nvcf/functions", definition)
     assert status == 200, body
     function = body["function"]

@@ -68,8 +68,6 @@ ALLOWED_UPSTREAM_HEADERS = {
 }
 
 
-
-
 def unsigned_token() -> str:
     """An `alg: none` token, built by hand because PyJWT rightly makes that hard."""
 
@@ -124,12 +122,6 @@ async def start_proxy(base_config: ProxyConfig) -> AsyncIterator[StartProxy]:
 @pytest.fixture
 async def proxy(start_proxy: StartProxy) -> TestServer:
     return await start_proxy()
-
-
-
-
-
-
 
 
 # --- relaying -------------------------------------------------------------------------------

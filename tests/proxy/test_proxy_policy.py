@@ -60,8 +60,6 @@ async def start(config: ProxyConfig) -> AsyncIterator[StartProxy]:
         yield start_proxy
 
 
-
-
 async def test_function_choice_reaches_upstream_as_its_ids(
     start: Any, http: aiohttp.ClientSession, upstream: Upstream
 ) -> None:

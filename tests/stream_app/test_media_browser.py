@@ -18,13 +18,6 @@ from stream_app.media import MediaConfig, MediaSession
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
 
-
-
-
-
-
-
-
 @pytest.mark.parametrize(
     ("media_site", "codec"),
     [(MediaConfig(codecs=("H264",)), "H264"), (MediaConfig(codecs=("VP8",)), "VP8")],

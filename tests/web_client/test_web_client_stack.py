@@ -45,12 +45,6 @@ async def stack(nvcf_local: RunningNvcfLocal, tmp_path: Path) -> AsyncIterator[L
         yield running
 
 
-
-
-
-
-
-
 async def overlay_numbers(page: Page) -> dict[str, str]:
     return dict(
         await page.evaluate(
@@ -154,7 +148,6 @@ async def test_upstream_gone_reconnects_then_says_so(stack: LocalStack) -> None:
     assert "Could not reconnect within 4 s" in text and "Upstream gone" in text, text
 
 
-
 FRAMES_DECODED = """window.streamSession.pc.getStats()
   .then((s) => [...s.values()].find((r) => r.type === 'inbound-rtp').framesDecoded)"""
 
@@ -200,12 +193,6 @@ async def test_ice_failure_is_detected_and_explained(stack: LocalStack, coturn: 
     assert text.startswith("ICE failed"), text
     # The page ended the session for good (close 1000), so the instance is free at once.
     await stack.nvcf.wait_until_idle(timeout=10)
-
-
-
-
-
-
 
 
 async def test_after_an_ice_failure_coturn_back_means_the_next_session_streams(
