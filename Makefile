@@ -21,7 +21,7 @@ demo: $(INSTALLED)
 
 test: $(INSTALLED)
 	@bash deploy/system-deps.sh coturn chromium firefox-esr iproute2 redis-server libegl1 libegl-mesa0 libgl1-mesa-dri
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=25
 
 lint: $(INSTALLED) node_modules/.package-lock.json
 	$(PY) -m pip install --quiet -e '.[lint]'
