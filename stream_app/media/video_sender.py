@@ -55,6 +55,7 @@ from stream_app.media.pacer import Pacer, Priority, Queued
 from stream_app.media.rate_control import Estimate, RateControlConfig, SendSideEstimator
 from stream_app.media.recovery_ceiling import RecoveryCeiling
 from stream_app.media.repair import KeyframeGate
+from stream_app.media.send_rate import RateMeter, media_bitrate
 from stream_app.media.transport_cc import SendHistory, TransportFeedback, iter_feedback
 
 if TYPE_CHECKING:
@@ -173,6 +174,7 @@ class VideoSender:
         self._sent: OrderedDict[int, _Sent] = OrderedDict()
         self._rtx_sequence = random16()
         self._retransmit_budget = _Budget(now)
+        self._retransmitted = RateMeter()  # RTX sent: the encoder gets the target less this
         self._skipped = 0
         self._retransmissions = 0
         self._refused = 0
@@ -358,6 +360,8 @@ class VideoSender:
             if len(self._sent) > HISTORY_PACKETS:
                 self._sent.popitem(last=False)
         await self._write(packet, transport, queued.size, now, queued.probe_cluster)
+        if queued.priority == Priority.RETRANSMISSION:
+            self._retransmitted.add(queued.size, now)
         if queued.priority == Priority.VIDEO:
             sender: Any = self.sender
             setattr(sender, _PRIVATE + "ntp_timestamp", clock.current_ntp_time())
@@ -508,10 +512,12 @@ class VideoSender:
             audio.expected_loss_percent = percent
 
     def _worth_encoding(self, estimate: Estimate, now: float) -> int:
-        """The estimate, or less on a lossy link where more bits mean more frames waiting for repairs."""
+        """The estimate less what retransmissions take of it, or less on a lossy link where more bits
+        mean more frames waiting for repairs."""
         pixels = self._source_pixels * self.step.scale**2
+        media = media_bitrate(estimate.target_bitrate, self._retransmitted.bitrate(now))
         ceiling = self.recovery.ceiling(now, estimate.rtt, pixels * self.step.fps, self.step.fps)
-        if ceiling is not None and ceiling < estimate.target_bitrate:
+        if ceiling is not None and ceiling < media:
             if not self._recovery_bound:
                 logger.info(
                     "video: %.1f%% loss at %.0f ms RTT: encoding at %.0f of %.0f kbit/s",
@@ -523,7 +529,7 @@ class VideoSender:
             self._recovery_bound = True
             return ceiling
         self._recovery_bound = False
-        return estimate.target_bitrate
+        return media
 
     def _encoded_bitrate(self, now: float) -> float:
         """What the encoder made over the last OUTPUT_WINDOW, bits per second (inf until a window
