@@ -65,6 +65,7 @@ MIN_RECEIVED_RATIO = 0.8  # of a cluster's packets and bytes, for a result to co
 MAX_PROBE_INTERVAL_S = 1.0
 MAX_RECEIVE_SEND_RATIO = 2.0  # arrivals faster than this x sending: bogus timestamps
 UNSATURATED_RATIO = 0.9
+LATE_MIN_PACKETS = 3  # arrivals in a probe's later half needed to read its rate there
 SATURATED_UTILIZATION = 0.95
 
 
@@ -300,6 +301,24 @@ class ProbeController:
         return self._queue.popleft()
 
 
+def _late_receive_rate(arrivals: list[tuple[float, int]], whole: float) -> float:
+    """The receive rate over the later half of a probe's arrivals (`whole` if too few to tell).
+
+    A token bucket (the lab's tbf cap, an access link's shaper or policer) lets the first few KB of a
+    probe through at line rate and the rest at its rate; over the whole probe the burst reads as
+    capacity (a 15 ms probe at 8.2 Mbit/s read 6.3 on the lab's 5 Mbit/s link, and the estimate went
+    there). Once the burst is spent, arrivals come at the rate the link sustains.
+    """
+    ordered = sorted(arrivals)
+    late = ordered[len(ordered) // 2 :]
+    if len(late) < LATE_MIN_PACKETS:
+        return whole
+    interval = late[-1][0] - late[0][0]
+    if interval <= 0:
+        return whole
+    return sum(size for _, size in late[1:]) * 8 / interval
+
+
 @dataclass
 class _ClusterPackets:
     first_send: float = float("inf")
@@ -310,6 +329,7 @@ class _ClusterPackets:
     last_arrival: float = float("-inf")
     packets: int = 0
     size: int = 0
+    arrivals: list[tuple[float, int]] = field(default_factory=list)  # (arrival, size) of each packet
 
 
 class ProbeBitrateEstimator:
@@ -345,6 +365,7 @@ class ProbeBitrateEstimator:
         seen.last_arrival = max(seen.last_arrival, arrival)
         seen.packets += 1
         seen.size += sent.size
+        seen.arrivals.append((arrival, sent.size))
         enough = seen.packets >= MIN_RECEIVED_RATIO * cluster.min_packets
         if not enough or seen.size < MIN_RECEIVED_RATIO * cluster.min_bytes:
             return None
@@ -357,6 +378,7 @@ class ProbeBitrateEstimator:
         receive_rate = (seen.size - seen.first_arrival_size) * 8 / receive_interval
         if receive_rate > MAX_RECEIVE_SEND_RATIO * send_rate:
             return None
+        receive_rate = min(receive_rate, _late_receive_rate(seen.arrivals, receive_rate))
         # Never more than the rate asked for: the pacer sends in 5 ms rounds, so a 15 ms probe's send
         # interval reads short (a 4.2 Mbit/s probe read 6.1 in the lab), and behind a token bucket its
         # arrivals ride the burst; believed, such a result lifts the estimate above the link.

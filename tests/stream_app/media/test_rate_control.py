@@ -480,3 +480,17 @@ def test_a_probe_never_reads_faster_than_it_was_sent() -> None:
     results = [PacketResult(SentPacket(i, i, at, 1200, 3), 1.0 + i * 0.0015) for i, at in enumerate(rounds)]
     got = [estimator.on_result(r) for r in results][-1]
     assert got is not None and got.bitrate == 4.2 * MBIT and not got.saturated
+
+
+def test_a_probe_reads_the_rate_a_token_bucket_sustains_not_its_burst() -> None:
+    # The lab's 5 Mbit/s tbf lets 6 KB through at line rate; a 15 ms probe at 8.2 Mbit/s then read
+    # 6.3 Mbit/s, was believed, and the next probe of its chain queued 90 ms.
+    estimator = ProbeBitrateEstimator()
+    estimator.on_probe(ProbeCluster(4, 8.2 * MBIT, 5, 15_375))
+    interval = 1200 * 8 / (8.2 * MBIT)
+    arrivals, at = [], 1.0
+    for i in range(13):
+        at += 0.0001 if i < 5 else 1200 * 8 / (5 * MBIT)  # the bucket's burst, then the link's rate
+        arrivals.append(PacketResult(SentPacket(i, i, i * interval, 1200, 4), at))
+    got = [estimator.on_result(r) for r in arrivals][-1]
+    assert got is not None and got.saturated and got.bitrate <= 5 * MBIT
