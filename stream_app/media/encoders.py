@@ -35,8 +35,9 @@ KEYFRAME_MIN_INTERVAL = 0.2
 # reopening the encoder, which costs a keyframe: at most this often, and only for a real change.
 VP8_REOPEN_MIN_INTERVAL = 2.0
 VP8_REOPEN_MIN_CHANGE = 0.15
-# See LowLatencyH264Encoder._open: the rate the H.264 VBV buffer is sized for.
+# See LowLatencyH264Encoder._open: the H.264 VBV buffer holds VBV_FRAMES frames at VBV_RATE.
 VBV_RATE = 10_000_000
+VBV_FRAMES = 4
 # FFmpeg's encoder-stats side data: quality is the quantizer times FF_QP2LAMBDA; the fifth byte
 # is the picture type (AV_PICTURE_TYPE_I, P, B...).
 _QP2LAMBDA = 118
@@ -211,11 +212,13 @@ class LowLatencyH264Encoder(_VideoEncoder):
             "tune": "zerolatency",
             "forced-idr": "1",  # a requested keyframe is an IDR a receiver can start from
             "maxrate": str(ceiling),
-            # The VBV buffer bounds the largest frame, and a keyframe is sent as one burst: two
-            # frames at VBV_RATE keeps a 720p keyframe near 40 kB (measured on a textured scene:
-            # 205 kB with the buffer sized for 50 Mbit/s), which a 5 Mbit/s link drains in 65 ms
-            # instead of 330. It also bounds the sustained rate to about twice VBV_RATE.
-            "bufsize": str(int(min(ceiling, VBV_RATE) * 2 / self.fps)),
+            # The VBV buffer bounds the largest frame, and a keyframe is sent as one burst: sized
+            # for 50 Mbit/s a 720p keyframe of a textured scene was 205 kB (330 ms on a 5 Mbit/s
+            # link). Four frames at VBV_RATE keep it near 30 kB at a 4 Mbit/s target and 77 kB at
+            # 17 (31 ms at 20 Mbit/s). Two frames kept it at 35 kB, but starved the rate control:
+            # at 14-17 Mbit/s targets the textured scene came out at 10 Mbit/s (15 with four),
+            # so a link restored to 20 Mbit/s carried half of it.
+            "bufsize": str(int(min(ceiling, VBV_RATE) * VBV_FRAMES / self.fps)),
             # scenecut=0: no extra keyframes at scene changes, they would only spike the bitrate.
             "x264-params": f"keyint={keyint}:min-keyint={self.config.gop or 1}:scenecut=0:bframes=0:cabac=0",
         }
