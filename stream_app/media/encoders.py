@@ -122,7 +122,7 @@ class _VideoEncoder(Encoder):
             self._context = None  # a new size needs a new encoder, which starts with a keyframe
         opened = self._context is None
         if self._context is None:
-            self._context = self._open(frame.width, frame.height, pts)
+            self._context = self._open(frame.width, frame.height, pts, frame)
             self.stats.reopens += 1
             self.stats.width, self.stats.height = frame.width, frame.height
         self._follow_target_bitrate()
@@ -149,7 +149,8 @@ class _VideoEncoder(Encoder):
             self.on_encoded(elapsed / 1000)
         return payloads, pts
 
-    def _open(self, width: int, height: int, pts: int) -> av.VideoCodecContext:
+    def _open(self, width: int, height: int, pts: int, first: av.VideoFrame | None = None) -> av.VideoCodecContext:
+        """A new encoder for `width` x `height`, whose first frame will be `first` (at `pts`) if known."""
         raise NotImplementedError
 
     def _follow_qp(self, packets: list[av.Packet[Any]]) -> None:
@@ -199,7 +200,7 @@ class LowLatencyH264Encoder(_VideoEncoder):
 
     codec_name = "H264"
 
-    def _open(self, width: int, height: int, pts: int) -> av.VideoCodecContext:
+    def _open(self, width: int, height: int, pts: int, first: av.VideoFrame | None = None) -> av.VideoCodecContext:
         context = self._base_context("libx264", width, height)
         context.profile = "Baseline"  # the profile browsers negotiate (42e01f / 42001f)
         ceiling = self.config.bitrate_max
@@ -224,11 +225,16 @@ class LowLatencyH264Encoder(_VideoEncoder):
         }
         # A bit_rate change before the first encoded frame leaves libx264 deaf to all later ones
         # (measured with FFmpeg 8 / PyAV 18), and the first frame would be sized for the ceiling.
-        # So prime the encoder with one black frame (output discarded); the caller then sets the
-        # real target and forces the first real frame to be an IDR.
-        black = np.zeros((height * 3 // 2, width), dtype=np.uint8)
-        black[height:] = 128
-        primer = av.VideoFrame.from_ndarray(black, format="yuv420p")
+        # So prime the encoder with a copy of the first frame (output discarded); the caller then
+        # sets the real target and forces the first real frame to be an IDR. A copy, not a black
+        # frame: after a black primer libx264 took the content for trivial and made the first IDR
+        # as large as the VBV buffer lets it (77 kB at a 1.5 Mbit/s target, 300 ms on a 2 Mbit/s link).
+        if first is None:
+            black = np.zeros((height * 3 // 2, width), dtype=np.uint8)
+            black[height:] = 128
+            primer = av.VideoFrame.from_ndarray(black, format="yuv420p")
+        else:
+            primer = av.VideoFrame.from_ndarray(first.to_ndarray(), format="yuv420p")
         primer.pts, primer.time_base = pts - 1, VIDEO_TIME_BASE
         context.encode(primer)
         return context
@@ -262,7 +268,7 @@ class LowLatencyVp8Encoder(_VideoEncoder):
         self._picture_id = 0
         self._opened_at = -1e9
 
-    def _open(self, width: int, height: int, pts: int) -> av.VideoCodecContext:
+    def _open(self, width: int, height: int, pts: int, first: av.VideoFrame | None = None) -> av.VideoCodecContext:
         context = self._base_context("libvpx", width, height)
         context.gop_size = self.config.gop or (1 << 30)
         context.qmin, context.qmax = 2, 56
