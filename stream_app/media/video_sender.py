@@ -495,9 +495,12 @@ class VideoSender:
                 step.fps,
             )
             self.step = step
+        # Retransmissions come out of the same estimate (but do not move the ladder: a loss burst
+        # had taken the encoder's share under the ladder's far-below mark, a step down at once).
+        media = media_bitrate(target, self._retransmitted.bitrate(now))
         # The encoder's rate control assumes the source frame rate: scale its target so the
         # ladder's lower frame rate still spends the estimate, not a fraction of it.
-        encoder_target = int(target * self._source_fps / max(step.fps, 1.0))
+        encoder_target = int(media * self._source_fps / max(step.fps, 1.0))
         if encoder_target != self._encoder_target:  # the estimator ticks 40 times a second
             self._encoder_target = encoder_target
             self.session.encoder.target_bitrate = encoder_target
@@ -512,12 +515,10 @@ class VideoSender:
             audio.expected_loss_percent = percent
 
     def _worth_encoding(self, estimate: Estimate, now: float) -> int:
-        """The estimate less what retransmissions take of it, or less on a lossy link where more bits
-        mean more frames waiting for repairs."""
+        """The estimate, or less on a lossy link where more bits mean more frames waiting for repairs."""
         pixels = self._source_pixels * self.step.scale**2
-        media = media_bitrate(estimate.target_bitrate, self._retransmitted.bitrate(now))
         ceiling = self.recovery.ceiling(now, estimate.rtt, pixels * self.step.fps, self.step.fps)
-        if ceiling is not None and ceiling < media:
+        if ceiling is not None and ceiling < estimate.target_bitrate:
             if not self._recovery_bound:
                 logger.info(
                     "video: %.1f%% loss at %.0f ms RTT: encoding at %.0f of %.0f kbit/s",
@@ -529,7 +530,7 @@ class VideoSender:
             self._recovery_bound = True
             return ceiling
         self._recovery_bound = False
-        return media
+        return estimate.target_bitrate
 
     def _encoded_bitrate(self, now: float) -> float:
         """What the encoder made over the last OUTPUT_WINDOW, bits per second (inf until a window
