@@ -35,8 +35,9 @@ KEYFRAME_MIN_INTERVAL = 0.2
 # reopening the encoder, which costs a keyframe: at most this often, and only for a real change.
 VP8_REOPEN_MIN_INTERVAL = 2.0
 VP8_REOPEN_MIN_CHANGE = 0.15
-# See LowLatencyH264Encoder._open: the rate the H.264 VBV buffer is sized for.
+# See LowLatencyH264Encoder._open: the H.264 VBV buffer holds VBV_FRAMES frames at VBV_RATE.
 VBV_RATE = 10_000_000
+VBV_FRAMES = 4
 # FFmpeg's encoder-stats side data: quality is the quantizer times FF_QP2LAMBDA; the fifth byte
 # is the picture type (AV_PICTURE_TYPE_I, P, B...).
 _QP2LAMBDA = 118
@@ -121,7 +122,7 @@ class _VideoEncoder(Encoder):
             self._context = None  # a new size needs a new encoder, which starts with a keyframe
         opened = self._context is None
         if self._context is None:
-            self._context = self._open(frame.width, frame.height, pts)
+            self._context = self._open(frame.width, frame.height, pts, frame)
             self.stats.reopens += 1
             self.stats.width, self.stats.height = frame.width, frame.height
         self._follow_target_bitrate()
@@ -148,7 +149,8 @@ class _VideoEncoder(Encoder):
             self.on_encoded(elapsed / 1000)
         return payloads, pts
 
-    def _open(self, width: int, height: int, pts: int) -> av.VideoCodecContext:
+    def _open(self, width: int, height: int, pts: int, first: av.VideoFrame | None = None) -> av.VideoCodecContext:
+        """A new encoder for `width` x `height`, whose first frame will be `first` (at `pts`) if known."""
         raise NotImplementedError
 
     def _follow_qp(self, packets: list[av.Packet[Any]]) -> None:
@@ -198,7 +200,7 @@ class LowLatencyH264Encoder(_VideoEncoder):
 
     codec_name = "H264"
 
-    def _open(self, width: int, height: int, pts: int) -> av.VideoCodecContext:
+    def _open(self, width: int, height: int, pts: int, first: av.VideoFrame | None = None) -> av.VideoCodecContext:
         context = self._base_context("libx264", width, height)
         context.profile = "Baseline"  # the profile browsers negotiate (42e01f / 42001f)
         ceiling = self.config.bitrate_max
@@ -211,21 +213,28 @@ class LowLatencyH264Encoder(_VideoEncoder):
             "tune": "zerolatency",
             "forced-idr": "1",  # a requested keyframe is an IDR a receiver can start from
             "maxrate": str(ceiling),
-            # The VBV buffer bounds the largest frame, and a keyframe is sent as one burst: two
-            # frames at VBV_RATE keeps a 720p keyframe near 40 kB (measured on a textured scene:
-            # 205 kB with the buffer sized for 50 Mbit/s), which a 5 Mbit/s link drains in 65 ms
-            # instead of 330. It also bounds the sustained rate to about twice VBV_RATE.
-            "bufsize": str(int(min(ceiling, VBV_RATE) * 2 / self.fps)),
+            # The VBV buffer bounds the largest frame, and a keyframe is sent as one burst: sized
+            # for 50 Mbit/s a 720p keyframe of a textured scene was 205 kB (330 ms on a 5 Mbit/s
+            # link). Four frames at VBV_RATE keep it near 30 kB at a 4 Mbit/s target and 77 kB at
+            # 17 (31 ms at 20 Mbit/s). Two frames kept it at 35 kB, but starved the rate control:
+            # at 14-17 Mbit/s targets the textured scene came out at 10 Mbit/s (15 with four),
+            # so a link restored to 20 Mbit/s carried half of it.
+            "bufsize": str(int(min(ceiling, VBV_RATE) * VBV_FRAMES / self.fps)),
             # scenecut=0: no extra keyframes at scene changes, they would only spike the bitrate.
             "x264-params": f"keyint={keyint}:min-keyint={self.config.gop or 1}:scenecut=0:bframes=0:cabac=0",
         }
         # A bit_rate change before the first encoded frame leaves libx264 deaf to all later ones
         # (measured with FFmpeg 8 / PyAV 18), and the first frame would be sized for the ceiling.
-        # So prime the encoder with one black frame (output discarded); the caller then sets the
-        # real target and forces the first real frame to be an IDR.
-        black = np.zeros((height * 3 // 2, width), dtype=np.uint8)
-        black[height:] = 128
-        primer = av.VideoFrame.from_ndarray(black, format="yuv420p")
+        # So prime the encoder with a copy of the first frame (output discarded); the caller then
+        # sets the real target and forces the first real frame to be an IDR. A copy, not a black
+        # frame: after a black primer libx264 took the content for trivial and made the first IDR
+        # as large as the VBV buffer lets it (77 kB at a 1.5 Mbit/s target, 300 ms on a 2 Mbit/s link).
+        if first is None:
+            black = np.zeros((height * 3 // 2, width), dtype=np.uint8)
+            black[height:] = 128
+            primer = av.VideoFrame.from_ndarray(black, format="yuv420p")
+        else:
+            primer = av.VideoFrame.from_ndarray(first.to_ndarray(), format="yuv420p")
         primer.pts, primer.time_base = pts - 1, VIDEO_TIME_BASE
         context.encode(primer)
         return context
@@ -259,7 +268,7 @@ class LowLatencyVp8Encoder(_VideoEncoder):
         self._picture_id = 0
         self._opened_at = -1e9
 
-    def _open(self, width: int, height: int, pts: int) -> av.VideoCodecContext:
+    def _open(self, width: int, height: int, pts: int, first: av.VideoFrame | None = None) -> av.VideoCodecContext:
         context = self._base_context("libvpx", width, height)
         context.gop_size = self.config.gop or (1 << 30)
         context.qmin, context.qmax = 2, 56

@@ -56,6 +56,13 @@ class LossBasedControl:
             self._lost = self._expected = 0
             self._window_start = now
 
+    def restart(self, now: float) -> None:
+        """Start a new window: what was counted so far was sent at a rate the delay-based estimate has
+        just cut, so it says nothing about the rate from now on (a fraction already taken causes no cut)."""
+        self._lost = self._expected = 0
+        self._window_start = now
+        self._fresh = False
+
     def on_fraction(self, fraction: float, now: float) -> None:
         """A loss fraction measured elsewhere (an RTCP receiver report)."""
         self.fraction = min(max(fraction, 0.0), 1.0)

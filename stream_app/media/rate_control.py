@@ -36,6 +36,11 @@ REMB_RAISE = 1.1  # a REMB this much above the one that limited us is worth a pr
 DRAIN_TIME_S = 1.0  # a queue we built is drained in about this long
 DRAIN_MAX_CUT = 0.5
 DRAIN_DONE_S = 0.02  # below this much queueing delay there is nothing left to drain
+# A queue this long that delivers under half the target is overuse at once: behind a capacity drop
+# the queue is there within 0.1-0.2 s, the trendline calls it only 0.3-0.5 s later (see QueueDelay).
+QUEUE_OVERUSE_S = 0.05
+QUEUE_OVERUSE_DELIVERY = 0.5
+PROBE_QUEUE_S = 0.01  # a probe (other than a chain's next) waits for the queue to be under this
 BASE_DELAY_WINDOW_S = 10.0
 REPORTED_LOST_MAX = 8192  # lost packets remembered, for 2 s, in case they arrive after all
 
@@ -120,6 +125,8 @@ class SendSideEstimator:
         self._queue = QueueDelay()
         self._draining = False
         self._overused = False
+        self._state: DelayState = "normal"  # the detector's, or overusing when the queue says so first
+        self._backoff_at: float | None = None  # when the delay-based estimate was last cut
         self._reported_lost: dict[int, float] = {}  # sequence -> when reported lost, oldest first
         self._loss = LossBasedControl()
         self._probes = ProbeController(config.start_bitrate, config.max_bitrate)
@@ -143,7 +150,7 @@ class SendSideEstimator:
             return self.process(now)
         self._last_feedback = now
         received = sorted((r for r in results if r.arrival is not None), key=lambda r: r.arrival or 0.0)
-        self._loss.on_packets(len(results) - len(received), len(results), now, self._recovered(results, now))
+        self._count_loss(results, now)
         self._acknowledged.on_results(received)
         self._queue.on_results(received, now)
         self._probes.jitter = self._queue.jitter
@@ -165,17 +172,47 @@ class SendSideEstimator:
                 self._probes.on_probe_result(probed)
                 probe = probed.bitrate if probe is None else max(probe, probed.bitrate)
                 initial_probe = initial_probe or self._probe_results.is_initial(result)
+        self._state = "overusing" if self._queue_overuse() else self._detector.state
         self._update_delay_based(probe, initial_probe, now)
         if probe is not None:
             self._loss.on_probe(probe)
-        if self._detector.state == "overusing":
+        if self._state == "overusing":
             self._draining = True
         elif self._queue.delay < DRAIN_DONE_S:
             self._draining = False
         return self.process(now)
 
+    def _queue_overuse(self) -> bool:
+        """Whether the queue shows overuse before the trendline does: long, and delivering under half the target.
+
+        A capacity drop (20 -> 5 Mbit/s in the lab) fills the bottleneck's queue within 0.1-0.2 s;
+        the trendline, smoothed over 20 packet groups, called it 0.3-0.5 s later, and meanwhile the
+        sender kept 16-20 Mbit/s going into a queue that overflowed (25-60 % of packets lost).
+        The delivered rate falling to under half the target says the queue is ours, not jitter.
+        """
+        acknowledged = self._acknowledged.bitrate()
+        return (
+            self._queue.delay >= QUEUE_OVERUSE_S
+            and acknowledged is not None
+            and acknowledged < QUEUE_OVERUSE_DELIVERY * self._estimate.target_bitrate
+        )
+
+    def _count_loss(self, results: list[PacketResult], now: float) -> None:
+        """Count the loss of packets sent since the delay-based estimate was last cut.
+
+        Packets sent at the old rate into a queue that overflowed were lost to the overuse the delay-based
+        cut already answers; counted again they cut the rate a second time: in the lab, after a
+        20 -> 5 Mbit/s drop, 36-63 % loss took the target to 2.1-3.0 Mbit/s for seconds (on a 5 Mbit/s
+        link), and with it the resolution down and a keyframe.
+        """
+        recovered = self._recovered(results, now)
+        if self._backoff_at is not None:
+            results = [r for r in results if r.sent.send_time >= self._backoff_at]
+        lost = sum(1 for r in results if r.arrival is None)
+        self._loss.on_packets(lost, len(results), now, recovered)
+
     def _recovered(self, results: list[PacketResult], now: float) -> int:
-        """How many received `results` were reported lost before: reordered past a feedback, not lost.
+        """How many received `results` were reported lost (and counted) before: reordered past a feedback, not lost.
 
         Without this, 20 ms of reordering jitter at 20 Mbit/s read as over 10 % loss.
         """
@@ -184,7 +221,8 @@ class SendSideEstimator:
             if result.arrival is None:
                 self._reported_lost[result.sent.sequence] = now
             elif self._reported_lost.pop(result.sent.sequence, None) is not None:
-                recovered += 1
+                if self._backoff_at is None or result.sent.send_time >= self._backoff_at:
+                    recovered += 1
         while self._reported_lost and (
             len(self._reported_lost) > REPORTED_LOST_MAX or next(iter(self._reported_lost.values())) < now - 2.0
         ):
@@ -192,7 +230,7 @@ class SendSideEstimator:
         return recovered
 
     def _update_delay_based(self, probe: float | None, initial_probe: bool, now: float) -> None:
-        state = self._detector.state
+        state = self._state
         acknowledged = self._acknowledged.bitrate()
         if state == "overusing":
             self._overused = True
@@ -202,6 +240,8 @@ class SendSideEstimator:
                 acknowledged = max(acknowledged or 0.0, probe)
             if self._delay.time_to_reduce_further(now, acknowledged or self._delay.bitrate):
                 self._delay.update(state, acknowledged, now)
+                self._backoff_at = now
+                self._loss.restart(now)
         elif probe is not None and probe > self._delay.bitrate:
             self._delay.set_estimate(probe, now)
         elif probe is not None and initial_probe and not self._overused:
@@ -261,14 +301,14 @@ class SendSideEstimator:
             # Normal, and no queue standing: a probe on top of a queue only adds to it. The detector
             # needs a few groups to see a capacity drop, while the queue (and the jitter it brings,
             # which asks for a longer probe) is there at once.
-            settled = self._detector.state == "normal" and self._queue.delay < DRAIN_DONE_S
+            settled = self._state == "normal" and self._queue.delay < PROBE_QUEUE_S
             self._probes.on_estimate(
                 self._estimate.target_bitrate,
                 now,
                 settled,
                 self._acknowledged.bitrate(),
                 self._loss.fraction,
-                self._detector.state == "overusing",
+                self._state == "overusing",
             )
         return self._estimate
 
@@ -294,7 +334,7 @@ class SendSideEstimator:
         return Estimate(
             target_bitrate=target,
             pacing_bitrate=int(target * PACING_FACTOR),
-            delay_state=self._detector.state,
+            delay_state=self._state,
             loss_fraction=self._loss.fraction,
             acknowledged_bitrate=None if acknowledged is None else int(acknowledged),
             rtt=self._rtt,

@@ -55,6 +55,7 @@ from stream_app.media.pacer import Pacer, Priority, Queued
 from stream_app.media.rate_control import Estimate, RateControlConfig, SendSideEstimator
 from stream_app.media.recovery_ceiling import RecoveryCeiling
 from stream_app.media.repair import KeyframeGate
+from stream_app.media.send_rate import RateMeter, media_bitrate
 from stream_app.media.transport_cc import SendHistory, TransportFeedback, iter_feedback
 
 if TYPE_CHECKING:
@@ -173,6 +174,7 @@ class VideoSender:
         self._sent: OrderedDict[int, _Sent] = OrderedDict()
         self._rtx_sequence = random16()
         self._retransmit_budget = _Budget(now)
+        self._retransmitted = RateMeter()  # RTX sent: the encoder gets the target less this
         self._skipped = 0
         self._retransmissions = 0
         self._refused = 0
@@ -358,6 +360,8 @@ class VideoSender:
             if len(self._sent) > HISTORY_PACKETS:
                 self._sent.popitem(last=False)
         await self._write(packet, transport, queued.size, now, queued.probe_cluster)
+        if queued.priority == Priority.RETRANSMISSION:
+            self._retransmitted.add(queued.size, now)
         if queued.priority == Priority.VIDEO:
             sender: Any = self.sender
             setattr(sender, _PRIVATE + "ntp_timestamp", clock.current_ntp_time())
@@ -491,9 +495,12 @@ class VideoSender:
                 step.fps,
             )
             self.step = step
+        # Retransmissions come out of the same estimate (but do not move the ladder: a loss burst
+        # had taken the encoder's share under the ladder's far-below mark, a step down at once).
+        media = media_bitrate(target, self._retransmitted.bitrate(now))
         # The encoder's rate control assumes the source frame rate: scale its target so the
         # ladder's lower frame rate still spends the estimate, not a fraction of it.
-        encoder_target = int(target * self._source_fps / max(step.fps, 1.0))
+        encoder_target = int(media * self._source_fps / max(step.fps, 1.0))
         if encoder_target != self._encoder_target:  # the estimator ticks 40 times a second
             self._encoder_target = encoder_target
             self.session.encoder.target_bitrate = encoder_target

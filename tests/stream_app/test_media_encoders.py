@@ -9,6 +9,7 @@ import pytest
 from aiortc.codecs.h264 import H264PayloadDescriptor
 from aiortc.codecs.vpx import VpxPayloadDescriptor
 
+from benchmarks.scene import TexturedScene
 from stream_app.media import MediaConfig
 from stream_app.media import encoders as encoders_module
 from stream_app.media.encoders import LowLatencyH264Encoder, LowLatencyVp8Encoder, make_video_encoder
@@ -219,3 +220,33 @@ def test_the_h264_encoder_reports_how_hard_it_squeezes_easy_and_hard_pictures() 
     flat = quantizer(lambda i: np.full((1080, 1280), 100 + i, dtype=np.uint8))
     noise = quantizer(lambda i: rng.integers(0, 255, (1080, 1280), dtype=np.uint8))
     assert flat < 30 < noise
+
+
+def scene_frames(count: int) -> list[av.VideoFrame]:
+    scene = TexturedScene(1280, 720, 60)
+    frames = []
+    for i in range(count):
+        frame = scene.draw(i, 1_700_000_000_000 + i)
+        frame.pts, frame.time_base = i * 90_000 // 60, TIME_BASE
+        frames.append(frame)
+    return frames
+
+
+def test_h264_spends_a_high_target_on_a_textured_scene() -> None:
+    # With a VBV buffer of two frames at 10 Mbit/s, a 17 Mbit/s target came out at 10 Mbit/s: a link
+    # restored to 20 Mbit/s after a drop then carried half of what it could.
+    encoder = LowLatencyH264Encoder(MediaConfig(bitrate_min=1_000_000, bitrate_max=50_000_000), 60)
+    encoder.target_bitrate = 17_000_000
+    sizes = [sum(map(len, payloads)) for payloads in encode_all(encoder, scene_frames(180))]
+    assert sum(sizes[60:]) * 8 / 2.0 >= 13_500_000  # the last 2 s
+
+
+@pytest.mark.parametrize("target", [1_500_000, 4_000_000])
+def test_h264_keyframes_at_a_low_target_stay_small(target: int) -> None:
+    # A keyframe leaves as one burst: on a 5 Mbit/s link 40 kB is 64 ms. The first one too: after a
+    # black primer frame it was as large as the VBV buffer allows (77 kB at 1.5 Mbit/s).
+    encoder = LowLatencyH264Encoder(MediaConfig(bitrate_min=1_000_000, bitrate_max=50_000_000), 60)
+    encoder.target_bitrate = target
+    payloads = encode_all(encoder, scene_frames(90), keyframe_at={30, 60})
+    keyframes = [sum(map(len, p)) for p in payloads if is_key(encoder, p)]
+    assert len(keyframes) == 3 and max(keyframes) <= 40_000, keyframes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 
 import pytest
@@ -371,3 +372,125 @@ def test_receiver_report_loss_backs_off_without_transport_feedback() -> None:
 def test_config_refuses_inconsistent_bitrates(kwargs: dict[str, int], reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         RateControlConfig(**kwargs)
+
+
+def clumped_fifo(rate: float, capacity: float, start: float, end: float, first_seq: int) -> list[PacketResult]:
+    """Packets of 1200 bytes sent at `rate` through a FIFO of `capacity` (from empty), with arrivals
+    released in 4 ms clumps, as a relay or Wi-Fi aggregation hands them on."""
+    interval, busy, results = 1200 * 8 / rate, 0.0, []
+    for i in range(int((end - start) / interval)):
+        sent = start + i * interval
+        busy = max(sent, busy) + 1200 * 8 / capacity
+        arrival = math.ceil((busy + 0.02) / 0.004) * 0.004
+        results.append(PacketResult(SentPacket(first_seq + i, (first_seq + i) & 0xFFFF, sent, 1200), arrival))
+    return results
+
+
+def test_a_long_queue_delivering_under_half_the_target_is_overuse_before_the_trend_sees_it() -> None:
+    estimator = SendSideEstimator(RateControlConfig(start_bitrate=16 * MBIT))
+    estimator.on_rtt(0.01, 0.0)
+    before = feed(estimator, clumped_fifo(16 * MBIT, 1e12, 0.0, 2.0, 0))[-1]
+    assert before.delay_state == "normal" and before.target_bitrate >= 16 * MBIT
+    # The link drops to 5 Mbit/s: two feedbacks later the queue is 70 ms and 8.9 Mbit/s was delivered.
+    slow = clumped_fifo(16 * MBIT, 5 * MBIT, 2.0, 2.3, 100_000)
+    first = estimator.on_feedback([r for r in slow if r.arrival is not None and r.arrival <= 2.07], 2.09)
+    assert first.delay_state == "normal"  # 35 ms of queue: not yet
+    second = estimator.on_feedback([r for r in slow if r.arrival is not None and 2.07 < r.arrival <= 2.12], 2.14)
+    assert second.delay_state == "overusing"  # the trendline, over clumped arrivals, calls it a feedback later
+    assert second.target_bitrate < 0.5 * before.target_bitrate
+
+
+@pytest.mark.parametrize("drop", [10.0, 10.3, 10.6])
+def test_loss_from_the_queue_a_drop_overflowed_does_not_cut_the_rate_again(drop: float) -> None:
+    # The lab's buffer: tbf drops what would wait over 100 ms. The packets sent at 20 Mbit/s before
+    # the backoff overflow it; counted by the loss-based bound they took the target to 3.2 Mbit/s.
+    sim = LinkSim(SendSideEstimator(), Bottleneck(20 * MBIT, queue_limit=0.1))
+    sim.run(drop)
+    sim.link.capacity = 5 * MBIT
+    sim.run(drop + 5.0)
+    after = sim.between(drop + 0.5, drop + 5.0)
+    assert {s.estimate.limited_by for s in after} == {"delay"}
+    assert min(s.estimate.target_bitrate for s in after) >= 0.75 * 5 * MBIT
+
+
+def test_loss_of_packets_sent_after_a_backoff_still_cuts_the_rate() -> None:
+    estimator = SendSideEstimator(RateControlConfig(start_bitrate=4 * MBIT))
+    estimator.on_rtt(0.01, 0.0)
+    feed(estimator, trace(4 * MBIT, 2.0, 0.0))
+    feed(estimator, trace(4 * MBIT, 1.0, 0.1, start=2.0, first_seq=10_000))  # overuse: a backoff
+    lossy = [
+        PacketResult(r.sent, None if r.sent.sequence % 4 == 0 else r.arrival)
+        for r in trace(3 * MBIT, 2.0, 0.0, start=3.0, first_seq=20_000)
+    ]
+    estimates = [
+        estimator.on_feedback([r for r in lossy if at <= r.sent.send_time < at + 0.05], at + 0.07)
+        for at in (3.0 + i * 0.05 for i in range(40))
+    ]
+    assert estimates[-1].limited_by == "loss" and estimates[-1].loss_fraction == pytest.approx(0.25, abs=0.02)
+
+
+def standing_queue(queue: float, start: float, seconds: float, first_seq: int) -> list[PacketResult]:
+    """1 Mbit/s of packets that each wait `queue` s: a queue that stands, neither growing nor draining."""
+    return [
+        PacketResult(r.sent, r.arrival + queue) for r in trace(1 * MBIT, seconds, 0.0, start, first_seq) if r.arrival
+    ]
+
+
+@pytest.mark.parametrize(("queue", "probes"), [(0.015, False), (0.004, True)])
+def test_probes_wait_for_the_queue_to_be_under_10_ms(queue: float, probes: bool) -> None:
+    # Application-limited (1 of 4 Mbit/s), so probes are due every 5 s; a probe on top of a standing
+    # queue of a frame (15 ms) added its own length to it: spikes of 100-150 ms in the lab.
+    estimator = SendSideEstimator(RateControlConfig(start_bitrate=4 * MBIT))
+    while estimator.next_probe(0.0) is not None:
+        pass
+    feed(estimator, trace(1 * MBIT, 1.0, 0.0))
+    asked = []
+    results = standing_queue(queue, 1.0, 8.0, 10_000)
+    for first in range(0, len(results), 5):
+        batch = results[first : first + 5]
+        now = batch[-1].sent.send_time + 0.05
+        estimator.on_feedback(batch, now)
+        if estimator.next_probe(now) is not None:
+            asked.append(now)
+    assert bool(asked) == probes, asked
+
+
+def test_a_recovery_probe_is_short_whatever_the_jitter() -> None:
+    controller = ProbeController(start_bps=16 * MBIT, max_bps=30 * MBIT)
+    while controller.next_probe(0.0) is not None:
+        pass
+    for tick in range(40):
+        controller.on_estimate(16 * MBIT, 1.0 + tick * 0.025, settled=True, delivered=16 * MBIT)
+    controller.on_estimate(4 * MBIT, 2.0, settled=False, delivered=5 * MBIT)  # a drop
+    controller.jitter = 0.0035  # a 5 Mbit/s link at capacity: our own frames queueing
+    probe = None
+    for tick in range(1, 100):
+        controller.on_estimate(4 * MBIT, 2.0 + tick * 0.025, settled=True, delivered=4 * MBIT)
+        probe = probe or controller.next_probe(2.0 + tick * 0.025)
+    assert probe is not None and probe.bitrate == 8 * MBIT
+    assert probe.min_bytes == 8 * MBIT * 15 // 8000  # 15 ms, not the 42 ms the jitter asks for
+
+
+def test_a_probe_never_reads_faster_than_it_was_sent() -> None:
+    # The pacer sends a 15 ms probe in 5 ms rounds, and a token bucket lets the burst through at
+    # once: send and receive intervals both read short. Taken as it read, 4.2 Mbit/s read 6.1.
+    estimator = ProbeBitrateEstimator()
+    estimator.on_probe(ProbeCluster(3, 4.2 * MBIT, 5, 7875))
+    rounds = [0.0, 0.0, 0.0, 0.005, 0.005, 0.010, 0.010]
+    results = [PacketResult(SentPacket(i, i, at, 1200, 3), 1.0 + i * 0.0015) for i, at in enumerate(rounds)]
+    got = [estimator.on_result(r) for r in results][-1]
+    assert got is not None and got.bitrate == 4.2 * MBIT and not got.saturated
+
+
+def test_a_probe_reads_the_rate_a_token_bucket_sustains_not_its_burst() -> None:
+    # The lab's 5 Mbit/s tbf lets 6 KB through at line rate; a 15 ms probe at 8.2 Mbit/s then read
+    # 6.3 Mbit/s, was believed, and the next probe of its chain queued 90 ms.
+    estimator = ProbeBitrateEstimator()
+    estimator.on_probe(ProbeCluster(4, 8.2 * MBIT, 5, 15_375))
+    interval = 1200 * 8 / (8.2 * MBIT)
+    arrivals, at = [], 1.0
+    for i in range(13):
+        at += 0.0001 if i < 5 else 1200 * 8 / (5 * MBIT)  # the bucket's burst, then the link's rate
+        arrivals.append(PacketResult(SentPacket(i, i, i * interval, 1200, 4), at))
+    got = [estimator.on_result(r) for r in arrivals][-1]
+    assert got is not None and got.saturated and got.bitrate <= 5 * MBIT
