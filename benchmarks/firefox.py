@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from benchmarks.bidi import BidiSession, open_session
+from deploy.children import with_death_signal
 
 EXECUTABLE: Final = "/usr/bin/firefox-esr"
 
@@ -105,16 +106,21 @@ async def firefox(
     """
     profile = Path(tempfile.mkdtemp(prefix="firefox-profile-"))
     (profile / "user.js").write_text(user_js({**PREFS, **(prefs or {})}), encoding="utf-8")
+    # Tied to this process by a death signal: a test run killed mid-way leaves no Firefox behind.
     process = await asyncio.create_subprocess_exec(
-        executable,
-        "--headless",
-        "--no-remote",
-        "--profile",
-        str(profile),
-        "--remote-debugging-port",
-        "0",
-        *args,
-        "about:blank",
+        *with_death_signal(
+            [
+                executable,
+                "--headless",
+                "--no-remote",
+                "--profile",
+                str(profile),
+                "--remote-debugging-port",
+                "0",
+                *args,
+                "about:blank",
+            ]
+        ),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,

@@ -37,7 +37,7 @@ def _program_path(program: str, env: Mapping[str, str] | None, cwd: Path | str |
     return shutil.which(program, path=search_path)
 
 
-def _with_death_signal(argv: Sequence[str]) -> list[str]:
+def with_death_signal(argv: Sequence[str]) -> list[str]:
     """`argv` run by util-linux's ``setpriv --pdeathsig TERM``, which sets the death signal and execs it.
 
     The signal is set by a program rather than a ``preexec_fn``: Python code run between fork and
@@ -144,7 +144,7 @@ async def start_child(
         raise ChildError(f"cannot start {name} ({argv[0]}): not found or not executable")
     try:
         process = await asyncio.create_subprocess_exec(
-            *_with_death_signal(argv),
+            *with_death_signal(argv),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
