@@ -5,7 +5,8 @@ Layout of every frame (W x H, origin top left), so a test can read reactions off
 - rows 0-15: the capture-time stamp (docs/protocol.md section 4);
 - rows 16-47: the status bar, 64-pixel swatches side by side (see `SWATCHES`);
 - the canvas below it: strokes, and the sprite (a 24x24 square in the brush colour);
-- 28 rows above the bottom band: the line being typed (`text` input), in white capitals;
+- 28 rows above the bottom band, while a line is typed (Enter opens it, as a game's chat does): a
+  black band with the line (`text` input) in white capitals;
 - the bottom 28 rows: the last pasted clipboard text, text the page sent, or the typed line Enter
   sent, in white capitals.
 
@@ -130,6 +131,7 @@ class PaintApp:
         self.clipboard: str | None = None
         self.banner: str | None = None  # the bottom band: the last pasted, sent or entered text
         self.typed = ""  # the line being typed, above the bottom band
+        self.typing = False  # Enter opened a line: text goes into it and letter keys are not commands
         self.pinch_from: int | None = None  # the brush size when the current pinch started
         self.heard_at: float | None = None  # when the microphone was last louder than MIC_LOUD (monotonic)
         self.tool = "draw"
@@ -153,7 +155,8 @@ class PaintApp:
             if event.dy:
                 self._set_brush_size(self.brush_size - 2 * int(math.copysign(1, event.dy)))
         elif isinstance(event, Text):
-            self.typed = (self.typed + event.text)[-TYPED_LIMIT:]
+            if self.typing:
+                self.typed = (self.typed + event.text)[-TYPED_LIMIT:]
         elif isinstance(event, Pinch):
             self._pinch(event)
         elif isinstance(event, Touch):
@@ -205,14 +208,12 @@ class PaintApp:
             self.keys_down.discard(event.code)
             return
         self.keys_down.add(event.code)
-        # Editing the typed line; the characters themselves come as `text` events, as the layout made them.
-        if event.code == "Backspace":
-            self.typed = self.typed[:-1]
-        elif event.code in ENTER_KEYS:
-            if self.typed:
-                self.banner, self.typed = self.typed, ""
-        elif event.code == "KeyC" and event.mods & (CTRL | META):
+        if event.code == "KeyC" and event.mods & (CTRL | META):
             self.to_page.append(ClipboardText(self.describe()))
+        elif self.typing:
+            self._edit_line(event)
+        elif event.code in ENTER_KEYS:
+            self.typing = True
         elif event.code in TOOL_KEYS:
             self.tool = TOOL_KEYS[event.code]
             self.to_page.append(self.cursor())
@@ -225,6 +226,18 @@ class PaintApp:
             self._dot(self.sprite[0], self.sprite[1])
         elif event.code == "KeyC":
             self.canvas[:] = BACKGROUND
+
+    def _edit_line(self, event: KeyEvent) -> None:
+        """A key while a line is open: the characters come as `text` events, as the layout made them;
+        keys only edit (Backspace), send (Enter) or drop (Escape) the line."""
+        if event.code == "Backspace":
+            self.typed = self.typed[:-1]
+        elif event.code in ENTER_KEYS:
+            if self.typed:
+                self.banner = self.typed
+            self.typed, self.typing = "", False
+        elif event.code == "Escape":
+            self.typed, self.typing = "", False
 
     def _point(self, x: float, y: float) -> tuple[float, float]:
         return x * (self.width - 1), y * (self.height - 1)
@@ -343,7 +356,7 @@ class PaintApp:
             frame[STATUS_TOP:STATUS_BOTTOM, index * SWATCH : (index + 1) * SWATCH] = colour
         frame[STATUS_TOP + 8 : STATUS_BOTTOM - 8, 5 * SWATCH : 5 * SWATCH + self.brush_size] = WHITE
         frame[self.height - TEXT_BAND :] = BLACK
-        if self.typed:
+        if self.typing:
             typed_top = self.height - 2 * TEXT_BAND
             frame[typed_top : self.height - TEXT_BAND] = BLACK
             fits = (self.width - 16) // ((GLYPH_W + 1) * TEXT_SCALE)

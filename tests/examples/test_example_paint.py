@@ -15,7 +15,7 @@ from support.stream_app_harness import running_stream_app
 
 from examples.paint import PaintApp, make_app
 from examples.paint.font import glyph
-from examples.paint.paint import BACKGROUND, CYAN, GREEN, MAGENTA, ORANGE, RED, STATUS_TOP, SWATCH, YELLOW
+from examples.paint.paint import BACKGROUND, CYAN, GREEN, MAGENTA, ORANGE, RED, STATUS_TOP, SWATCH, WHITE, YELLOW
 from stream_app import input_protocol as ip
 from stream_app import stamp
 from stream_app.app_messages import ClipboardText, Cursor, Message, Rumble
@@ -177,6 +177,10 @@ def typed_cell(frame: Image, index: int) -> Image:
 def test_typed_text_is_drawn_above_the_bottom_band_and_backspace_and_enter_edit_it() -> None:
     paint = PaintApp(1280, 720)
     assert (typed_cell(paint.render(), 0) == BACKGROUND).all()  # no line yet: the canvas
+    paint.handle(ip.Text(0, 0, "x"))
+    assert paint.typed == "" and (typed_cell(paint.render(), 0) == BACKGROUND).all()  # no line open: ignored
+    paint.handle(key("Enter"))
+    assert (typed_cell(paint.render(), 0) == 0).all()  # an open, empty line: the black band
     paint.handle(ip.Text(0, 0, "@é"))
     paint.handle(ip.Text(1, 0, "日"))
     frame = paint.render()
@@ -194,6 +198,20 @@ def test_typed_text_is_drawn_above_the_bottom_band_and_backspace_and_enter_edit_
     assert paint.typed == "" and paint.banner == "@é"
     assert (typed_cell(frame, 0) == BACKGROUND).all()
     assert (frame[720 - 24 : 720 - 4, 8:20] == 255).any()  # the entered line is in the bottom band
+
+
+def test_letter_keys_are_commands_only_while_no_line_is_open() -> None:
+    paint = PaintApp(1280, 720)
+    paint.handle(key("Enter"))
+    for code, text in (("KeyR", "r"), ("KeyC", "c"), ("KeyM", "m"), ("Space", " ")):
+        paint.handle(key(code))
+        paint.handle(ip.Text(0, 0, text))
+    assert paint.typed == "rcm " and paint.brush == WHITE and paint.tool == "draw"
+    paint.handle(key("Escape"))
+    assert paint.typed == "" and not paint.typing and paint.banner is None
+    paint.handle(key("KeyR"))
+    paint.handle(ip.Text(0, 0, "r"))
+    assert paint.brush == RED and paint.typed == ""
 
 
 def test_a_pinch_scales_the_brush_from_its_size_at_the_start() -> None:

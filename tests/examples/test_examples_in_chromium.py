@@ -154,7 +154,10 @@ async def test_paint_draws_typed_text_and_a_pinch_scales_the_brush(paint_stack: 
         cdp = await context.new_cdp_session(page)
         await wait_for(page, typed_cell(0), canvas, "no typed line at the start")
 
-        # A letter, then é from a dead key (which makes no text itself), then 日 from an input method.
+        # Enter opens a line, as a game's chat does; then a letter, é from a dead key (which makes no
+        # text itself), and 日 from an input method.
+        await press(cdp, "Enter", "Enter", "\r")
+        timings["line opened"] = await wait_for(page, typed_cell(0), black, "the line Enter opens")
         await press(cdp, "a", "KeyA", "a")
         timings["typed letter"] = await wait_for(page, typed_cell(0), lit, "the typed a")
         await press(cdp, "Dead", "Equal")
@@ -198,7 +201,8 @@ async def test_paint_hears_the_microphone_while_the_toolbar_button_is_on(paint_s
         context = await browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
         page = await open_streaming(context, paint_stack)
         cdp = await context.new_cdp_session(page)
-        await press(cdp, "a", "KeyA", "a")  # something of this session's to see after the reconnect
+        await press(cdp, "Enter", "Enter", "\r")  # a line open with an `a` in it: this session's, to see
+        await press(cdp, "a", "KeyA", "a")  # after the reconnect
         await wait_for(page, typed_cell(0), lit, "the typed a")
         await page.wait_for_timeout(1500)
         assert black(await sample(page, heard)), "heard before the microphone was on"
