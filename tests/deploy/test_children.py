@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 import time
 
 import psutil
 import pytest
-from support.processes import alive, recording_logger, wait_until_gone
+from support.processes import left_after_killing_the_starter, recording_logger, wait_until_gone
 
 from deploy.children import ChildError, start_child
 
@@ -122,29 +121,13 @@ async def test_a_missing_program_raises_child_error_naming_it() -> None:
 
 async def test_children_die_when_their_parent_is_killed() -> None:
     # A parent process that starts a child through deploy.children, then waits forever.
-    parent = subprocess.Popen(
-        _script(
-            """
-            import asyncio, sys
-            from deploy.children import start_child
-            async def main():
-                child = await start_child('child', [sys.executable, '-c', 'import time; time.sleep(60)'])
-                print(child.pid, flush=True)
-                await asyncio.sleep(60)
-            asyncio.run(main())
-            """
-        ),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert parent.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(parent.stdout.readline), 10)
-        child = psutil.Process(int(line))
-        assert alive(child)
-        parent.kill()
-        parent.wait()
-        assert await wait_until_gone([child], timeout=3) == []
-    finally:
-        parent.kill()
-        parent.wait()
+    source = """
+        import asyncio, sys
+        from deploy.children import start_child
+        async def main():
+            child = await start_child('child', [sys.executable, '-c', 'import time; time.sleep(60)'])
+            print(child.pid, flush=True)
+            await asyncio.sleep(60)
+        asyncio.run(main())
+        """
+    assert await left_after_killing_the_starter(source, start_timeout=10, gone_timeout=3) == []

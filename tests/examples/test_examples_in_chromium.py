@@ -18,8 +18,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import BrowserContext, Page
 from support.browser import chromium
-from support.local_stack import LocalStack, local_stack
-from support.services import running_coturn, running_nvcf_local, write_definition
+from support.local_stack import LocalStack, app_stack
 from support.web_client_harness import wait_until
 
 from examples.orbit.scene import create_context
@@ -32,24 +31,10 @@ STEP_TIMEOUT = 10.0
 """How long one visible reaction may take to show."""
 
 
-async def running_example(factory: str, workdir: Path) -> AsyncIterator[LocalStack]:
-    """Proxy, nvcf-local and coturn whose instance runs the example `factory`."""
-
-    def use_example(data: dict[str, Any]) -> None:
-        data["containerEnvironment"].append({"key": "STREAM_APP_FACTORY", "value": factory})
-
-    # The instance imports `examples` from the repository, wherever pytest was started.
-    async with running_coturn() as turn:
-        definition = write_definition(workdir, use_example)
-        async with running_nvcf_local(turn, definition, env={"PYTHONPATH": str(REPO)}) as nvcf:
-            await nvcf.wait_for_status("ACTIVE")
-            async with local_stack(nvcf, workdir) as stack:
-                yield stack
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def paint_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
-    async for stack in running_example("examples.paint:make_app", tmp_path_factory.mktemp("paint")):
+    # The instance imports `examples` from the repository, wherever pytest was started.
+    async with app_stack("examples.paint:make_app", tmp_path_factory.mktemp("paint"), str(REPO)) as stack:
         yield stack
 
 
@@ -59,7 +44,7 @@ async def orbit_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
         create_context().release()
     except RuntimeError as exc:
         pytest.skip(f"EGL is unavailable: {exc}")
-    async for stack in running_example("examples.orbit:make_app", tmp_path_factory.mktemp("orbit")):
+    async with app_stack("examples.orbit:make_app", tmp_path_factory.mktemp("orbit"), str(REPO)) as stack:
         yield stack
 
 

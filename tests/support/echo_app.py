@@ -9,7 +9,7 @@ frames whose peak passed `LOUD`, the loudest peak, the sample rates), any other 
 ``{"echo": message}``. Ctrl+C (a `KeyC` down with
 Ctrl) sets the clipboard to ``copied <n>``, as an app with a copy command would, and gamepad
 button 0 going down rumbles that pad. Run it with `STREAM_APP_FACTORY=support.echo_app:make_app`
-and the repository's `tests` folder on `PYTHONPATH` (`use_echo_app`, `echo_app_pythonpath`).
+and the repository's `tests` folder on `PYTHONPATH` (`ECHO_APP`, `echo_app_pythonpath`).
 """
 
 from __future__ import annotations
@@ -111,9 +111,8 @@ def make_app(config: StreamAppConfig) -> EchoApp:
     return EchoApp(config)
 
 
-def use_echo_app(data: dict[str, Any]) -> None:
-    """Edit a function definition (`services.write_definition`) to run the echo app."""
-    data["containerEnvironment"].append({"key": "STREAM_APP_FACTORY", "value": "support.echo_app:make_app"})
+ECHO_APP = "support.echo_app:make_app"
+"""The echo app's factory, for `services.use_app` or `local_stack.app_stack`."""
 
 
 def echo_app_pythonpath(repo: Path) -> str:

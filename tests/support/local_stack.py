@@ -21,7 +21,7 @@ import psutil
 from benchmarks.ports import free_port
 from deploy.children import Child, start_child
 from proxy.devtoken import mint_dev_token
-from support.services import RunningNvcfLocal
+from support.services import RunningNvcfLocal, running_coturn, running_nvcf_local, use_app, write_definition
 
 ISSUER, AUDIENCE = "nvcf-stream-kit", "stream-proxy"
 
@@ -129,3 +129,15 @@ async def restart_proxy(stack: LocalStack, workdir: Path) -> Child:
             await asyncio.sleep(0.05)
     await proxy.stop()
     raise AssertionError("the restarted proxy did not answer")
+
+
+@asynccontextmanager
+async def app_stack(factory: str, workdir: Path, pythonpath: str) -> AsyncIterator[LocalStack]:
+    """coturn, nvcf-local whose instance runs the app `factory` (imported with `pythonpath`), and the
+    proxy in front: the whole chain for one app."""
+    async with running_coturn() as turn:
+        definition = write_definition(workdir, use_app(factory))
+        async with running_nvcf_local(turn, definition, env={"PYTHONPATH": pythonpath}) as nvcf:
+            await nvcf.wait_for_status("ACTIVE")
+            async with local_stack(nvcf, workdir) as stack:
+                yield stack

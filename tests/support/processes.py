@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
+import textwrap
 import time
 import uuid
+from pathlib import Path
 
 import psutil
 
@@ -46,3 +50,24 @@ def recording_logger(name: str) -> tuple[logging.Logger, LineRecorder]:
     recorder = LineRecorder()
     log.addHandler(recorder)
     return log, recorder
+
+
+async def left_after_killing_the_starter(
+    source: str, *, cwd: Path | None = None, start_timeout: float, gone_timeout: float
+) -> list[psutil.Process]:
+    """Run the Python `source`, which starts a process and prints its pid; once that process runs,
+    SIGKILL the starter and return what of the started process is still alive `gone_timeout` s later."""
+    starter = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(source)], stdout=subprocess.PIPE, text=True, cwd=cwd
+    )
+    try:
+        assert starter.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(starter.stdout.readline), start_timeout)
+        started = psutil.Process(int(line))
+        assert alive(started), "the started process was gone before its starter was killed"
+        starter.kill()
+        starter.wait()
+        return await wait_until_gone([started], timeout=gone_timeout)
+    finally:
+        starter.kill()
+        starter.wait()

@@ -69,6 +69,15 @@ def write_definition(
     return LocalDefinition(path=path, control_port=control, streaming_port=streaming, data=data)
 
 
+def use_app(factory: str) -> Callable[[dict[str, Any]], None]:
+    """An edit for `write_definition`: the instance runs the app `factory` (``STREAM_APP_FACTORY``)."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["containerEnvironment"].append({"key": "STREAM_APP_FACTORY", "value": factory})
+
+    return edit
+
+
 DefinitionFactory = Callable[..., LocalDefinition]
 
 

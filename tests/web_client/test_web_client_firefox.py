@@ -16,15 +16,14 @@ import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 from support.browser import firefox
-from support.echo_app import echo_app_pythonpath, use_echo_app
+from support.echo_app import ECHO_APP, echo_app_pythonpath
 from support.firefox_harness import echoed, inputs, open_page, wait_for_state, wait_until
 from support.local_stack import LocalStack, local_stack, restart_proxy
-from support.services import NvcfLocalFactory, RunningNvcfLocal, write_definition
+from support.services import NvcfLocalFactory, RunningNvcfLocal, use_app, write_definition
 
 from benchmarks.bidi import KEYBOARD, BidiPage
 
@@ -104,10 +103,6 @@ async def test_firefox_streams_vp8_and_the_overlay_says_so(stack: LocalStack) ->
     await stack.nvcf.wait_until_idle(timeout=10)
 
 
-def use_paint(data: dict[str, Any]) -> None:
-    data["containerEnvironment"].append({"key": "STREAM_APP_FACTORY", "value": "examples.paint:make_app"})
-
-
 def swatch(index: int) -> tuple[int, int, int, int]:
     """The middle of paint's status swatch `index` (examples/paint/README.md)."""
     return (64 * index + 16, 24, 32, 16)
@@ -129,7 +124,9 @@ async def test_firefox_keyboard_mouse_wheel_and_touch_reach_the_app(
     nvcf_local_factory: NvcfLocalFactory, tmp_path: Path
 ) -> None:
     # The paint example shows what it received (examples/paint/README.md); the page sends it input.
-    nvcf = await nvcf_local_factory(write_definition(tmp_path, use_paint), env={"PYTHONPATH": str(REPO)})
+    nvcf = await nvcf_local_factory(
+        write_definition(tmp_path, use_app("examples.paint:make_app")), env={"PYTHONPATH": str(REPO)}
+    )
     await nvcf.wait_for_status("ACTIVE")
     timings: dict[str, float] = {}
     async with local_stack(nvcf, tmp_path) as stack, firefox() as browser:
@@ -195,7 +192,7 @@ async def test_firefox_comes_back_after_the_proxy_dropped_the_connection_and_for
 ) -> None:
     # A rolling restart of the proxy: the old one drains (1001), the page reconnects with `resume`.
     # The echo app (support/echo_app.py) tells the page every input event it got.
-    definition = write_definition(tmp_path, use_echo_app)
+    definition = write_definition(tmp_path, use_app(ECHO_APP))
     nvcf = await nvcf_local_factory(definition, env={"PYTHONPATH": echo_app_pythonpath(REPO)})
     await nvcf.wait_for_status("ACTIVE")
     async with local_stack(nvcf, tmp_path) as stack, firefox() as browser:

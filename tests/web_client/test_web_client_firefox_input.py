@@ -26,7 +26,7 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 from support.browser import firefox
-from support.echo_app import echo_app_pythonpath, use_echo_app
+from support.echo_app import ECHO_APP, echo_app_pythonpath
 from support.firefox_harness import (
     FAKE_MICROPHONE_PREFS,
     GAMEPAD_TEST_ENV,
@@ -39,8 +39,7 @@ from support.firefox_harness import (
     streaming_page,
     wait_until,
 )
-from support.local_stack import LocalStack, local_stack
-from support.services import running_coturn, running_nvcf_local, write_definition
+from support.local_stack import LocalStack, app_stack
 
 from benchmarks.bidi import KEYBOARD, BidiPage
 from benchmarks.firefox import SYSTEM_ACCESS
@@ -57,13 +56,8 @@ CONTROL, ALT = "\ue009", "\ue00a"
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def echo_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
     """Proxy, nvcf-local and coturn for the module; the instance runs the echo app."""
-    workdir = tmp_path_factory.mktemp("echo")
-    env = {"PYTHONPATH": echo_app_pythonpath(REPO)}
-    async with running_coturn() as turn:
-        async with running_nvcf_local(turn, write_definition(workdir, use_echo_app), env=env) as nvcf:
-            await nvcf.wait_for_status("ACTIVE")
-            async with local_stack(nvcf, workdir) as stack:
-                yield stack
+    async with app_stack(ECHO_APP, tmp_path_factory.mktemp("echo"), echo_app_pythonpath(REPO)) as stack:
+        yield stack
 
 
 def url(stack: LocalStack) -> str:

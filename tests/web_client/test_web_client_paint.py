@@ -13,13 +13,11 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
 from playwright.async_api import Page
-from support.local_stack import LocalStack, local_stack
-from support.services import running_coturn, running_nvcf_local, write_definition
+from support.local_stack import LocalStack, app_stack
 from support.web_client_harness import csp_chromium, strict_csp, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
@@ -49,21 +47,12 @@ PASTE = """(text) => { const data = new DataTransfer(); data.setData('text/plain
     {clipboardData: data, bubbles: true, cancelable: true})); }"""
 
 
-def use_paint(data: dict[str, Any]) -> None:
-    data["containerEnvironment"].append({"key": "STREAM_APP_FACTORY", "value": "examples.paint:make_app"})
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def paint_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
     """Proxy, nvcf-local and coturn for the module; the instance runs paint."""
-    workdir = tmp_path_factory.mktemp("paint")
     # The instance imports `examples` from the repository, wherever pytest was started.
-    env = {"PYTHONPATH": str(REPO)}
-    async with running_coturn() as turn:
-        async with running_nvcf_local(turn, write_definition(workdir, use_paint), env=env) as nvcf:
-            await nvcf.wait_for_status("ACTIVE")
-            async with local_stack(nvcf, workdir) as stack:
-                yield stack
+    async with app_stack("examples.paint:make_app", tmp_path_factory.mktemp("paint"), str(REPO)) as stack:
+        yield stack
 
 
 def near(seen: Sequence[float] | None, wanted: tuple[int, int, int]) -> bool:
