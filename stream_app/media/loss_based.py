@@ -9,8 +9,7 @@ thus never lowers the rate, and the delay-based controller keeps it at the link'
 
 from __future__ import annotations
 
-from collections import deque
-
+from stream_app.media.rate_meter import RateMeter
 from stream_app.media.transport_cc import PacketResult
 
 LOW_LOSS = 0.02
@@ -107,8 +106,7 @@ class AcknowledgedBitrate:
 
     def __init__(self, window: float = ACKNOWLEDGED_WINDOW_S) -> None:
         self._window = window
-        self._arrivals: deque[tuple[float, int]] = deque()
-        self._bytes = 0
+        self._meter = RateMeter(window)
         self._first: float | None = None
         self._latest = float("-inf")
 
@@ -118,13 +116,10 @@ class AcknowledgedBitrate:
             if self._first is None:
                 self._first = arrival
             self._latest = max(self._latest, arrival)
-            self._arrivals.append((arrival, size))
-            self._bytes += size
-        while self._arrivals and self._arrivals[0][0] <= self._latest - self._window:
-            self._bytes -= self._arrivals.popleft()[1]
+            self._meter.add(size, arrival)
 
     def bitrate(self) -> float | None:
         """Bits per second, once a whole window has been seen."""
         if self._first is None or self._latest - self._first < self._window:
             return None
-        return self._bytes * 8 / self._window
+        return self._meter.bitrate(self._latest)

@@ -10,36 +10,10 @@ the queue that overflowed kept overflowing. libwebrtc subtracts the measured pro
 
 from __future__ import annotations
 
-from collections import deque
+__all__ = ["RETRANSMIT_WINDOW_S", "media_bitrate"]
 
-__all__ = ["RateMeter", "media_bitrate"]
-
-WINDOW_S = 0.5
+RETRANSMIT_WINDOW_S = 0.5  # what RTX sent over this long is taken off the target
 MEDIA_FLOOR_SHARE = 0.5  # the encoder keeps at least this share of the target, whatever is retransmitted
-
-
-class RateMeter:
-    """Bits per second over the last `window` seconds of what was counted with `add`."""
-
-    def __init__(self, window: float = WINDOW_S) -> None:
-        self._window = window
-        self._items: deque[tuple[float, int]] = deque()
-        self._bytes = 0
-
-    def add(self, size: int, now: float) -> None:
-        """Count `size` bytes sent at `now`."""
-        self._items.append((now, size))
-        self._bytes += size
-        self._expire(now)
-
-    def bitrate(self, now: float) -> float:
-        """Bits per second over the window that ends now."""
-        self._expire(now)
-        return self._bytes * 8 / self._window
-
-    def _expire(self, now: float) -> None:
-        while self._items and self._items[0][0] <= now - self._window:
-            self._bytes -= self._items.popleft()[1]
 
 
 def media_bitrate(target: int, retransmission_bps: float) -> int:

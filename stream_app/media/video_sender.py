@@ -53,9 +53,10 @@ from stream_app.media.audio_encoder import FecLossHint
 from stream_app.media.degradation import DegradationLadder, Step
 from stream_app.media.pacer import Pacer, Priority, Queued
 from stream_app.media.rate_control import Estimate, RateControlConfig, SendSideEstimator
+from stream_app.media.rate_meter import RateMeter
 from stream_app.media.recovery_ceiling import RecoveryCeiling
 from stream_app.media.repair import KeyframeGate
-from stream_app.media.send_rate import RateMeter, media_bitrate
+from stream_app.media.send_rate import RETRANSMIT_WINDOW_S, media_bitrate
 from stream_app.media.transport_cc import SendHistory, TransportFeedback, iter_feedback
 
 if TYPE_CHECKING:
@@ -174,7 +175,7 @@ class VideoSender:
         self._sent: OrderedDict[int, _Sent] = OrderedDict()
         self._rtx_sequence = random16()
         self._retransmit_budget = _Budget(now)
-        self._retransmitted = RateMeter()  # RTX sent: the encoder gets the target less this
+        self._retransmitted = RateMeter(RETRANSMIT_WINDOW_S)  # RTX sent: the encoder gets the target less this
         self._skipped = 0
         self._retransmissions = 0
         self._refused = 0

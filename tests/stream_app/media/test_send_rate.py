@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from stream_app.media.send_rate import RateMeter, media_bitrate
+from stream_app.media.rate_meter import RateMeter
+from stream_app.media.send_rate import RETRANSMIT_WINDOW_S, media_bitrate
 
 MBIT = 1_000_000
 
 
 def test_the_meter_counts_the_last_half_second() -> None:
-    meter = RateMeter()
+    meter = RateMeter(RETRANSMIT_WINDOW_S)
     for i in range(100):  # 1200 bytes every 10 ms: 0.96 Mbit/s
         meter.add(1200, i * 0.01)
     assert meter.bitrate(0.995) == pytest.approx(0.96 * MBIT, rel=0.03)
